@@ -1,0 +1,116 @@
+# ngx_http_gateway_module
+#
+#   make            build build/ngx_http_gateway_module.so
+#   make run        install what is missing, build, run the example gateway
+#   make test       install what is missing, build, run every test
+#   make unit       Check unit tests of the core
+#   make test-asan  the suites again with AddressSanitizer and UBSan
+#   make bench      wrk benchmarks, as ratios to plain nginx proxy_pass
+#
+# NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree.
+
+NGINX_SRC  ?= /usr/share/nginx/src
+NGINX_BIN  ?= /usr/sbin/nginx
+BUILD      ?= build
+SANITIZE   ?=
+
+CXX        ?= g++
+CC         ?= gcc
+
+ifneq ($(SANITIZE),)
+SAN_FLAGS  := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+CORE_CXXFLAGS := -std=c++20 -O2 -g -fPIC -fvisibility=hidden \
+                 -Wall -Wextra -Werror $(SAN_FLAGS)
+CORE_INC      := -Isrc/core/include
+
+CORE_SRCS  := $(wildcard src/core/*.cpp)
+CORE_OBJS  := $(CORE_SRCS:src/core/%.cpp=$(BUILD)/core/%.o)
+CORE_LIB   := $(BUILD)/libgateway_core.a
+MODULE     := $(BUILD)/ngx_http_gateway_module.so
+NGX_TREE   := $(BUILD)/nginx
+NGX_GLUE   := $(wildcard src/nginx/*.c src/nginx/*.h src/core/include/*.h)
+
+UNIT_SRCS  := $(wildcard t/unit/*.c)
+UNIT_BIN   := $(BUILD)/unit/check_core
+
+BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev libjwt-dev \
+              libpcre2-dev zlib1g-dev g++ make pkg-config
+TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server
+BENCH_DEPS := wrk
+
+# Test::Nginx from CPAN when it is installed, else the runner in t/lib.
+PROVE_INC   = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo -I t/lib)
+TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
+              TEST_NGINX_LOAD_MODULES=$(abspath $(MODULE))
+
+.PHONY: all deps test-deps run test unit t runner-selftest test-asan bench clean
+
+all: $(MODULE)
+
+deps:
+	@scripts/install-deps $(BUILD_DEPS)
+
+test-deps: deps
+	@scripts/install-deps $(TEST_DEPS)
+
+$(BUILD)/core/%.o: src/core/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CORE_CXXFLAGS) $(CORE_INC) -MMD -MP -c $< -o $@
+
+-include $(CORE_OBJS:.o=.d)
+
+$(CORE_LIB): $(CORE_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(NGX_TREE)/Makefile: config scripts/configure-nginx
+	GATEWAY_CORE_LIB=$(abspath $(CORE_LIB)) \
+	    scripts/configure-nginx $(NGINX_SRC) $(NGX_TREE) $(CURDIR) \
+	    "$(SAN_FLAGS)" "$(SAN_FLAGS)"
+
+$(MODULE): $(CORE_LIB) $(NGX_TREE)/Makefile $(NGX_GLUE)
+	rm -f $(NGX_TREE)/objs/ngx_http_gateway_module.so
+	$(MAKE) -C $(NGX_TREE) -f objs/Makefile modules
+	cp $(NGX_TREE)/objs/ngx_http_gateway_module.so $@
+
+$(UNIT_BIN): $(UNIT_SRCS) $(CORE_LIB) $(wildcard t/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror $(SAN_FLAGS) $(CORE_INC) \
+	    $(UNIT_SRCS) $(CORE_LIB) \
+	    $$(pkg-config --cflags --libs check) -lssl -lcrypto -lstdc++ -o $@
+
+unit: test-deps $(UNIT_BIN)
+	$(UNIT_BIN)
+
+t: test-deps $(MODULE)
+	$(TEST_ENV) prove $(PROVE_INC) t/ t/runner/
+
+runner-selftest: test-deps
+	prove -I t/lib t/runner/
+
+test: test-deps
+	$(MAKE) unit
+	$(MAKE) t
+	$(MAKE) test-asan
+
+# A module built with sanitizers runs inside the distribution's nginx, so the
+# sanitizer runtime is preloaded into nginx (through a wrapper binary).
+test-asan: test-deps
+	$(MAKE) BUILD=$(BUILD)/asan SANITIZE=address,undefined $(BUILD)/asan/ngx_http_gateway_module.so $(BUILD)/asan/unit/check_core
+	$(BUILD)/asan/unit/check_core
+	TEST_NGINX_BINARY=$(abspath scripts/nginx-asan) \
+	    TEST_NGINX_LOAD_MODULES=$(abspath $(BUILD)/asan/ngx_http_gateway_module.so) \
+	    prove $(PROVE_INC) -r t/
+
+run: deps $(MODULE)
+	scripts/run-example $(NGINX_BIN) $(abspath $(MODULE))
+
+bench: deps
+	@scripts/install-deps $(BENCH_DEPS)
+	$(MAKE) $(MODULE)
+	bench/run $(NGINX_BIN) $(abspath $(MODULE))
+
+clean:
+	rm -rf $(BUILD) t/servroot

@@ -1,0 +1,41 @@
+/* W3C Trace Context (traceparent version 00). */
+#ifndef GW_TRACE_H
+#define GW_TRACE_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GW_TRACEPARENT_LEN  55   /* "00-" trace(32) "-" span(16) "-" flags(2) */
+#define GW_TRACE_ID_LEN     32
+#define GW_SPAN_ID_LEN      16
+#define GW_TRACE_RANDOM     24   /* 16 bytes for a new trace id, 8 for the span id */
+
+typedef struct {
+    char          trace_id[GW_TRACE_ID_LEN];
+    char          parent_id[GW_SPAN_ID_LEN];   /* meaningful when continued */
+    char          span_id[GW_SPAN_ID_LEN];     /* this hop's span */
+    unsigned char flags;
+    unsigned char continued;                   /* 1: a valid parent was given */
+} gw_trace_t;
+
+/*
+ * Continues the incoming traceparent when it is valid, else starts a trace.
+ * incoming may be NULL (no header). random holds GW_TRACE_RANDOM bytes.
+ */
+void gw_trace_begin(const char *incoming, size_t len, const unsigned char *random,
+                    gw_trace_t *out);
+
+/* 1 when value is a valid version-00 traceparent. */
+int gw_traceparent_is_valid(const char *value, size_t len);
+
+/* Writes the GW_TRACEPARENT_LEN characters of the child traceparent. */
+void gw_trace_format_child(const gw_trace_t *trace, char *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

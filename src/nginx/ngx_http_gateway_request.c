@@ -1,0 +1,89 @@
+/*
+ * Per request state that survives internal redirects, and randomness.
+ */
+
+#include <openssl/rand.h>
+
+#include "ngx_http_gateway.h"
+
+
+typedef struct {
+    ngx_module_t  *module;
+    /* the module's state follows */
+} ngx_http_gateway_state_link_t;
+
+
+/* Marks our entries in the pool's cleanup list; there is nothing to free. */
+static void
+ngx_http_gateway_state_cleanup(void *data)
+{
+}
+
+
+void *
+ngx_http_gateway_request_state(ngx_http_request_t *r, ngx_module_t *module,
+    size_t size)
+{
+    void                           *state;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_gateway_state_link_t  *link;
+
+    r = r->main;
+
+    state = ngx_http_get_module_ctx(r, (*module));
+    if (state != NULL) {
+        return state;
+    }
+
+    /* an internal redirect cleared r->ctx, but the pool still holds it */
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler != ngx_http_gateway_state_cleanup) {
+            continue;
+        }
+
+        link = cln->data;
+
+        if (link->module == module) {
+            state = link + 1;
+            ngx_http_set_ctx(r, state, (*module));
+            return state;
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool,
+                               sizeof(ngx_http_gateway_state_link_t) + size);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(cln->data, sizeof(ngx_http_gateway_state_link_t) + size);
+
+    link = cln->data;
+    link->module = module;
+    cln->handler = ngx_http_gateway_state_cleanup;
+
+    state = link + 1;
+    ngx_http_set_ctx(r, state, (*module));
+
+    return state;
+}
+
+
+void
+ngx_http_gateway_random(u_char *buf, size_t len)
+{
+    size_t    i;
+    uint32_t  n;
+
+    if (RAND_bytes(buf, (int) len) == 1) {
+        return;
+    }
+
+    /* not expected after OpenSSL's start-up seeding; never leave zeros */
+
+    for (i = 0; i < len; i++) {
+        n = (uint32_t) ngx_random();
+        buf[i] = (u_char) (n >> 8);
+    }
+}
