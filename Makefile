@@ -32,8 +32,8 @@ MODULE     := $(BUILD)/ngx_http_gateway_module.so
 NGX_TREE   := $(BUILD)/nginx
 NGX_GLUE   := $(wildcard src/nginx/*.c src/nginx/*.h src/core/include/*.h)
 
-UNIT_SRCS  := $(wildcard t/unit/*.c)
-UNIT_BIN   := $(BUILD)/unit/check_core
+UNIT_SRCS  := $(wildcard t/unit/check_*.c)
+UNIT_BINS  := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
 
 BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev libjwt-dev \
               libpcre2-dev zlib1g-dev g++ make pkg-config
@@ -45,7 +45,7 @@ PROVE_INC   = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo -I t/li
 TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
               TEST_NGINX_LOAD_MODULES=$(abspath $(MODULE))
 
-.PHONY: all deps test-deps run test unit t runner-selftest test-asan bench clean
+.PHONY: all deps test-deps run test unit unit-bins t runner-selftest test-asan bench clean
 
 all: $(MODULE)
 
@@ -75,14 +75,18 @@ $(MODULE): $(CORE_LIB) $(NGX_TREE)/Makefile $(NGX_GLUE)
 	$(MAKE) -C $(NGX_TREE) -f objs/Makefile modules
 	cp $(NGX_TREE)/objs/ngx_http_gateway_module.so $@
 
-$(UNIT_BIN): $(UNIT_SRCS) $(CORE_LIB) $(wildcard t/unit/*.h)
+# One Check suite per executable, so suites are added without shared edits.
+$(BUILD)/unit/%: t/unit/%.c t/unit/unit.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror $(SAN_FLAGS) $(CORE_INC) \
-	    $(UNIT_SRCS) $(CORE_LIB) \
-	    $$(pkg-config --cflags --libs check) -lssl -lcrypto -lstdc++ -o $@
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror $(SAN_FLAGS) $(CORE_INC) \
+	    $< $(CORE_LIB) $$(pkg-config --cflags --libs check) \
+	    -lssl -lcrypto -lstdc++ -o $@
 
-unit: test-deps $(UNIT_BIN)
-	$(UNIT_BIN)
+unit-bins: $(UNIT_BINS)
+
+unit: test-deps
+	$(MAKE) unit-bins
+	@set -e; for t in $(UNIT_BINS); do $$t; done
 
 t: test-deps $(MODULE)
 	$(TEST_ENV) prove $(PROVE_INC) t/ t/runner/
@@ -98,8 +102,8 @@ test: test-deps
 # A module built with sanitizers runs inside the distribution's nginx, so the
 # sanitizer runtime is preloaded into nginx (through a wrapper binary).
 test-asan: test-deps
-	$(MAKE) BUILD=$(BUILD)/asan SANITIZE=address,undefined $(BUILD)/asan/ngx_http_gateway_module.so $(BUILD)/asan/unit/check_core
-	$(BUILD)/asan/unit/check_core
+	$(MAKE) BUILD=$(BUILD)/asan SANITIZE=address,undefined all unit-bins
+	@set -e; for t in $(UNIT_BINS:$(BUILD)/%=$(BUILD)/asan/%); do $$t; done
 	TEST_NGINX_BINARY=$(abspath scripts/nginx-asan) \
 	    TEST_NGINX_LOAD_MODULES=$(abspath $(BUILD)/asan/ngx_http_gateway_module.so) \
 	    prove $(PROVE_INC) -r t/

@@ -11,6 +11,11 @@
 #include <ngx_http.h>
 
 
+typedef ngx_int_t (*ngx_http_gateway_access_pt)(ngx_http_request_t *r);
+
+/* The access phase handler running the gateway's checks in order. */
+ngx_int_t ngx_http_gateway_access_handler(ngx_http_request_t *r);
+
 /*
  * Per main request state of a module that survives internal redirects
  * (which clear r->ctx), so work is done once per client request.

@@ -273,6 +273,13 @@ ngx_http_gateway_init(ngx_conf_t *cf)
 
     *h = ngx_http_gateway_request_id_handler;
 
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_gateway_access_handler;
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_gateway_request_id_header_filter;
 
