@@ -65,12 +65,12 @@ $(CORE_LIB): $(CORE_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(NGX_TREE)/Makefile: config scripts/configure-nginx
+$(NGX_TREE)/objs/Makefile: config scripts/configure-nginx
 	GATEWAY_CORE_LIB=$(abspath $(CORE_LIB)) \
 	    scripts/configure-nginx $(NGINX_SRC) $(NGX_TREE) $(CURDIR) \
 	    "$(SAN_FLAGS)" "$(SAN_FLAGS)"
 
-$(MODULE): $(CORE_LIB) $(NGX_TREE)/Makefile $(NGX_GLUE)
+$(MODULE): $(CORE_LIB) $(NGX_TREE)/objs/Makefile $(NGX_GLUE)
 	rm -f $(NGX_TREE)/objs/ngx_http_gateway_module.so
 	$(MAKE) -C $(NGX_TREE) -f objs/Makefile modules
 	cp $(NGX_TREE)/objs/ngx_http_gateway_module.so $@
