@@ -118,7 +118,7 @@ bench: deps
 	bench/run $(NGINX_BIN) $(abspath $(MODULE))
 
 # libFuzzer targets: each fuzz/NAME.cpp is linked with the core sources
-# (built with clang); FUZZ_TIME seconds per target, seeds in fuzz/corpus/NAME.
+# (built with clang); FUZZ_TIME seconds per target, seeds in fuzz/seeds/NAME.
 FUZZ_TIME    ?= 30
 FUZZ_SRCS    := $(wildcard fuzz/*.cpp)
 FUZZ_BINS    := $(FUZZ_SRCS:fuzz/%.cpp=$(BUILD)/fuzz/%)
@@ -132,7 +132,7 @@ fuzz: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do \
 	    n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 	    $$f -max_total_time=$(FUZZ_TIME) -max_len=16384 \
-	        $(BUILD)/fuzz/corpus-$$n $$( [ -d fuzz/corpus/$$n ] && echo fuzz/corpus/$$n ); \
+	        $(BUILD)/fuzz/corpus-$$n $$( [ -d fuzz/seeds/$$n ] && echo fuzz/seeds/$$n ); \
 	done
 
 clean:
