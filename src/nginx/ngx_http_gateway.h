@@ -47,4 +47,16 @@ ngx_int_t ngx_http_gateway_set_response_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 
 
+/* Access checks, in the order ngx_http_gateway_access.c runs them. */
+ngx_int_t ngx_http_gateway_jwt_check(ngx_http_request_t *r);
+ngx_int_t ngx_http_gateway_rbac_check(ngx_http_request_t *r);
+
+/*
+ * The main request's verified token (NULL when there is none); *exempt is
+ * set when gateway_jwt evaluated to "off" for the request.
+ */
+struct gw_jwt_s *ngx_http_gateway_jwt_token(ngx_http_request_t *r,
+    ngx_uint_t *exempt);
+
+
 #endif /* _NGX_HTTP_GATEWAY_H_INCLUDED_ */
