@@ -618,7 +618,7 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
         keys.secret_len = secret.len;
     }
 
-    if (keys.nsets == 0 && keys.secret_len == 0) {
+    if (keys.nsets == 0 && jlcf->secret == NULL && remote == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "gateway jwt: no keys to verify tokens with");
     }
@@ -1275,7 +1275,7 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
     u_char                            *text;
     size_t                             len;
     ngx_buf_t                         *b;
-    ngx_uint_t                         ok;
+    ngx_uint_t                         ok, status;
     gw_jwt_keyset_t                   *ks;
     ngx_http_gateway_jwt_shctx_t      *shctx;
     ngx_http_gateway_jwt_remote_t     *remote;
@@ -1298,12 +1298,14 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
     ks = NULL;
     b = r->out ? r->out->buf : NULL;
 
-    if (rc != NGX_OK && rc != NGX_DONE) {
+    status = (rc >= NGX_HTTP_SPECIAL_RESPONSE) ? (ngx_uint_t) rc
+                                               : r->headers_out.status;
+
+    if (rc == NGX_ERROR || rc == NGX_AGAIN) {
         ngx_snprintf((u_char *) err, sizeof(err), "subrequest failed%Z");
 
-    } else if (r->headers_out.status != NGX_HTTP_OK) {
-        ngx_snprintf((u_char *) err, sizeof(err), "status %ui%Z",
-                     r->headers_out.status);
+    } else if (status != NGX_HTTP_OK) {
+        ngx_snprintf((u_char *) err, sizeof(err), "status %ui%Z", status);
 
     } else if (b == NULL || b->last == b->pos) {
         ngx_snprintf((u_char *) err, sizeof(err), "empty response%Z");
