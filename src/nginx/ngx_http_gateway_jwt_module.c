@@ -135,6 +135,7 @@ typedef struct {
     unsigned                       waiting:1;  /* a JWKS subrequest runs */
     unsigned                       refetched:1;
     unsigned                       fetch_tried:1;
+    unsigned                       cache:2;    /* 0 none, 1 MISS, 2 HIT */
 } ngx_http_gateway_jwt_ctx_t;
 
 
@@ -176,6 +177,8 @@ static ngx_int_t ngx_http_gateway_jwt_header_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_gateway_jwt_claim_set_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_gateway_jwt_cache_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 static char *ngx_http_gateway_jwt(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -360,6 +363,9 @@ static ngx_http_variable_t  ngx_http_gateway_jwt_vars[] = {
     { ngx_string("gateway_jwt_header_"), NULL,
       ngx_http_gateway_jwt_header_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
+    { ngx_string("gateway_jwt_cache_status"), NULL,
+      ngx_http_gateway_jwt_cache_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -643,7 +649,12 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
                  == NGX_OK;
     }
 
+    ctx->cache = cacheable ? (cached ? 2 : 1) : 0;
+
     if (cached) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "gateway jwt: verified-token cache hit");
+
         *status = gw_jwt_trust(ctx->jwt);
 
     } else {
@@ -686,6 +697,9 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
         {
             exp = now + NGX_HTTP_GATEWAY_JWT_CACHE_TTL;
         }
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "gateway jwt: verified-token cache store");
 
         ngx_http_gateway_jwt_cache_insert(jmcf->cache, key, exp, now);
     }
@@ -1480,6 +1494,34 @@ ngx_http_gateway_jwt_claim_set_variable(ngx_http_request_t *r,
                                           gw_jwt_claim(ctx->jwt, cs->path,
                                                        cs->depth, &value),
                                           &value);
+}
+
+
+static ngx_int_t
+ngx_http_gateway_jwt_cache_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_gateway_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_gateway_jwt_ctx(r);
+
+    if (ctx == NULL || ctx->cache == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ctx->cache == 2) {
+        ngx_str_set(v, "HIT");
+
+    } else {
+        ngx_str_set(v, "MISS");
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
 }
 
 
