@@ -13,15 +13,16 @@ use strict;
 use warnings;
 
 use Digest::SHA qw(hmac_sha256 hmac_sha384 hmac_sha512);
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
 use File::Temp qw(tempfile);
-use FindBin;
 use JSON::PP ();
 use MIME::Base64 qw(encode_base64url);
 
 use Exporter 'import';
 our @EXPORT = qw(jwt jwt_raw jwt_sign b64u json_text keys_dir);
 
-my $Keys = "$FindBin::Bin/keys";
+my $Keys = dirname(abs_path(__FILE__)) . '/keys';
 
 sub keys_dir { $Keys }
 

@@ -50,8 +50,9 @@ gw_jwt_status_t Token::parse(std::string_view text, std::size_t max_size)
 
     auto header = base64url::decode(h64);
     auto sig = base64url::decode(s64);
-    // the payload is decoded after verification, but must be canonical now
-    if (!header || !sig || p64.size() % 4 == 1 || !base64url::decode(p64)) return GW_JWT_MALFORMED;
+    // the payload is parsed only after verification, but must be canonical now
+    auto payload = base64url::decode(p64);
+    if (!header || !sig || !payload) return GW_JWT_MALFORMED;
 
     json::Limits limits;
     limits.max_depth = 4;
@@ -85,16 +86,15 @@ gw_jwt_status_t Token::parse(std::string_view text, std::size_t max_size)
     token->input_.assign(text.substr(0, d2));
     token->header_len_ = d1;
     token->sig_.assign(sig->begin(), sig->end());
+    token->payload_bytes_ = std::move(*payload);
     return GW_JWT_OK;
 }
 
 gw_jwt_status_t Token::decode_payload()
 {
-    auto bytes = base64url::decode(std::string_view(input_).substr(header_len_ + 1));
-    if (!bytes) return GW_JWT_MALFORMED;
     json::Limits limits;
     limits.max_depth = 16;
-    auto p = json::parse(*bytes, limits);
+    auto p = json::parse(payload_bytes_, limits);
     if (!p || !p.value.is_object()) return GW_JWT_BAD_CLAIMS;
     payload_ = std::move(p.value);
     verified_ = true;
@@ -692,6 +692,15 @@ int gw_rbac_allows(const gw_rbac_t *rbac, const gw_jwt_t *jwt, const char *roles
     } catch (...) {
         return 0;
     }
+}
+
+void gw_jwt_cache_key(const unsigned char *scope, size_t scope_len, const char *token, size_t len,
+                      unsigned char out[GW_JWT_FINGERPRINT_LEN])
+{
+    gw::sha2::Digest d(gw::sha2::Kind::sha256);
+    d.update(scope, scope_len);
+    d.update(token, len);
+    d.final(out);
 }
 
 int64_t gw_jwt_numeric_date_ms(const char *text, size_t len)

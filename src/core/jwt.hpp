@@ -15,6 +15,7 @@
 
 #include "gw_jwt.h"
 #include "json.hpp"
+#include "sha2.hpp"
 
 namespace gw::jwt {
 
@@ -25,6 +26,7 @@ struct AlgInfo {
     std::string_view name;
     Family family;
     const char *digest;          // nullptr for EdDSA
+    sha2::Kind kind;             // the same, for the low-level digests
     std::size_t ec_size;         // bytes of r and of s for ECDSA
     const char *curve;           // OpenSSL group name for ECDSA
 };
@@ -75,7 +77,7 @@ private:
     bool has_kid_ = false;
     unsigned pinned_;
     mutable std::array<EVP_PKEY_CTX *, alg_count> pkey_ctx_{};
-    mutable std::array<void *, 3> mac_ctx_{};
+    mutable std::array<std::unique_ptr<sha2::Hmac>, 3> hmac_{};
 
     EVP_PKEY_CTX *prepared(const AlgInfo &alg) const;
 };
@@ -128,6 +130,7 @@ public:
 
 private:
     std::string input_;               // header.payload as received
+    std::string payload_bytes_;       // decoded, parsed once verified
     std::size_t header_len_ = 0;
     std::vector<unsigned char> sig_;
     json::Value header_;

@@ -27,19 +27,19 @@ namespace gw::jwt {
 namespace {
 
 constexpr AlgInfo algs_table[alg_count] = {
-    {GW_JWT_HS256, "HS256", Family::hmac, "SHA256", 0, nullptr},
-    {GW_JWT_HS384, "HS384", Family::hmac, "SHA384", 0, nullptr},
-    {GW_JWT_HS512, "HS512", Family::hmac, "SHA512", 0, nullptr},
-    {GW_JWT_RS256, "RS256", Family::rsa, "SHA256", 0, nullptr},
-    {GW_JWT_RS384, "RS384", Family::rsa, "SHA384", 0, nullptr},
-    {GW_JWT_RS512, "RS512", Family::rsa, "SHA512", 0, nullptr},
-    {GW_JWT_PS256, "PS256", Family::pss, "SHA256", 0, nullptr},
-    {GW_JWT_PS384, "PS384", Family::pss, "SHA384", 0, nullptr},
-    {GW_JWT_PS512, "PS512", Family::pss, "SHA512", 0, nullptr},
-    {GW_JWT_ES256, "ES256", Family::ecdsa, "SHA256", 32, "P-256"},
-    {GW_JWT_ES384, "ES384", Family::ecdsa, "SHA384", 48, "P-384"},
-    {GW_JWT_ES512, "ES512", Family::ecdsa, "SHA512", 66, "P-521"},
-    {GW_JWT_EDDSA, "EdDSA", Family::eddsa, nullptr, 0, nullptr},
+    {GW_JWT_HS256, "HS256", Family::hmac, "SHA256", sha2::Kind::sha256, 0, nullptr},
+    {GW_JWT_HS384, "HS384", Family::hmac, "SHA384", sha2::Kind::sha384, 0, nullptr},
+    {GW_JWT_HS512, "HS512", Family::hmac, "SHA512", sha2::Kind::sha512, 0, nullptr},
+    {GW_JWT_RS256, "RS256", Family::rsa, "SHA256", sha2::Kind::sha256, 0, nullptr},
+    {GW_JWT_RS384, "RS384", Family::rsa, "SHA384", sha2::Kind::sha384, 0, nullptr},
+    {GW_JWT_RS512, "RS512", Family::rsa, "SHA512", sha2::Kind::sha512, 0, nullptr},
+    {GW_JWT_PS256, "PS256", Family::pss, "SHA256", sha2::Kind::sha256, 0, nullptr},
+    {GW_JWT_PS384, "PS384", Family::pss, "SHA384", sha2::Kind::sha384, 0, nullptr},
+    {GW_JWT_PS512, "PS512", Family::pss, "SHA512", sha2::Kind::sha512, 0, nullptr},
+    {GW_JWT_ES256, "ES256", Family::ecdsa, "SHA256", sha2::Kind::sha256, 32, "P-256"},
+    {GW_JWT_ES384, "ES384", Family::ecdsa, "SHA384", sha2::Kind::sha384, 48, "P-384"},
+    {GW_JWT_ES512, "ES512", Family::ecdsa, "SHA512", sha2::Kind::sha512, 66, "P-521"},
+    {GW_JWT_EDDSA, "EdDSA", Family::eddsa, nullptr, sha2::Kind::sha512, 0, nullptr},
 };
 
 std::size_t alg_index(const AlgInfo &alg) noexcept
@@ -274,16 +274,14 @@ Key::Key(KeyType type, PkeyPtr pkey, std::string secret, std::string kid, unsign
 
 Key::Key(Key &&o) noexcept
     : type_(o.type_), pkey_(std::move(o.pkey_)), secret_(std::move(o.secret_)), kid_(std::move(o.kid_)),
-      has_kid_(o.has_kid_), pinned_(o.pinned_), pkey_ctx_(o.pkey_ctx_), mac_ctx_(o.mac_ctx_)
+      has_kid_(o.has_kid_), pinned_(o.pinned_), pkey_ctx_(o.pkey_ctx_), hmac_(std::move(o.hmac_))
 {
     o.pkey_ctx_.fill(nullptr);
-    o.mac_ctx_.fill(nullptr);
 }
 
 Key::~Key()
 {
     for (auto *c : pkey_ctx_) EVP_PKEY_CTX_free(c);
-    for (auto *c : mac_ctx_) EVP_MAC_CTX_free(static_cast<EVP_MAC_CTX *>(c));
     if (!secret_.empty()) OPENSSL_cleanse(secret_.data(), secret_.size());
 }
 
@@ -341,41 +339,17 @@ EVP_PKEY_CTX *Key::prepared(const AlgInfo &alg) const
 
 namespace {
 
-gw_jwt_status_t hmac_final(EVP_MAC_CTX *ctx, std::string_view input, std::span<const unsigned char> sig)
+gw_jwt_status_t hmac_check(const sha2::Hmac &hmac, const AlgInfo &alg, std::string_view input,
+                           std::span<const unsigned char> sig)
 {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    std::size_t len = 0;
-    if (EVP_MAC_update(ctx, reinterpret_cast<const unsigned char *>(input.data()), input.size()) != 1
-        || EVP_MAC_final(ctx, mac, &len, sizeof(mac)) != 1)
-    {
-        return GW_JWT_ERROR;
-    }
+    unsigned char mac[64];
+    std::size_t len = sha2::size(alg.kind);
+    hmac.compute(input, mac);
     // the length is public (it is the algorithm's); the bytes are compared
     // in constant time
-    if (sig.size() != len || CRYPTO_memcmp(mac, sig.data(), len) != 0) {
-        OPENSSL_cleanse(mac, sizeof(mac));
-        return GW_JWT_BAD_SIGNATURE;
-    }
+    bool ok = sig.size() == len && CRYPTO_memcmp(mac, sig.data(), len) == 0;
     OPENSSL_cleanse(mac, sizeof(mac));
-    return GW_JWT_OK;
-}
-
-EVP_MAC_CTX *new_hmac(const AlgInfo &alg, std::string_view secret)
-{
-    EVP_MAC *mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-    if (mac == nullptr) return nullptr;
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
-    EVP_MAC_free(mac);
-    if (ctx == nullptr) return nullptr;
-    OSSL_PARAM params[2] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char *>(alg.digest), 0),
-        OSSL_PARAM_construct_end(),
-    };
-    if (EVP_MAC_init(ctx, reinterpret_cast<const unsigned char *>(secret.data()), secret.size(), params) != 1) {
-        EVP_MAC_CTX_free(ctx);
-        return nullptr;
-    }
-    return ctx;
+    return ok ? GW_JWT_OK : GW_JWT_BAD_SIGNATURE;
 }
 
 // ECDSA's JOSE form is r || s, each exactly as long as the curve order.
@@ -405,11 +379,8 @@ gw_jwt_status_t verify_hmac(const AlgInfo &alg, std::string_view secret, std::st
                             std::span<const unsigned char> sig)
 {
     if (secret.empty()) return GW_JWT_NO_KEY;
-    EVP_MAC_CTX *ctx = new_hmac(alg, secret);
-    if (ctx == nullptr) return GW_JWT_ERROR;
-    auto rc = hmac_final(ctx, input, sig);
-    EVP_MAC_CTX_free(ctx);
-    return rc;
+    sha2::Hmac hmac(alg.kind, secret);
+    return hmac_check(hmac, alg, input, sig);
 }
 
 gw_jwt_status_t Key::verify(const AlgInfo &alg, std::string_view input, std::span<const unsigned char> sig) const
@@ -418,15 +389,9 @@ gw_jwt_status_t Key::verify(const AlgInfo &alg, std::string_view input, std::spa
 
     switch (alg.family) {
     case Family::hmac: {
-        std::size_t i = alg_index(alg);
-        auto *&ctx = mac_ctx_[i];
-        if (ctx == nullptr) {
-            ctx = new_hmac(alg, secret_);
-            if (ctx == nullptr) return GW_JWT_ERROR;
-        } else if (EVP_MAC_init(static_cast<EVP_MAC_CTX *>(ctx), nullptr, 0, nullptr) != 1) {
-            return GW_JWT_ERROR;
-        }
-        return hmac_final(static_cast<EVP_MAC_CTX *>(ctx), input, sig);
+        auto &hmac = hmac_[alg_index(alg)];
+        if (!hmac) hmac = std::make_unique<sha2::Hmac>(alg.kind, secret_);
+        return hmac_check(*hmac, alg, input, sig);
     }
 
     case Family::eddsa: {
@@ -445,11 +410,11 @@ gw_jwt_status_t Key::verify(const AlgInfo &alg, std::string_view input, std::spa
         EVP_PKEY_CTX *ctx = prepared(alg);
         if (ctx == nullptr) return GW_JWT_ERROR;
 
-        unsigned char digest[EVP_MAX_MD_SIZE];
-        unsigned int dlen = 0;
-        if (EVP_Digest(input.data(), input.size(), digest, &dlen, EVP_get_digestbyname(alg.digest), nullptr) != 1) {
-            return GW_JWT_ERROR;
-        }
+        unsigned char digest[64];
+        std::size_t dlen = sha2::size(alg.kind);
+        sha2::Digest md(alg.kind);
+        md.update(input);
+        md.final(digest);
 
         std::vector<unsigned char> der;
         std::span<const unsigned char> s = sig;

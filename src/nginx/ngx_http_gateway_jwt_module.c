@@ -871,32 +871,21 @@ static ngx_int_t
 ngx_http_gateway_jwt_cache_key(ngx_http_request_t *r,
     ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_str_t *token, u_char *key)
 {
-    unsigned int   len;
-    EVP_MD_CTX    *md;
-    ngx_int_t      rc;
+    size_t  len;
+    u_char  scope[2 * NGX_HTTP_GATEWAY_JWT_FP_LEN];
 
-    md = EVP_MD_CTX_new();
-    if (md == NULL) {
-        return NGX_ERROR;
+    ngx_memcpy(scope, jlcf->fingerprint, NGX_HTTP_GATEWAY_JWT_FP_LEN);
+    len = NGX_HTTP_GATEWAY_JWT_FP_LEN;
+
+    if (jlcf->remote && jlcf->remote->keys) {
+        ngx_memcpy(scope + len, jlcf->remote->fingerprint,
+                   NGX_HTTP_GATEWAY_JWT_FP_LEN);
+        len += NGX_HTTP_GATEWAY_JWT_FP_LEN;
     }
 
-    rc = NGX_ERROR;
+    gw_jwt_cache_key(scope, len, (char *) token->data, token->len, key);
 
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
-        && EVP_DigestUpdate(md, jlcf->fingerprint, sizeof(jlcf->fingerprint))
-           == 1
-        && (jlcf->remote == NULL || jlcf->remote->keys == NULL
-            || EVP_DigestUpdate(md, jlcf->remote->fingerprint,
-                                sizeof(jlcf->remote->fingerprint)) == 1)
-        && EVP_DigestUpdate(md, token->data, token->len) == 1
-        && EVP_DigestFinal_ex(md, key, &len) == 1)
-    {
-        rc = NGX_OK;
-    }
-
-    EVP_MD_CTX_free(md);
-
-    return rc;
+    return NGX_OK;
 }
 
 

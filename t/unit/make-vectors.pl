@@ -6,7 +6,6 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/..";
-BEGIN { $FindBin::Bin .= '/..' }
 use JwtMint;
 
 my %c = (sub => 'alice', exp => 4102444800, iss => 'https://idp.example',

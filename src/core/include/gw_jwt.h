@@ -193,6 +193,13 @@ int gw_jwt_roles(gw_jwt_t *jwt, const char *path, size_t len,
     gw_jwt_str_t *value);
 
 /*
+ * The verified-token cache key: SHA-256 of scope (the key sets'
+ * fingerprints and anything else that changes what verifies) and token.
+ */
+void gw_jwt_cache_key(const unsigned char *scope, size_t scope_len,
+    const char *token, size_t len, unsigned char out[GW_JWT_FINGERPRINT_LEN]);
+
+/*
  * The NumericDate (integer or decimal seconds) in text as milliseconds,
  * rounded down; -1 unless it is a non-negative JSON number below the year
  * 10000.
