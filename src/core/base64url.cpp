@@ -31,21 +31,31 @@ std::optional<std::string> decode(std::string_view text)
     std::string out;
     out.resize(decoded_size(n));
 
-    std::uint32_t acc = 0;
-    int bits = 0;
-    std::size_t o = 0;
-    for (char c : text) {
-        int v = table[static_cast<unsigned char>(c)];
-        if (v < 0) return std::nullopt;
-        acc = acc << 6 | static_cast<std::uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = static_cast<char>(acc >> bits & 0xff);
-        }
+    const auto *in = reinterpret_cast<const unsigned char *>(text.data());
+    std::size_t i = 0, o = 0;
+
+    // whole quanta: four characters, three bytes
+    for (; i + 4 <= n; i += 4) {
+        int a = table[in[i]], b = table[in[i + 1]], c = table[in[i + 2]], d = table[in[i + 3]];
+        if ((a | b | c | d) < 0) return std::nullopt;
+        std::uint32_t v = static_cast<std::uint32_t>(a << 18 | b << 12 | c << 6 | d);
+        out[o++] = static_cast<char>(v >> 16);
+        out[o++] = static_cast<char>(v >> 8 & 0xff);
+        out[o++] = static_cast<char>(v & 0xff);
     }
-    // canonical: the bits left over are all zero
-    if (bits && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+
+    // the tail: two or three characters; the unused bits must be zero
+    std::size_t rest = n - i;
+    if (rest == 2) {
+        int a = table[in[i]], b = table[in[i + 1]];
+        if ((a | b) < 0 || (b & 0x0f) != 0) return std::nullopt;
+        out[o++] = static_cast<char>(a << 2 | b >> 4);
+    } else if (rest == 3) {
+        int a = table[in[i]], b = table[in[i + 1]], c = table[in[i + 2]];
+        if ((a | b | c) < 0 || (c & 0x03) != 0) return std::nullopt;
+        out[o++] = static_cast<char>(a << 2 | b >> 4);
+        out[o++] = static_cast<char>((b & 0x0f) << 4 | c >> 2);
+    }
     return out;
 }
 

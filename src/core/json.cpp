@@ -97,6 +97,8 @@ private:
     {
         if (depth > limits_.max_depth) return fail(Error::too_deep);
         v.type_ = Type::object;
+        v.keys_.reserve(8);
+        v.items_.reserve(8);
         ++pos_;
         skip_ws();
         if (peek() == '}') {
