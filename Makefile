@@ -6,7 +6,6 @@
 #   make unit       Check unit tests of the core
 #   make test-asan  the suites again with AddressSanitizer and UBSan
 #   make bench      wrk benchmarks, as ratios to plain nginx proxy_pass
-#   make fuzz       short libFuzzer runs of every fuzz/*.cpp target
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree.
 
@@ -46,7 +45,7 @@ PROVE_INC   = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo -I t/li
 TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
               TEST_NGINX_LOAD_MODULES=$(abspath $(MODULE))
 
-.PHONY: all deps test-deps run test unit unit-bins t runner-selftest test-asan bench fuzz clean
+.PHONY: all deps test-deps run test unit unit-bins t runner-selftest test-asan bench clean
 
 all: $(MODULE)
 
@@ -116,24 +115,6 @@ bench: deps
 	@scripts/install-deps $(BENCH_DEPS)
 	$(MAKE) $(MODULE)
 	bench/run $(NGINX_BIN) $(abspath $(MODULE))
-
-# libFuzzer targets: each fuzz/NAME.cpp is linked with the core sources
-# (built with clang); FUZZ_TIME seconds per target, seeds in fuzz/seeds/NAME.
-FUZZ_TIME    ?= 30
-FUZZ_SRCS    := $(wildcard fuzz/*.cpp)
-FUZZ_BINS    := $(FUZZ_SRCS:fuzz/%.cpp=$(BUILD)/fuzz/%)
-FUZZ_FLAGS   := -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined $(CORE_INC)
-
-$(BUILD)/fuzz/%: fuzz/%.cpp $(CORE_SRCS) $(wildcard src/core/*.hpp src/core/include/*.h)
-	@mkdir -p $(dir $@)
-	clang++ $(FUZZ_FLAGS) $< $(CORE_SRCS) -lssl -lcrypto -o $@
-
-fuzz: $(FUZZ_BINS)
-	@set -e; for f in $(FUZZ_BINS); do \
-	    n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
-	    $$f -max_total_time=$(FUZZ_TIME) -max_len=16384 \
-	        $(BUILD)/fuzz/corpus-$$n $$( [ -d fuzz/seeds/$$n ] && echo fuzz/seeds/$$n ); \
-	done
 
 clean:
 	rm -rf $(BUILD) t/servroot
