@@ -132,7 +132,7 @@ fuzz: test-deps
 	        $(BUILD)/fuzz/corpus/$$name fuzz/seeds/$$name \
 	        > $(BUILD)/fuzz/$$name.log 2>&1 \
 	        || { tail -n 40 $(BUILD)/fuzz/$$name.log; exit 1; }; \
-	    grep -E '^stat::number_of_executed_runs' $(BUILD)/fuzz/$$name.log; \
+	    grep -E '^stat::number_of_executed_units' $(BUILD)/fuzz/$$name.log; \
 	done
 
 run: deps $(MODULE)
