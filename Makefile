@@ -111,9 +111,14 @@ test: test-deps
 test-asan: test-deps
 	$(MAKE) BUILD=$(BUILD)/asan SANITIZE=address,undefined all unit-bins
 	@set -e; for t in $(UNIT_BINS:$(BUILD)/%=$(BUILD)/asan/%); do $$t; done
-	TEST_NGINX_BINARY=$(abspath scripts/nginx-asan) \
+	rm -rf $(BUILD)/asan/reports && mkdir -p $(BUILD)/asan/reports
+	GATEWAY_ASAN_LOG=$(abspath $(BUILD)/asan/reports/nginx) \
+	    TEST_NGINX_BINARY=$(abspath scripts/nginx-asan) \
 	    TEST_NGINX_LOAD_MODULES=$(abspath $(BUILD)/asan/ngx_http_gateway_module.so) \
-	    prove $(PROVE_INC) -r t/
+	    prove $(PROVE_INC) t/
+	@if [ -n "$$(ls $(BUILD)/asan/reports)" ]; then \
+	    cat $(BUILD)/asan/reports/*; echo "sanitizer reports above"; exit 1; \
+	fi
 
 # Fuzz targets link the core sources built by clang with libFuzzer and ASan.
 $(BUILD)/fuzz/%: fuzz/%.cpp $(CORE_SRCS) $(wildcard src/core/*.hpp src/core/include/*.h)
