@@ -229,7 +229,47 @@ hello
 
 
 
-=== TEST 8: nginx -t: key_request needs a local URI
+=== TEST 8: a HEAD request fetches the keys' body all the same
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+    }
+--- request
+HEAD /t
+--- more_headers eval
+"X-Set: rsa1\nAuthorization: Bearer $main::T{rsa1}"
+--- error_code: 200
+
+
+
+=== TEST 9: the JWKS from a location served by this nginx (no files)
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_set_header X-Sub $gateway_jwt_claim_sub;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        return 200 '{"keys":[{"kty":"EC","kid":"ec256","crv":"P-256","x":"NYOghmIhfQc7w3VTbvkVHThgtzpboPA6EdInHPEqwsU","y":"Z72qdQfr2MpUVmrzlocjlMfeZiRNE044jbq7OKBgHa4"}]}';
+    }
+--- request
+GET /t
+--- more_headers eval
+"Authorization: Bearer $main::T{ec}"
+--- response_body
+sub=carol
+
+
+
+=== TEST 10: nginx -t: key_request needs a local URI
 --- config
     location /t {
         gateway_jwt "api";
