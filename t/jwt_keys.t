@@ -269,7 +269,28 @@ sub=carol
 
 
 
-=== TEST 10: nginx -t: key_request needs a local URI
+=== TEST 10: key_request with arguments
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks?set=rsa2;
+        proxy_set_header X-Sub $gateway_jwt_claim_sub;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$arg_set;
+    }
+--- request
+GET /t
+--- more_headers eval
+"Authorization: Bearer $main::T{rsa2}"
+--- response_body
+sub=bob
+
+
+
+=== TEST 11: nginx -t: key_request needs a local URI
 --- config
     location /t {
         gateway_jwt "api";

@@ -30,7 +30,9 @@ typedef struct {
 
 /* A key_request JWKS as this worker last parsed it from shared memory. */
 typedef struct {
-    ngx_str_t                      uri;
+    ngx_str_t                      uri;        /* as configured */
+    ngx_str_t                      path;       /* the subrequest's URI */
+    ngx_str_t                      args;
     uint32_t                       hash;
     gw_jwt_keyset_t               *keys;
     uint64_t                       version;
@@ -1244,7 +1246,8 @@ ngx_http_gateway_jwt_keys_fetch(ngx_http_request_t *r,
     ps->handler = ngx_http_gateway_jwt_keys_done;
     ps->data = ctx;
 
-    if (ngx_http_subrequest(r, &remote->uri, NULL, &sr, ps,
+    if (ngx_http_subrequest(r, &remote->path,
+                            remote->args.len ? &remote->args : NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_WAITED
                             |NGX_HTTP_SUBREQUEST_IN_MEMORY)
         != NGX_OK)
@@ -1772,6 +1775,7 @@ ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_gateway_jwt_loc_conf_t *jlcf = conf;
 
+    u_char                            *p;
     ngx_str_t                         *value;
     ngx_http_gateway_jwt_shctx_t      *shctx;
     ngx_http_gateway_jwt_main_conf_t  *jmcf;
@@ -1801,6 +1805,18 @@ ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
 
     jlcf->remote->uri = value[1];
     jlcf->remote->hash = ngx_crc32_short(value[1].data, value[1].len);
+
+    /* "/_jwks?tenant=a": the subrequest takes the arguments apart */
+
+    jlcf->remote->path = value[1];
+
+    p = ngx_strlchr(value[1].data, value[1].data + value[1].len, '?');
+
+    if (p) {
+        jlcf->remote->path.len = p - value[1].data;
+        jlcf->remote->args.data = p + 1;
+        jlcf->remote->args.len = value[1].data + value[1].len - (p + 1);
+    }
 
     jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_jwt_module);
 
