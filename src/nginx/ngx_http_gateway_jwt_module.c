@@ -16,6 +16,13 @@
 
 #define NGX_HTTP_GATEWAY_JWT_REFETCH     30      /* s, unknown kid */
 #define NGX_HTTP_GATEWAY_JWT_RETRY       5       /* s, failed or stale keys */
+#define NGX_HTTP_GATEWAY_JWT_INFLIGHT    10000   /* ms, a fetch is trusted to run */
+#define NGX_HTTP_GATEWAY_JWT_POLL        20      /* ms, waiting for a fetch */
+
+/* what a request does about key_request keys */
+#define NGX_HTTP_GATEWAY_JWT_KEYS_USE    0       /* go on with the keys there are */
+#define NGX_HTTP_GATEWAY_JWT_KEYS_FETCH  1       /* fetch them itself */
+#define NGX_HTTP_GATEWAY_JWT_KEYS_WAIT   2       /* wait for another's fetch */
 #define NGX_HTTP_GATEWAY_JWT_CACHE_TTL   600000  /* ms, most an entry lives */
 #define NGX_HTTP_GATEWAY_JWT_MAX_FILE    (1024 * 1024)
 #define NGX_HTTP_GATEWAY_JWT_KEYS_SIZE   (1024 * 1024)
@@ -101,6 +108,7 @@ typedef struct {
     time_t                         attempted;  /* last fetch started */
     time_t                         refetched;  /* last one for an unknown kid */
     time_t                         failed;     /* last failure */
+    ngx_msec_t                     inflight;   /* a fetch runs until then */
 } ngx_http_gateway_jwt_keys_node_t;
 
 
@@ -138,6 +146,8 @@ typedef struct {
     unsigned                       refetched:1;
     unsigned                       fetch_tried:1;
     unsigned                       cache:2;    /* 0 none, 1 MISS, 2 HIT */
+    unsigned                       polling:1;  /* for another's fetch */
+    ngx_msec_t                     poll_until;
 } ngx_http_gateway_jwt_ctx_t;
 
 
@@ -165,6 +175,9 @@ static void ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone,
 
 static void ngx_http_gateway_jwt_keys_sync(ngx_http_request_t *r,
     ngx_shm_zone_t *zone, ngx_http_gateway_jwt_remote_t *remote);
+static void ngx_http_gateway_jwt_keys_poll(ngx_http_request_t *r);
+static void ngx_http_gateway_jwt_keys_fetched(ngx_shm_zone_t *zone,
+    ngx_http_gateway_jwt_remote_t *remote, ngx_uint_t ok);
 static ngx_uint_t ngx_http_gateway_jwt_keys_should_fetch(ngx_shm_zone_t *zone,
     ngx_http_gateway_jwt_remote_t *remote, time_t key_cache,
     ngx_uint_t unknown_kid);
@@ -588,12 +601,40 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
     if (remote && jmcf->keys) {
         ngx_http_gateway_jwt_keys_sync(r, jmcf->keys, remote);
 
-        if (!ctx->fetch_tried
-            && ngx_http_gateway_jwt_keys_should_fetch(jmcf->keys, remote,
-                                                      jlcf->key_cache, 0))
-        {
-            ctx->fetch_tried = 1;
-            return ngx_http_gateway_jwt_keys_fetch(r, ctx, remote);
+        if (!ctx->fetch_tried) {
+            switch (ngx_http_gateway_jwt_keys_should_fetch(jmcf->keys, remote,
+                                                           jlcf->key_cache, 0))
+            {
+            case NGX_HTTP_GATEWAY_JWT_KEYS_FETCH:
+                ctx->fetch_tried = 1;
+                return ngx_http_gateway_jwt_keys_fetch(r, ctx, remote);
+
+            case NGX_HTTP_GATEWAY_JWT_KEYS_WAIT:
+
+                /* no keys yet and another request fetches them: poll the
+                 * shared memory for a while rather than pile on */
+
+                if (!ctx->polling) {
+                    ctx->polling = 1;
+                    ctx->poll_until = ngx_current_msec
+                                      + NGX_HTTP_GATEWAY_JWT_INFLIGHT;
+                }
+
+                if ((ngx_msec_int_t) (ctx->poll_until - ngx_current_msec) > 0)
+                {
+                    r->read_event_handler = ngx_http_test_reading;
+                    r->write_event_handler = ngx_http_gateway_jwt_keys_poll;
+                    r->connection->write->delayed = 1;
+                    ngx_add_timer(r->connection->write,
+                                  NGX_HTTP_GATEWAY_JWT_POLL);
+                    return NGX_AGAIN;
+                }
+
+                break;
+
+            default:
+                break;
+            }
         }
     }
 
@@ -665,7 +706,8 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
         if (*status == GW_JWT_UNKNOWN_KID && remote && jmcf->keys
             && !ctx->refetched
             && ngx_http_gateway_jwt_keys_should_fetch(jmcf->keys, remote,
-                                                      jlcf->key_cache, 1))
+                                                      jlcf->key_cache, 1)
+               == NGX_HTTP_GATEWAY_JWT_KEYS_FETCH)
         {
             ctx->refetched = 1;
             return ngx_http_gateway_jwt_keys_fetch(r, ctx, remote);
@@ -1187,13 +1229,13 @@ ngx_http_gateway_jwt_keys_should_fetch(ngx_shm_zone_t *zone,
     ngx_uint_t unknown_kid)
 {
     time_t                             now, retry;
-    ngx_uint_t                         fetch;
+    ngx_uint_t                         rc;
     ngx_http_gateway_jwt_shctx_t      *shctx;
     ngx_http_gateway_jwt_keys_node_t  *kn;
 
     shctx = zone->data;
     now = ngx_time();
-    fetch = 0;
+    rc = NGX_HTTP_GATEWAY_JWT_KEYS_USE;
     retry = ngx_min(key_cache, NGX_HTTP_GATEWAY_JWT_RETRY);
 
     ngx_shmtx_lock(&shctx->shpool->mutex);
@@ -1202,32 +1244,99 @@ ngx_http_gateway_jwt_keys_should_fetch(ngx_shm_zone_t *zone,
 
     if (kn == NULL) {
         /* no room to remember anything: fetch for this request only */
-        fetch = (remote->keys == NULL);
+        if (remote->keys == NULL) {
+            rc = NGX_HTTP_GATEWAY_JWT_KEYS_FETCH;
+        }
 
     } else if (unknown_kid) {
-        fetch = (now - kn->refetched >= NGX_HTTP_GATEWAY_JWT_REFETCH);
-
-        if (fetch) {
+        if (now - kn->refetched >= NGX_HTTP_GATEWAY_JWT_REFETCH) {
             kn->refetched = now;
+            rc = NGX_HTTP_GATEWAY_JWT_KEYS_FETCH;
         }
 
     } else if (remote->keys == NULL) {
-        /* nothing to verify with: every request may try, once failures
-         * have cooled down */
-        fetch = (now - kn->failed >= retry);
+
+        /*
+         * nothing to verify with: one request fetches, the others wait for
+         * it; after a failure nobody tries again for a few seconds
+         */
+
+        if ((ngx_msec_int_t) (kn->inflight - ngx_current_msec) > 0) {
+            rc = NGX_HTTP_GATEWAY_JWT_KEYS_WAIT;
+
+        } else if (now - kn->failed >= retry) {
+            rc = NGX_HTTP_GATEWAY_JWT_KEYS_FETCH;
+        }
 
     } else if (now >= kn->fetched + key_cache) {
         /* stale: one request refreshes, the others use the old keys */
-        fetch = (now - kn->attempted >= retry);
+        if (now - kn->attempted >= retry) {
+            rc = NGX_HTTP_GATEWAY_JWT_KEYS_FETCH;
+        }
     }
 
-    if (fetch && kn) {
+    if (rc == NGX_HTTP_GATEWAY_JWT_KEYS_FETCH && kn) {
         kn->attempted = now;
+        kn->inflight = ngx_current_msec + NGX_HTTP_GATEWAY_JWT_INFLIGHT;
     }
 
     ngx_shmtx_unlock(&shctx->shpool->mutex);
 
-    return fetch;
+    return rc;
+}
+
+
+/* The write event timer of a request waiting for another's fetch. */
+
+static void
+ngx_http_gateway_jwt_keys_poll(ngx_http_request_t *r)
+{
+    ngx_event_t  *wev;
+
+    wev = r->connection->write;
+
+    if (wev->delayed) {
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return;
+    }
+
+    if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+}
+
+
+static void
+ngx_http_gateway_jwt_keys_fetched(ngx_shm_zone_t *zone,
+    ngx_http_gateway_jwt_remote_t *remote, ngx_uint_t ok)
+{
+    ngx_http_gateway_jwt_shctx_t      *shctx;
+    ngx_http_gateway_jwt_keys_node_t  *kn;
+
+    shctx = zone->data;
+
+    ngx_shmtx_lock(&shctx->shpool->mutex);
+
+    kn = ngx_http_gateway_jwt_keys_node(shctx, remote);
+
+    if (kn) {
+        kn->inflight = ngx_current_msec;
+
+        if (!ok) {
+            kn->failed = ngx_time();
+        }
+    }
+
+    ngx_shmtx_unlock(&shctx->shpool->mutex);
 }
 
 
@@ -1337,14 +1446,7 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
                       "%s", &remote->uri, err,
                       remote->keys ? "keeping the old keys" : "no keys yet");
 
-        ngx_shmtx_lock(&shctx->shpool->mutex);
-
-        kn = ngx_http_gateway_jwt_keys_node(shctx, remote);
-        if (kn) {
-            kn->failed = ngx_time();
-        }
-
-        ngx_shmtx_unlock(&shctx->shpool->mutex);
+        ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, 0);
 
         return rc;
     }
@@ -1389,6 +1491,10 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
     }
 
     ngx_shmtx_unlock(&shctx->shpool->mutex);
+
+    /* waiting requests may go on */
+
+    ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, 1);
 
     return rc;
 }
