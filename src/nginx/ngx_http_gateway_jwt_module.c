@@ -177,7 +177,7 @@ static void ngx_http_gateway_jwt_keys_sync(ngx_http_request_t *r,
     ngx_shm_zone_t *zone, ngx_http_gateway_jwt_remote_t *remote);
 static void ngx_http_gateway_jwt_keys_poll(ngx_http_request_t *r);
 static void ngx_http_gateway_jwt_keys_fetched(ngx_shm_zone_t *zone,
-    ngx_http_gateway_jwt_remote_t *remote, ngx_uint_t ok);
+    ngx_http_gateway_jwt_remote_t *remote, ngx_int_t rc);
 static ngx_uint_t ngx_http_gateway_jwt_keys_should_fetch(ngx_shm_zone_t *zone,
     ngx_http_gateway_jwt_remote_t *remote, time_t key_cache,
     ngx_uint_t unknown_kid);
@@ -1315,9 +1315,11 @@ ngx_http_gateway_jwt_keys_poll(ngx_http_request_t *r)
 }
 
 
+/* rc: NGX_OK fetched, NGX_ERROR failed, NGX_DECLINED abandoned */
+
 static void
 ngx_http_gateway_jwt_keys_fetched(ngx_shm_zone_t *zone,
-    ngx_http_gateway_jwt_remote_t *remote, ngx_uint_t ok)
+    ngx_http_gateway_jwt_remote_t *remote, ngx_int_t rc)
 {
     ngx_http_gateway_jwt_shctx_t      *shctx;
     ngx_http_gateway_jwt_keys_node_t  *kn;
@@ -1331,7 +1333,7 @@ ngx_http_gateway_jwt_keys_fetched(ngx_shm_zone_t *zone,
     if (kn) {
         kn->inflight = ngx_current_msec;
 
-        if (!ok) {
+        if (rc == NGX_ERROR) {
             kn->failed = ngx_time();
         }
     }
@@ -1416,6 +1418,20 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
     status = (rc >= NGX_HTTP_SPECIAL_RESPONSE) ? (ngx_uint_t) rc
                                                : r->headers_out.status;
 
+    if (status == NGX_HTTP_CLIENT_CLOSED_REQUEST || r->connection->error) {
+
+        /* the client went away: not the provider's failure, and the next
+         * request may fetch at once */
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "gateway jwt: fetching keys from \"%V\" abandoned, "
+                      "the client closed the connection", &remote->uri);
+
+        ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, NGX_DECLINED);
+
+        return rc;
+    }
+
     if (rc == NGX_ERROR || rc == NGX_AGAIN) {
         ngx_snprintf((u_char *) err, sizeof(err), "subrequest failed%Z");
 
@@ -1446,7 +1462,7 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
                       "%s", &remote->uri, err,
                       remote->keys ? "keeping the old keys" : "no keys yet");
 
-        ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, 0);
+        ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, NGX_ERROR);
 
         return rc;
     }
@@ -1494,7 +1510,7 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
 
     /* waiting requests may go on */
 
-    ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, 1);
+    ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, NGX_OK);
 
     return rc;
 }
