@@ -122,6 +122,7 @@ typedef struct {
 
     gw_pick_t                          pick;
     unsigned                           picked:1;
+    unsigned                           started:1;
 
 #if (NGX_HTTP_SSL)
     ngx_event_set_peer_session_pt      original_set_session;
@@ -130,11 +131,21 @@ typedef struct {
 } ngx_http_gateway_upstream_peer_data_t;
 
 
-/* per main request, for the variables */
+/*
+ * Per request (the main request's survives internal redirects): what the
+ * variables show, and the peer reserved by the fail-fast check for the
+ * first try, so checking and choosing happen under one lock.
+ */
 typedef struct {
     ngx_str_t                          peer;
     ngx_uint_t                         state;
+
+    ngx_http_gateway_upstream_srv_conf_t *reserved_conf;
+    gw_pick_t                          reserved_pick;
+
     unsigned                           set:1;
+    unsigned                           reserved:1;
+    unsigned                           cleanup:1;
 } ngx_http_gateway_upstream_ctx_t;
 
 
@@ -165,6 +176,9 @@ static ngx_int_t ngx_http_gateway_upstream_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_gateway_upstream_reconcile(
     ngx_http_gateway_upstream_srv_conf_t *gcf, ngx_log_t *log);
+static ngx_http_gateway_upstream_ctx_t *ngx_http_gateway_upstream_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_gateway_upstream_release_reserved(void *data);
 static ngx_int_t ngx_http_gateway_upstream_set_state(ngx_http_request_t *r,
     ngx_str_t *peer, ngx_uint_t state);
 static ngx_int_t ngx_http_gateway_upstream_check(ngx_http_request_t *r);
@@ -1062,12 +1076,14 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
     int64_t                                 now;
     ngx_int_t                               j;
     ngx_str_t                              *name;
+    ngx_uint_t                              locked, reserved;
     gw_pick_t                               pick;
     gw_pick_rc_t                            rc;
     gw_transition_t                         tr;
     ngx_http_gateway_peer_addr_t           *a;
     ngx_http_gateway_peer_conf_t           *pcf;
     ngx_http_upstream_rr_peer_t            *rr;
+    ngx_http_gateway_upstream_ctx_t        *ctx;
     ngx_http_gateway_upstream_shctx_t      *sh;
     ngx_http_gateway_upstream_srv_conf_t   *gcf;
 
@@ -1080,12 +1096,34 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
     rr = NULL;
     name = NULL;
     p = NULL;
+    tr = GW_TRANSITION_NONE;
+    rc = GW_PICK_OK;
+    reserved = 0;
+    locked = 0;
 
-    ngx_shmtx_lock(&gcf->shpool->mutex);
+    /* the first try takes the peer the fail-fast check reserved */
 
-    rc = gw_balancer_pick(sh->peers, sh->nslots,
-                          (gw_balance_method_t) gcf->method, &gcf->breaker,
-                          bp->tried, bp->tried_words, now, &pick, &tr);
+    if (!bp->started && gcf->breaker.failures) {
+        ctx = ngx_http_gateway_upstream_ctx(bp->request);
+
+        if (ctx && ctx->reserved && ctx->reserved_conf == gcf) {
+            pick = ctx->reserved_pick;
+            ctx->reserved = 0;
+            reserved = 1;
+        }
+    }
+
+    bp->started = 1;
+
+    if (!reserved) {
+        ngx_shmtx_lock(&gcf->shpool->mutex);
+        locked = 1;
+
+        rc = gw_balancer_pick(sh->peers, sh->nslots,
+                              (gw_balance_method_t) gcf->method,
+                              &gcf->breaker, bp->tried, bp->tried_words, now,
+                              &pick, &tr);
+    }
 
     if (rc == GW_PICK_OK) {
         j = (pick.index < gcf->map_size) ? gcf->map[pick.index] : -1;
@@ -1096,6 +1134,11 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
 
         } else {
             /* a peer this worker's configuration does not know */
+
+            if (!locked) {
+                ngx_shmtx_lock(&gcf->shpool->mutex);
+                locked = 1;
+            }
 
             a = &sh->addrs[pick.index];
 
@@ -1118,7 +1161,9 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
         }
     }
 
-    ngx_shmtx_unlock(&gcf->shpool->mutex);
+    if (locked) {
+        ngx_shmtx_unlock(&gcf->shpool->mutex);
+    }
 
     if (rc != GW_PICK_OK) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, pc->log, 0,
@@ -1155,9 +1200,10 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
                                                  0);
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pc->log, 0,
-                   "gateway balancer: peer %V, slot %uD, circuit %s",
-                   pc->name, pick.index, gw_circuit_state_name(pick.state));
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                   "gateway balancer: peer %V, slot %uD, circuit %s%s",
+                   pc->name, pick.index, gw_circuit_state_name(pick.state),
+                   reserved ? ", reserved" : "");
 
     if (ngx_http_gateway_upstream_set_state(bp->request, pc->name, pick.state)
         != NGX_OK)
@@ -1345,7 +1391,11 @@ ngx_http_gateway_upstream_save_session(ngx_peer_connection_t *pc, void *data)
 #endif
 
 
-/* every peer open: 503 before anything is read or connected */
+/*
+ * Every peer open: 503 before anything is read or connected. Otherwise the
+ * peer for the first try is chosen here, under the same lock, so a request
+ * that passed the check cannot find every peer taken a moment later.
+ */
 
 static ngx_int_t
 ngx_http_gateway_upstream_check(ngx_http_request_t *r)
@@ -1353,42 +1403,94 @@ ngx_http_gateway_upstream_check(ngx_http_request_t *r)
     int64_t                                 now;
     ngx_int_t                               available, warn;
     ngx_uint_t                              i;
+    gw_pick_t                               pick;
+    gw_pick_rc_t                            rc;
+    ngx_str_t                               name;
+    gw_transition_t                         tr;
+    ngx_pool_cleanup_t                     *cln;
     ngx_http_upstream_conf_t               *ucf;
     ngx_http_upstream_srv_conf_t           *uscf;
+    ngx_http_gateway_upstream_ctx_t        *ctx;
     ngx_http_gateway_upstream_shctx_t      *sh;
     ngx_http_gateway_upstream_srv_conf_t   *gcf;
     ngx_http_gateway_upstream_main_conf_t  *gmcf;
+    u_char                                  buf[NGX_SOCKADDR_STRLEN];
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_upstream_module);
+
+    gcf = NULL;
+    uscf = NULL;
 
     for (i = 0; i < gmcf->nhandlers; i++) {
 
         ucf = r->loc_conf[gmcf->handlers[i]];
 
-        if (ucf == NULL || ucf->upstream == NULL) {
-            continue;
-        }
-
-        uscf = ucf->upstream;
-
-        if (uscf->srv_conf == NULL) {
-            continue;
-        }
-
-        gcf = ngx_http_conf_upstream_srv_conf(uscf,
-                                            ngx_http_gateway_upstream_module);
-
-        if (gcf == NULL || !gcf->initialized || gcf->breaker.failures == 0
-            || gcf->sh == NULL)
+        if (ucf == NULL || ucf->upstream == NULL
+            || ucf->upstream->srv_conf == NULL)
         {
             continue;
         }
 
-        sh = gcf->sh;
-        now = (int64_t) ngx_current_msec;
-        warn = 0;
+        uscf = ucf->upstream;
+        gcf = ngx_http_conf_upstream_srv_conf(uscf,
+                                            ngx_http_gateway_upstream_module);
 
-        ngx_shmtx_lock(&gcf->shpool->mutex);
+        if (gcf && gcf->initialized && gcf->breaker.failures && gcf->sh) {
+            break;
+        }
+
+        gcf = NULL;
+    }
+
+    if (gcf == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_gateway_upstream_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->reserved) {
+        if (ctx->reserved_conf == gcf) {
+            return NGX_DECLINED;
+        }
+
+        /* an internal redirect to a location with another upstream */
+        ngx_http_gateway_upstream_release_reserved(ctx);
+    }
+
+    if (!ctx->cleanup) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_gateway_upstream_release_reserved;
+        cln->data = ctx;
+        ctx->cleanup = 1;
+    }
+
+    sh = gcf->sh;
+    now = (int64_t) ngx_current_msec;
+    warn = 0;
+    available = 1;
+    name.data = buf;
+    name.len = 0;
+
+    ngx_shmtx_lock(&gcf->shpool->mutex);
+
+    rc = gw_balancer_pick(sh->peers, sh->nslots,
+                          (gw_balance_method_t) gcf->method, &gcf->breaker,
+                          NULL, 0, now, &pick, &tr);
+
+    if (rc == GW_PICK_OK && tr != GW_TRANSITION_NONE) {
+        name.len = sh->addrs[pick.index].name_len;
+        ngx_memcpy(buf, sh->addrs[pick.index].name, name.len);
+    }
+
+    if (rc != GW_PICK_OK) {
+        /* nothing free: every peer open, or only max_conns reached */
 
         available = gw_balancer_available(sh->peers, sh->nslots,
                                           &gcf->breaker, now);
@@ -1397,33 +1499,95 @@ ngx_http_gateway_upstream_check(ngx_http_request_t *r)
             sh->warned = now;
             warn = 1;
         }
-
-        ngx_shmtx_unlock(&gcf->shpool->mutex);
-
-        if (available) {
-            return NGX_DECLINED;
-        }
-
-        if (warn) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "every peer of upstream \"%V\" has an open "
-                          "gateway circuit, answering 503", &uscf->host);
-        }
-
-        if (ngx_http_gateway_upstream_set_state(r, NULL, GW_CIRCUIT_OPEN)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    return NGX_DECLINED;
+    ngx_shmtx_unlock(&gcf->shpool->mutex);
+
+    if (rc == GW_PICK_OK) {
+        ctx->reserved = 1;
+        ctx->reserved_conf = gcf;
+        ctx->reserved_pick = pick;
+
+        if (tr != GW_TRANSITION_NONE) {
+            ngx_http_gateway_upstream_log_transition(r->connection->log, gcf,
+                                                     &name, tr, 0);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (available) {
+        /* nginx answers 502 "no live upstreams" as it would without us */
+        return NGX_DECLINED;
+    }
+
+    if (warn) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "every peer of upstream \"%V\" has an open "
+                      "gateway circuit, answering 503", &uscf->host);
+    }
+
+    ctx->set = 1;
+    ctx->state = GW_CIRCUIT_OPEN;
+    ngx_str_null(&ctx->peer);
+
+    return NGX_HTTP_SERVICE_UNAVAILABLE;
+}
+
+
+static void
+ngx_http_gateway_upstream_release_reserved(void *data)
+{
+    ngx_http_gateway_upstream_ctx_t  *ctx = data;
+
+    ngx_http_gateway_upstream_shctx_t     *sh;
+    ngx_http_gateway_upstream_srv_conf_t  *gcf;
+
+    if (!ctx->reserved) {
+        return;
+    }
+
+    ctx->reserved = 0;
+    gcf = ctx->reserved_conf;
+    sh = gcf->sh;
+
+    ngx_shmtx_lock(&gcf->shpool->mutex);
+    (void) gw_balancer_release(sh->peers, sh->nslots, &gcf->breaker,
+                               &ctx->reserved_pick, GW_OUTCOME_NEUTRAL,
+                               (int64_t) ngx_current_msec);
+    ngx_shmtx_unlock(&gcf->shpool->mutex);
 }
 
 
 /* variables */
+
+static ngx_http_gateway_upstream_ctx_t *
+ngx_http_gateway_upstream_ctx(ngx_http_request_t *r)
+{
+    ngx_http_gateway_upstream_ctx_t  *ctx;
+
+    if (r == r->main) {
+        return ngx_http_gateway_request_state(r,
+                                     &ngx_http_gateway_upstream_module,
+                                     sizeof(ngx_http_gateway_upstream_ctx_t));
+    }
+
+    /* subrequests run side by side: each has its own */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_gateway_upstream_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_gateway_upstream_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_gateway_upstream_module);
+    }
+
+    return ctx;
+}
+
 
 static ngx_int_t
 ngx_http_gateway_upstream_set_state(ngx_http_request_t *r, ngx_str_t *peer,
@@ -1431,8 +1595,7 @@ ngx_http_gateway_upstream_set_state(ngx_http_request_t *r, ngx_str_t *peer,
 {
     ngx_http_gateway_upstream_ctx_t  *ctx;
 
-    ctx = ngx_http_gateway_request_state(r, &ngx_http_gateway_upstream_module,
-                                     sizeof(ngx_http_gateway_upstream_ctx_t));
+    ctx = ngx_http_gateway_upstream_ctx(r);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
@@ -1451,21 +1614,13 @@ ngx_http_gateway_upstream_set_state(ngx_http_request_t *r, ngx_str_t *peer,
 }
 
 
-static ngx_http_gateway_upstream_ctx_t *
-ngx_http_gateway_upstream_get_state(ngx_http_request_t *r)
-{
-    return ngx_http_gateway_request_state(r, &ngx_http_gateway_upstream_module,
-                                     sizeof(ngx_http_gateway_upstream_ctx_t));
-}
-
-
 static ngx_int_t
 ngx_http_gateway_upstream_peer_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     ngx_http_gateway_upstream_ctx_t  *ctx;
 
-    ctx = ngx_http_gateway_upstream_get_state(r);
+    ctx = ngx_http_gateway_upstream_ctx(r);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
@@ -1492,7 +1647,7 @@ ngx_http_gateway_upstream_state_variable(ngx_http_request_t *r,
     const char                       *name;
     ngx_http_gateway_upstream_ctx_t  *ctx;
 
-    ctx = ngx_http_gateway_upstream_get_state(r);
+    ctx = ngx_http_gateway_upstream_ctx(r);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
