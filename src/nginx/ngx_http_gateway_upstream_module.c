@@ -175,7 +175,8 @@ static ngx_int_t ngx_http_gateway_upstream_build_map(
 static ngx_int_t ngx_http_gateway_upstream_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_gateway_upstream_reconcile(
-    ngx_http_gateway_upstream_srv_conf_t *gcf, ngx_log_t *log);
+    ngx_http_gateway_upstream_srv_conf_t *gcf,
+    ngx_http_gateway_peer_conf_t *pc, ngx_uint_t n, ngx_log_t *log);
 static ngx_http_gateway_upstream_ctx_t *ngx_http_gateway_upstream_ctx(
     ngx_http_request_t *r);
 static void ngx_http_gateway_upstream_release_reserved(void *data);
@@ -770,7 +771,9 @@ ngx_http_gateway_upstream_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* workers of the previous cycle may be using the table right now */
 
     ngx_shmtx_lock(&gcf->shpool->mutex);
-    rc = ngx_http_gateway_upstream_reconcile(gcf, shm_zone->shm.log);
+    rc = ngx_http_gateway_upstream_reconcile(gcf, gcf->peers.elts,
+                                             gcf->peers.nelts,
+                                             shm_zone->shm.log);
     ngx_shmtx_unlock(&gcf->shpool->mutex);
 
     return rc;
@@ -835,22 +838,26 @@ ngx_http_gateway_upstream_same(ngx_http_gateway_peer_addr_t *a,
 }
 
 
+/*
+ * Makes the table hold exactly the peers pc[0..n), keeping the state of
+ * those already there and writing each one's slot and slot generation back.
+ * Called under the zone's mutex: at (re)load with the configured peers, and
+ * meant for a peer set that changes at run time (service discovery).
+ */
+
 static ngx_int_t
 ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
-    ngx_log_t *log)
+    ngx_http_gateway_peer_conf_t *pc, ngx_uint_t n, ngx_log_t *log)
 {
     u_char                             *claimed;
     int64_t                             now;
     uint32_t                            flags;
-    ngx_uint_t                          i, s, n, changed;
+    ngx_uint_t                          i, s, changed;
     gw_peer_t                          *p;
     ngx_http_gateway_peer_addr_t       *a;
-    ngx_http_gateway_peer_conf_t       *pc;
     ngx_http_gateway_upstream_shctx_t  *sh;
 
     sh = gcf->sh;
-    pc = gcf->peers.elts;
-    n = gcf->peers.nelts;
     now = (int64_t) ngx_current_msec;
     changed = 0;
 
