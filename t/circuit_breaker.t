@@ -466,3 +466,62 @@ opened after
 [("X-Upstream: 127.0.0.1:$ENV{TEST_NGINX_PEER_B}"),
  ("X-Upstream: 127.0.0.1:$ENV{TEST_NGINX_CLOSED_PORT}"),
  ("X-Upstream: 127.0.0.1:$ENV{TEST_NGINX_PEER_B}") x 3]
+
+
+
+=== TEST 16: a half-open trial is decided by its response header
+The trial's answer streams for more than a second; its header has closed
+the circuit long before, so a request made meanwhile reaches the peer.
+--- http_config
+    upstream streamy {
+        gateway_circuit_breaker failures=1 open=1s;
+        server 127.0.0.1:$TEST_NGINX_PEER_A;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PEER_A;
+        location /fail { return 500 "failed"; }
+        location /quick { return 200 "quick"; }
+        location = /stream.html {
+            ssi on;
+            root html;
+            postpone_output 0;
+        }
+        location /slow {
+            proxy_pass http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT;
+            proxy_read_timeout 1500ms;
+            error_page 504 = @done;
+        }
+        location @done { return 200 "done"; }
+    }
+--- config
+    location /up/ {
+        proxy_pass http://streamy/;
+        proxy_ignore_client_abort on;
+    }
+    # the trial, on a connection of its own that stays open
+    location = /bg {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up/stream.html;
+    }
+    location = /short-sleep {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT;
+        proxy_read_timeout 300ms;
+        error_page 504 = @slept;
+    }
+    location = /drive.html {
+        mirror /bg;
+        ssi on;
+        root html;
+    }
+--- user_files
+>>> stream.html
+streaming <!--# include virtual="/slow" -->
+>>> drive.html
+<!--# include virtual="/short-sleep" wait="yes" -->|<!--# include virtual="/up/quick" wait="yes" -->
+--- request eval
+["GET /up/fail", "GET /sleep", "GET /drive.html"]
+--- error_code eval
+[500, 200, 200]
+--- response_body eval
+["failed", "slept", "slept|quick\n"]
+--- no_error_log
+reopened

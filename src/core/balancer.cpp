@@ -141,6 +141,16 @@ gw_transition_t release(std::span<gw_peer_t> peers, const gw_breaker_conf_t &con
     return breaker::report(p.breaker, conf, pick.breaker_generation, pick.trial != 0, outcome, now);
 }
 
+gw_transition_t report(std::span<gw_peer_t> peers, const gw_breaker_conf_t &conf, const gw_pick_t &pick,
+                       gw_outcome_t outcome, std::int64_t now) noexcept
+{
+    if (pick.index >= peers.size()) return GW_TRANSITION_NONE;
+    gw_peer_t &p = peers[pick.index];
+    if (p.slot_generation != pick.slot_generation) return GW_TRANSITION_NONE;
+
+    return breaker::report(p.breaker, conf, pick.breaker_generation, pick.trial != 0, outcome, now);
+}
+
 bool available(std::span<const gw_peer_t> peers, const gw_breaker_conf_t &conf, std::int64_t now) noexcept
 {
     for (const gw_peer_t &p : peers) {
@@ -184,6 +194,13 @@ gw_transition_t gw_balancer_release(gw_peer_t *peers, size_t n, const gw_breaker
 {
     if (peers == nullptr || conf == nullptr || pick == nullptr) return GW_TRANSITION_NONE;
     return gw::balancer::release({peers, n}, *conf, *pick, outcome, now);
+}
+
+gw_transition_t gw_balancer_report(gw_peer_t *peers, size_t n, const gw_breaker_conf_t *conf,
+                                   const gw_pick_t *pick, gw_outcome_t outcome, int64_t now)
+{
+    if (peers == nullptr || conf == nullptr || pick == nullptr) return GW_TRANSITION_NONE;
+    return gw::balancer::report({peers, n}, *conf, *pick, outcome, now);
 }
 
 int gw_balancer_available(const gw_peer_t *peers, size_t n, const gw_breaker_conf_t *conf, int64_t now)

@@ -121,8 +121,10 @@ typedef struct {
     size_t                             tried_words;
 
     gw_pick_t                          pick;
+    ngx_str_t                         *name;
     unsigned                           picked:1;
     unsigned                           started:1;
+    unsigned                           reported:1;
 
 #if (NGX_HTTP_SSL)
     ngx_event_set_peer_session_pt      original_set_session;
@@ -142,6 +144,9 @@ typedef struct {
 
     ngx_http_gateway_upstream_srv_conf_t *reserved_conf;
     gw_pick_t                          reserved_pick;
+
+    /* the try in progress, for the header filter */
+    void                              *attempt;
 
     unsigned                           set:1;
     unsigned                           reserved:1;
@@ -180,9 +185,9 @@ static ngx_int_t ngx_http_gateway_upstream_reconcile(
 static ngx_http_gateway_upstream_ctx_t *ngx_http_gateway_upstream_ctx(
     ngx_http_request_t *r);
 static void ngx_http_gateway_upstream_release_reserved(void *data);
-static ngx_int_t ngx_http_gateway_upstream_set_state(ngx_http_request_t *r,
-    ngx_str_t *peer, ngx_uint_t state);
 static ngx_int_t ngx_http_gateway_upstream_check(ngx_http_request_t *r);
+static ngx_int_t ngx_http_gateway_upstream_header_filter(
+    ngx_http_request_t *r);
 static ngx_int_t ngx_http_gateway_upstream_peer_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_gateway_upstream_state_variable(
@@ -263,6 +268,9 @@ static ngx_http_variable_t  ngx_http_gateway_upstream_vars[] = {
 
       ngx_http_null_variable
 };
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
 
 /* modules whose location conf starts with ngx_http_upstream_conf_t */
@@ -1196,7 +1204,9 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
 
     bp->rrp->current = rr;
     bp->pick = pick;
+    bp->name = pc->name;
     bp->picked = 1;
+    bp->reported = 0;
 
     if (pick.index / 64 < bp->tried_words) {
         ngx_http_gateway_bit_set(bp->tried, pick.index);
@@ -1212,11 +1222,15 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
                    pc->name, pick.index, gw_circuit_state_name(pick.state),
                    reserved ? ", reserved" : "");
 
-    if (ngx_http_gateway_upstream_set_state(bp->request, pc->name, pick.state)
-        != NGX_OK)
-    {
+    ctx = ngx_http_gateway_upstream_ctx(bp->request);
+    if (ctx == NULL) {
         return NGX_ERROR;
     }
+
+    ctx->peer = *pc->name;
+    ctx->state = pick.state;
+    ctx->set = 1;
+    ctx->attempt = bp;
 
     return NGX_OK;
 }
@@ -1284,6 +1298,7 @@ ngx_http_gateway_upstream_free_peer(ngx_peer_connection_t *pc, void *data,
     int64_t                                 now, period;
     gw_outcome_t                            outcome;
     gw_transition_t                         tr;
+    ngx_http_gateway_upstream_ctx_t        *ctx;
     ngx_http_gateway_upstream_shctx_t      *sh;
     ngx_http_gateway_upstream_srv_conf_t   *gcf;
 
@@ -1302,7 +1317,15 @@ ngx_http_gateway_upstream_free_peer(ngx_peer_connection_t *pc, void *data,
     now = (int64_t) ngx_current_msec;
     period = 0;
 
-    outcome = ngx_http_gateway_upstream_classify(bp, pc, state);
+    ctx = ngx_http_gateway_upstream_ctx(bp->request);
+    if (ctx && ctx->attempt == bp) {
+        ctx->attempt = NULL;
+    }
+
+    /* a trial already decided by its response header only ends here */
+
+    outcome = bp->reported ? GW_OUTCOME_NEUTRAL
+                           : ngx_http_gateway_upstream_classify(bp, pc, state);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pc->log, 0,
                    "gateway balancer: free peer %V, state %ui, outcome %d",
@@ -1566,6 +1589,70 @@ ngx_http_gateway_upstream_release_reserved(void *data)
 }
 
 
+/*
+ * A half-open trial is decided by its response header: a peer that answers
+ * a long stream (or switches protocols) must not keep its circuit half-open
+ * and every other request away until the stream ends.
+ */
+
+static ngx_int_t
+ngx_http_gateway_upstream_header_filter(ngx_http_request_t *r)
+{
+    int64_t                                 now, period;
+    ngx_uint_t                              status;
+    gw_outcome_t                            outcome;
+    gw_transition_t                         tr;
+    ngx_http_gateway_upstream_ctx_t        *ctx;
+    ngx_http_gateway_upstream_shctx_t      *sh;
+    ngx_http_gateway_upstream_srv_conf_t   *gcf;
+    ngx_http_gateway_upstream_peer_data_t  *bp;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_gateway_upstream_module);
+
+    if (ctx == NULL || ctx->attempt == NULL || r->upstream == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    bp = ctx->attempt;
+    status = r->upstream->headers_in.status_n;
+
+    if (!bp->picked || !bp->pick.trial || bp->reported || status == 0
+        || bp->request != r)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    gcf = bp->conf;
+    sh = gcf->sh;
+    now = (int64_t) ngx_current_msec;
+    period = 0;
+
+    outcome = (status < 64 * NGX_HTTP_GATEWAY_STATUS_WORDS
+               && ngx_http_gateway_bit_test(gcf->statuses, status))
+              ? GW_OUTCOME_FAILURE : GW_OUTCOME_SUCCESS;
+
+    ngx_shmtx_lock(&gcf->shpool->mutex);
+
+    tr = gw_balancer_report(sh->peers, sh->nslots, &gcf->breaker, &bp->pick,
+                            outcome, now);
+
+    if (tr == GW_TRANSITION_REOPENED) {
+        period = sh->peers[bp->pick.index].breaker.open_until - now;
+    }
+
+    ngx_shmtx_unlock(&gcf->shpool->mutex);
+
+    bp->reported = 1;
+
+    if (tr != GW_TRANSITION_NONE) {
+        ngx_http_gateway_upstream_log_transition(r->connection->log, gcf,
+                                                 bp->name, tr, period);
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
 /* variables */
 
 static ngx_http_gateway_upstream_ctx_t *
@@ -1593,31 +1680,6 @@ ngx_http_gateway_upstream_ctx(ngx_http_request_t *r)
     }
 
     return ctx;
-}
-
-
-static ngx_int_t
-ngx_http_gateway_upstream_set_state(ngx_http_request_t *r, ngx_str_t *peer,
-    ngx_uint_t state)
-{
-    ngx_http_gateway_upstream_ctx_t  *ctx;
-
-    ctx = ngx_http_gateway_upstream_ctx(r);
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (peer) {
-        ctx->peer = *peer;
-
-    } else {
-        ngx_str_null(&ctx->peer);
-    }
-
-    ctx->state = state;
-    ctx->set = 1;
-
-    return NGX_OK;
 }
 
 
@@ -1785,6 +1847,9 @@ ngx_http_gateway_upstream_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_gateway_upstream_check;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_gateway_upstream_header_filter;
 
     return NGX_OK;
 }

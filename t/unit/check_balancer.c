@@ -523,6 +523,35 @@ START_TEST(reused_slot_ignores_old_requests)
 END_TEST
 
 
+START_TEST(early_report_then_neutral_release)
+{
+    static const uint32_t  w[] = { 1 };
+    gw_breaker_conf_t      c = { 1, 1, 1000, 1000 };
+    gw_peer_t              p[1];
+    gw_pick_t              t, u;
+
+    table(p, 1, w);
+    request(p, 1, &c, 0, GW_OUTCOME_FAILURE);
+
+    /* a trial whose response header says success closes the circuit ... */
+    ck_assert_int_eq(pick(p, 1, GW_BALANCE_ROUND_ROBIN, &c, NULL, 1000, &t), 0);
+    ck_assert_int_eq(gw_balancer_report(p, 1, &c, &t, GW_OUTCOME_SUCCESS, 1001),
+                     GW_TRANSITION_CLOSED);
+    ck_assert_uint_eq(p[0].conns, 1);
+
+    /* ... while its body still streams: others get the peer meanwhile */
+    ck_assert_int_eq(pick(p, 1, GW_BALANCE_ROUND_ROBIN, &c, NULL, 1002, &u), 0);
+    gw_balancer_release(p, 1, &c, &u, GW_OUTCOME_SUCCESS, 1003);
+
+    ck_assert_int_eq(gw_balancer_release(p, 1, &c, &t, GW_OUTCOME_NEUTRAL, 9000),
+                     GW_TRANSITION_NONE);
+    ck_assert_uint_eq(p[0].conns, 0);
+    ck_assert_int_eq(gw_breaker_state(&p[0].breaker, &c, 9000),
+                     GW_CIRCUIT_CLOSED);
+}
+END_TEST
+
+
 START_TEST(state_names)
 {
     ck_assert_str_eq(gw_circuit_state_name(GW_CIRCUIT_CLOSED), "closed");
@@ -554,6 +583,7 @@ main(void)
     tcase_add_test(tc, open_peers_are_skipped);
     tcase_add_test(tc, disabled_breaker_never_opens);
     tcase_add_test(tc, reused_slot_ignores_old_requests);
+    tcase_add_test(tc, early_report_then_neutral_release);
     tcase_add_test(tc, state_names);
     suite_add_tcase(s, tc);
 

@@ -119,6 +119,16 @@ gw_transition_t gw_balancer_release(gw_peer_t *peers, size_t n,
                                     const gw_pick_t *pick,
                                     gw_outcome_t outcome, int64_t now);
 
+/*
+ * Reports the outcome of a picked request early (a half-open trial is
+ * decided by its response header), without ending it: the release that
+ * follows should then say GW_OUTCOME_NEUTRAL.
+ */
+gw_transition_t gw_balancer_report(gw_peer_t *peers, size_t n,
+                                   const gw_breaker_conf_t *conf,
+                                   const gw_pick_t *pick,
+                                   gw_outcome_t outcome, int64_t now);
+
 /* 1 when some live peer that is not down would be admitted by its breaker. */
 int gw_balancer_available(const gw_peer_t *peers, size_t n,
                           const gw_breaker_conf_t *conf, int64_t now);
