@@ -83,7 +83,7 @@ gw_jwt_status_t Token::parse(std::string_view text, std::size_t max_size)
     }
     // jku, x5u, jwk and x5c are never followed: keys come from the configuration
 
-    token->input_.assign(text.substr(0, d2));
+    token->input_ = text.substr(0, d2);
     token->header_len_ = d1;
     token->sig_.assign(sig->begin(), sig->end());
     token->payload_bytes_ = std::move(*payload);
@@ -152,7 +152,9 @@ gw_jwt_status_t Token::verify(const gw_jwt_keys_t &keys)
         rc = verify_hmac(alg, {reinterpret_cast<const char *>(keys.secret), keys.secret_len}, input, sig);
     }
 done:
-    ERR_clear_error();
+    // a failed verification leaves OpenSSL errors queued: drop them here
+    // rather than let them surface in an unrelated caller
+    if (rc != GW_JWT_OK) ERR_clear_error();
     if (rc == GW_JWT_NO_KEY) rc = GW_JWT_BAD_SIGNATURE;
     // no key carries this kid: the key set may have to be refetched
     if (rc == GW_JWT_BAD_SIGNATURE && kid_ && exact.empty()) return GW_JWT_UNKNOWN_KID;

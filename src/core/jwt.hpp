@@ -129,7 +129,7 @@ public:
     std::string_view keep(std::string text);
 
 private:
-    std::string input_;               // header.payload as received
+    std::string_view input_;          // header.payload, the caller's memory
     std::string payload_bytes_;       // decoded, parsed once verified
     std::size_t header_len_ = 0;
     std::vector<unsigned char> sig_;

@@ -109,6 +109,8 @@ void gw_jwt_keyset_fingerprint(const gw_jwt_keyset_t *ks,
  * canonical unpadded base64url, a JSON object header with a known alg, an
  * acceptable typ (absent, JWT, at+jwt), no crit, a string kid if any.
  * The payload is left alone until the signature is verified.
+ * The token text is not copied: it must stay valid until gw_jwt_verify()
+ * has returned (claims and headers are kept in the gw_jwt_t itself).
  */
 gw_jwt_status_t gw_jwt_parse(const char *token, size_t len, size_t max_size,
     gw_jwt_t **out);
