@@ -23,13 +23,10 @@ constexpr auto table = make_table();
 
 } // namespace
 
-std::optional<std::string> decode(std::string_view text)
+bool decode_raw(std::string_view text, char *out) noexcept
 {
     std::size_t n = text.size();
-    if (n % 4 == 1) return std::nullopt;
-
-    std::string out;
-    out.resize(decoded_size(n));
+    if (n % 4 == 1) return false;
 
     const auto *in = reinterpret_cast<const unsigned char *>(text.data());
     std::size_t i = 0, o = 0;
@@ -37,7 +34,7 @@ std::optional<std::string> decode(std::string_view text)
     // whole quanta: four characters, three bytes
     for (; i + 4 <= n; i += 4) {
         int a = table[in[i]], b = table[in[i + 1]], c = table[in[i + 2]], d = table[in[i + 3]];
-        if ((a | b | c | d) < 0) return std::nullopt;
+        if ((a | b | c | d) < 0) return false;
         std::uint32_t v = static_cast<std::uint32_t>(a << 18 | b << 12 | c << 6 | d);
         out[o++] = static_cast<char>(v >> 16);
         out[o++] = static_cast<char>(v >> 8 & 0xff);
@@ -48,14 +45,21 @@ std::optional<std::string> decode(std::string_view text)
     std::size_t rest = n - i;
     if (rest == 2) {
         int a = table[in[i]], b = table[in[i + 1]];
-        if ((a | b) < 0 || (b & 0x0f) != 0) return std::nullopt;
+        if ((a | b) < 0 || (b & 0x0f) != 0) return false;
         out[o++] = static_cast<char>(a << 2 | b >> 4);
     } else if (rest == 3) {
         int a = table[in[i]], b = table[in[i + 1]], c = table[in[i + 2]];
-        if ((a | b | c) < 0 || (c & 0x03) != 0) return std::nullopt;
+        if ((a | b | c) < 0 || (c & 0x03) != 0) return false;
         out[o++] = static_cast<char>(a << 2 | b >> 4);
         out[o++] = static_cast<char>((b & 0x0f) << 4 | c >> 2);
     }
+    return true;
+}
+
+std::optional<std::string> decode(std::string_view text)
+{
+    std::string out;
+    if (!decode_into(text, out)) return std::nullopt;
     return out;
 }
 

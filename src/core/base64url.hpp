@@ -27,4 +27,17 @@ constexpr std::size_t decoded_size(std::size_t n) noexcept
 
 std::string encode(std::string_view bytes);
 
+// Decodes into out, which holds decoded_size(text.size()) bytes; false
+// when the text is not canonical unpadded base64url.
+bool decode_raw(std::string_view text, char *out) noexcept;
+
+// decode() into a string of any allocator.
+template <class String>
+bool decode_into(std::string_view text, String &out)
+{
+    if (text.size() % 4 == 1) return false;
+    out.resize(decoded_size(text.size()));
+    return decode_raw(text, out.data());
+}
+
 } // namespace gw::base64url

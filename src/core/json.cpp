@@ -8,12 +8,12 @@ namespace gw::json {
 
 class Parser {
 public:
-    Parser(std::string_view text, const Limits &limits) noexcept
-        : s_(text), limits_(limits) {}
+    Parser(std::string_view text, const Limits &limits, std::pmr::memory_resource *memory) noexcept
+        : s_(text), limits_(limits), memory_(memory ? memory : std::pmr::get_default_resource()) {}
 
     Result run()
     {
-        Result r;
+        Result r{Error::ok, 0, Value(Value::allocator_type(memory_))};
         if (s_.size() > limits_.max_size) {
             r.error = Error::too_large;
             return r;
@@ -22,14 +22,12 @@ public:
         if (!value(r.value, 0)) {
             r.error = error_;
             r.offset = pos_;
-            r.value = Value{};
             return r;
         }
         skip_ws();
         if (pos_ != s_.size()) {
             r.error = Error::trailing_data;
             r.offset = pos_;
-            r.value = Value{};
         }
         return r;
     }
@@ -37,6 +35,7 @@ public:
 private:
     std::string_view s_;
     const Limits &limits_;
+    std::pmr::memory_resource *memory_;
     std::size_t pos_ = 0;
     std::size_t count_ = 0;
     Error error_ = Error::ok;
@@ -108,7 +107,7 @@ private:
         for (;;) {
             skip_ws();
             if (peek() != '"') return fail(Error::syntax);
-            std::string key;
+            std::pmr::string key(memory_);
             if (!string(key)) return false;
             skip_ws();
             if (peek() != ':') return fail(Error::syntax);
@@ -129,7 +128,7 @@ private:
         return unique_keys(v.keys_) || fail(Error::duplicate_key);
     }
 
-    static bool unique_keys(const std::vector<std::string> &keys)
+    static bool unique_keys(const std::pmr::vector<std::pmr::string> &keys)
     {
         if (keys.size() <= 8) {
             for (std::size_t i = 1; i < keys.size(); ++i) {
@@ -171,7 +170,7 @@ private:
 
     static bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
-    bool number(std::string &out)
+    bool number(std::pmr::string &out)
     {
         std::size_t start = pos_;
         if (peek() == '-') ++pos_;
@@ -217,7 +216,7 @@ private:
         return true;
     }
 
-    static void put_utf8(std::uint32_t cp, std::string &out)
+    static void put_utf8(std::uint32_t cp, std::pmr::string &out)
     {
         if (cp < 0x80) {
             out += static_cast<char>(cp);
@@ -236,7 +235,7 @@ private:
         }
     }
 
-    bool escape(std::string &out)
+    bool escape(std::pmr::string &out)
     {
         char c = peek();
         ++pos_;
@@ -268,7 +267,7 @@ private:
 
     // One UTF-8 encoded character starting at pos_, validated (no overlong
     // forms, no surrogates, nothing above U+10FFFF).
-    bool utf8(std::string &out) noexcept
+    bool utf8(std::pmr::string &out) noexcept
     {
         auto b0 = static_cast<unsigned char>(s_[pos_]);
         std::size_t n;
@@ -294,7 +293,7 @@ private:
         return true;
     }
 
-    bool string(std::string &out)
+    bool string(std::pmr::string &out)
     {
         ++pos_;                                   // the opening quote
         for (;;) {
@@ -325,9 +324,9 @@ private:
     }
 };
 
-Result parse(std::string_view text, const Limits &limits)
+Result parse(std::string_view text, const Limits &limits, std::pmr::memory_resource *memory)
 {
-    return Parser(text, limits).run();
+    return Parser(text, limits, memory).run();
 }
 
 std::optional<std::int64_t> Value::as_int64() const noexcept

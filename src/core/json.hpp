@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,9 +18,23 @@ namespace gw::json {
 
 enum class Type : std::uint8_t { null, boolean, number, string, array, object };
 
+// Values allocate from a memory resource (the default one unless a caller
+// passes its own to parse(), e.g. an arena that lives as long as a token).
 class Value {
 public:
+    using allocator_type = std::pmr::polymorphic_allocator<std::byte>;
+
     Value() = default;
+    explicit Value(const allocator_type &a) : text_(a), items_(a), keys_(a) {}
+    Value(const Value &o, const allocator_type &a)
+        : type_(o.type_), flag_(o.flag_), text_(o.text_, a), items_(o.items_, a), keys_(o.keys_, a) {}
+    Value(Value &&o, const allocator_type &a)
+        : type_(o.type_), flag_(o.flag_), text_(std::move(o.text_), a), items_(std::move(o.items_), a),
+          keys_(std::move(o.keys_), a) {}
+    Value(const Value &) = default;
+    Value(Value &&) noexcept = default;
+    Value &operator=(const Value &) = default;
+    Value &operator=(Value &&) = default;
 
     Type type() const noexcept { return type_; }
     bool is_null() const noexcept { return type_ == Type::null; }
@@ -41,9 +56,9 @@ public:
     std::optional<double> as_double() const noexcept;
 
     // Array elements, or object member values.
-    const std::vector<Value> &items() const noexcept { return items_; }
+    const std::pmr::vector<Value> &items() const noexcept { return items_; }
     // Object member names, parallel to items().
-    const std::vector<std::string> &keys() const noexcept { return keys_; }
+    const std::pmr::vector<std::pmr::string> &keys() const noexcept { return keys_; }
     std::size_t size() const noexcept { return items_.size(); }
 
     // The member called key of an object, else nullptr.
@@ -58,9 +73,9 @@ private:
 
     Type type_ = Type::null;
     bool flag_ = false;
-    std::string text_;
-    std::vector<Value> items_;
-    std::vector<std::string> keys_;
+    std::pmr::string text_;
+    std::pmr::vector<Value> items_;
+    std::pmr::vector<std::pmr::string> keys_;
 };
 
 struct Limits {
@@ -89,7 +104,9 @@ struct Result {
     explicit operator bool() const noexcept { return error == Error::ok; }
 };
 
-Result parse(std::string_view text, const Limits &limits = {});
+// The value is allocated from memory (the default resource if null).
+Result parse(std::string_view text, const Limits &limits = {},
+             std::pmr::memory_resource *memory = nullptr);
 
 const char *error_text(Error e) noexcept;
 

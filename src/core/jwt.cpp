@@ -48,16 +48,18 @@ gw_jwt_status_t Token::parse(std::string_view text, std::size_t max_size)
     std::string_view s64 = text.substr(d2 + 1);
     if (h64.empty() || p64.empty() || s64.empty()) return GW_JWT_MALFORMED;
 
-    auto header = base64url::decode(h64);
-    auto sig = base64url::decode(s64);
     // the payload is parsed only after verification, but must be canonical now
-    auto payload = base64url::decode(p64);
-    if (!header || !sig || !payload) return GW_JWT_MALFORMED;
+    std::pmr::string header(&arena_);
+    if (!base64url::decode_into(h64, header) || !base64url::decode_into(s64, sig_)
+        || !base64url::decode_into(p64, payload_bytes_))
+    {
+        return GW_JWT_MALFORMED;
+    }
 
     json::Limits limits;
     limits.max_depth = 4;
     limits.max_items = 256;
-    auto h = json::parse(*header, limits);
+    auto h = json::parse(header, limits, &arena_);
     if (!h || !h.value.is_object()) return GW_JWT_MALFORMED;
 
     Token *token = this;
@@ -79,14 +81,12 @@ gw_jwt_status_t Token::parse(std::string_view text, std::size_t max_size)
     if (hv.find("crit") || hv.find("b64")) return GW_JWT_BAD_HEADER;
     if (const json::Value *kid = hv.find("kid")) {
         if (!kid->is_string()) return GW_JWT_BAD_HEADER;
-        token->kid_ = std::string(kid->text());
+        token->kid_ = kid->text();
     }
     // jku, x5u, jwk and x5c are never followed: keys come from the configuration
 
     token->input_ = text.substr(0, d2);
     token->header_len_ = d1;
-    token->sig_.assign(sig->begin(), sig->end());
-    token->payload_bytes_ = std::move(*payload);
     return GW_JWT_OK;
 }
 
@@ -94,7 +94,7 @@ gw_jwt_status_t Token::decode_payload()
 {
     json::Limits limits;
     limits.max_depth = 16;
-    auto p = json::parse(payload_bytes_, limits);
+    auto p = json::parse(payload_bytes_, limits, &arena_);
     if (!p || !p.value.is_object()) return GW_JWT_BAD_CLAIMS;
     payload_ = std::move(p.value);
     verified_ = true;
@@ -110,7 +110,7 @@ gw_jwt_status_t Token::verify(const gw_jwt_keys_t &keys)
 {
     const AlgInfo &alg = *alg_;
     std::string_view input = input_;
-    std::span<const unsigned char> sig = sig_;
+    std::span<const unsigned char> sig(reinterpret_cast<const unsigned char *>(sig_.data()), sig_.size());
 
     if (keys.allowed && !(keys.allowed & alg.bit)) return GW_JWT_ALG_NOT_ALLOWED;
 
@@ -290,10 +290,10 @@ gw_jwt_status_t Token::check_claims(const gw_jwt_policy_t &p) const
     return GW_JWT_OK;
 }
 
-std::string_view Token::keep(std::string text)
+std::string_view Token::keep(std::string_view text)
 {
-    kept_.push_back(std::make_unique<std::string>(std::move(text)));
-    return *kept_.back();
+    kept_.emplace_back(text);
+    return kept_.back();
 }
 
 std::string render(const json::Value &v)
@@ -535,7 +535,8 @@ gw_jwt_status_t gw_jwt_parse(const char *text, size_t len, size_t max_size, gw_j
 {
     *out = nullptr;
     try {
-        auto jwt = std::make_unique<gw_jwt_t>();
+        // default-initialised: the arena's buffer is not zeroed
+        std::unique_ptr<gw_jwt_t> jwt(new gw_jwt_t);
         auto rc = jwt->parse({text, len}, max_size);
         if (rc != GW_JWT_OK) return rc;
         *out = jwt.release();

@@ -3,7 +3,9 @@
 
 #include <array>
 #include <cstdint>
+#include <list>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <span>
 #include <string>
@@ -107,13 +109,19 @@ private:
 // not a number, or past the year 9999.
 std::optional<std::int64_t> numeric_date_ms(std::string_view text) noexcept;
 
+// A token and everything decoded from it live in one arena: parsing a
+// token costs one allocation (the Token) in the common case.
 class Token {
 public:
+    Token() = default;
+    Token(const Token &) = delete;
+    Token &operator=(const Token &) = delete;
+
     // Parses text into this (fresh) token.
     gw_jwt_status_t parse(std::string_view text, std::size_t max_size);
 
     const AlgInfo &alg() const noexcept { return *alg_; }
-    const std::optional<std::string> &kid() const noexcept { return kid_; }
+    const std::optional<std::string_view> &kid() const noexcept { return kid_; }
 
     gw_jwt_status_t verify(const gw_jwt_keys_t &keys);
     gw_jwt_status_t trust();
@@ -126,19 +134,24 @@ public:
     const json::Value &payload() const noexcept { return payload_; }
 
     // Text kept alive as long as the token, for variables.
-    std::string_view keep(std::string text);
+    std::string_view keep(std::string_view text);
 
 private:
+    static constexpr std::size_t arena_size = 6144;
+
+    alignas(std::max_align_t) std::byte arena_buf_[arena_size];
+    std::pmr::monotonic_buffer_resource arena_{arena_buf_, arena_size, std::pmr::new_delete_resource()};
+
     std::string_view input_;          // header.payload, the caller's memory
-    std::string payload_bytes_;       // decoded, parsed once verified
+    std::pmr::string payload_bytes_{&arena_};   // decoded, parsed once verified
     std::size_t header_len_ = 0;
-    std::vector<unsigned char> sig_;
-    json::Value header_;
-    json::Value payload_;
+    std::pmr::string sig_{&arena_};
+    json::Value header_{json::Value::allocator_type(&arena_)};
+    json::Value payload_{json::Value::allocator_type(&arena_)};
     const AlgInfo *alg_ = nullptr;
-    std::optional<std::string> kid_;
+    std::optional<std::string_view> kid_;       // in header_
     bool verified_ = false;
-    std::vector<std::unique_ptr<std::string>> kept_;
+    std::pmr::list<std::pmr::string> kept_{&arena_};    // stable addresses
 
     gw_jwt_status_t decode_payload();
 };
