@@ -267,6 +267,38 @@ START_TEST(checks_payload)
 END_TEST
 
 
+START_TEST(hmac_keys_of_every_length)
+{
+    static const size_t  lengths[] = { 1, 31, 32, 63, 64, 65, 127, 128, 129, 300 };
+    static const struct {
+        const char  *header;
+        const EVP_MD *(*md)(void);
+    } algs[] = {
+        { "{\"alg\":\"HS256\"}", EVP_sha256 },
+        { "{\"alg\":\"HS384\"}", EVP_sha384 },
+        { "{\"alg\":\"HS512\"}", EVP_sha512 },
+    };
+    char    secret[301];
+    size_t  i, j;
+
+    /* keys shorter and longer than the hash's block are hashed or padded
+     * as RFC 2104 says: compare with OpenSSL's HMAC() */
+
+    for (i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+        memset(secret, 'k' + (int) (i % 7), lengths[i]);
+        secret[lengths[i]] = '\0';
+
+        for (j = 0; j < 3; j++) {
+            const char *t = mint_hs(algs[j].md(), algs[j].header,
+                                    "{\"exp\":4102444800}", secret);
+            ck_assert_msg(verify_with(t, NULL, secret, 0, NULL) == GW_JWT_OK,
+                          "%s with a %zu byte key", algs[j].header, lengths[i]);
+        }
+    }
+}
+END_TEST
+
+
 START_TEST(limits_size)
 {
     const char *t = mint_hs256(HS_HEADER, "{\"exp\":4102444800}", SECRET);
@@ -492,6 +524,7 @@ main(void)
     tcase_add_test(tc, selects_keys_by_kid);
     tcase_add_test(tc, checks_header);
     tcase_add_test(tc, checks_payload);
+    tcase_add_test(tc, hmac_keys_of_every_length);
     tcase_add_test(tc, limits_size);
     tcase_add_test(tc, empty_secrets_are_refused);
     tcase_add_test(tc, checks_time_claims);

@@ -53,9 +53,10 @@ keyset_of(const char *name)
 }
 
 
-/* base64url(header) "." base64url(payload) "." HMAC-SHA256 signature. */
+/* base64url(header) "." base64url(payload) "." HMAC signature (OpenSSL's). */
 static inline char *
-mint_hs256(const char *header, const char *payload, const char *secret)
+mint_hs(const EVP_MD *md, const char *header, const char *payload,
+    const char *secret)
 {
     static char     token[8192];
     unsigned char   mac[EVP_MAX_MD_SIZE];
@@ -67,12 +68,19 @@ mint_hs256(const char *header, const char *payload, const char *secret)
     token[n++] = '.';
     n += gw_base64url_encode((const unsigned char *) payload, strlen(payload),
                              token + n, sizeof(token) - n);
-    HMAC(EVP_sha256(), secret, (int) strlen(secret), (unsigned char *) token, n,
+    HMAC(md, secret, (int) strlen(secret), (unsigned char *) token, n,
          mac, &maclen);
     token[n++] = '.';
     n += gw_base64url_encode(mac, maclen, token + n, sizeof(token) - n);
     token[n] = '\0';
     return token;
+}
+
+
+static inline char *
+mint_hs256(const char *header, const char *payload, const char *secret)
+{
+    return mint_hs(EVP_sha256(), header, payload, secret);
 }
 
 
