@@ -56,7 +56,6 @@ typedef struct {
 typedef struct {
     ngx_uint_t                         capacity;
     ngx_uint_t                         nslots;
-    uint64_t                           generation;   /* of the peer set */
     int64_t                            warned;       /* last all-open warning */
     gw_peer_t                         *peers;
     ngx_http_gateway_peer_addr_t      *addrs;
@@ -79,7 +78,6 @@ typedef struct {
 
     ngx_array_t                        peers;       /* peer_conf_t */
 
-    ngx_shm_zone_t                    *shm_zone;
     ngx_slab_pool_t                   *shpool;
     ngx_http_gateway_upstream_shctx_t *sh;
 

@@ -434,7 +434,6 @@ ngx_http_gateway_upstream_create_srv_conf(ngx_conf_t *cf)
      *     gcf->enabled = 0;
      *     gcf->breaker_set = 0;
      *     gcf->statuses = { 0 };
-     *     gcf->shm_zone = NULL;
      */
 
     gcf->method = NGX_CONF_UNSET_UINT;

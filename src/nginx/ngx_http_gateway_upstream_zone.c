@@ -113,6 +113,7 @@ ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
     u_char                        *p;
     ngx_str_t                      name;
     ngx_uint_t                     cap;
+    ngx_shm_zone_t                *shm_zone;
     ngx_http_upstream_rr_peers_t  *peers;
 
     peers = us->peer.data;
@@ -145,15 +146,15 @@ ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
                    sizeof("gateway_upstream:") - 1);
     ngx_memcpy(p, us->host.data, us->host.len);
 
-    gcf->shm_zone = ngx_shared_memory_add(cf, &name,
-                                   ngx_http_gateway_upstream_zone_size(cap),
-                                   &ngx_http_gateway_upstream_module);
-    if (gcf->shm_zone == NULL) {
+    shm_zone = ngx_shared_memory_add(cf, &name,
+                                     ngx_http_gateway_upstream_zone_size(cap),
+                                     &ngx_http_gateway_upstream_module);
+    if (shm_zone == NULL) {
         return NGX_ERROR;
     }
 
-    gcf->shm_zone->init = ngx_http_gateway_upstream_init_zone;
-    gcf->shm_zone->data = gcf;
+    shm_zone->init = ngx_http_gateway_upstream_init_zone;
+    shm_zone->data = gcf;
 
     return NGX_OK;
 }
@@ -303,14 +304,13 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
     u_char                             *claimed;
     int64_t                             now;
     uint32_t                            flags;
-    ngx_uint_t                          i, s, changed;
+    ngx_uint_t                          i, s;
     gw_peer_t                          *p;
     ngx_http_gateway_peer_addr_t       *a;
     ngx_http_gateway_upstream_shctx_t  *sh;
 
     sh = gcf->sh;
     now = (int64_t) ngx_current_msec;
-    changed = 0;
 
     claimed = ngx_calloc(sh->nslots + n, log);
     if (claimed == NULL) {
@@ -378,8 +378,6 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
             a->dup = (uint16_t) pc[i].dup;
             a->name_len = (uint16_t) pc[i].name.len;
             ngx_memcpy(a->name, pc[i].name.data, pc[i].name.len);
-
-            changed = 1;
         }
 
         claimed[s] = 1;
@@ -390,14 +388,9 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
     /* peers gone from the configuration stop being chosen */
 
     for (s = 0; s < sh->nslots; s++) {
-        if (!claimed[s] && (sh->peers[s].flags & GW_PEER_LIVE)) {
+        if (!claimed[s]) {
             sh->peers[s].flags &= ~GW_PEER_LIVE;
-            changed = 1;
         }
-    }
-
-    if (changed) {
-        sh->generation++;
     }
 
     ngx_free(claimed);
