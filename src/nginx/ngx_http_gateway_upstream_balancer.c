@@ -21,6 +21,11 @@ static void ngx_http_gateway_upstream_save_session(ngx_peer_connection_t *pc,
 static gw_outcome_t ngx_http_gateway_upstream_classify(
     ngx_http_gateway_upstream_peer_data_t *bp, ngx_peer_connection_t *pc,
     ngx_uint_t state);
+static ngx_uint_t ngx_http_gateway_upstream_failure_status(
+    ngx_http_gateway_upstream_srv_conf_t *gcf, ngx_uint_t status);
+static void ngx_http_gateway_upstream_report(
+    ngx_http_gateway_upstream_peer_data_t *bp, ngx_log_t *log,
+    gw_outcome_t outcome, ngx_uint_t release);
 static ngx_int_t ngx_http_gateway_upstream_header_filter(
     ngx_http_request_t *r);
 
@@ -262,9 +267,7 @@ ngx_http_gateway_upstream_classify(ngx_http_gateway_upstream_peer_data_t *bp,
     status = u ? u->headers_in.status_n : 0;
 
     if (status) {
-        if (status < 64 * NGX_HTTP_GATEWAY_STATUS_WORDS
-            && ngx_http_gateway_bit_test(bp->conf->statuses, status))
-        {
+        if (ngx_http_gateway_upstream_failure_status(bp->conf, status)) {
             return GW_OUTCOME_FAILURE;
         }
 
@@ -294,18 +297,23 @@ ngx_http_gateway_upstream_classify(ngx_http_gateway_upstream_peer_data_t *bp,
 }
 
 
+static ngx_uint_t
+ngx_http_gateway_upstream_failure_status(
+    ngx_http_gateway_upstream_srv_conf_t *gcf, ngx_uint_t status)
+{
+    return status < 64 * NGX_HTTP_GATEWAY_STATUS_WORDS
+           && ngx_http_gateway_bit_test(gcf->statuses, status);
+}
+
+
 static void
 ngx_http_gateway_upstream_free_peer(ngx_peer_connection_t *pc, void *data,
     ngx_uint_t state)
 {
     ngx_http_gateway_upstream_peer_data_t  *bp = data;
 
-    int64_t                                 now, period;
-    gw_outcome_t                            outcome;
-    gw_transition_t                         tr;
-    ngx_http_gateway_upstream_ctx_t        *ctx;
-    ngx_http_gateway_upstream_shctx_t      *sh;
-    ngx_http_gateway_upstream_srv_conf_t   *gcf;
+    gw_outcome_t                      outcome;
+    ngx_http_gateway_upstream_ctx_t  *ctx;
 
     if (pc->tries) {
         pc->tries--;
@@ -316,11 +324,6 @@ ngx_http_gateway_upstream_free_peer(ngx_peer_connection_t *pc, void *data,
     }
 
     bp->picked = 0;
-
-    gcf = bp->conf;
-    sh = gcf->sh;
-    now = (int64_t) ngx_current_msec;
-    period = 0;
 
     ctx = ngx_http_gateway_upstream_ctx(bp->request);
     if (ctx && ctx->attempt == bp) {
@@ -336,10 +339,40 @@ ngx_http_gateway_upstream_free_peer(ngx_peer_connection_t *pc, void *data,
                    "gateway balancer: free peer %V, state %ui, outcome %d",
                    pc->name, state, (int) outcome);
 
+    ngx_http_gateway_upstream_report(bp, pc->log, outcome, 1);
+}
+
+
+/*
+ * Tells the peer's breaker how the try went: when the try ends (release,
+ * which also frees its place on the peer), or before, for a half-open
+ * trial judged by its response header.
+ */
+
+static void
+ngx_http_gateway_upstream_report(ngx_http_gateway_upstream_peer_data_t *bp,
+    ngx_log_t *log, gw_outcome_t outcome, ngx_uint_t release)
+{
+    int64_t                                now, period;
+    gw_transition_t                        tr;
+    ngx_http_gateway_upstream_shctx_t     *sh;
+    ngx_http_gateway_upstream_srv_conf_t  *gcf;
+
+    gcf = bp->conf;
+    sh = gcf->sh;
+    now = (int64_t) ngx_current_msec;
+    period = 0;
+
     ngx_shmtx_lock(&gcf->shpool->mutex);
 
-    tr = gw_balancer_release(sh->peers, sh->nslots, &gcf->breaker, &bp->pick,
-                             outcome, now);
+    if (release) {
+        tr = gw_balancer_release(sh->peers, sh->nslots, &gcf->breaker,
+                                 &bp->pick, outcome, now);
+
+    } else {
+        tr = gw_balancer_report(sh->peers, sh->nslots, &gcf->breaker,
+                                &bp->pick, outcome, now);
+    }
 
     if (tr == GW_TRANSITION_OPENED || tr == GW_TRANSITION_REOPENED) {
         period = sh->peers[bp->pick.index].breaker.open_until - now;
@@ -348,7 +381,7 @@ ngx_http_gateway_upstream_free_peer(ngx_peer_connection_t *pc, void *data,
     ngx_shmtx_unlock(&gcf->shpool->mutex);
 
     if (tr != GW_TRANSITION_NONE) {
-        ngx_http_gateway_upstream_log_transition(pc->log, gcf, pc->name, tr,
+        ngx_http_gateway_upstream_log_transition(log, gcf, bp->name, tr,
                                                  period);
     }
 }
@@ -435,13 +468,9 @@ ngx_http_gateway_upstream_save_session(ngx_peer_connection_t *pc, void *data)
 static ngx_int_t
 ngx_http_gateway_upstream_header_filter(ngx_http_request_t *r)
 {
-    int64_t                                 now, period;
     ngx_uint_t                              status;
     gw_outcome_t                            outcome;
-    gw_transition_t                         tr;
     ngx_http_gateway_upstream_ctx_t        *ctx;
-    ngx_http_gateway_upstream_shctx_t      *sh;
-    ngx_http_gateway_upstream_srv_conf_t   *gcf;
     ngx_http_gateway_upstream_peer_data_t  *bp;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_gateway_upstream_module);
@@ -459,32 +488,12 @@ ngx_http_gateway_upstream_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    gcf = bp->conf;
-    sh = gcf->sh;
-    now = (int64_t) ngx_current_msec;
-    period = 0;
-
-    outcome = (status < 64 * NGX_HTTP_GATEWAY_STATUS_WORDS
-               && ngx_http_gateway_bit_test(gcf->statuses, status))
+    outcome = ngx_http_gateway_upstream_failure_status(bp->conf, status)
               ? GW_OUTCOME_FAILURE : GW_OUTCOME_SUCCESS;
 
-    ngx_shmtx_lock(&gcf->shpool->mutex);
-
-    tr = gw_balancer_report(sh->peers, sh->nslots, &gcf->breaker, &bp->pick,
-                            outcome, now);
-
-    if (tr == GW_TRANSITION_REOPENED) {
-        period = sh->peers[bp->pick.index].breaker.open_until - now;
-    }
-
-    ngx_shmtx_unlock(&gcf->shpool->mutex);
+    ngx_http_gateway_upstream_report(bp, r->connection->log, outcome, 0);
 
     bp->reported = 1;
-
-    if (tr != GW_TRANSITION_NONE) {
-        ngx_http_gateway_upstream_log_transition(r->connection->log, gcf,
-                                                 bp->name, tr, period);
-    }
 
     return ngx_http_next_header_filter(r);
 }
