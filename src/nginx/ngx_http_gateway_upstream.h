@@ -82,7 +82,7 @@ typedef struct {
     ngx_http_gateway_upstream_shctx_t *sh;
 
     /* per process: slot -> configured peer -> round robin peer */
-    void                              *map_data;
+    ngx_http_upstream_rr_peers_t      *map_peers;   /* built for */
     ngx_uint_t                         map_size;
     ngx_int_t                         *map;
     ngx_http_upstream_rr_peer_t      **rr;
@@ -132,7 +132,7 @@ typedef struct {
     gw_pick_t                          reserved_pick;
 
     /* the try in progress, for the header filter */
-    void                              *attempt;
+    ngx_http_gateway_upstream_peer_data_t *attempt;
 
     unsigned                           set:1;
     unsigned                           reserved:1;

@@ -18,6 +18,13 @@ static ngx_int_t ngx_http_gateway_upstream_set_session(
 static void ngx_http_gateway_upstream_save_session(ngx_peer_connection_t *pc,
     void *data);
 #endif
+static ngx_uint_t ngx_http_gateway_upstream_take_reserved(
+    ngx_http_gateway_upstream_peer_data_t *bp, gw_pick_t *pick);
+static ngx_http_upstream_rr_peer_t *ngx_http_gateway_upstream_rr_peer(
+    ngx_http_gateway_upstream_srv_conf_t *gcf, gw_pick_t *pick);
+static ngx_int_t ngx_http_gateway_upstream_table_peer(
+    ngx_http_gateway_upstream_peer_data_t *bp, ngx_peer_connection_t *pc,
+    ngx_uint_t index);
 static gw_outcome_t ngx_http_gateway_upstream_classify(
     ngx_http_gateway_upstream_peer_data_t *bp, ngx_peer_connection_t *pc,
     ngx_uint_t state);
@@ -60,7 +67,7 @@ ngx_http_gateway_upstream_init_peer(ngx_http_request_t *r,
     bp->conf = gcf;
     bp->request = r;
 
-    if (gcf->map_data != bp->rrp->peers
+    if (gcf->map_peers != bp->rrp->peers
         && ngx_http_gateway_upstream_build_map(gcf, bp->rrp->peers) != NGX_OK)
     {
         return NGX_ERROR;
@@ -97,16 +104,11 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
 {
     ngx_http_gateway_upstream_peer_data_t  *bp = data;
 
-    u_char                                 *p;
     int64_t                                 now;
-    ngx_int_t                               j;
-    ngx_str_t                              *name;
-    ngx_uint_t                              locked, reserved;
+    ngx_uint_t                              locked, reserved, failed;
     gw_pick_t                               pick;
     gw_pick_rc_t                            rc;
     gw_transition_t                         tr;
-    ngx_http_gateway_peer_addr_t           *a;
-    ngx_http_gateway_peer_conf_t           *pcf;
     ngx_http_upstream_rr_peer_t            *rr;
     ngx_http_gateway_upstream_ctx_t        *ctx;
     ngx_http_gateway_upstream_shctx_t      *sh;
@@ -119,24 +121,13 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
     sh = gcf->sh;
     now = (int64_t) ngx_current_msec;
     rr = NULL;
-    name = NULL;
-    p = NULL;
     tr = GW_TRANSITION_NONE;
     rc = GW_PICK_OK;
-    reserved = 0;
     locked = 0;
+    failed = 0;
 
-    /* the first try takes the peer the fail-fast check reserved */
-
-    if (!bp->started && gcf->breaker.failures) {
-        ctx = ngx_http_gateway_upstream_ctx(bp->request);
-
-        if (ctx && ctx->reserved && ctx->reserved_conf == gcf) {
-            pick = ctx->reserved_pick;
-            ctx->reserved = 0;
-            reserved = 1;
-        }
-    }
+    reserved = !bp->started
+               && ngx_http_gateway_upstream_take_reserved(bp, &pick);
 
     bp->started = 1;
 
@@ -151,37 +142,21 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
     }
 
     if (rc == GW_PICK_OK) {
-        j = (pick.index < gcf->map_size) ? gcf->map[pick.index] : -1;
-        pcf = gcf->peers.elts;
+        rr = ngx_http_gateway_upstream_rr_peer(gcf, &pick);
 
-        if (j >= 0 && pcf[j].slot_generation == pick.slot_generation) {
-            rr = gcf->rr[j];
-
-        } else {
-            /* a peer this worker's configuration does not know */
-
+        if (rr == NULL) {
             if (!locked) {
                 ngx_shmtx_lock(&gcf->shpool->mutex);
                 locked = 1;
             }
 
-            a = &sh->addrs[pick.index];
-
-            p = ngx_pnalloc(bp->request->pool,
-                            sizeof(ngx_str_t) + a->socklen + a->name_len);
-
-            if (p != NULL) {
-                name = (ngx_str_t *) p;
-                name->len = a->name_len;
-                name->data = p + sizeof(ngx_str_t) + a->socklen;
-                ngx_memcpy(p + sizeof(ngx_str_t), &a->sockaddr, a->socklen);
-                ngx_memcpy(name->data, a->name, a->name_len);
-                pc->socklen = a->socklen;
-
-            } else {
+            if (ngx_http_gateway_upstream_table_peer(bp, pc, pick.index)
+                != NGX_OK)
+            {
                 (void) gw_balancer_release(sh->peers, sh->nslots,
                                            &gcf->breaker, &pick,
                                            GW_OUTCOME_NEUTRAL, now);
+                failed = 1;
             }
         }
     }
@@ -198,7 +173,7 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
         return NGX_BUSY;
     }
 
-    if (rr == NULL && name == NULL) {
+    if (failed) {
         return NGX_ERROR;
     }
 
@@ -206,10 +181,6 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
         pc->sockaddr = rr->sockaddr;
         pc->socklen = rr->socklen;
         pc->name = &rr->name;
-
-    } else {
-        pc->sockaddr = (struct sockaddr *) (p + sizeof(ngx_str_t));
-        pc->name = name;
     }
 
     bp->rrp->current = rr;
@@ -241,6 +212,101 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
     ctx->state = pick.state;
     ctx->set = 1;
     ctx->attempt = bp;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The first try takes the peer the fail-fast check chose, under the lock
+ * of its check, for the request's upstream.
+ */
+
+static ngx_uint_t
+ngx_http_gateway_upstream_take_reserved(
+    ngx_http_gateway_upstream_peer_data_t *bp, gw_pick_t *pick)
+{
+    ngx_http_gateway_upstream_ctx_t  *ctx;
+
+    if (!bp->conf->breaker.failures) {
+        return 0;
+    }
+
+    ctx = ngx_http_gateway_upstream_ctx(bp->request);
+
+    if (ctx == NULL || !ctx->reserved || ctx->reserved_conf != bp->conf) {
+        return 0;
+    }
+
+    *pick = ctx->reserved_pick;
+    ctx->reserved = 0;
+
+    return 1;
+}
+
+
+/*
+ * Round robin's peer for a picked slot, or NULL when this worker's
+ * configuration does not hold the slot's current peer.
+ */
+
+static ngx_http_upstream_rr_peer_t *
+ngx_http_gateway_upstream_rr_peer(ngx_http_gateway_upstream_srv_conf_t *gcf,
+    gw_pick_t *pick)
+{
+    ngx_int_t                      j;
+    ngx_http_gateway_peer_conf_t  *pcf;
+
+    j = (pick->index < gcf->map_size) ? gcf->map[pick->index] : -1;
+
+    if (j < 0) {
+        return NULL;
+    }
+
+    pcf = gcf->peers.elts;
+
+    if (pcf[j].slot_generation != pick->slot_generation) {
+        return NULL;
+    }
+
+    return gcf->rr[j];
+}
+
+
+/*
+ * A peer this worker's configuration does not know (a newer cycle put it
+ * in the table): its address is copied from the table into the request's
+ * pool. Called under the zone's mutex.
+ */
+
+static ngx_int_t
+ngx_http_gateway_upstream_table_peer(ngx_http_gateway_upstream_peer_data_t *bp,
+    ngx_peer_connection_t *pc, ngx_uint_t index)
+{
+    u_char                        *p;
+    ngx_str_t                     *name;
+    ngx_http_gateway_peer_addr_t  *a;
+
+    a = &bp->conf->sh->addrs[index];
+
+    p = ngx_palloc(bp->request->pool,
+                   sizeof(ngx_str_t) + a->socklen + a->name_len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    name = (ngx_str_t *) p;
+    p += sizeof(ngx_str_t);
+
+    ngx_memcpy(p, &a->sockaddr, a->socklen);
+    pc->sockaddr = (struct sockaddr *) p;
+    pc->socklen = a->socklen;
+    p += a->socklen;
+
+    ngx_memcpy(p, a->name, a->name_len);
+    name->data = p;
+    name->len = a->name_len;
+    pc->name = name;
 
     return NGX_OK;
 }

@@ -7,7 +7,8 @@
 #include "ngx_http_gateway_upstream.h"
 
 
-static ngx_int_t ngx_http_gateway_upstream_check(ngx_http_request_t *r);
+static ngx_int_t ngx_http_gateway_upstream_fail_fast_handler(
+    ngx_http_request_t *r);
 static void ngx_http_gateway_upstream_release_reserved(void *data);
 
 
@@ -24,34 +25,19 @@ static const char  *ngx_http_gateway_pass_modules[] = {
 
 
 /*
- * Every peer open: 503 before anything is read or connected. Otherwise the
- * peer for the first try is chosen here, under the same lock, so a request
- * that passed the check cannot find every peer taken a moment later.
+ * The gateway upstream with a circuit breaker that the location passes
+ * requests to (proxy_pass, grpc_pass, ...), or NULL.
  */
 
-static ngx_int_t
-ngx_http_gateway_upstream_check(ngx_http_request_t *r)
+static ngx_http_gateway_upstream_srv_conf_t *
+ngx_http_gateway_upstream_location_breaker(ngx_http_request_t *r)
 {
-    int64_t                                 now;
-    ngx_int_t                               available, warn;
     ngx_uint_t                              i;
-    gw_pick_t                               pick;
-    gw_pick_rc_t                            rc;
-    ngx_str_t                               name;
-    gw_transition_t                         tr;
-    ngx_pool_cleanup_t                     *cln;
     ngx_http_upstream_conf_t               *ucf;
-    ngx_http_upstream_srv_conf_t           *uscf;
-    ngx_http_gateway_upstream_ctx_t        *ctx;
-    ngx_http_gateway_upstream_shctx_t      *sh;
     ngx_http_gateway_upstream_srv_conf_t   *gcf;
     ngx_http_gateway_upstream_main_conf_t  *gmcf;
-    u_char                                  buf[NGX_SOCKADDR_STRLEN];
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_upstream_module);
-
-    gcf = NULL;
-    uscf = NULL;
 
     for (i = 0; i < gmcf->nhandlers; i++) {
 
@@ -63,16 +49,40 @@ ngx_http_gateway_upstream_check(ngx_http_request_t *r)
             continue;
         }
 
-        uscf = ucf->upstream;
-        gcf = ngx_http_conf_upstream_srv_conf(uscf,
+        gcf = ngx_http_conf_upstream_srv_conf(ucf->upstream,
                                             ngx_http_gateway_upstream_module);
 
         if (gcf && gcf->initialized && gcf->breaker.failures && gcf->sh) {
-            break;
+            return gcf;
         }
-
-        gcf = NULL;
     }
+
+    return NULL;
+}
+
+
+/*
+ * Every peer open: 503 before anything is read or connected. Otherwise the
+ * peer for the first try is chosen here, under the same lock, so a request
+ * that passed the check cannot find every peer taken a moment later.
+ */
+
+static ngx_int_t
+ngx_http_gateway_upstream_fail_fast_handler(ngx_http_request_t *r)
+{
+    int64_t                                 now;
+    ngx_int_t                               available, warn;
+    gw_pick_t                               pick;
+    gw_pick_rc_t                            rc;
+    ngx_str_t                               name;
+    gw_transition_t                         tr;
+    ngx_pool_cleanup_t                     *cln;
+    ngx_http_gateway_upstream_ctx_t        *ctx;
+    ngx_http_gateway_upstream_shctx_t      *sh;
+    ngx_http_gateway_upstream_srv_conf_t   *gcf;
+    u_char                                  buf[NGX_SOCKADDR_STRLEN];
+
+    gcf = ngx_http_gateway_upstream_location_breaker(r);
 
     if (gcf == NULL) {
         return NGX_DECLINED;
@@ -156,7 +166,7 @@ ngx_http_gateway_upstream_check(ngx_http_request_t *r)
     if (warn) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "every peer of upstream \"%V\" has an open "
-                      "gateway circuit, answering 503", &uscf->host);
+                      "gateway circuit, answering 503", &gcf->upstream->host);
     }
 
     ctx->set = 1;
@@ -221,7 +231,7 @@ ngx_http_gateway_upstream_fail_fast_init(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    *h = ngx_http_gateway_upstream_check;
+    *h = ngx_http_gateway_upstream_fail_fast_handler;
 
     return NGX_OK;
 }

@@ -16,8 +16,7 @@
 static ngx_int_t ngx_http_gateway_upstream_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_gateway_upstream_reconcile(
-    ngx_http_gateway_upstream_srv_conf_t *gcf,
-    ngx_http_gateway_peer_conf_t *pc, ngx_uint_t n, ngx_log_t *log);
+    ngx_http_gateway_upstream_srv_conf_t *gcf, ngx_log_t *log);
 
 
 /* zone sizes are stable across small changes so reloads reuse the zone */
@@ -223,9 +222,7 @@ ngx_http_gateway_upstream_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* workers of the previous cycle may be using the table right now */
 
     ngx_shmtx_lock(&gcf->shpool->mutex);
-    rc = ngx_http_gateway_upstream_reconcile(gcf, gcf->peers.elts,
-                                             gcf->peers.nelts,
-                                             shm_zone->shm.log);
+    rc = ngx_http_gateway_upstream_reconcile(gcf, shm_zone->shm.log);
     ngx_shmtx_unlock(&gcf->shpool->mutex);
 
     return rc;
@@ -278,38 +275,109 @@ ngx_http_gateway_upstream_grow(ngx_http_gateway_upstream_srv_conf_t *gcf,
 }
 
 
+/* the slot that holds the configured peer pc, or sh->nslots */
+
 static ngx_uint_t
-ngx_http_gateway_upstream_same(ngx_http_gateway_peer_addr_t *a,
-    gw_peer_t *p, ngx_http_gateway_peer_conf_t *pc)
+ngx_http_gateway_upstream_find_slot(ngx_http_gateway_upstream_shctx_t *sh,
+    u_char *claimed, ngx_http_gateway_peer_conf_t *pc)
 {
-    return (p->flags & GW_PEER_LIVE)
-           && ((p->flags & GW_PEER_BACKUP) != 0) == pc->backup
-           && a->dup == pc->dup
-           && a->name_len == pc->name.len
-           && ngx_memcmp(a->name, pc->name.data, pc->name.len) == 0;
+    ngx_uint_t                     s;
+    gw_peer_t                     *p;
+    ngx_http_gateway_peer_addr_t  *a;
+
+    for (s = 0; s < sh->nslots; s++) {
+        p = &sh->peers[s];
+        a = &sh->addrs[s];
+
+        if (!claimed[s]
+            && (p->flags & GW_PEER_LIVE)
+            && ((p->flags & GW_PEER_BACKUP) != 0) == pc->backup
+            && a->dup == pc->dup
+            && a->name_len == pc->name.len
+            && ngx_memcmp(a->name, pc->name.data, pc->name.len) == 0)
+        {
+            break;
+        }
+    }
+
+    return s;
+}
+
+
+/* a drained slot of a former peer, or a new one at the end of the table */
+
+static ngx_int_t
+ngx_http_gateway_upstream_free_slot(ngx_http_gateway_upstream_srv_conf_t *gcf,
+    u_char *claimed)
+{
+    ngx_uint_t                          s;
+    ngx_http_gateway_upstream_shctx_t  *sh;
+
+    sh = gcf->sh;
+
+    for (s = 0; s < sh->nslots; s++) {
+        if (!claimed[s]
+            && !(sh->peers[s].flags & GW_PEER_LIVE)
+            && sh->peers[s].conns == 0)
+        {
+            return (ngx_int_t) s;
+        }
+    }
+
+    if (sh->nslots == sh->capacity
+        && ngx_http_gateway_upstream_grow(gcf, sh->nslots + 1) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return (ngx_int_t) sh->nslots++;
+}
+
+
+/* a new peer in slot s: a fresh breaker and a new slot generation */
+
+static void
+ngx_http_gateway_upstream_assign_slot(ngx_http_gateway_upstream_shctx_t *sh,
+    ngx_uint_t s, ngx_http_gateway_peer_conf_t *pc, uint32_t flags,
+    int64_t now)
+{
+    ngx_http_gateway_peer_addr_t  *a;
+
+    gw_peer_init(&sh->peers[s], (uint32_t) pc->weight,
+                 (uint32_t) pc->max_conns, flags, now);
+
+    a = &sh->addrs[s];
+    ngx_memzero(a, sizeof(ngx_http_gateway_peer_addr_t));
+    ngx_memcpy(&a->sockaddr, pc->sockaddr, pc->socklen);
+    a->socklen = pc->socklen;
+    a->dup = (uint16_t) pc->dup;
+    a->name_len = (uint16_t) pc->name.len;
+    ngx_memcpy(a->name, pc->name.data, pc->name.len);
 }
 
 
 /*
- * Makes the table hold exactly the peers pc[0..n), keeping the state of
- * those already there and writing each one's slot and slot generation back.
- * Called under the zone's mutex: at (re)load with the configured peers, and
- * meant for a peer set that changes at run time (service discovery).
+ * Makes the table hold exactly the configured peers, keeping the state of
+ * those already there, and writes each one's slot and slot generation
+ * back. Called under the zone's mutex at every (re)load.
  */
 
 static ngx_int_t
 ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
-    ngx_http_gateway_peer_conf_t *pc, ngx_uint_t n, ngx_log_t *log)
+    ngx_log_t *log)
 {
     u_char                             *claimed;
     int64_t                             now;
     uint32_t                            flags;
-    ngx_uint_t                          i, s;
+    ngx_int_t                           slot;
+    ngx_uint_t                          i, n, s;
     gw_peer_t                          *p;
-    ngx_http_gateway_peer_addr_t       *a;
+    ngx_http_gateway_peer_conf_t       *pc;
     ngx_http_gateway_upstream_shctx_t  *sh;
 
     sh = gcf->sh;
+    pc = gcf->peers.elts;
+    n = gcf->peers.nelts;
     now = (int64_t) ngx_current_msec;
 
     claimed = ngx_calloc(sh->nslots + n, log);
@@ -323,14 +391,7 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
                 | (pc[i].down ? GW_PEER_DOWN : 0)
                 | (pc[i].backup ? GW_PEER_BACKUP : 0);
 
-        for (s = 0; s < sh->nslots; s++) {
-            if (!claimed[s]
-                && ngx_http_gateway_upstream_same(&sh->addrs[s],
-                                                  &sh->peers[s], &pc[i]))
-            {
-                break;
-            }
-        }
+        s = ngx_http_gateway_upstream_find_slot(sh, claimed, &pc[i]);
 
         if (s < sh->nslots) {
             /* a known peer: keep its breaker, take the new parameters */
@@ -340,44 +401,20 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
             p->flags = flags;
 
         } else {
-            /* a drained slot of a former peer, or a new one */
+            slot = ngx_http_gateway_upstream_free_slot(gcf, claimed);
 
-            for (s = 0; s < sh->nslots; s++) {
-                if (!claimed[s]
-                    && !(sh->peers[s].flags & GW_PEER_LIVE)
-                    && sh->peers[s].conns == 0)
-                {
-                    break;
-                }
+            if (slot == NGX_ERROR) {
+                ngx_log_error(NGX_LOG_EMERG, log, 0,
+                              "no room for peer %V in gateway upstream "
+                              "zone of \"%V\"", &pc[i].name,
+                              &gcf->upstream->host);
+                ngx_free(claimed);
+                return NGX_ERROR;
             }
 
-            if (s == sh->nslots) {
-                if (sh->nslots == sh->capacity
-                    && ngx_http_gateway_upstream_grow(gcf, sh->nslots + 1)
-                       != NGX_OK)
-                {
-                    ngx_log_error(NGX_LOG_EMERG, log, 0,
-                                  "no room for peer %V in gateway upstream "
-                                  "zone of \"%V\"", &pc[i].name,
-                                  &gcf->upstream->host);
-                    ngx_free(claimed);
-                    return NGX_ERROR;
-                }
-
-                sh->nslots++;
-            }
-
+            s = (ngx_uint_t) slot;
+            ngx_http_gateway_upstream_assign_slot(sh, s, &pc[i], flags, now);
             p = &sh->peers[s];
-            gw_peer_init(p, (uint32_t) pc[i].weight,
-                         (uint32_t) pc[i].max_conns, flags, now);
-
-            a = &sh->addrs[s];
-            ngx_memzero(a, sizeof(ngx_http_gateway_peer_addr_t));
-            ngx_memcpy(&a->sockaddr, pc[i].sockaddr, pc[i].socklen);
-            a->socklen = pc[i].socklen;
-            a->dup = (uint16_t) pc[i].dup;
-            a->name_len = (uint16_t) pc[i].name.len;
-            ngx_memcpy(a->name, pc[i].name.data, pc[i].name.len);
         }
 
         claimed[s] = 1;
@@ -399,7 +436,11 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
 }
 
 
-/* per process: slot -> configured peer -> round robin's peer */
+/*
+ * Per process: slot -> configured peer -> round robin's peer. Built on a
+ * request, for the peer list round robin uses then: with an upstream
+ * "zone" that list is a copy in shared memory, made after configuration.
+ */
 
 ngx_int_t
 ngx_http_gateway_upstream_build_map(ngx_http_gateway_upstream_srv_conf_t *gcf,
@@ -423,7 +464,8 @@ ngx_http_gateway_upstream_build_map(ngx_http_gateway_upstream_srv_conf_t *gcf,
     }
 
     map = ngx_palloc(ngx_cycle->pool, size * sizeof(ngx_int_t));
-    rr = ngx_pcalloc(ngx_cycle->pool, n * sizeof(ngx_http_upstream_rr_peer_t *));
+    rr = ngx_pcalloc(ngx_cycle->pool,
+                     n * sizeof(ngx_http_upstream_rr_peer_t *));
     if (map == NULL || rr == NULL) {
         return NGX_ERROR;
     }
@@ -451,7 +493,7 @@ ngx_http_gateway_upstream_build_map(ngx_http_gateway_upstream_srv_conf_t *gcf,
     gcf->map = map;
     gcf->rr = rr;
     gcf->map_size = size;
-    gcf->map_data = peers;
+    gcf->map_peers = peers;
 
     return NGX_OK;
 }
