@@ -88,6 +88,18 @@ ngx_module_t  ngx_http_gateway_upstream_module = {
 };
 
 
+/*
+ * Circuit breaker defaults; max_open is 10 times open, as Envoy's outlier
+ * ejection (30s base, 300s at most).
+ */
+#define NGX_HTTP_GATEWAY_BREAKER_FAILURES   5
+#define NGX_HTTP_GATEWAY_BREAKER_HALF_OPEN  1
+#define NGX_HTTP_GATEWAY_BREAKER_OPEN       30000
+#define NGX_HTTP_GATEWAY_BREAKER_MAX_OPEN   10
+
+#define NGX_HTTP_GATEWAY_BREAKER_MAX_COUNT  1000000
+
+
 static ngx_uint_t  ngx_http_gateway_default_statuses[] = {
     500, 502, 503, 504, 0
 };
@@ -170,17 +182,53 @@ ngx_http_gateway_parse_statuses(ngx_conf_t *cf, ngx_str_t *list,
 }
 
 
+/* the N of "name=N": 1 to NGX_HTTP_GATEWAY_BREAKER_MAX_COUNT */
+
+static ngx_int_t
+ngx_http_gateway_breaker_count(ngx_str_t *param, size_t name_len)
+{
+    ngx_int_t  n;
+
+    n = ngx_atoi(param->data + name_len, param->len - name_len);
+
+    if (n == NGX_ERROR || n == 0 || n > NGX_HTTP_GATEWAY_BREAKER_MAX_COUNT) {
+        return NGX_ERROR;
+    }
+
+    return n;
+}
+
+
+/* the TIME of "name=TIME", in milliseconds, above zero */
+
+static ngx_int_t
+ngx_http_gateway_breaker_period(ngx_str_t *param, size_t name_len)
+{
+    ngx_int_t  ms;
+    ngx_str_t  period;
+
+    period.data = param->data + name_len;
+    period.len = param->len - name_len;
+
+    ms = ngx_parse_time(&period, 0);
+
+    if (ms == NGX_ERROR || ms == 0) {
+        return NGX_ERROR;
+    }
+
+    return ms;
+}
+
+
 static char *
 ngx_http_gateway_circuit_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_gateway_upstream_srv_conf_t  *gcf = conf;
 
-    ngx_int_t    n;
-    ngx_msec_t   ms;
+    ngx_int_t    n, max_open;
     ngx_str_t   *value, s;
     ngx_uint_t   i;
-    ngx_int_t    max_open;
 
     ngx_http_gateway_upstream_main_conf_t  *gmcf;
 
@@ -190,10 +238,10 @@ ngx_http_gateway_circuit_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
 
     gcf->breaker_set = 1;
 
-    gcf->breaker.failures = 5;
-    gcf->breaker.half_open = 1;
-    gcf->breaker.open_ms = 30000;
-    max_open = -1;
+    gcf->breaker.failures = NGX_HTTP_GATEWAY_BREAKER_FAILURES;
+    gcf->breaker.half_open = NGX_HTTP_GATEWAY_BREAKER_HALF_OPEN;
+    gcf->breaker.open_ms = NGX_HTTP_GATEWAY_BREAKER_OPEN;
+    max_open = NGX_CONF_UNSET;
 
     for (i = 0; ngx_http_gateway_default_statuses[i]; i++) {
         ngx_http_gateway_bit_set(gcf->statuses,
@@ -205,47 +253,36 @@ ngx_http_gateway_circuit_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
     for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "failures=", 9) == 0) {
-            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
-            if (n == NGX_ERROR || n == 0 || n > 1000000) {
+            n = ngx_http_gateway_breaker_count(&value[i], 9);
+            if (n == NGX_ERROR) {
                 goto invalid;
             }
 
             gcf->breaker.failures = (uint32_t) n;
-            continue;
-        }
 
-        if (ngx_strncmp(value[i].data, "half_open=", 10) == 0) {
-            n = ngx_atoi(value[i].data + 10, value[i].len - 10);
-            if (n == NGX_ERROR || n == 0 || n > 1000000) {
+        } else if (ngx_strncmp(value[i].data, "half_open=", 10) == 0) {
+            n = ngx_http_gateway_breaker_count(&value[i], 10);
+            if (n == NGX_ERROR) {
                 goto invalid;
             }
 
             gcf->breaker.half_open = (uint32_t) n;
-            continue;
-        }
 
-        if (ngx_strncmp(value[i].data, "open=", 5) == 0
-            || ngx_strncmp(value[i].data, "max_open=", 9) == 0)
-        {
-            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            ms = ngx_parse_time(&s, 0);
-            if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+        } else if (ngx_strncmp(value[i].data, "open=", 5) == 0) {
+            n = ngx_http_gateway_breaker_period(&value[i], 5);
+            if (n == NGX_ERROR) {
                 goto invalid;
             }
 
-            if (value[i].data[0] == 'o') {
-                gcf->breaker.open_ms = (int64_t) ms;
+            gcf->breaker.open_ms = (int64_t) n;
 
-            } else {
-                max_open = (ngx_int_t) ms;
+        } else if (ngx_strncmp(value[i].data, "max_open=", 9) == 0) {
+            max_open = ngx_http_gateway_breaker_period(&value[i], 9);
+            if (max_open == NGX_ERROR) {
+                goto invalid;
             }
 
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "statuses=", 9) == 0) {
+        } else if (ngx_strncmp(value[i].data, "statuses=", 9) == 0) {
             s.data = value[i].data + 9;
             s.len = value[i].len - 9;
 
@@ -255,17 +292,14 @@ ngx_http_gateway_circuit_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
                 return NGX_CONF_ERROR;
             }
 
-            continue;
+        } else {
+            goto invalid;
         }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
     }
 
-    if (max_open == -1) {
-        /* Envoy's defaults: 30s base ejection, 300s max ejection */
-        gcf->breaker.max_open_ms = gcf->breaker.open_ms * 10;
+    if (max_open == NGX_CONF_UNSET) {
+        gcf->breaker.max_open_ms = gcf->breaker.open_ms
+                                   * NGX_HTTP_GATEWAY_BREAKER_MAX_OPEN;
 
     } else if (max_open < gcf->breaker.open_ms) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -380,10 +414,12 @@ ngx_http_gateway_upstream_init(ngx_conf_t *cf,
     }
 
     if (!gcf->breaker_set) {
+        /* no breaker: the core admits every request */
         gcf->breaker.failures = 0;
-        gcf->breaker.half_open = 1;
-        gcf->breaker.open_ms = 30000;
-        gcf->breaker.max_open_ms = 300000;
+        gcf->breaker.half_open = NGX_HTTP_GATEWAY_BREAKER_HALF_OPEN;
+        gcf->breaker.open_ms = NGX_HTTP_GATEWAY_BREAKER_OPEN;
+        gcf->breaker.max_open_ms = NGX_HTTP_GATEWAY_BREAKER_OPEN
+                                   * NGX_HTTP_GATEWAY_BREAKER_MAX_OPEN;
     }
 
     if (ngx_http_gateway_upstream_add_zone(cf, us, gcf) != NGX_OK) {
