@@ -17,6 +17,7 @@
 #include "gw_balancer.h"
 
 
+/* bitmaps of 64-bit words: the failure statuses, the slots a request tried */
 #define NGX_HTTP_GATEWAY_STATUS_WORDS  10        /* codes 0..639 */
 
 #define ngx_http_gateway_bit_test(map, i)                                   \
@@ -53,6 +54,7 @@ typedef struct {
 } ngx_http_gateway_peer_addr_t;
 
 
+/* the shared table of an upstream, in its zone */
 typedef struct {
     ngx_uint_t                         capacity;
     ngx_uint_t                         nslots;
@@ -63,15 +65,17 @@ typedef struct {
 
 
 typedef struct {
-    ngx_flag_t                         enabled;
+    ngx_flag_t                         enabled;     /* by either directive */
     ngx_uint_t                         method;
     ngx_int_t                          breaker_set;
     gw_breaker_conf_t                  breaker;
     uint64_t                           statuses[NGX_HTTP_GATEWAY_STATUS_WORDS];
 
+    /* unset when a balancing method declared after ours replaced it */
     ngx_uint_t                         initialized;
     ngx_http_upstream_init_peer_pt     original_init_peer;
 
+    /* the upstream block, and where our first directive in it is */
     ngx_http_upstream_srv_conf_t      *upstream;
     u_char                            *file;
     ngx_uint_t                         line;
@@ -91,7 +95,7 @@ typedef struct {
 
 typedef struct {
     ngx_array_t                        upstreams;   /* srv_conf_t * */
-    ngx_uint_t                         breakers;
+    ngx_uint_t                         breakers;    /* any upstream has one */
     ngx_uint_t                         handlers[8];  /* ctx_index of *_pass */
     ngx_uint_t                         nhandlers;
 } ngx_http_gateway_upstream_main_conf_t;
@@ -134,9 +138,9 @@ typedef struct {
     /* the try in progress, for the header filter */
     ngx_http_gateway_upstream_peer_data_t *attempt;
 
-    unsigned                           set:1;
+    unsigned                           set:1;       /* peer and state */
     unsigned                           reserved:1;
-    unsigned                           cleanup:1;
+    unsigned                           cleanup:1;   /* releases the reserved */
 } ngx_http_gateway_upstream_ctx_t;
 
 

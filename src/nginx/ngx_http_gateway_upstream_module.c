@@ -324,6 +324,8 @@ invalid:
 }
 
 
+/* either directive turns the gateway balancer on for the upstream, once */
+
 static char *
 ngx_http_gateway_upstream_enable(ngx_conf_t *cf,
     ngx_http_gateway_upstream_srv_conf_t *gcf)
@@ -392,6 +394,11 @@ ngx_http_gateway_upstream_enable(ngx_conf_t *cf,
 }
 
 
+/*
+ * The upstream's init, once its block is read: round robin builds the
+ * peers and our per request hook wraps its own; the defaults are settled
+ * (as a merge would) and the upstream's zone is added.
+ */
 
 static ngx_int_t
 ngx_http_gateway_upstream_init(ngx_conf_t *cf,
