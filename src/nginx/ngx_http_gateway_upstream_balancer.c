@@ -2,7 +2,8 @@
  * The gateway balancer's per request hooks. Round robin's per request data
  * is kept (for TLS session reuse and nginx's upstream "zone") and wrapped;
  * get/free choose and release peers in the shared table under its mutex,
- * and classify how each try went for the peer's breaker.
+ * and classify how each try went for the peer's breaker; a header filter
+ * judges a half-open trial as soon as its response header arrives.
  */
 
 #include "ngx_http_gateway_upstream.h"
