@@ -40,7 +40,7 @@ FUZZ_SECONDS ?= 20
 UNIT_SRCS  := $(wildcard t/unit/check_*.c)
 UNIT_BINS  := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
 
-BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev libjwt-dev \
+BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev \
               libpcre2-dev zlib1g-dev g++ make pkg-config
 TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server
 BENCH_DEPS := wrk
