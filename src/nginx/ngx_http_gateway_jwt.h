@@ -2,7 +2,7 @@
  * Private to ngx_http_gateway_jwt_module (JWT authentication): the types
  * and functions its files share.
  *
- *   ngx_http_gateway_jwt_module.c       directives, configuration
+ *   ngx_http_gateway_jwt_module.c       directives, configuration, zones
  *   ngx_http_gateway_jwt_keys.c         key files, secrets, the key sets
  *   ngx_http_gateway_jwt_key_request.c  JWKS fetched by subrequest, shared
  *   ngx_http_gateway_jwt_cache.c        the verified-token cache
@@ -111,6 +111,11 @@ typedef struct {
 
 extern ngx_module_t  ngx_http_gateway_jwt_module;
 
+
+/* module: the zones, whose state survives reloads */
+ngx_shm_zone_t *ngx_http_gateway_jwt_add_zone(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size, ngx_shm_zone_init_pt init);
+ngx_int_t ngx_http_gateway_jwt_reuse_zone(ngx_shm_zone_t *zone, void *data);
 
 /* keys */
 char *ngx_http_gateway_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -47,9 +47,8 @@ ngx_http_gateway_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_jwt_main_conf_t *jmcf = conf;
 
-    ssize_t                        size;
-    ngx_str_t                     *value;
-    ngx_http_gateway_jwt_shctx_t  *shctx;
+    ssize_t     size;
+    ngx_str_t  *value;
 
     if (jmcf->cache != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -76,25 +75,12 @@ ngx_http_gateway_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    shctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_gateway_jwt_shctx_t));
-    if (shctx == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    jmcf->cache = ngx_shared_memory_add(cf, &ngx_http_gateway_jwt_cache_name,
-                                        size, &ngx_http_gateway_jwt_module);
+    jmcf->cache = ngx_http_gateway_jwt_add_zone(cf,
+                                        &ngx_http_gateway_jwt_cache_name, size,
+                                        ngx_http_gateway_jwt_init_cache_zone);
     if (jmcf->cache == NULL) {
         return NGX_CONF_ERROR;
     }
-
-    if (jmcf->cache->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" is already defined", &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    jmcf->cache->init = ngx_http_gateway_jwt_init_cache_zone;
-    jmcf->cache->data = shctx;
 
     return NGX_CONF_OK;
 }
@@ -103,26 +89,15 @@ ngx_http_gateway_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_gateway_jwt_init_cache_zone(ngx_shm_zone_t *zone, void *data)
 {
-    ngx_http_gateway_jwt_shctx_t  *octx = data;
-
     size_t                            len;
     ngx_http_gateway_jwt_shctx_t     *shctx;
     ngx_http_gateway_jwt_cache_sh_t  *sh;
 
+    if (ngx_http_gateway_jwt_reuse_zone(zone, data) == NGX_OK) {
+        return NGX_OK;
+    }
+
     shctx = zone->data;
-
-    if (octx) {
-        shctx->sh = octx->sh;
-        shctx->shpool = octx->shpool;
-        return NGX_OK;
-    }
-
-    shctx->shpool = (ngx_slab_pool_t *) zone->shm.addr;
-
-    if (zone->shm.exists) {
-        shctx->sh = shctx->shpool->data;
-        return NGX_OK;
-    }
 
     sh = ngx_slab_alloc(shctx->shpool, sizeof(ngx_http_gateway_jwt_cache_sh_t));
     if (sh == NULL) {

@@ -77,7 +77,6 @@ ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
 
     u_char                            *p;
     ngx_str_t                         *value;
-    ngx_http_gateway_jwt_shctx_t      *shctx;
     ngx_http_gateway_jwt_main_conf_t  *jmcf;
 
     if (jlcf->remote != NGX_CONF_UNSET_PTR) {
@@ -120,21 +119,16 @@ ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
 
     jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_jwt_module);
 
-    if (jmcf->keys == NULL) {
-        shctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_gateway_jwt_shctx_t));
-        if (shctx == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    /* one zone serves every key_request URI */
 
-        jmcf->keys = ngx_shared_memory_add(cf, &ngx_http_gateway_jwt_keys_name,
+    if (jmcf->keys == NULL) {
+        jmcf->keys = ngx_http_gateway_jwt_add_zone(cf,
+                                           &ngx_http_gateway_jwt_keys_name,
                                            NGX_HTTP_GATEWAY_JWT_KEYS_SIZE,
-                                           &ngx_http_gateway_jwt_module);
+                                           ngx_http_gateway_jwt_init_keys_zone);
         if (jmcf->keys == NULL) {
             return NGX_CONF_ERROR;
         }
-
-        jmcf->keys->init = ngx_http_gateway_jwt_init_keys_zone;
-        jmcf->keys->data = shctx;
     }
 
     return NGX_CONF_OK;
@@ -144,25 +138,14 @@ ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t
 ngx_http_gateway_jwt_init_keys_zone(ngx_shm_zone_t *zone, void *data)
 {
-    ngx_http_gateway_jwt_shctx_t  *octx = data;
-
     ngx_http_gateway_jwt_shctx_t    *shctx;
     ngx_http_gateway_jwt_keys_sh_t  *sh;
 
+    if (ngx_http_gateway_jwt_reuse_zone(zone, data) == NGX_OK) {
+        return NGX_OK;
+    }
+
     shctx = zone->data;
-
-    if (octx) {
-        shctx->sh = octx->sh;
-        shctx->shpool = octx->shpool;
-        return NGX_OK;
-    }
-
-    shctx->shpool = (ngx_slab_pool_t *) zone->shm.addr;
-
-    if (zone->shm.exists) {
-        shctx->sh = shctx->shpool->data;
-        return NGX_OK;
-    }
 
     sh = ngx_slab_calloc(shctx->shpool, sizeof(ngx_http_gateway_jwt_keys_sh_t));
     if (sh == NULL) {

@@ -7,8 +7,8 @@
  * a SHA-256 of the key set and the token. The token is validated once per
  * main request; internal redirects and subrequests inherit the result.
  *
- * This file holds the directives and the configuration; the other parts
- * are listed in ngx_http_gateway_jwt.h.
+ * This file holds the directives, the configuration and what both shared
+ * zones do alike; the other parts are listed in ngx_http_gateway_jwt.h.
  */
 
 #include "ngx_http_gateway_jwt.h"
@@ -568,3 +568,61 @@ ngx_http_gateway_jwt_init(ngx_conf_t *cf)
     return NGX_OK;
 }
 
+
+/* shared memory zones */
+
+ngx_shm_zone_t *
+ngx_http_gateway_jwt_add_zone(ngx_conf_t *cf, ngx_str_t *name, size_t size,
+    ngx_shm_zone_init_pt init)
+{
+    ngx_shm_zone_t                *zone;
+    ngx_http_gateway_jwt_shctx_t  *shctx;
+
+    shctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_gateway_jwt_shctx_t));
+    if (shctx == NULL) {
+        return NULL;
+    }
+
+    zone = ngx_shared_memory_add(cf, name, size, &ngx_http_gateway_jwt_module);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    zone->init = init;
+    zone->data = shctx;
+
+    return zone;
+}
+
+
+/*
+ * The first part of a zone's init: NGX_OK when the state already exists
+ * (the previous cycle's, after a reload, or the zone's own where shared
+ * memory outlives the master), NGX_DECLINED when the caller must create
+ * it in the zone's fresh slab pool.
+ */
+
+ngx_int_t
+ngx_http_gateway_jwt_reuse_zone(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_http_gateway_jwt_shctx_t  *octx = data;
+
+    ngx_http_gateway_jwt_shctx_t  *shctx;
+
+    shctx = zone->data;
+
+    if (octx) {
+        shctx->sh = octx->sh;
+        shctx->shpool = octx->shpool;
+        return NGX_OK;
+    }
+
+    shctx->shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    if (zone->shm.exists) {
+        shctx->sh = shctx->shpool->data;
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
