@@ -108,6 +108,8 @@ ngx_http_gateway_jwt_claim_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* found: the verified token has the value (none has nothing). */
+
 static ngx_int_t
 ngx_http_gateway_jwt_set_value(ngx_http_variable_value_t *v, int found,
     gw_jwt_str_t *value)
@@ -133,23 +135,18 @@ ngx_http_gateway_jwt_claim_variable(ngx_http_request_t *r,
 {
     ngx_str_t *name = (ngx_str_t *) data;
 
-    gw_jwt_str_t                 path, value;
-    ngx_http_gateway_jwt_ctx_t  *ctx;
+    gw_jwt_t      *jwt;
+    ngx_uint_t     exempt;
+    gw_jwt_str_t   path, value;
 
-    ctx = ngx_http_gateway_jwt_ctx(r);
-
-    if (ctx == NULL || !ctx->verified) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
+    jwt = ngx_http_gateway_jwt_token(r, &exempt);
 
     path.data = (char *) name->data + ngx_http_gateway_jwt_claim_prefix.len;
     path.len = name->len - ngx_http_gateway_jwt_claim_prefix.len;
 
     return ngx_http_gateway_jwt_set_value(v,
-                                          gw_jwt_claim(ctx->jwt, &path, 1,
-                                                       &value),
-                                          &value);
+                                 jwt && gw_jwt_claim(jwt, &path, 1, &value),
+                                 &value);
 }
 
 
@@ -159,22 +156,18 @@ ngx_http_gateway_jwt_header_variable(ngx_http_request_t *r,
 {
     ngx_str_t *name = (ngx_str_t *) data;
 
-    gw_jwt_str_t                 value;
-    ngx_http_gateway_jwt_ctx_t  *ctx;
+    gw_jwt_t      *jwt;
+    ngx_uint_t     exempt;
+    gw_jwt_str_t   member, value;
 
-    ctx = ngx_http_gateway_jwt_ctx(r);
+    jwt = ngx_http_gateway_jwt_token(r, &exempt);
 
-    if (ctx == NULL || !ctx->verified) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
+    member.data = (char *) name->data + ngx_http_gateway_jwt_header_prefix.len;
+    member.len = name->len - ngx_http_gateway_jwt_header_prefix.len;
 
     return ngx_http_gateway_jwt_set_value(v,
-               gw_jwt_header(ctx->jwt,
-                   (char *) name->data + ngx_http_gateway_jwt_header_prefix.len,
-                   name->len - ngx_http_gateway_jwt_header_prefix.len,
-                   &value),
-               &value);
+                jwt && gw_jwt_header(jwt, member.data, member.len, &value),
+                &value);
 }
 
 
@@ -184,20 +177,15 @@ ngx_http_gateway_jwt_claim_set_variable(ngx_http_request_t *r,
 {
     ngx_http_gateway_jwt_claim_set_t *cs = (void *) data;
 
-    gw_jwt_str_t                 value;
-    ngx_http_gateway_jwt_ctx_t  *ctx;
+    gw_jwt_t      *jwt;
+    ngx_uint_t     exempt;
+    gw_jwt_str_t   value;
 
-    ctx = ngx_http_gateway_jwt_ctx(r);
-
-    if (ctx == NULL || !ctx->verified) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
+    jwt = ngx_http_gateway_jwt_token(r, &exempt);
 
     return ngx_http_gateway_jwt_set_value(v,
-                                          gw_jwt_claim(ctx->jwt, cs->path,
-                                                       cs->depth, &value),
-                                          &value);
+                   jwt && gw_jwt_claim(jwt, cs->path, cs->depth, &value),
+                   &value);
 }
 
 
