@@ -30,7 +30,7 @@
 
 
 typedef struct {
-    ngx_array_t                   *values;     /* ngx_http_complex_value_t */
+    ngx_array_t                   *values;     /* ngx_http_complex_value_t * */
     ngx_uint_t                     status;     /* 401 or 403 */
 } ngx_http_gateway_jwt_require_t;
 

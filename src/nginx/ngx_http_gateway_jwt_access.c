@@ -20,6 +20,8 @@ static ngx_int_t ngx_http_gateway_jwt_reject(ngx_http_request_t *r,
     ngx_http_gateway_jwt_ctx_t *ctx, ngx_int_t status, const char *error);
 static ngx_int_t ngx_http_gateway_jwt_answer(ngx_http_request_t *r,
     ngx_http_gateway_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_gateway_jwt_challenge(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_ctx_t *ctx, ngx_str_t *challenge);
 static void ngx_http_gateway_jwt_free_token(void *data);
 
 
@@ -312,7 +314,7 @@ ngx_http_gateway_jwt_requires(ngx_http_request_t *r,
 {
     ngx_str_t                        value;
     ngx_uint_t                       i, j;
-    ngx_http_complex_value_t        *cv;
+    ngx_http_complex_value_t       **cv;
     ngx_http_gateway_jwt_require_t  *req;
 
     if (jlcf->requires == NULL) {
@@ -325,7 +327,7 @@ ngx_http_gateway_jwt_requires(ngx_http_request_t *r,
         cv = req[i].values->elts;
 
         for (j = 0; j < req[i].values->nelts; j++) {
-            if (ngx_http_complex_value(r, &cv[j], &value) != NGX_OK) {
+            if (ngx_http_complex_value(r, cv[j], &value) != NGX_OK) {
                 return NGX_ERROR;
             }
 
@@ -382,77 +384,75 @@ static ngx_int_t
 ngx_http_gateway_jwt_answer(ngx_http_request_t *r,
     ngx_http_gateway_jwt_ctx_t *ctx)
 {
-    u_char           *p;
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_table_elt_t  *h;
+    ngx_str_t  challenge;
 
     if (ctx->status == NGX_HTTP_FORBIDDEN) {
-        len = sizeof("Bearer error=\"insufficient_scope\"") - 1;
+        ngx_str_set(&challenge, "Bearer error=\"insufficient_scope\"");
 
-    } else {
-        len = sizeof("Bearer realm=\"\"") - 1 + 2 * ctx->realm.len;
+    } else if (ngx_http_gateway_jwt_challenge(r, ctx, &challenge) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-        if (ctx->error) {
-            len += sizeof(", error=\"invalid_token\", error_description=\"\"")
-                   - 1 + ngx_strlen(ctx->error);
-        }
+    if (ngx_http_gateway_set_www_authenticate(r, &challenge) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ctx->status;
+}
+
+
+/* Bearer realm="..." [, error="invalid_token", error_description="..."] */
+
+static ngx_int_t
+ngx_http_gateway_jwt_challenge(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_ctx_t *ctx, ngx_str_t *challenge)
+{
+    u_char      c, *p;
+    size_t      len;
+    ngx_uint_t  i;
+
+    len = sizeof("Bearer realm=\"\"") - 1 + 2 * ctx->realm.len;
+
+    if (ctx->error) {
+        len += sizeof(", error=\"invalid_token\", error_description=\"\"")
+               - 1 + ngx_strlen(ctx->error);
     }
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    h = r->headers_out.www_authenticate;
+    challenge->data = p;
 
-    if (h == NULL) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    p = ngx_cpymem(p, "Bearer realm=\"", sizeof("Bearer realm=\"") - 1);
+
+    /* a quoted-string: escape quotes and backslashes, drop controls */
+
+    for (i = 0; i < ctx->realm.len; i++) {
+        c = ctx->realm.data[i];
+
+        if (c < 0x20 || c == 0x7f) {
+            continue;
         }
 
-        r->headers_out.www_authenticate = h;
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+        }
+
+        *p++ = c;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    h->value.data = p;
+    *p++ = '"';
 
-    if (ctx->status == NGX_HTTP_FORBIDDEN) {
-        p = ngx_cpymem(p, "Bearer error=\"insufficient_scope\"",
-                       sizeof("Bearer error=\"insufficient_scope\"") - 1);
-
-    } else {
-        p = ngx_cpymem(p, "Bearer realm=\"", sizeof("Bearer realm=\"") - 1);
-
-        /* a quoted-string: escape quotes and backslashes, drop controls */
-
-        for (i = 0; i < ctx->realm.len; i++) {
-            u_char c = ctx->realm.data[i];
-
-            if (c < 0x20 || c == 0x7f) {
-                continue;
-            }
-
-            if (c == '"' || c == '\\') {
-                *p++ = '\\';
-            }
-
-            *p++ = c;
-        }
-
-        *p++ = '"';
-
-        if (ctx->error) {
-            p = ngx_sprintf(p, ", error=\"invalid_token\", "
-                            "error_description=\"%s\"", ctx->error);
-        }
+    if (ctx->error) {
+        p = ngx_sprintf(p, ", error=\"invalid_token\", "
+                        "error_description=\"%s\"", ctx->error);
     }
 
-    h->value.len = p - h->value.data;
+    challenge->len = p - challenge->data;
 
-    return ctx->status;
+    return NGX_OK;
 }
 
 

@@ -105,10 +105,9 @@ ngx_http_gateway_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                         *value;
-    gw_jwt_keyset_t                   *ks;
-    ngx_http_compile_complex_value_t   ccv;
-    char                               err[GW_JWT_ERRLEN];
+    ngx_str_t        *value;
+    gw_jwt_keyset_t  *ks;
+    char              err[GW_JWT_ERRLEN];
 
     if (jlcf->secret_set) {
         return "is duplicate";
@@ -140,18 +139,8 @@ ngx_http_gateway_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    jlcf->secret = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    jlcf->secret = ngx_http_gateway_compile_complex_value(cf, &value[1]);
     if (jlcf->secret == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = jlcf->secret;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -172,8 +172,7 @@ ngx_http_gateway_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                         *value, var;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t  *value, var;
 
     if (jlcf->realm != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -194,18 +193,8 @@ ngx_http_gateway_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    jlcf->realm = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    jlcf->realm = ngx_http_gateway_compile_complex_value(cf, &value[1]);
     if (jlcf->realm == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = jlcf->realm;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -224,18 +213,8 @@ ngx_http_gateway_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         var.data = value[2].data + 6;
         var.len = value[2].len - 6;
 
-        jlcf->token = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        jlcf->token = ngx_http_gateway_compile_complex_value(cf, &var);
         if (jlcf->token == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &var;
-        ccv.complex_value = jlcf->token;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
     }
@@ -329,11 +308,10 @@ ngx_http_gateway_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_uint_t                         i, n;
-    ngx_http_complex_value_t          *cv;
-    ngx_http_gateway_jwt_require_t    *req;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t                        *value;
+    ngx_uint_t                        i, n;
+    ngx_http_complex_value_t        **cv;
+    ngx_http_gateway_jwt_require_t   *req;
 
     value = cf->args->elts;
     n = cf->args->nelts;
@@ -381,7 +359,7 @@ ngx_http_gateway_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     req->values = ngx_array_create(cf->pool, n - 1,
-                                   sizeof(ngx_http_complex_value_t));
+                                   sizeof(ngx_http_complex_value_t *));
     if (req->values == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -398,13 +376,8 @@ ngx_http_gateway_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &value[i];
-        ccv.complex_value = cv;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        *cv = ngx_http_gateway_compile_complex_value(cf, &value[i]);
+        if (*cv == NULL) {
             return NGX_CONF_ERROR;
         }
     }
