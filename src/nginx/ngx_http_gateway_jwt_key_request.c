@@ -61,6 +61,9 @@ static ngx_int_t ngx_http_gateway_jwt_keys_fetch(ngx_http_request_t *r,
     ngx_http_gateway_jwt_ctx_t *ctx, ngx_http_gateway_jwt_remote_t *remote);
 static ngx_int_t ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
+static void ngx_http_gateway_jwt_keys_publish(ngx_http_request_t *r,
+    ngx_shm_zone_t *zone, ngx_http_gateway_jwt_remote_t *remote,
+    u_char *data, size_t len);
 static void ngx_http_gateway_jwt_keys_fetched(ngx_shm_zone_t *zone,
     ngx_http_gateway_jwt_remote_t *remote, ngx_int_t rc);
 
@@ -493,14 +496,10 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
 {
     ngx_http_gateway_jwt_ctx_t *ctx = data;
 
-    u_char                            *text;
-    size_t                             len;
     ngx_buf_t                         *b;
     ngx_uint_t                         ok, status;
     gw_jwt_keyset_t                   *ks;
-    ngx_http_gateway_jwt_shctx_t      *shctx;
     ngx_http_gateway_jwt_remote_t     *remote;
-    ngx_http_gateway_jwt_keys_node_t  *kn;
     ngx_http_gateway_jwt_main_conf_t  *jmcf;
     char                               err[GW_JWT_ERRLEN];
 
@@ -513,7 +512,6 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
     ctx->fetching = NULL;
 
     jmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_jwt_module);
-    shctx = jmcf->keys->data;
 
     ok = 0;
     ks = NULL;
@@ -578,9 +576,30 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
     remote->keys = ks;
     gw_jwt_keyset_fingerprint(ks, remote->fingerprint);
 
-    /* publish the text to the other workers */
+    ngx_http_gateway_jwt_keys_publish(r, jmcf->keys, remote, b->pos,
+                                      b->last - b->pos);
 
-    len = b->last - b->pos;
+    /* waiting requests may go on */
+
+    ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, NGX_OK);
+
+    return rc;
+}
+
+
+/* Gives the fetched text to the other workers, as a new version. */
+
+static void
+ngx_http_gateway_jwt_keys_publish(ngx_http_request_t *r, ngx_shm_zone_t *zone,
+    ngx_http_gateway_jwt_remote_t *remote, u_char *data, size_t len)
+{
+    u_char                            *text;
+    ngx_http_gateway_jwt_shctx_t      *shctx;
+    ngx_http_gateway_jwt_keys_sh_t    *sh;
+    ngx_http_gateway_jwt_keys_node_t  *kn;
+
+    shctx = zone->data;
+    sh = shctx->sh;
 
     ngx_shmtx_lock(&shctx->shpool->mutex);
 
@@ -590,7 +609,7 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
         text = ngx_slab_alloc_locked(shctx->shpool, len);
 
         if (text) {
-            ngx_memcpy(text, b->pos, len);
+            ngx_memcpy(text, data, len);
 
             if (kn->text) {
                 ngx_slab_free_locked(shctx->shpool, kn->text);
@@ -598,8 +617,7 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
 
             kn->text = text;
             kn->len = len;
-            kn->version = ++((ngx_http_gateway_jwt_keys_sh_t *)
-                             shctx->sh)->version;
+            kn->version = ++sh->version;
             kn->fetched = ngx_time();
             remote->version = kn->version;
 
@@ -611,12 +629,6 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
     }
 
     ngx_shmtx_unlock(&shctx->shpool->mutex);
-
-    /* waiting requests may go on */
-
-    ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, NGX_OK);
-
-    return rc;
 }
 
 
