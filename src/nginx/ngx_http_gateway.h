@@ -28,6 +28,10 @@ void *ngx_http_gateway_request_state(ngx_http_request_t *r,
 ngx_int_t ngx_http_gateway_register_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
 
+/* A directive's value that may hold variables, compiled; NULL on error. */
+ngx_http_complex_value_t *ngx_http_gateway_compile_complex_value(
+    ngx_conf_t *cf, ngx_str_t *value);
+
 /* Fills buf with unpredictable bytes. */
 void ngx_http_gateway_random(u_char *buf, size_t len);
 
@@ -59,6 +63,10 @@ ngx_int_t ngx_http_gateway_set_request_header(ngx_http_request_t *r,
 /* Replaces every response header called header->name with one holding value. */
 ngx_int_t ngx_http_gateway_set_response_header(ngx_http_request_t *r,
     ngx_http_gateway_header_t *header, ngx_str_t *value);
+
+/* Sets the challenge of a 401 or 403 (r->headers_out.www_authenticate). */
+ngx_int_t ngx_http_gateway_set_www_authenticate(ngx_http_request_t *r,
+    ngx_str_t *value);
 
 
 /* Access checks, in the order ngx_http_gateway_access.c runs them. */

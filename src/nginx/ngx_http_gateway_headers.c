@@ -164,6 +164,36 @@ ngx_http_gateway_set_response_header(ngx_http_request_t *r,
 }
 
 
+/*
+ * One WWW-Authenticate, known to nginx as r->headers_out.www_authenticate
+ * (which auth_request, for one, copies from a subrequest's answer).
+ */
+
+ngx_int_t
+ngx_http_gateway_set_www_authenticate(ngx_http_request_t *r,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = r->headers_out.www_authenticate;
+
+    if (h == NULL) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        r->headers_out.www_authenticate = h;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
 static ngx_uint_t
 ngx_http_gateway_request_header_is(ngx_table_elt_t *h,
     ngx_http_gateway_header_t *header)

@@ -164,22 +164,11 @@ ngx_http_gateway_rbac_check(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_gateway_rbac_forbid(ngx_http_request_t *r)
 {
-    ngx_table_elt_t  *h;
+    ngx_str_t  challenge = ngx_string("Bearer error=\"insufficient_scope\"");
 
-    h = r->headers_out.www_authenticate;
-
-    if (h == NULL) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        r->headers_out.www_authenticate = h;
+    if (ngx_http_gateway_set_www_authenticate(r, &challenge) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    ngx_str_set(&h->value, "Bearer error=\"insufficient_scope\"");
 
     return NGX_HTTP_FORBIDDEN;
 }
@@ -292,11 +281,9 @@ ngx_http_gateway_authorize(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_rbac_loc_conf_t *rlcf = conf;
 
-    u_char                            *colon;
-    ngx_str_t                         *value, part[2];
-    ngx_uint_t                         i;
-    ngx_http_complex_value_t          *cv[2];
-    ngx_http_compile_complex_value_t   ccv;
+    u_char      *colon;
+    ngx_str_t   *value, part[2];
+    ngx_uint_t   i;
 
     if (rlcf->authorize_set) {
         return "is duplicate";
@@ -334,25 +321,15 @@ ngx_http_gateway_authorize(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     part[1].data = colon + 1;
     part[1].len = value[1].data + value[1].len - (colon + 1);
 
-    for (i = 0; i < 2; i++) {
-        cv[i] = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-        if (cv[i] == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &part[i];
-        ccv.complex_value = cv[i];
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
+    rlcf->resource = ngx_http_gateway_compile_complex_value(cf, &part[0]);
+    if (rlcf->resource == NULL) {
+        return NGX_CONF_ERROR;
     }
 
-    rlcf->resource = cv[0];
-    rlcf->action = cv[1];
+    rlcf->action = ngx_http_gateway_compile_complex_value(cf, &part[1]);
+    if (rlcf->action == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -1,0 +1,158 @@
+/*
+ * Private to ngx_http_gateway_jwt_module (JWT authentication): the types
+ * and functions its files share.
+ *
+ *   ngx_http_gateway_jwt_module.c       directives, configuration, zones
+ *   ngx_http_gateway_jwt_keys.c         key files, secrets, the key sets
+ *   ngx_http_gateway_jwt_key_request.c  JWKS fetched by subrequest, shared
+ *   ngx_http_gateway_jwt_cache.c        the verified-token cache
+ *   ngx_http_gateway_jwt_access.c       the access check and its answers
+ *   ngx_http_gateway_jwt_variables.c    claim and header variables
+ */
+
+#ifndef _NGX_HTTP_GATEWAY_JWT_H_INCLUDED_
+#define _NGX_HTTP_GATEWAY_JWT_H_INCLUDED_
+
+
+#include "ngx_http_gateway.h"
+#include "gw_jwt.h"
+
+
+#define NGX_HTTP_GATEWAY_JWT_FP_LEN      GW_JWT_FINGERPRINT_LEN
+
+/* key sets a token is verified with: the static ones, then key_request's */
+#define NGX_HTTP_GATEWAY_JWT_MAX_SETS    16
+
+/* what the verified-token cache did for a request */
+#define NGX_HTTP_GATEWAY_JWT_CACHE_NONE  0
+#define NGX_HTTP_GATEWAY_JWT_CACHE_MISS  1
+#define NGX_HTTP_GATEWAY_JWT_CACHE_HIT   2
+
+
+typedef struct {
+    ngx_array_t                   *values;     /* ngx_http_complex_value_t * */
+    ngx_uint_t                     status;     /* 401 or 403 */
+} ngx_http_gateway_jwt_require_t;
+
+
+/* A key_request JWKS as this worker last parsed it from shared memory. */
+typedef struct {
+    ngx_str_t                      uri;        /* as configured */
+    ngx_str_t                      path;       /* the subrequest's URI */
+    ngx_str_t                      args;
+    uint32_t                       hash;
+    gw_jwt_keyset_t               *keys;
+    uint64_t                       version;
+    u_char                         fingerprint[NGX_HTTP_GATEWAY_JWT_FP_LEN];
+} ngx_http_gateway_jwt_remote_t;
+
+
+typedef struct {
+    ngx_http_complex_value_t      *realm;      /* NULL: off */
+    ngx_http_complex_value_t      *token;
+    ngx_array_t                   *keys;       /* gw_jwt_keyset_t * */
+    ngx_http_complex_value_t      *secret;     /* a secret with variables */
+    gw_jwt_keyset_t               *secret_keys; /* a constant secret */
+    ngx_http_gateway_jwt_remote_t *remote;
+    ngx_uint_t                     algorithms;
+    ngx_array_t                   *issuers;    /* ngx_str_t */
+    ngx_array_t                   *audiences;  /* ngx_str_t */
+    ngx_array_t                   *requires;   /* require_t */
+    time_t                         leeway;
+    time_t                         key_cache;
+    size_t                         max_size;
+    ngx_flag_t                     require_exp;
+
+    /* made at merge */
+    gw_jwt_str_t                  *iss;
+    gw_jwt_str_t                  *aud;
+    const gw_jwt_keyset_t        **sets;       /* keys, then secret_keys */
+    ngx_uint_t                     nsets;
+    u_char                         fingerprint[NGX_HTTP_GATEWAY_JWT_FP_LEN];
+
+    unsigned                       secret_set:1;
+} ngx_http_gateway_jwt_loc_conf_t;
+
+
+typedef struct {
+    ngx_shm_zone_t                *cache;
+    ngx_shm_zone_t                *keys;
+    ngx_int_t                      request_id_index;
+} ngx_http_gateway_jwt_main_conf_t;
+
+
+/* The data of both zones: the state in shared memory and its slab pool. */
+typedef struct {
+    void                          *sh;
+    ngx_slab_pool_t               *shpool;
+} ngx_http_gateway_jwt_shctx_t;
+
+
+/* Per main request, surviving internal redirects. */
+typedef struct {
+    gw_jwt_t                      *jwt;
+    ngx_str_t                      realm;
+    ngx_int_t                      status;     /* NGX_OK or the HTTP status */
+    const char                    *error;      /* error_description */
+    ngx_http_gateway_jwt_remote_t *fetching;
+
+    unsigned                       done:1;
+    unsigned                       verified:1;
+    unsigned                       exempt:1;
+    unsigned                       realm_set:1;
+    unsigned                       waiting:1;  /* a JWKS subrequest runs */
+    unsigned                       refetched:1;
+    unsigned                       fetch_tried:1;
+    unsigned                       cache:2;    /* NGX_HTTP_GATEWAY_JWT_CACHE_* */
+    unsigned                       polling:1;  /* for another's fetch */
+    ngx_msec_t                     poll_until;
+} ngx_http_gateway_jwt_ctx_t;
+
+
+extern ngx_module_t  ngx_http_gateway_jwt_module;
+
+
+/* module: the zones, whose state survives reloads */
+ngx_shm_zone_t *ngx_http_gateway_jwt_add_zone(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size, ngx_shm_zone_init_pt init);
+ngx_int_t ngx_http_gateway_jwt_reuse_zone(ngx_shm_zone_t *zone, void *data);
+
+/* keys */
+char *ngx_http_gateway_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_gateway_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_gateway_jwt_merge_key_sets(ngx_conf_t *cf,
+    ngx_http_gateway_jwt_loc_conf_t *conf);
+ngx_int_t ngx_http_gateway_jwt_request_keys(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_loc_conf_t *jlcf, gw_jwt_keys_t *keys,
+    const gw_jwt_keyset_t **sets);
+
+/* key_request */
+char *ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_gateway_jwt_remote_keys(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_http_gateway_jwt_ctx_t *ctx);
+ngx_int_t ngx_http_gateway_jwt_remote_refetch(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_http_gateway_jwt_ctx_t *ctx);
+
+/* cache */
+char *ngx_http_gateway_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_gateway_jwt_cache_key(ngx_http_gateway_jwt_loc_conf_t *jlcf,
+    ngx_str_t *token, u_char *key);
+ngx_int_t ngx_http_gateway_jwt_cache_lookup(ngx_shm_zone_t *zone,
+    u_char *key, int64_t now);
+void ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *key,
+    gw_jwt_t *jwt, int64_t now);
+
+/* access */
+ngx_http_gateway_jwt_ctx_t *ngx_http_gateway_jwt_ctx(ngx_http_request_t *r);
+
+/* variables */
+ngx_int_t ngx_http_gateway_jwt_add_variables(ngx_conf_t *cf);
+char *ngx_http_gateway_jwt_claim_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+#endif /* _NGX_HTTP_GATEWAY_JWT_H_INCLUDED_ */

@@ -1,0 +1,463 @@
+/*
+ * The JWT access check: finds the token, verifies it (with the cache and
+ * the key_request keys), checks its claims and gateway_jwt_require, and
+ * answers a refusal with WWW-Authenticate as RFC 6750 section 3 spells it.
+ * The result is kept in the main request's state, so internal redirects
+ * and the access phase run again after a key fetch do not redo the work.
+ */
+
+#include "ngx_http_gateway_jwt.h"
+
+
+static ngx_int_t ngx_http_gateway_jwt_find_token(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_str_t *token);
+static ngx_int_t ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_http_gateway_jwt_ctx_t *ctx,
+    ngx_str_t *token, gw_jwt_status_t *status);
+static ngx_int_t ngx_http_gateway_jwt_requires(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_uint_t *status);
+static ngx_int_t ngx_http_gateway_jwt_reject(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_ctx_t *ctx, ngx_int_t status, const char *error);
+static ngx_int_t ngx_http_gateway_jwt_answer(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_gateway_jwt_challenge(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_ctx_t *ctx, ngx_str_t *challenge);
+static void ngx_http_gateway_jwt_free_token(void *data);
+
+
+ngx_int_t
+ngx_http_gateway_jwt_check(ngx_http_request_t *r)
+{
+    ngx_int_t                         rc;
+    ngx_str_t                         realm, token;
+    ngx_uint_t                        status;
+    gw_jwt_status_t                   st;
+    ngx_http_gateway_jwt_ctx_t       *ctx;
+    ngx_http_gateway_jwt_loc_conf_t  *jlcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    jlcf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_jwt_module);
+
+    if (jlcf->realm == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_gateway_jwt_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->done) {
+        if (ctx->status == NGX_OK || r->error_page) {
+            return NGX_DECLINED;
+        }
+
+        return ngx_http_gateway_jwt_answer(r, ctx);
+    }
+
+    if (ctx->waiting) {
+        return NGX_AGAIN;
+    }
+
+    if (!ctx->realm_set) {
+        if (ngx_http_complex_value(r, jlcf->realm, &realm) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (realm.len == 3 && ngx_strncmp(realm.data, "off", 3) == 0) {
+            ctx->exempt = 1;
+            return NGX_DECLINED;
+        }
+
+        ctx->exempt = 0;
+        ctx->realm = realm;
+        ctx->realm_set = 1;
+    }
+
+    rc = ngx_http_gateway_jwt_find_token(r, jlcf, &token);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_gateway_jwt_reject(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                           NULL);
+    }
+
+    rc = ngx_http_gateway_jwt_verify(r, jlcf, ctx, &token, &st);
+
+    if (rc == NGX_AGAIN || rc == NGX_ERROR) {
+        return rc == NGX_AGAIN ? NGX_AGAIN : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (st != GW_JWT_OK) {
+        return ngx_http_gateway_jwt_reject(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                           gw_jwt_status_text(st));
+    }
+
+    /* claim variables may be used by gateway_jwt_require */
+
+    ctx->verified = 1;
+
+    rc = ngx_http_gateway_jwt_requires(r, jlcf, &status);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ctx->verified = 0;
+        return ngx_http_gateway_jwt_reject(r, ctx, status,
+                                           "required claims not present");
+    }
+
+    ctx->done = 1;
+    ctx->status = NGX_OK;
+
+    return NGX_DECLINED;
+}
+
+
+struct gw_jwt_s *
+ngx_http_gateway_jwt_token(ngx_http_request_t *r, ngx_uint_t *exempt)
+{
+    ngx_http_gateway_jwt_ctx_t  *ctx;
+
+    *exempt = 0;
+
+    ctx = ngx_http_gateway_jwt_ctx(r);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    *exempt = ctx->exempt;
+
+    return ctx->verified ? ctx->jwt : NULL;
+}
+
+
+ngx_http_gateway_jwt_ctx_t *
+ngx_http_gateway_jwt_ctx(ngx_http_request_t *r)
+{
+    return ngx_http_gateway_request_state(r, &ngx_http_gateway_jwt_module,
+                                          sizeof(ngx_http_gateway_jwt_ctx_t));
+}
+
+
+static ngx_int_t
+ngx_http_gateway_jwt_find_token(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_str_t *token)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
+
+    if (jlcf->token) {
+        if (ngx_http_complex_value(r, jlcf->token, token) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return token->len ? NGX_OK : NGX_DECLINED;
+    }
+
+    h = r->main->headers_in.authorization;
+
+    if (h == NULL || h->value.len < sizeof("Bearer ") - 1
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
+                           sizeof("Bearer ") - 1) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = h->value.data + sizeof("Bearer ") - 1;
+    last = h->value.data + h->value.len;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    token->data = p;
+    token->len = last - p;
+
+    return token->len ? NGX_OK : NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_http_gateway_jwt_ctx_t *ctx,
+    ngx_str_t *token, gw_jwt_status_t *status)
+{
+    int64_t                            now;
+    ngx_int_t                          rc;
+    ngx_uint_t                         cached, cacheable;
+    ngx_time_t                        *tp;
+    gw_jwt_keys_t                      keys;
+    gw_jwt_policy_t                    policy;
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_gateway_jwt_main_conf_t  *jmcf;
+    const gw_jwt_keyset_t             *sets[NGX_HTTP_GATEWAY_JWT_MAX_SETS];
+    u_char                             key[NGX_HTTP_GATEWAY_JWT_FP_LEN];
+
+    jmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_jwt_module);
+
+    if (ctx->jwt == NULL) {
+        cln = ngx_pool_cleanup_add(r->main->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        *status = gw_jwt_parse((char *) token->data, token->len,
+                               jlcf->max_size, &ctx->jwt);
+        if (*status != GW_JWT_OK) {
+            return NGX_OK;
+        }
+
+        cln->handler = ngx_http_gateway_jwt_free_token;
+        cln->data = ctx->jwt;
+    }
+
+    /* the JWKS of gateway_jwt_key_request, fetched when missing or stale */
+
+    rc = ngx_http_gateway_jwt_remote_keys(r, jlcf, ctx);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (ngx_http_gateway_jwt_request_keys(r, jlcf, &keys, sets) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    tp = ngx_timeofday();
+    now = (int64_t) tp->sec * 1000 + tp->msec;
+
+    /* the verified-token cache: asymmetric signatures only, HMAC is cheap */
+
+    cacheable = jmcf->cache != NULL
+                && !(gw_jwt_alg(ctx->jwt) & GW_JWT_HMAC)
+                && (jlcf->algorithms == 0
+                    || (jlcf->algorithms & gw_jwt_alg(ctx->jwt)));
+    cached = 0;
+
+    if (cacheable) {
+        ngx_http_gateway_jwt_cache_key(jlcf, token, key);
+
+        cached = ngx_http_gateway_jwt_cache_lookup(jmcf->cache, key, now)
+                 == NGX_OK;
+    }
+
+    ctx->cache = cacheable ? (cached ? NGX_HTTP_GATEWAY_JWT_CACHE_HIT
+                                     : NGX_HTTP_GATEWAY_JWT_CACHE_MISS)
+                           : NGX_HTTP_GATEWAY_JWT_CACHE_NONE;
+
+    if (cached) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "gateway jwt: verified-token cache hit");
+
+        *status = gw_jwt_trust(ctx->jwt);
+
+    } else {
+        *status = gw_jwt_verify(ctx->jwt, &keys);
+
+        if (*status == GW_JWT_UNKNOWN_KID) {
+            rc = ngx_http_gateway_jwt_remote_refetch(r, jlcf, ctx);
+
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
+    }
+
+    if (*status != GW_JWT_OK) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&policy, sizeof(gw_jwt_policy_t));
+    policy.now_ms = now;
+    policy.leeway_ms = (int64_t) jlcf->leeway * 1000;
+    policy.require_exp = jlcf->require_exp;
+
+    if (jlcf->issuers != NULL) {
+        policy.issuers = jlcf->iss;
+        policy.nissuers = jlcf->issuers->nelts;
+    }
+
+    if (jlcf->audiences != NULL) {
+        policy.audiences = jlcf->aud;
+        policy.naudiences = jlcf->audiences->nelts;
+    }
+
+    *status = gw_jwt_check_claims(ctx->jwt, &policy);
+
+    if (*status == GW_JWT_OK && cacheable && !cached) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "gateway jwt: verified-token cache store");
+
+        ngx_http_gateway_jwt_cache_insert(jmcf->cache, key, ctx->jwt, now);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_gateway_jwt_requires(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_uint_t *status)
+{
+    ngx_str_t                        value;
+    ngx_uint_t                       i, j;
+    ngx_http_complex_value_t       **cv;
+    ngx_http_gateway_jwt_require_t  *req;
+
+    if (jlcf->requires == NULL) {
+        return NGX_OK;
+    }
+
+    req = jlcf->requires->elts;
+
+    for (i = 0; i < jlcf->requires->nelts; i++) {
+        cv = req[i].values->elts;
+
+        for (j = 0; j < req[i].values->nelts; j++) {
+            if (ngx_http_complex_value(r, cv[j], &value) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            if (value.len == 0 || (value.len == 1 && value.data[0] == '0')) {
+                *status = req[i].status;
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_gateway_jwt_reject(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_ctx_t *ctx, ngx_int_t status, const char *error)
+{
+    ngx_str_t                          id;
+    ngx_http_variable_value_t         *vv;
+    ngx_http_gateway_jwt_main_conf_t  *jmcf;
+
+    ctx->done = 1;
+    ctx->status = status;
+    ctx->error = error;
+    ctx->verified = 0;
+
+    jmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_jwt_module);
+
+    ngx_str_null(&id);
+
+    if (jmcf->request_id_index != NGX_ERROR) {
+        vv = ngx_http_get_indexed_variable(r, jmcf->request_id_index);
+
+        if (vv && !vv->not_found) {
+            id.data = vv->data;
+            id.len = vv->len;
+        }
+    }
+
+    /* the reason, never the token */
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "gateway jwt: %s, request id \"%V\"",
+                  error ? error : "no token", &id);
+
+    return ngx_http_gateway_jwt_answer(r, ctx);
+}
+
+
+/* WWW-Authenticate as RFC 6750 section 3 spells it. */
+
+static ngx_int_t
+ngx_http_gateway_jwt_answer(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_ctx_t *ctx)
+{
+    ngx_str_t  challenge;
+
+    if (ctx->status == NGX_HTTP_FORBIDDEN) {
+        ngx_str_set(&challenge, "Bearer error=\"insufficient_scope\"");
+
+    } else if (ngx_http_gateway_jwt_challenge(r, ctx, &challenge) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_gateway_set_www_authenticate(r, &challenge) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ctx->status;
+}
+
+
+/* Bearer realm="..." [, error="invalid_token", error_description="..."] */
+
+static ngx_int_t
+ngx_http_gateway_jwt_challenge(ngx_http_request_t *r,
+    ngx_http_gateway_jwt_ctx_t *ctx, ngx_str_t *challenge)
+{
+    u_char      c, *p;
+    size_t      len;
+    ngx_uint_t  i;
+
+    len = sizeof("Bearer realm=\"\"") - 1 + 2 * ctx->realm.len;
+
+    if (ctx->error) {
+        len += sizeof(", error=\"invalid_token\", error_description=\"\"")
+               - 1 + ngx_strlen(ctx->error);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    challenge->data = p;
+
+    p = ngx_cpymem(p, "Bearer realm=\"", sizeof("Bearer realm=\"") - 1);
+
+    /* a quoted-string: escape quotes and backslashes, drop controls */
+
+    for (i = 0; i < ctx->realm.len; i++) {
+        c = ctx->realm.data[i];
+
+        if (c < 0x20 || c == 0x7f) {
+            continue;
+        }
+
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+        }
+
+        *p++ = c;
+    }
+
+    *p++ = '"';
+
+    if (ctx->error) {
+        p = ngx_sprintf(p, ", error=\"invalid_token\", "
+                        "error_description=\"%s\"", ctx->error);
+    }
+
+    challenge->len = p - challenge->data;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_gateway_jwt_free_token(void *data)
+{
+    gw_jwt_free(data);
+}
