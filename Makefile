@@ -147,6 +147,8 @@ bench: deps
 	@scripts/install-deps $(BENCH_DEPS)
 	$(MAKE) $(MODULE)
 	bench/run $(NGINX_BIN) $(abspath $(MODULE))
+	bench/jwt-verify-speed
+	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
 
 clean:
 	rm -rf $(BUILD) t/servroot
