@@ -175,8 +175,29 @@ std::optional<std::int64_t> numeric_date_ms(std::string_view t) noexcept
 {
     // JSON number grammar, already validated by the parser; checked again
     // here so the function stands on its own
+    constexpr std::int64_t year_10000_ms = 253402300800000;
     std::size_t i = 0;
     if (t.empty() || t[0] == '-') return std::nullopt;
+
+    // the common case: an integer of up to 13 digits, in milliseconds below
+    // 10^16 (the general path below gives the same)
+    if (t.size() <= 13) {
+        std::int64_t v = 0;
+        bool integer = true;
+        for (char c : t) {
+            if (c < '0' || c > '9') {
+                integer = false;
+                break;
+            }
+            v = v * 10 + (c - '0');
+        }
+        if (integer) {
+            v *= 1000;
+            if (v >= year_10000_ms) return std::nullopt;
+            return v;
+        }
+    }
+
     std::string digits;                 // significant digits
     long point = 0;                     // digits before the decimal point
     auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
@@ -228,7 +249,6 @@ std::optional<std::int64_t> numeric_date_ms(std::string_view t) noexcept
         int d = k < static_cast<long>(digits.size()) ? digits[static_cast<std::size_t>(k)] - '0' : 0;
         v = v * 10 + d;
     }
-    constexpr std::int64_t year_10000_ms = 253402300800000;
     if (v >= year_10000_ms) return std::nullopt;
     return v;
 }
