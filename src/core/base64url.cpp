@@ -21,6 +21,23 @@ constexpr std::array<std::int8_t, 256> make_table() noexcept
 
 constexpr auto table = make_table();
 
+// The table again, each value already shifted to its place in a quantum
+// of four characters; invalid characters set the top bit.
+constexpr std::array<std::array<std::uint32_t, 256>, 4> make_shifted() noexcept
+{
+    std::array<std::array<std::uint32_t, 256>, 4> t{};
+    for (int pos = 0; pos < 4; ++pos) {
+        for (int c = 0; c < 256; ++c) {
+            int v = table[static_cast<std::size_t>(c)];
+            t[static_cast<std::size_t>(pos)][static_cast<std::size_t>(c)] =
+                v < 0 ? 0x80000000u : static_cast<std::uint32_t>(v) << (6 * (3 - pos));
+        }
+    }
+    return t;
+}
+
+constexpr auto shifted = make_shifted();
+
 } // namespace
 
 bool decode_raw(std::string_view text, char *out) noexcept
@@ -33,9 +50,8 @@ bool decode_raw(std::string_view text, char *out) noexcept
 
     // whole quanta: four characters, three bytes
     for (; i + 4 <= n; i += 4) {
-        int a = table[in[i]], b = table[in[i + 1]], c = table[in[i + 2]], d = table[in[i + 3]];
-        if ((a | b | c | d) < 0) return false;
-        std::uint32_t v = static_cast<std::uint32_t>(a << 18 | b << 12 | c << 6 | d);
+        std::uint32_t v = shifted[0][in[i]] | shifted[1][in[i + 1]] | shifted[2][in[i + 2]] | shifted[3][in[i + 3]];
+        if (v & 0x80000000u) return false;
         out[o++] = static_cast<char>(v >> 16);
         out[o++] = static_cast<char>(v >> 8 & 0xff);
         out[o++] = static_cast<char>(v & 0xff);

@@ -1,44 +1,100 @@
 #include "json.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <cstring>
+#include <memory>
 #include <numeric>
+#include <vector>
 
 namespace gw::json {
+
+namespace {
+
+// Bytes a string holds as they are: printable ASCII but the quote and the
+// backslash.
+constexpr std::array<bool, 256> make_plain() noexcept
+{
+    std::array<bool, 256> t{};
+    for (int b = 0x20; b < 0x80; ++b) t[static_cast<std::size_t>(b)] = b != '"' && b != '\\';
+    return t;
+}
+
+constexpr auto plain = make_plain();
+
+// Short keys (claim names are mostly three letters) compare faster inline:
+// two overlapping loads cover every byte of a key up to 16 bytes.
+[[gnu::always_inline]] inline bool same(std::string_view a, std::string_view b) noexcept
+{
+    std::size_t n = a.size();
+    if (n != b.size()) return false;
+    const char *x = a.data(), *y = b.data();
+    auto eq = [](const char *p, const char *q, auto word) {
+        decltype(word) u, v;
+        std::memcpy(&u, p, sizeof(u));
+        std::memcpy(&v, q, sizeof(v));
+        return u == v;
+    };
+    if (n >= 8) {
+        if (n > 16) return std::memcmp(x, y, n) == 0;
+        return eq(x, y, std::uint64_t{}) && eq(x + n - 8, y + n - 8, std::uint64_t{});
+    }
+    if (n >= 4) return eq(x, y, std::uint32_t{}) && eq(x + n - 4, y + n - 4, std::uint32_t{});
+    if (n == 0) return true;
+    return x[0] == y[0] && x[n / 2] == y[n / 2] && x[n - 1] == y[n - 1];
+}
+
+} // namespace
 
 class Parser {
 public:
     Parser(std::string_view text, const Limits &limits, std::pmr::memory_resource *memory) noexcept
-        : s_(text), limits_(limits), memory_(memory ? memory : std::pmr::get_default_resource()) {}
-
-    Result run()
+        : s_(text), limits_(limits), memory_(memory)
     {
-        Result r{Error::ok, 0, Value(Value::allocator_type(memory_))};
+        values_.reserve(scratch_values);
+        names_.reserve(scratch_values);
+    }
+
+    void run(Result &r)
+    {
         if (s_.size() > limits_.max_size) {
             r.error = Error::too_large;
-            return r;
+            return;
         }
+        // decoded strings and numbers are never longer than their source:
+        // they all go, one after another, into one block
+        out_ = static_cast<char *>(memory_->allocate(s_.size() + 1, 1));
         skip_ws();
         if (!value(r.value, 0)) {
             r.error = error_;
             r.offset = pos_;
-            return r;
+            r.value = Value();
+            return;
         }
         skip_ws();
         if (pos_ != s_.size()) {
             r.error = Error::trailing_data;
             r.offset = pos_;
         }
-        return r;
     }
 
 private:
+    // members of the arrays and objects being parsed, until each is complete
+    static constexpr std::size_t scratch_values = 32;
+
     std::string_view s_;
     const Limits &limits_;
     std::pmr::memory_resource *memory_;
+    char *out_ = nullptr;
     std::size_t pos_ = 0;
     std::size_t count_ = 0;
     Error error_ = Error::ok;
+
+    alignas(std::max_align_t) std::byte scratch_buf_[scratch_values * (sizeof(Value) + sizeof(std::string_view))];
+    std::pmr::monotonic_buffer_resource scratch_{scratch_buf_, sizeof(scratch_buf_)};
+    std::pmr::vector<Value> values_{&scratch_};
+    std::pmr::vector<std::string_view> names_{&scratch_};
 
     bool fail(Error e) noexcept
     {
@@ -75,7 +131,7 @@ private:
             return array(v, depth + 1);
         case '"':
             v.type_ = Type::string;
-            return string(v.text_);
+            return string(v);
         case 't':
             v.type_ = Type::boolean;
             v.flag_ = true;
@@ -88,7 +144,31 @@ private:
             return literal("null");
         default:
             v.type_ = Type::number;
-            return number(v.text_);
+            return number(v);
+        }
+    }
+
+    // Moves the members parsed since first (and their names since
+    // first_name, for an object) from the scratch vectors into memory, as
+    // the items (and keys) of v: one block holds both.
+    void finish(Value &v, std::size_t first, std::size_t first_name)
+    {
+        std::size_t n = values_.size() - first;
+        v.len_ = n;
+        if (n == 0) return;
+        bool object = v.type_ == Type::object;
+        static_assert(alignof(Value) >= alignof(std::string_view));
+        std::size_t bytes = n * sizeof(Value) + (object ? n * sizeof(std::string_view) : 0);
+        auto *block = static_cast<std::byte *>(memory_->allocate(bytes, alignof(Value)));
+        auto *items = reinterpret_cast<Value *>(block);
+        std::uninitialized_copy_n(values_.data() + first, n, items);
+        v.items_ = items;
+        values_.resize(first);
+        if (object) {
+            auto *keys = reinterpret_cast<std::string_view *>(block + n * sizeof(Value));
+            std::uninitialized_copy_n(names_.data() + first_name, n, keys);
+            v.keys_ = keys;
+            names_.resize(first_name);
         }
     }
 
@@ -96,8 +176,7 @@ private:
     {
         if (depth > limits_.max_depth) return fail(Error::too_deep);
         v.type_ = Type::object;
-        v.keys_.reserve(8);
-        v.items_.reserve(8);
+        std::size_t first = values_.size(), first_name = names_.size();
         ++pos_;
         skip_ws();
         if (peek() == '}') {
@@ -107,15 +186,16 @@ private:
         for (;;) {
             skip_ws();
             if (peek() != '"') return fail(Error::syntax);
-            std::pmr::string key(memory_);
+            Value key;
             if (!string(key)) return false;
             skip_ws();
             if (peek() != ':') return fail(Error::syntax);
             ++pos_;
             skip_ws();
-            v.keys_.push_back(std::move(key));
-            v.items_.emplace_back();
-            if (!value(v.items_.back(), depth)) return false;
+            Value member;
+            if (!value(member, depth)) return false;
+            names_.emplace_back(key.text_, key.len_);
+            values_.push_back(member);
             skip_ws();
             char c = peek();
             ++pos_;
@@ -125,15 +205,19 @@ private:
                 return fail(Error::syntax);
             }
         }
-        return unique_keys(v.keys_) || fail(Error::duplicate_key);
+        if (!unique_keys(std::span<const std::string_view>(names_).subspan(first_name))) {
+            return fail(Error::duplicate_key);
+        }
+        finish(v, first, first_name);
+        return true;
     }
 
-    static bool unique_keys(const std::pmr::vector<std::pmr::string> &keys)
+    static bool unique_keys(std::span<const std::string_view> keys)
     {
         if (keys.size() <= 8) {
             for (std::size_t i = 1; i < keys.size(); ++i) {
                 for (std::size_t j = 0; j < i; ++j) {
-                    if (keys[i] == keys[j]) return false;
+                    if (same(keys[i], keys[j])) return false;
                 }
             }
             return true;
@@ -147,6 +231,7 @@ private:
     {
         if (depth > limits_.max_depth) return fail(Error::too_deep);
         v.type_ = Type::array;
+        std::size_t first = values_.size();
         ++pos_;
         skip_ws();
         if (peek() == ']') {
@@ -155,22 +240,25 @@ private:
         }
         for (;;) {
             skip_ws();
-            v.items_.emplace_back();
-            if (!value(v.items_.back(), depth)) return false;
+            Value item;
+            if (!value(item, depth)) return false;
+            values_.push_back(item);
             skip_ws();
             char c = peek();
             ++pos_;
-            if (c == ']') return true;
+            if (c == ']') break;
             if (c != ',') {
                 --pos_;
                 return fail(Error::syntax);
             }
         }
+        finish(v, first, 0);
+        return true;
     }
 
     static bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
-    bool number(std::pmr::string &out)
+    bool number(Value &v)
     {
         std::size_t start = pos_;
         if (peek() == '-') ++pos_;
@@ -192,7 +280,11 @@ private:
             if (!is_digit(peek())) return fail(Error::bad_number);
             while (is_digit(peek())) ++pos_;
         }
-        out.assign(s_.substr(start, pos_ - start));
+        std::size_t n = pos_ - start;
+        std::memcpy(out_, s_.data() + start, n);
+        v.text_ = out_;
+        v.len_ = n;
+        out_ += n;
         return true;
     }
 
@@ -216,38 +308,40 @@ private:
         return true;
     }
 
-    static void put_utf8(std::uint32_t cp, std::pmr::string &out)
+    void put(char c) noexcept { *out_++ = c; }
+
+    void put_utf8(std::uint32_t cp) noexcept
     {
         if (cp < 0x80) {
-            out += static_cast<char>(cp);
+            put(static_cast<char>(cp));
         } else if (cp < 0x800) {
-            out += static_cast<char>(0xc0 | cp >> 6);
-            out += static_cast<char>(0x80 | (cp & 0x3f));
+            put(static_cast<char>(0xc0 | cp >> 6));
+            put(static_cast<char>(0x80 | (cp & 0x3f)));
         } else if (cp < 0x10000) {
-            out += static_cast<char>(0xe0 | cp >> 12);
-            out += static_cast<char>(0x80 | (cp >> 6 & 0x3f));
-            out += static_cast<char>(0x80 | (cp & 0x3f));
+            put(static_cast<char>(0xe0 | cp >> 12));
+            put(static_cast<char>(0x80 | (cp >> 6 & 0x3f)));
+            put(static_cast<char>(0x80 | (cp & 0x3f)));
         } else {
-            out += static_cast<char>(0xf0 | cp >> 18);
-            out += static_cast<char>(0x80 | (cp >> 12 & 0x3f));
-            out += static_cast<char>(0x80 | (cp >> 6 & 0x3f));
-            out += static_cast<char>(0x80 | (cp & 0x3f));
+            put(static_cast<char>(0xf0 | cp >> 18));
+            put(static_cast<char>(0x80 | (cp >> 12 & 0x3f)));
+            put(static_cast<char>(0x80 | (cp >> 6 & 0x3f)));
+            put(static_cast<char>(0x80 | (cp & 0x3f)));
         }
     }
 
-    bool escape(std::pmr::string &out)
+    bool escape() noexcept
     {
         char c = peek();
         ++pos_;
         switch (c) {
-        case '"': out += '"'; return true;
-        case '\\': out += '\\'; return true;
-        case '/': out += '/'; return true;
-        case 'b': out += '\b'; return true;
-        case 'f': out += '\f'; return true;
-        case 'n': out += '\n'; return true;
-        case 'r': out += '\r'; return true;
-        case 't': out += '\t'; return true;
+        case '"': put('"'); return true;
+        case '\\': put('\\'); return true;
+        case '/': put('/'); return true;
+        case 'b': put('\b'); return true;
+        case 'f': put('\f'); return true;
+        case 'n': put('\n'); return true;
+        case 'r': put('\r'); return true;
+        case 't': put('\t'); return true;
         case 'u': break;
         default: return false;
         }
@@ -261,13 +355,13 @@ private:
             if (!hex4(low) || low < 0xdc00 || low > 0xdfff) return false;
             cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
         }
-        put_utf8(cp, out);
+        put_utf8(cp);
         return true;
     }
 
     // One UTF-8 encoded character starting at pos_, validated (no overlong
     // forms, no surrogates, nothing above U+10FFFF).
-    bool utf8(std::pmr::string &out) noexcept
+    bool utf8() noexcept
     {
         auto b0 = static_cast<unsigned char>(s_[pos_]);
         std::size_t n;
@@ -288,36 +382,39 @@ private:
             cp = cp << 6 | (b & 0x3f);
         }
         if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-        out.append(s_.substr(pos_, n));
+        std::memcpy(out_, s_.data() + pos_, n);
+        out_ += n;
         pos_ += n;
         return true;
     }
 
-    bool string(std::pmr::string &out)
+    // The string at pos_ (its opening quote), decoded into v.
+    bool string(Value &v) noexcept
     {
+        v.text_ = out_;
         ++pos_;                                   // the opening quote
         for (;;) {
             if (at_end()) return fail(Error::bad_string);
             char c = s_[pos_];
             if (c == '"') {
                 ++pos_;
+                v.len_ = static_cast<std::size_t>(out_ - v.text_);
                 return true;
             }
             if (c == '\\') {
                 ++pos_;
-                if (!escape(out)) return fail(Error::bad_string);
+                if (!escape()) return fail(Error::bad_string);
             } else if (static_cast<unsigned char>(c) < 0x20) {
                 return fail(Error::bad_string);
             } else if (static_cast<unsigned char>(c) < 0x80) {
                 // copy a run of plain ASCII at once
-                std::size_t start = pos_;
-                while (!at_end()) {
-                    auto b = static_cast<unsigned char>(s_[pos_]);
-                    if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') break;
-                    ++pos_;
-                }
-                out.append(s_.substr(start, pos_ - start));
-            } else if (!utf8(out)) {
+                const auto *p = reinterpret_cast<const unsigned char *>(s_.data());
+                std::size_t start = pos_, end = s_.size(), i = pos_ + 1;
+                while (i < end && plain[p[i]]) ++i;
+                pos_ = i;
+                std::memcpy(out_, s_.data() + start, pos_ - start);
+                out_ += pos_ - start;
+            } else if (!utf8()) {
                 return fail(Error::bad_string);
             }
         }
@@ -326,24 +423,30 @@ private:
 
 Result parse(std::string_view text, const Limits &limits, std::pmr::memory_resource *memory)
 {
-    return Parser(text, limits, memory).run();
+    Result r;
+    if (memory == nullptr) {
+        r.memory = std::make_unique<std::pmr::monotonic_buffer_resource>();
+        memory = r.memory.get();
+    }
+    Parser(text, limits, memory).run(r);
+    return r;
 }
 
 std::optional<std::int64_t> Value::as_int64() const noexcept
 {
     if (type_ != Type::number) return std::nullopt;
     std::int64_t v;
-    auto [end, ec] = std::from_chars(text_.data(), text_.data() + text_.size(), v);
-    if (ec != std::errc{} || end != text_.data() + text_.size()) return std::nullopt;
+    auto [end, ec] = std::from_chars(text_, text_ + len_, v);
+    if (ec != std::errc{} || end != text_ + len_) return std::nullopt;
     return v;
 }
 
 std::optional<std::uint64_t> Value::as_uint64() const noexcept
 {
-    if (type_ != Type::number || text_.empty() || text_[0] == '-') return std::nullopt;
+    if (type_ != Type::number || len_ == 0 || text_[0] == '-') return std::nullopt;
     std::uint64_t v;
-    auto [end, ec] = std::from_chars(text_.data(), text_.data() + text_.size(), v);
-    if (ec != std::errc{} || end != text_.data() + text_.size()) return std::nullopt;
+    auto [end, ec] = std::from_chars(text_, text_ + len_, v);
+    if (ec != std::errc{} || end != text_ + len_) return std::nullopt;
     return v;
 }
 
@@ -351,16 +454,16 @@ std::optional<double> Value::as_double() const noexcept
 {
     if (type_ != Type::number) return std::nullopt;
     double v;
-    auto [end, ec] = std::from_chars(text_.data(), text_.data() + text_.size(), v);
-    if (ec != std::errc{} || end != text_.data() + text_.size()) return std::nullopt;
+    auto [end, ec] = std::from_chars(text_, text_ + len_, v);
+    if (ec != std::errc{} || end != text_ + len_) return std::nullopt;
     return v;
 }
 
 const Value *Value::find(std::string_view key) const noexcept
 {
     if (type_ != Type::object) return nullptr;
-    for (std::size_t i = 0; i < keys_.size(); ++i) {
-        if (keys_[i] == key) return &items_[i];
+    for (std::size_t i = 0; i < len_; ++i) {
+        if (same(keys_[i], key)) return &items_[i];
     }
     return nullptr;
 }
@@ -395,11 +498,11 @@ void Value::serialize_to(std::string &out) const
     switch (type_) {
     case Type::null: out += "null"; break;
     case Type::boolean: out += flag_ ? "true" : "false"; break;
-    case Type::number: out += text_; break;
-    case Type::string: quote(text_, out); break;
+    case Type::number: out += text(); break;
+    case Type::string: quote(text(), out); break;
     case Type::array:
         out += '[';
-        for (std::size_t i = 0; i < items_.size(); ++i) {
+        for (std::size_t i = 0; i < len_; ++i) {
             if (i) out += ',';
             items_[i].serialize_to(out);
         }
@@ -407,7 +510,7 @@ void Value::serialize_to(std::string &out) const
         break;
     case Type::object:
         out += '{';
-        for (std::size_t i = 0; i < items_.size(); ++i) {
+        for (std::size_t i = 0; i < len_; ++i) {
             if (i) out += ',';
             quote(keys_[i], out);
             out += ':';

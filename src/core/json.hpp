@@ -8,33 +8,26 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <memory_resource>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
-#include <vector>
+#include <type_traits>
 
 namespace gw::json {
 
 enum class Type : std::uint8_t { null, boolean, number, string, array, object };
 
-// Values allocate from a memory resource (the default one unless a caller
-// passes its own to parse(), e.g. an arena that lives as long as a token).
+// A parsed value is a small view: strings, numbers, and the members of
+// arrays and objects live in the memory resource the document was parsed
+// into (an arena that lives as long as a token, or the one a Result owns),
+// so values are trivially copyable and parsing allocates a few blocks per
+// document rather than one per string and container.
 class Value {
 public:
-    using allocator_type = std::pmr::polymorphic_allocator<std::byte>;
-
     Value() = default;
-    explicit Value(const allocator_type &a) : text_(a), items_(a), keys_(a) {}
-    Value(const Value &o, const allocator_type &a)
-        : type_(o.type_), flag_(o.flag_), text_(o.text_, a), items_(o.items_, a), keys_(o.keys_, a) {}
-    Value(Value &&o, const allocator_type &a)
-        : type_(o.type_), flag_(o.flag_), text_(std::move(o.text_), a), items_(std::move(o.items_), a),
-          keys_(std::move(o.keys_), a) {}
-    Value(const Value &) = default;
-    Value(Value &&) noexcept = default;
-    Value &operator=(const Value &) = default;
-    Value &operator=(Value &&) = default;
 
     Type type() const noexcept { return type_; }
     bool is_null() const noexcept { return type_ == Type::null; }
@@ -46,8 +39,12 @@ public:
 
     bool as_bool() const noexcept { return flag_; }
 
-    // A string's decoded UTF-8 bytes, or a number's text as written.
-    std::string_view text() const noexcept { return text_; }
+    // A string's decoded UTF-8 bytes, or a number's text as written; empty
+    // for other values.
+    std::string_view text() const noexcept
+    {
+        return is_string() || is_number() ? std::string_view(text_, len_) : std::string_view();
+    }
 
     // A number that is an integer as written (no fraction, no exponent)
     // and fits; nullopt otherwise.
@@ -56,10 +53,16 @@ public:
     std::optional<double> as_double() const noexcept;
 
     // Array elements, or object member values.
-    const std::pmr::vector<Value> &items() const noexcept { return items_; }
+    std::span<const Value> items() const noexcept
+    {
+        return is_array() || is_object() ? std::span<const Value>(items_, len_) : std::span<const Value>();
+    }
     // Object member names, parallel to items().
-    const std::pmr::vector<std::pmr::string> &keys() const noexcept { return keys_; }
-    std::size_t size() const noexcept { return items_.size(); }
+    std::span<const std::string_view> keys() const noexcept
+    {
+        return is_object() ? std::span<const std::string_view>(keys_, len_) : std::span<const std::string_view>();
+    }
+    std::size_t size() const noexcept { return is_array() || is_object() ? len_ : 0; }
 
     // The member called key of an object, else nullptr.
     const Value *find(std::string_view key) const noexcept;
@@ -73,10 +76,15 @@ private:
 
     Type type_ = Type::null;
     bool flag_ = false;
-    std::pmr::string text_;
-    std::pmr::vector<Value> items_;
-    std::pmr::vector<std::pmr::string> keys_;
+    std::size_t len_ = 0;               // bytes of text, or members
+    union {
+        const char *text_ = nullptr;
+        const Value *items_;
+    };
+    const std::string_view *keys_ = nullptr;
 };
+
+static_assert(std::is_trivially_copyable_v<Value>);
 
 struct Limits {
     std::size_t max_size = 1 << 20;     // bytes of input
@@ -100,11 +108,14 @@ struct Result {
     Error error = Error::ok;
     std::size_t offset = 0;             // where the error was found
     Value value;
+    // the memory of value when parse() was given none
+    std::unique_ptr<std::pmr::monotonic_buffer_resource> memory;
 
     explicit operator bool() const noexcept { return error == Error::ok; }
 };
 
-// The value is allocated from memory (the default resource if null).
+// The value is allocated from memory, which must outlive it; if null, the
+// Result owns the memory.
 Result parse(std::string_view text, const Limits &limits = {},
              std::pmr::memory_resource *memory = nullptr);
 

@@ -115,8 +115,18 @@ gw_jwt_status_t Token::verify(const gw_jwt_keys_t &keys)
     if (keys.allowed && !(keys.allowed & alg.bit)) return GW_JWT_ALG_NOT_ALLOWED;
 
     // candidates: keys that may verify this algorithm; with a kid, those of
-    // that kid first, else keys that have no kid at all
-    std::vector<const Key *> exact, kidless;
+    // that kid first, else keys that have no kid at all (no more than
+    // max_candidates are ever tried, so no more are kept)
+    struct Candidates {
+        std::array<const Key *, max_candidates> keys;
+        std::size_t n = 0;
+        void add(const Key *k) noexcept
+        {
+            if (n < max_candidates) keys[n] = k;
+            ++n;
+        }
+        std::span<const Key *const> kept() const noexcept { return {keys.data(), std::min(n, max_candidates)}; }
+    } exact, kidless;
     bool any_fit = false;
     for (std::size_t s = 0; s < keys.nsets; ++s) {
         const auto *set = reinterpret_cast<const KeySet *>(keys.sets[s]);
@@ -125,24 +135,23 @@ gw_jwt_status_t Token::verify(const gw_jwt_keys_t &keys)
             if (!(k.algs() & alg.bit)) continue;
             any_fit = true;
             if (!k.has_kid()) {
-                kidless.push_back(&k);
+                kidless.add(&k);
             } else if (!kid_ || k.kid() == *kid_) {
-                exact.push_back(&k);
+                exact.add(&k);
             }
         }
     }
     bool secret = keys.secret != nullptr && keys.secret_len > 0 && alg.family == Family::hmac;
 
-    std::vector<const Key *> &first = exact;
-    if (kid_ && exact.empty() && kidless.empty() && !secret) {
+    if (kid_ && exact.n == 0 && kidless.n == 0 && !secret) {
         return any_fit ? GW_JWT_UNKNOWN_KID : GW_JWT_NO_KEY;
     }
     if (!any_fit && !secret) return GW_JWT_NO_KEY;
 
     std::size_t tried = 0;
     gw_jwt_status_t rc = GW_JWT_BAD_SIGNATURE;
-    for (auto *list : {&first, &kidless}) {
-        for (const Key *k : *list) {
+    for (const Candidates *list : {&exact, &kidless}) {
+        for (const Key *k : list->kept()) {
             if (tried++ == max_candidates) goto done;
             rc = k->verify(alg, input, sig);
             if (rc == GW_JWT_OK) goto done;
@@ -157,7 +166,7 @@ done:
     if (rc != GW_JWT_OK) ERR_clear_error();
     if (rc == GW_JWT_NO_KEY) rc = GW_JWT_BAD_SIGNATURE;
     // no key carries this kid: the key set may have to be refetched
-    if (rc == GW_JWT_BAD_SIGNATURE && kid_ && exact.empty()) return GW_JWT_UNKNOWN_KID;
+    if (rc == GW_JWT_BAD_SIGNATURE && kid_ && exact.n == 0) return GW_JWT_UNKNOWN_KID;
     if (rc != GW_JWT_OK) return rc;
     return decode_payload();
 }
@@ -166,8 +175,29 @@ std::optional<std::int64_t> numeric_date_ms(std::string_view t) noexcept
 {
     // JSON number grammar, already validated by the parser; checked again
     // here so the function stands on its own
+    constexpr std::int64_t year_10000_ms = 253402300800000;
     std::size_t i = 0;
     if (t.empty() || t[0] == '-') return std::nullopt;
+
+    // the common case: an integer of up to 13 digits, in milliseconds below
+    // 10^16 (the general path below gives the same)
+    if (t.size() <= 13) {
+        std::int64_t v = 0;
+        bool integer = true;
+        for (char c : t) {
+            if (c < '0' || c > '9') {
+                integer = false;
+                break;
+            }
+            v = v * 10 + (c - '0');
+        }
+        if (integer) {
+            v *= 1000;
+            if (v >= year_10000_ms) return std::nullopt;
+            return v;
+        }
+    }
+
     std::string digits;                 // significant digits
     long point = 0;                     // digits before the decimal point
     auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
@@ -219,7 +249,6 @@ std::optional<std::int64_t> numeric_date_ms(std::string_view t) noexcept
         int d = k < static_cast<long>(digits.size()) ? digits[static_cast<std::size_t>(k)] - '0' : 0;
         v = v * 10 + d;
     }
-    constexpr std::int64_t year_10000_ms = 253402300800000;
     if (v >= year_10000_ms) return std::nullopt;
     return v;
 }
@@ -335,20 +364,10 @@ const json::Value *at_path(const json::Value &root, std::string_view dotted) noe
 std::vector<std::string_view> roles_of(const json::Value *claim)
 {
     std::vector<std::string_view> roles;
-    if (claim == nullptr) return roles;
-    if (claim->is_array()) {
-        for (const auto &r : claim->items()) {
-            if (r.is_string() && !r.text().empty()) roles.push_back(r.text());
-        }
-    } else if (claim->is_string()) {
-        std::string_view s = claim->text();
-        while (!s.empty()) {
-            auto sp = s.find(' ');
-            if (sp != 0) roles.push_back(s.substr(0, sp));
-            if (sp == std::string_view::npos) break;
-            s.remove_prefix(sp + 1);
-        }
-    }
+    any_role(claim, [&roles](std::string_view r) {
+        roles.push_back(r);
+        return false;
+    });
     return roles;
 }
 
@@ -381,20 +400,32 @@ bool Rbac::grant(std::string_view role, std::string_view permission, std::string
     return true;
 }
 
+bool Rbac::role_allows(std::string_view role, std::string_view resource, std::string_view action) const
+{
+    auto it = roles_.find(role);
+    if (it == roles_.end()) return false;
+    for (const auto &p : it->second) {
+        if ((p.resource == "*" || p.resource == resource) && (p.action == "*" || p.action == action)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool Rbac::allows(std::span<const std::string_view> roles, std::string_view resource,
                   std::string_view action) const
 {
     if (resource.empty() || action.empty()) return false;
     for (std::string_view role : roles) {
-        auto it = roles_.find(std::string(role));
-        if (it == roles_.end()) continue;
-        for (const auto &p : it->second) {
-            if ((p.resource == "*" || p.resource == resource) && (p.action == "*" || p.action == action)) {
-                return true;
-            }
-        }
+        if (role_allows(role, resource, action)) return true;
     }
     return false;
+}
+
+bool Rbac::allows(const json::Value *claim, std::string_view resource, std::string_view action) const
+{
+    if (resource.empty() || action.empty()) return false;
+    return any_role(claim, [&](std::string_view role) { return role_allows(role, resource, action); });
 }
 
 } // namespace gw::jwt
@@ -690,8 +721,10 @@ int gw_rbac_allows(const gw_rbac_t *rbac, const gw_jwt_t *jwt, const char *roles
     try {
         const auto *t = token(jwt);
         if (rbac == nullptr || !t->verified()) return 0;
-        auto roles = gw::jwt::roles_of(gw::jwt::at_path(t->payload(), {roles_path, path_len}));
-        return rbac->allows(roles, {resource, resource_len}, {action, action_len}) ? 1 : 0;
+        return rbac->allows(gw::jwt::at_path(t->payload(), {roles_path, path_len}), {resource, resource_len},
+                            {action, action_len})
+                   ? 1
+                   : 0;
     } catch (...) {
         return 0;
     }

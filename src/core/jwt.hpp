@@ -146,8 +146,8 @@ private:
     std::pmr::string payload_bytes_{&arena_};   // decoded, parsed once verified
     std::size_t header_len_ = 0;
     std::pmr::string sig_{&arena_};
-    json::Value header_{json::Value::allocator_type(&arena_)};
-    json::Value payload_{json::Value::allocator_type(&arena_)};
+    json::Value header_;                        // in arena_
+    json::Value payload_;
     const AlgInfo *alg_ = nullptr;
     std::optional<std::string_view> kid_;       // in header_
     bool verified_ = false;
@@ -162,6 +162,28 @@ std::string render(const json::Value &v);
 // The value at a dotted path ("realm_access.roles").
 const json::Value *at_path(const json::Value &root, std::string_view dotted) noexcept;
 
+// Calls f(role) for each role held in a claim (an array of strings, or a
+// space separated string) until f returns true; whether one did.
+template <class F>
+bool any_role(const json::Value *claim, F &&f)
+{
+    if (claim == nullptr) return false;
+    if (claim->is_array()) {
+        for (const auto &r : claim->items()) {
+            if (r.is_string() && !r.text().empty() && f(r.text())) return true;
+        }
+    } else if (claim->is_string()) {
+        std::string_view s = claim->text();
+        while (!s.empty()) {
+            auto sp = s.find(' ');
+            if (sp != 0 && f(s.substr(0, sp))) return true;
+            if (sp == std::string_view::npos) break;
+            s.remove_prefix(sp + 1);
+        }
+    }
+    return false;
+}
+
 // Roles held in a claim: an array of strings, or a space separated string.
 std::vector<std::string_view> roles_of(const json::Value *claim);
 
@@ -170,13 +192,22 @@ public:
     bool grant(std::string_view role, std::string_view permission, std::string &error);
     bool allows(std::span<const std::string_view> roles, std::string_view resource,
                 std::string_view action) const;
+    // The same, for the roles held in a claim.
+    bool allows(const json::Value *claim, std::string_view resource, std::string_view action) const;
 
 private:
     struct Permission {
         std::string resource;
         std::string action;
     };
-    std::unordered_map<std::string, std::vector<Permission>> roles_;
+    // looked up by string_view, without making a string per request
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, std::vector<Permission>, Hash, std::equal_to<>> roles_;
+
+    bool role_allows(std::string_view role, std::string_view resource, std::string_view action) const;
 };
 
 } // namespace gw::jwt
