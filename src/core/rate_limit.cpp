@@ -403,6 +403,15 @@ int gw_rl_node_compare(const gw_rl_node_t *node, const unsigned char *key, size_
     return std::memcmp(key + GW_RL_KEY_INLINE, reinterpret_cast<const unsigned char *>(node + 1), rest);
 }
 
+int gw_rl_node_order(const gw_rl_node_t *a, const gw_rl_node_t *b)
+{
+    if (a->len != b->len) return a->len < b->len ? -1 : 1;
+    size_t rest = gw_rl_node_rest_len(a->len);
+    if (rest == 0) return 0;
+    return std::memcmp(reinterpret_cast<const unsigned char *>(a + 1), reinterpret_cast<const unsigned char *>(b + 1),
+                       rest);
+}
+
 int gw_rl_node_is(const gw_rl_node_t *node, const unsigned char *key, size_t len)
 {
     return gw_rl_node_compare(node, key, len) == 0;

@@ -16,6 +16,9 @@ typedef ngx_int_t (*ngx_http_gateway_access_pt)(ngx_http_request_t *r);
 /* The access phase handler running the gateway's checks in order. */
 ngx_int_t ngx_http_gateway_access_handler(ngx_http_request_t *r);
 
+/* The checks, in the order they run. */
+ngx_int_t ngx_http_gateway_rate_limit_check(ngx_http_request_t *r);
+
 /*
  * Per main request state of a module that survives internal redirects
  * (which clear r->ctx), so work is done once per client request.

@@ -535,6 +535,16 @@ START_TEST(key_hash_and_compare)
     ck_assert_int_lt(gw_rl_node_compare(&n.node, a, 15), 0);
     ck_assert_int_gt(gw_rl_node_compare(&n.node, b, 16), 0);
 
+    {
+        test_node_t  m;
+
+        gw_rl_node_init(&m.node, b, 16);
+        ck_assert_int_lt(gw_rl_node_order(&n.node, &m.node), 0);
+        ck_assert_int_gt(gw_rl_node_order(&m.node, &n.node), 0);
+        gw_rl_node_init(&m.node, a, 16);
+        ck_assert_int_eq(gw_rl_node_order(&n.node, &m.node), 0);
+    }
+
     /* a 16-byte key and the tree's 32 bytes fit a 64-byte slab chunk */
     ck_assert_uint_eq(32 + sizeof(gw_rl_node_t) + gw_rl_node_rest_len(16), 64);
 }

@@ -160,6 +160,9 @@ int gw_rl_node_is(const gw_rl_node_t *node, const unsigned char *key,
 int gw_rl_node_compare(const gw_rl_node_t *node, const unsigned char *key,
                        size_t len);
 
+/* The same order between two nodes with equal hashes (tree insertion). */
+int gw_rl_node_order(const gw_rl_node_t *a, const gw_rl_node_t *b);
+
 /* The state, stamp relative to the caller's epoch (clamped to 40 bits). */
 void gw_rl_node_load(const gw_rl_node_t *node, gw_rl_state_t *state);
 void gw_rl_node_store(gw_rl_node_t *node, const gw_rl_state_t *state);
