@@ -159,3 +159,64 @@ qr/\[emerg\].*invalid burst value "burst=0"/
 --- must_die
 --- error_log eval
 qr/\[emerg\].*shared memory zone "c14" is already declared for a different use/
+
+
+
+=== TEST 15: redis= names no gateway_redis
+--- http_config
+    gateway_rate_limit_zone c15 key=$binary_remote_addr rate=10r/s size=1m redis=nosuch;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\].*gateway_rate_limit_zone "c15" uses an unknown gateway_redis "nosuch" in .*nginx\.conf:\d+/
+
+
+
+=== TEST 16: gateway_redis with a bad parameter
+--- http_config
+    gateway_redis r16 127.0.0.1:6379 timeout=soon;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\].*invalid parameter "timeout=soon".* in .*nginx\.conf:\d+/
+
+
+
+=== TEST 17: gateway_redis declared twice
+--- http_config
+    gateway_redis r17 127.0.0.1:6379;
+    gateway_redis r17 127.0.0.1:6380;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\].*duplicate gateway_redis "r17".* in .*nginx\.conf:\d+/
+
+
+
+=== TEST 18: a host name without a resolver
+--- http_config
+    gateway_redis r18 redis.example.com:6379;
+    gateway_rate_limit_zone c18 key=$binary_remote_addr rate=10r/s size=1m redis=r18;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\].*gateway_redis "r18": "redis.example.com" is not an IP address and no "resolver" is defined at http level to resolve it in .*nginx\.conf:\d+/
+
+
+
+=== TEST 19: a Redis zone and gateway_redis declared after it start fine
+--- http_config
+    gateway_rate_limit_zone c19 key=$binary_remote_addr rate=10r/s size=1m redis=r19;
+    gateway_redis r19 127.0.0.1:1 connect_timeout=100ms timeout=100ms;
+--- config
+    location /t {
+        gateway_rate_limit c19;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location /back {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok

@@ -251,21 +251,21 @@ gw_rl_status_t make_policy(gw_rl_policy_t &p, std::uint32_t algorithm, Rate rate
 }
 
 
+std::uint32_t window_seconds(const gw_rl_policy_t &p) noexcept
+{
+    // a sliding window's length; the time a full bucket takes to refill
+    std::uint64_t ms = p.algorithm == GW_RL_SLIDING_WINDOW ? p.period_ms
+                                                            : ceil_div(std::uint64_t{p.burst} * p.period_ms, p.count);
+    return static_cast<std::uint32_t>(std::max<std::uint64_t>(ceil_div(ms, 1000), 1));
+}
+
+
 gw_rl_result_t take(const gw_rl_policy_t &p, gw_rl_state_t &s, std::uint64_t now,
                     std::uint32_t cost) noexcept
 {
-    gw_rl_result_t r;
-
-    if (p.algorithm == GW_RL_SLIDING_WINDOW) {
-        r = Window(p).take(s, now, cost);
-        r.window_s = static_cast<std::uint32_t>(std::max<std::uint64_t>(ceil_div(p.period_ms, 1000), 1));
-    } else {
-        r = Bucket(p).take(s, now, cost);
-        // the time a full bucket takes to refill from empty
-        std::uint64_t ms = ceil_div(std::uint64_t{p.burst} * p.period_ms, p.count);
-        r.window_s = static_cast<std::uint32_t>(std::max<std::uint64_t>(ceil_div(ms, 1000), 1));
-    }
-
+    gw_rl_result_t r = p.algorithm == GW_RL_SLIDING_WINDOW ? Window(p).take(s, now, cost)
+                                                           : Bucket(p).take(s, now, cost);
+    r.window_s = window_seconds(p);
     return r;
 }
 
@@ -347,6 +347,13 @@ int gw_rl_take(const gw_rl_policy_t *policy, const gw_rl_state_t *in, uint64_t n
     *result = gw::rl::take(*policy, state, now_ms, cost);
     *out = state;
     return static_cast<int>(result->admitted);
+}
+
+void gw_rl_describe(const gw_rl_policy_t *policy, gw_rl_result_t *result)
+{
+    *result = gw_rl_result_t{};
+    result->limit = policy->burst;
+    result->window_s = gw::rl::window_seconds(*policy);
 }
 
 void gw_rl_refund(const gw_rl_policy_t *policy, gw_rl_state_t *state, uint32_t cost)

@@ -37,6 +37,7 @@
 #define NGX_HTTP_GATEWAY_RL_EVICT_SCAN        64
 
 #define NGX_HTTP_GATEWAY_RL_LOG_INTERVAL      60000
+#define NGX_HTTP_GATEWAY_RL_FALLBACK_INTERVAL 10000
 
 
 typedef struct {
@@ -63,6 +64,7 @@ typedef struct {
 
 typedef struct {
     ngx_array_t                  refs;      /* ngx_http_gateway_rl_ref_t */
+    ngx_array_t                  zones;     /* ngx_http_gateway_rl_zone_t * */
 } ngx_http_gateway_rl_main_conf_t;
 
 
@@ -77,6 +79,7 @@ typedef struct {
     unsigned                     full:1;
     unsigned                     created:1;
     unsigned                     committed:1;
+    unsigned                     remote:1;  /* decided by Redis */
 
     gw_rl_result_t               result;
 
@@ -86,23 +89,46 @@ typedef struct {
 } ngx_http_gateway_rl_item_t;
 
 
-/* Per main request; survives internal redirects. */
+typedef struct ngx_http_gateway_rl_ctx_s  ngx_http_gateway_rl_ctx_t;
+
+
+/* The items of one request kept in one Redis: one script call. */
 typedef struct {
+    ngx_http_gateway_rl_ctx_t   *ctx;
+    ngx_http_gateway_redis_t    *redis;
+    ngx_http_gateway_rl_item_t **items;
+    ngx_uint_t                   n;
+} ngx_http_gateway_rl_group_t;
+
+
+/* Per main request; survives internal redirects. */
+struct ngx_http_gateway_rl_ctx_s {
+    ngx_http_request_t          *request;
     ngx_http_gateway_rl_item_t  *items;
     ngx_uint_t                   nitems;
     ngx_uint_t                   status;    /* PASSED, REJECTED, ... or 0 */
     ngx_int_t                    rc;
     uint64_t                     retry_after;
+    ngx_uint_t                   pending;   /* Redis answers still due */
+    ngx_event_t                  wake;
     unsigned                     done:1;
-} ngx_http_gateway_rl_ctx_t;
+    unsigned                     waiting:1;
+};
 
 
 static ngx_int_t ngx_http_gateway_rl_prepare(ngx_http_request_t *r,
     ngx_http_gateway_rl_loc_conf_t *lrcf, ngx_http_gateway_rl_ctx_t *ctx);
 static ngx_int_t ngx_http_gateway_rl_key(ngx_http_request_t *r,
     ngx_http_gateway_rl_item_t *item);
-static void ngx_http_gateway_rl_transaction(ngx_http_request_t *r,
+static ngx_uint_t ngx_http_gateway_rl_transaction(ngx_http_request_t *r,
     ngx_http_gateway_rl_item_t **items, ngx_uint_t n);
+static void ngx_http_gateway_rl_refund(ngx_http_gateway_rl_item_t *item);
+static ngx_int_t ngx_http_gateway_rl_send(ngx_http_request_t *r,
+    ngx_http_gateway_rl_group_t *group);
+static void ngx_http_gateway_rl_redis_done(void *data, redisReply *reply);
+static void ngx_http_gateway_rl_complete(ngx_http_gateway_rl_ctx_t *ctx);
+static void ngx_http_gateway_rl_wake(ngx_event_t *ev);
+static void ngx_http_gateway_rl_cleanup(void *data);
 static ngx_rbtree_node_t *ngx_http_gateway_rl_lookup(
     ngx_http_gateway_rl_zone_t *zone, ngx_str_t *key, uint64_t hash);
 static ngx_rbtree_node_t *ngx_http_gateway_rl_create(ngx_http_request_t *r,
@@ -250,6 +276,8 @@ static ngx_str_t  ngx_http_gateway_rl_reset_header =
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
+static ngx_http_gateway_redis_script_t  ngx_http_gateway_rl_script;
+
 
 /* the core's node lies over the rbtree node from its color byte on */
 
@@ -278,10 +306,13 @@ ngx_http_gateway_rl_now(ngx_http_gateway_rl_zone_t *zone)
 ngx_int_t
 ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
 {
-    ngx_uint_t                       i, n;
-    ngx_http_gateway_rl_ctx_t       *ctx;
-    ngx_http_gateway_rl_item_t     **local;
-    ngx_http_gateway_rl_loc_conf_t  *lrcf;
+    ngx_uint_t                        i, j, n, ngroups;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_gateway_rl_ctx_t        *ctx;
+    ngx_http_gateway_rl_item_t      **local, *item;
+    ngx_http_gateway_rl_zone_t       *zone;
+    ngx_http_gateway_rl_group_t      *groups, *group;
+    ngx_http_gateway_rl_loc_conf_t   *lrcf;
 
     lrcf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_rate_limit_module);
 
@@ -302,24 +333,120 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
         return ctx->rc;
     }
 
+    if (ctx->waiting) {
+        return NGX_AGAIN;
+    }
+
+    ctx->request = r->main;
+
     if (ngx_http_gateway_rl_prepare(r, lrcf, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->nitems) {
-        local = ngx_palloc(r->pool, ctx->nitems * sizeof(void *));
-        if (local == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        for (i = 0, n = 0; i < ctx->nitems; i++) {
-            local[n++] = &ctx->items[i];
-        }
-
-        ngx_http_gateway_rl_transaction(r, local, n);
+    if (ctx->nitems == 0) {
+        return ngx_http_gateway_rl_finish(r, ctx);
     }
 
-    return ngx_http_gateway_rl_finish(r, ctx);
+    /*
+     * Zones kept in a Redis that answers go to it, one script call per
+     * Redis; the others (and zones whose Redis is down) are counted here,
+     * first: when they reject, Redis is not asked at all.
+     */
+
+    local = ngx_palloc(r->pool, ctx->nitems * sizeof(void *));
+    groups = ngx_pcalloc(r->pool,
+                         ctx->nitems * sizeof(ngx_http_gateway_rl_group_t));
+    if (local == NULL || groups == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = 0;
+    ngroups = 0;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        item = &ctx->items[i];
+        zone = item->zone;
+
+        if (zone->redis == NULL) {
+            local[n++] = item;
+            continue;
+        }
+
+        if (!ngx_http_gateway_redis_available(zone->redis)) {
+            if (ngx_current_msec - zone->fallback_logged
+                    >= NGX_HTTP_GATEWAY_RL_FALLBACK_INTERVAL
+                || zone->fallback_logged == 0)
+            {
+                zone->fallback_logged = ngx_current_msec ? ngx_current_msec
+                                                         : 1;
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "gateway rate limit: zone \"%V\" uses its "
+                              "local counters, gateway_redis \"%V\" is not "
+                              "available", &zone->name,
+                              ngx_http_gateway_redis_name(zone->redis));
+            }
+
+            local[n++] = item;
+            continue;
+        }
+
+        for (j = 0; j < ngroups; j++) {
+            if (groups[j].redis == zone->redis) {
+                break;
+            }
+        }
+
+        group = &groups[j];
+
+        if (j == ngroups) {
+            ngroups++;
+            group->ctx = ctx;
+            group->redis = zone->redis;
+            group->items = ngx_palloc(r->pool, ctx->nitems * sizeof(void *));
+            if (group->items == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        group->items[group->n++] = item;
+    }
+
+    if (n && !ngx_http_gateway_rl_transaction(r, local, n)) {
+        ngroups = 0;   /* rejected here: Redis is not asked */
+    }
+
+    if (ngroups == 0) {
+        return ngx_http_gateway_rl_finish(r, ctx);
+    }
+
+    cln = ngx_pool_cleanup_add(r->main->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_gateway_rl_cleanup;
+    cln->data = ctx;
+
+    ctx->wake.handler = ngx_http_gateway_rl_wake;
+    ctx->wake.data = r->main;
+    ctx->wake.log = r->connection->log;
+
+    ctx->pending = ngroups;
+
+    for (j = 0; j < ngroups; j++) {
+        if (ngx_http_gateway_rl_send(r, &groups[j]) != NGX_OK) {
+            /* not sent: counted here instead, at once */
+            ngx_http_gateway_rl_redis_done(&groups[j], NULL);
+        }
+    }
+
+    if (ctx->done) {
+        return ctx->rc;
+    }
+
+    ctx->waiting = 1;
+
+    return NGX_AGAIN;
 }
 
 
@@ -417,7 +544,7 @@ ngx_http_gateway_rl_key(ngx_http_request_t *r,
  * enforced item was rejected.
  */
 
-static void
+static ngx_uint_t
 ngx_http_gateway_rl_transaction(ngx_http_request_t *r,
     ngx_http_gateway_rl_item_t **items, ngx_uint_t n)
 {
@@ -560,6 +687,261 @@ ngx_http_gateway_rl_transaction(ngx_http_request_t *r,
         if (j == i) {
             ngx_shmtx_unlock(&pool->mutex);
         }
+    }
+
+    return pass;
+}
+
+
+/* Gives back what a committed item took (a later part of the request was
+ * rejected), and reports the quota as it stays. */
+
+static void
+ngx_http_gateway_rl_refund(ngx_http_gateway_rl_item_t *item)
+{
+    gw_rl_state_t                state;
+    ngx_rbtree_node_t           *node;
+    ngx_http_gateway_rl_zone_t  *zone;
+
+    zone = item->zone;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = ngx_http_gateway_rl_lookup(zone, &item->key, item->hash);
+
+    if (node != NULL) {
+        gw_rl_node_load(ngx_http_gateway_rl_node(node), &state);
+        gw_rl_refund(&zone->policy, &state, item->cost);
+        gw_rl_node_store(ngx_http_gateway_rl_node(node), &state);
+
+        (void) gw_rl_take(&zone->policy, &state,
+                          ngx_http_gateway_rl_now(zone), 0, &state,
+                          &item->result);
+    }
+
+    zone->sh->passed--;
+    zone->sh->rejected++;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    item->committed = 0;
+}
+
+
+/*
+ * One script call for the group's keys: "gw:rl:ZONE:" KEY each, and six
+ * arguments per key (see gw_rate_limit.h).
+ */
+
+static ngx_int_t
+ngx_http_gateway_rl_send(ngx_http_request_t *r,
+    ngx_http_gateway_rl_group_t *group)
+{
+    u_char                      *p;
+    ngx_str_t                   *argv, *arg;
+    ngx_uint_t                   i, k;
+    ngx_http_gateway_rl_item_t  *item;
+    ngx_http_gateway_rl_zone_t  *zone;
+    uint64_t                     values[GW_RL_SCRIPT_ARGS];
+
+    argv = ngx_palloc(r->pool, group->n * (1 + GW_RL_SCRIPT_ARGS)
+                               * sizeof(ngx_str_t));
+    if (argv == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < group->n; i++) {
+        item = group->items[i];
+        zone = item->zone;
+
+        arg = &argv[i];
+        arg->len = zone->redis_prefix.len + item->key.len;
+        arg->data = ngx_pnalloc(r->pool, arg->len);
+        if (arg->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(arg->data, zone->redis_prefix.data,
+                       zone->redis_prefix.len);
+        ngx_memcpy(p, item->key.data, item->key.len);
+
+        values[0] = zone->policy.algorithm;
+        values[1] = zone->policy.count;
+        values[2] = zone->policy.period_ms;
+        values[3] = zone->policy.burst;
+        values[4] = item->cost;
+        values[5] = item->dry_run;
+
+        for (k = 0; k < GW_RL_SCRIPT_ARGS; k++) {
+            arg = &argv[group->n + i * GW_RL_SCRIPT_ARGS + k];
+
+            arg->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+            if (arg->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            arg->len = ngx_sprintf(arg->data, "%uL", values[k]) - arg->data;
+        }
+    }
+
+    if (ngx_http_gateway_redis_eval(group->redis, r->main->pool,
+                                    &ngx_http_gateway_rl_script,
+                                    ngx_http_gateway_rl_redis_done, group,
+                                    group->n,
+                                    group->n * (1 + GW_RL_SCRIPT_ARGS), argv)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* A group's answer from Redis, or NULL: then its zones count locally. */
+
+static void
+ngx_http_gateway_rl_redis_done(void *data, redisReply *reply)
+{
+    ngx_http_gateway_rl_group_t *group = data;
+
+    ngx_uint_t                   i, valid;
+    redisReply                 **e;
+    ngx_http_request_t          *r;
+    ngx_http_gateway_rl_ctx_t   *ctx;
+    ngx_http_gateway_rl_item_t  *item;
+    ngx_http_gateway_rl_zone_t  *zone;
+
+    ctx = group->ctx;
+    r = ctx->request;
+
+    valid = reply != NULL
+            && reply->type == REDIS_REPLY_ARRAY
+            && reply->elements == 1 + 4 * group->n;
+
+    for (i = 0; valid && i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER
+            || reply->element[i]->integer < 0)
+        {
+            valid = 0;
+        }
+    }
+
+    if (valid) {
+        e = reply->element;
+
+        for (i = 0; i < group->n; i++) {
+            item = group->items[i];
+
+            gw_rl_describe(&item->zone->policy, &item->result);
+
+            item->remote = 1;
+            item->full = 0;
+            item->admitted = e[1 + 4 * i]->integer ? 1 : 0;
+            item->committed = e[0]->integer && item->admitted;
+            item->result.admitted = item->admitted;
+            item->result.remaining = e[2 + 4 * i]->integer;
+            item->result.reset_ms = e[3 + 4 * i]->integer;
+            item->result.retry_ms = e[4 + 4 * i]->integer;
+        }
+
+    } else {
+        for (i = 0; i < group->n; i++) {
+            zone = group->items[i]->zone;
+
+            if (ngx_current_msec - zone->fallback_logged
+                    >= NGX_HTTP_GATEWAY_RL_FALLBACK_INTERVAL
+                || zone->fallback_logged == 0)
+            {
+                zone->fallback_logged = ngx_current_msec ? ngx_current_msec
+                                                         : 1;
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "gateway rate limit: zone \"%V\" uses its "
+                              "local counters, gateway_redis \"%V\" %s%s",
+                              &zone->name,
+                              ngx_http_gateway_redis_name(group->redis),
+                              reply == NULL ? "did not answer"
+                                            : "answered with an error: ",
+                              reply != NULL && reply->type
+                                               == REDIS_REPLY_ERROR
+                              ? reply->str : "");
+            }
+        }
+
+        (void) ngx_http_gateway_rl_transaction(r, group->items, group->n);
+    }
+
+    if (--ctx->pending == 0) {
+        ngx_http_gateway_rl_complete(ctx);
+    }
+}
+
+
+/* Every part has answered: all or nothing, then the request goes on. */
+
+static void
+ngx_http_gateway_rl_complete(ngx_http_gateway_rl_ctx_t *ctx)
+{
+    ngx_uint_t                   i, pass;
+    ngx_http_gateway_rl_item_t  *item;
+
+    pass = 1;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        item = &ctx->items[i];
+
+        if (!item->dry_run && (!item->admitted || item->full)) {
+            pass = 0;
+        }
+    }
+
+    if (!pass) {
+        /*
+         * What local zones took is given back; what another Redis
+         * committed (zones of one request in two Redis servers) stays.
+         */
+
+        for (i = 0; i < ctx->nitems; i++) {
+            item = &ctx->items[i];
+
+            if (item->committed && !item->remote) {
+                ngx_http_gateway_rl_refund(item);
+            }
+        }
+    }
+
+    (void) ngx_http_gateway_rl_finish(ctx->request, ctx);
+
+    if (ctx->waiting) {
+        ctx->waiting = 0;
+        ngx_post_event(&ctx->wake, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_gateway_rl_wake(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ev->data;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_gateway_rl_cleanup(void *data)
+{
+    ngx_http_gateway_rl_ctx_t *ctx = data;
+
+    if (ctx->wake.posted) {
+        ngx_delete_posted_event(&ctx->wake);
     }
 }
 
@@ -1217,8 +1599,9 @@ ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t                         *value, name, s;
     ngx_uint_t                         i;
     ngx_shm_zone_t                    *shm_zone;
-    ngx_http_gateway_rl_zone_t        *zone;
+    ngx_http_gateway_rl_zone_t        *zone, **slot;
     ngx_http_compile_complex_value_t   ccv;
+    ngx_http_gateway_rl_main_conf_t   *lrmcf;
 
     value = cf->args->elts;
     name = value[1];
@@ -1437,6 +1820,16 @@ ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     shm_zone->init = ngx_http_gateway_rl_init_zone;
     shm_zone->data = zone;
+
+    lrmcf = ngx_http_conf_get_module_main_conf(cf,
+                                           ngx_http_gateway_rate_limit_module);
+
+    slot = ngx_array_push(&lrmcf->zones);
+    if (slot == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *slot = zone;
 
     return NGX_CONF_OK;
 
@@ -1678,7 +2071,10 @@ ngx_http_gateway_rl_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&lrmcf->refs, cf->pool, 4,
                        sizeof(ngx_http_gateway_rl_ref_t))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&lrmcf->zones, cf->pool, 4,
+                          sizeof(ngx_http_gateway_rl_zone_t *))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -1692,8 +2088,31 @@ ngx_http_gateway_rl_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_gateway_rl_main_conf_t *lrmcf = conf;
 
-    ngx_uint_t                   i;
-    ngx_http_gateway_rl_ref_t   *ref;
+    ngx_uint_t                    i;
+    ngx_http_gateway_rl_ref_t    *ref;
+    ngx_http_gateway_rl_zone_t  **zones;
+
+    zones = lrmcf->zones.elts;
+
+    for (i = 0; i < lrmcf->zones.nelts; i++) {
+        if (zones[i]->redis_name.len == 0) {
+            continue;
+        }
+
+        zones[i]->redis = ngx_http_gateway_redis_find(cf,
+                                                      &zones[i]->redis_name);
+
+        if (zones[i]->redis == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "gateway_rate_limit_zone \"%V\" uses an unknown "
+                          "gateway_redis \"%V\" in %s:%ui",
+                          &zones[i]->name, &zones[i]->redis_name,
+                          zones[i]->conf_file, zones[i]->conf_line);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_http_gateway_redis_use(zones[i]->redis);
+    }
 
     ref = lrmcf->refs.elts;
 
@@ -1765,6 +2184,15 @@ ngx_http_gateway_rl_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_gateway_rl_init(ngx_conf_t *cf)
 {
+    const char  *text;
+    size_t       len;
+
+    text = gw_rl_redis_script(&len);
+
+    ngx_http_gateway_rl_script.text.data = (u_char *) text;
+    ngx_http_gateway_rl_script.text.len = len;
+    ngx_http_gateway_redis_script_init(&ngx_http_gateway_rl_script);
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_gateway_rl_header_filter;
 

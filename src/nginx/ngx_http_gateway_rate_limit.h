@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_gateway.h"
+#include "ngx_http_gateway_redis.h"
 #include "gw_rate_limit.h"
 
 
@@ -24,9 +25,6 @@ typedef struct {
     uint64_t                     rejected_dry_run;
     uint64_t                     full;
 } ngx_http_gateway_rl_shctx_t;
-
-
-typedef struct ngx_http_gateway_redis_s  ngx_http_gateway_redis_t;
 
 
 /* A gateway_rate_limit_zone (the data of its shm zone). */

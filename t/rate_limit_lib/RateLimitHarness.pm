@@ -373,4 +373,46 @@ sub stop {
 
 sub DESTROY { $_[0]->stop }
 
+
+package RateLimitHarness::Blackhole;
+
+# A server that accepts connections and never answers (a stalled Redis).
+
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+
+sub new {
+    my ($class, %o) = @_;
+    return bless {%o}, $class;
+}
+
+sub start {
+    my $self = shift;
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                       LocalPort => $self->{port},
+                                       Listen => 128, ReuseAddr => 1)
+        or die "blackhole on port $self->{port}: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my @held;
+        while (my $c = $listen->accept) {
+            push @held, $c;
+        }
+        POSIX::_exit(0);
+    }
+    close $listen;
+    $self->{pid} = $pid;
+    return $self;
+}
+
+sub stop {
+    my $self = shift;
+    return unless $self->{pid};
+    kill 'KILL', $self->{pid};
+    waitpid $self->{pid}, 0;
+    delete $self->{pid};
+}
+
+sub DESTROY { $_[0]->stop }
+
 1;

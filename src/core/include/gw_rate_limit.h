@@ -91,6 +91,9 @@ int gw_rl_take(const gw_rl_policy_t *policy, const gw_rl_state_t *in,
                uint64_t now_ms, uint32_t cost, gw_rl_state_t *out,
                gw_rl_result_t *result);
 
+/* Fills the policy's limit and window_s into *result (the rest zeroed). */
+void gw_rl_describe(const gw_rl_policy_t *policy, gw_rl_result_t *result);
+
 /* Gives back cost requests taken earlier (all-or-nothing rollbacks). */
 void gw_rl_refund(const gw_rl_policy_t *policy, gw_rl_state_t *state,
                   uint32_t cost);
@@ -104,6 +107,18 @@ uint64_t gw_rl_retry_after_seconds(uint64_t retry_ms);
 
 /* Whole seconds for a reset: rounded up, 0 when nothing is used. */
 uint64_t gw_rl_reset_seconds(uint64_t reset_ms);
+
+
+/*
+ * The Lua script that runs the same arithmetic in Redis, atomically, on
+ * Redis's clock. KEYS: one per limit; ARGV, six per key: algorithm, count,
+ * period_ms, burst, cost, dry_run (0|1). Reply: {pass, then per key:
+ * admitted, remaining, reset_ms, retry_ms}; nothing is stored unless every
+ * enforced limit admits.
+ */
+#define GW_RL_SCRIPT_ARGS  6
+
+const char *gw_rl_redis_script(size_t *len);
 
 
 /*
