@@ -194,12 +194,12 @@ constexpr std::uint64_t mix(std::uint64_t x) noexcept
     return x;
 }
 
+// The first 8 bytes as a word, zero-padded (in the host's byte order: the
+// hash only ever meets hashes made on the same machine).
 std::uint64_t load_inline(std::string_view key) noexcept
 {
-    unsigned char bytes[GW_RL_KEY_INLINE] = {};
-    std::memcpy(bytes, key.data(), std::min<std::size_t>(key.size(), GW_RL_KEY_INLINE));
     std::uint64_t word = 0;
-    for (int i = GW_RL_KEY_INLINE - 1; i >= 0; --i) word = word << 8 | bytes[i];
+    std::memcpy(&word, key.data(), std::min<std::size_t>(key.size(), GW_RL_KEY_INLINE));
     return word;
 }
 
@@ -247,6 +247,7 @@ gw_rl_status_t make_policy(gw_rl_policy_t &p, std::uint32_t algorithm, Rate rate
     p.period_ms = rate.period_ms;
     // a sliding window admits exactly the rate's count per window
     p.burst = (burst == 0 || algorithm == GW_RL_SLIDING_WINDOW) ? rate.count : burst;
+    p.window_s = window_seconds(p);
     return GW_RL_OK;
 }
 
@@ -265,7 +266,7 @@ gw_rl_result_t take(const gw_rl_policy_t &p, gw_rl_state_t &s, std::uint64_t now
 {
     gw_rl_result_t r = p.algorithm == GW_RL_SLIDING_WINDOW ? Window(p).take(s, now, cost)
                                                            : Bucket(p).take(s, now, cost);
-    r.window_s = window_seconds(p);
+    r.window_s = p.window_s;
     return r;
 }
 
@@ -353,7 +354,7 @@ void gw_rl_describe(const gw_rl_policy_t *policy, gw_rl_result_t *result)
 {
     *result = gw_rl_result_t{};
     result->limit = policy->burst;
-    result->window_s = gw::rl::window_seconds(*policy);
+    result->window_s = policy->window_s;
 }
 
 void gw_rl_refund(const gw_rl_policy_t *policy, gw_rl_state_t *state, uint32_t cost)

@@ -51,6 +51,7 @@ typedef struct {
     ngx_array_t                 *limits;    /* ngx_http_gateway_rl_limit_t */
     ngx_uint_t                   status;
     ngx_uint_t                   headers;
+    ngx_uint_t                   redis;     /* some zone is kept in Redis */
 } ngx_http_gateway_rl_loc_conf_t;
 
 
@@ -110,9 +111,10 @@ struct ngx_http_gateway_rl_ctx_s {
     ngx_int_t                    rc;
     uint64_t                     retry_after;
     ngx_uint_t                   pending;   /* Redis answers still due */
-    ngx_event_t                  wake;
+    ngx_event_t                 *wake;      /* while waiting for Redis */
     unsigned                     done:1;
     unsigned                     waiting:1;
+    ngx_http_gateway_rl_item_t   one;       /* the item of a single limit */
 };
 
 
@@ -157,6 +159,8 @@ static ngx_int_t ngx_http_gateway_rl_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static char *ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_gateway_rl_single_variable(ngx_conf_t *cf,
+    ngx_str_t *key);
 static char *ngx_http_gateway_rl_check_reload(ngx_conf_t *cf,
     ngx_http_gateway_rl_zone_t *zone);
 static char *ngx_http_gateway_rl_limit_directive(ngx_conf_t *cf,
@@ -309,7 +313,7 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
     ngx_uint_t                        i, j, n, ngroups;
     ngx_pool_cleanup_t               *cln;
     ngx_http_gateway_rl_ctx_t        *ctx;
-    ngx_http_gateway_rl_item_t      **local, *item;
+    ngx_http_gateway_rl_item_t      **local, *item, *few[8];
     ngx_http_gateway_rl_zone_t       *zone;
     ngx_http_gateway_rl_group_t      *groups, *group;
     ngx_http_gateway_rl_loc_conf_t   *lrcf;
@@ -347,19 +351,36 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
         return ngx_http_gateway_rl_finish(r, ctx);
     }
 
+    if (!lrcf->redis) {
+        /* local zones only: one transaction */
+
+        for (i = 0; i < ctx->nitems && i < sizeof(few) / sizeof(few[0]); i++) {
+            few[i] = &ctx->items[i];
+        }
+
+        if (i == ctx->nitems) {
+            (void) ngx_http_gateway_rl_transaction(r, few, i);
+            return ngx_http_gateway_rl_finish(r, ctx);
+        }
+    }
+
     /*
      * Zones kept in a Redis that answers go to it, one script call per
      * Redis; the others (and zones whose Redis is down) are counted here,
      * first: when they reject, Redis is not asked at all.
      */
 
-    local = ngx_palloc(r->pool, ctx->nitems * sizeof(void *));
-    groups = ngx_pcalloc(r->pool,
-                         ctx->nitems * sizeof(ngx_http_gateway_rl_group_t));
-    if (local == NULL || groups == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ctx->nitems <= sizeof(few) / sizeof(few[0])) {
+        local = few;
+
+    } else {
+        local = ngx_palloc(r->pool, ctx->nitems * sizeof(void *));
+        if (local == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
+    groups = NULL;
     n = 0;
     ngroups = 0;
 
@@ -388,6 +409,14 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
 
             local[n++] = item;
             continue;
+        }
+
+        if (groups == NULL) {
+            groups = ngx_pcalloc(r->pool, ctx->nitems
+                                          * sizeof(ngx_http_gateway_rl_group_t));
+            if (groups == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
         }
 
         for (j = 0; j < ngroups; j++) {
@@ -419,6 +448,11 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
         return ngx_http_gateway_rl_finish(r, ctx);
     }
 
+    ctx->wake = ngx_pcalloc(r->main->pool, sizeof(ngx_event_t));
+    if (ctx->wake == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     cln = ngx_pool_cleanup_add(r->main->pool, 0);
     if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -427,9 +461,9 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
     cln->handler = ngx_http_gateway_rl_cleanup;
     cln->data = ctx;
 
-    ctx->wake.handler = ngx_http_gateway_rl_wake;
-    ctx->wake.data = r->main;
-    ctx->wake.log = r->connection->log;
+    ctx->wake->handler = ngx_http_gateway_rl_wake;
+    ctx->wake->data = r->main;
+    ctx->wake->log = r->connection->log;
 
     ctx->pending = ngroups;
 
@@ -463,10 +497,15 @@ ngx_http_gateway_rl_prepare(ngx_http_request_t *r,
 
     limits = lrcf->limits->elts;
 
-    ctx->items = ngx_pcalloc(r->pool, lrcf->limits->nelts
-                                      * sizeof(ngx_http_gateway_rl_item_t));
-    if (ctx->items == NULL) {
-        return NGX_ERROR;
+    if (lrcf->limits->nelts == 1) {
+        ctx->items = &ctx->one;
+
+    } else {
+        ctx->items = ngx_pcalloc(r->pool, lrcf->limits->nelts
+                                          * sizeof(ngx_http_gateway_rl_item_t));
+        if (ctx->items == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     for (i = 0; i < lrcf->limits->nelts; i++) {
@@ -497,10 +536,26 @@ static ngx_int_t
 ngx_http_gateway_rl_key(ngx_http_request_t *r,
     ngx_http_gateway_rl_item_t *item)
 {
-    u_char     *p;
-    ngx_str_t   key;
+    u_char                     *p;
+    ngx_str_t                   key;
+    ngx_http_variable_value_t  *vv;
 
-    if (ngx_http_complex_value(r, &item->zone->key, &key) != NGX_OK) {
+    if (item->zone->key_index != NGX_ERROR) {
+        /* key=$variable: read it directly, no script to run */
+
+        vv = ngx_http_get_flushed_variable(r, item->zone->key_index);
+        if (vv == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (vv->not_found) {
+            return NGX_DECLINED;
+        }
+
+        key.data = vv->data;
+        key.len = vv->len;
+
+    } else if (ngx_http_complex_value(r, &item->zone->key, &key) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -561,6 +616,11 @@ ngx_http_gateway_rl_transaction(ngx_http_request_t *r,
     last = NULL;
 
     for ( ;; ) {
+        if (n == 1) {
+            ngx_shmtx_lock(&items[0]->zone->shpool->mutex);
+            break;
+        }
+
         pool = NULL;
 
         for (i = 0; i < n; i++) {
@@ -914,7 +974,7 @@ ngx_http_gateway_rl_complete(ngx_http_gateway_rl_ctx_t *ctx)
 
     if (ctx->waiting) {
         ctx->waiting = 0;
-        ngx_post_event(&ctx->wake, &ngx_posted_events);
+        ngx_post_event(ctx->wake, &ngx_posted_events);
     }
 }
 
@@ -940,8 +1000,8 @@ ngx_http_gateway_rl_cleanup(void *data)
 {
     ngx_http_gateway_rl_ctx_t *ctx = data;
 
-    if (ctx->wake.posted) {
-        ngx_delete_posted_event(&ctx->wake);
+    if (ctx->wake->posted) {
+        ngx_delete_posted_event(ctx->wake);
     }
 }
 
@@ -1618,6 +1678,7 @@ ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     zone->name = name;
+    zone->key_index = NGX_ERROR;
     zone->conf_file = cf->conf_file->file.name.data;
     zone->conf_line = cf->conf_file->line;
 
@@ -1651,6 +1712,8 @@ ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
                 return NGX_CONF_ERROR;
             }
+
+            zone->key_index = ngx_http_gateway_rl_single_variable(cf, &s);
 
             continue;
         }
@@ -1844,6 +1907,35 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\"", &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+/* The index of the variable when a key is "$name" alone, else NGX_ERROR. */
+
+static ngx_int_t
+ngx_http_gateway_rl_single_variable(ngx_conf_t *cf, ngx_str_t *key)
+{
+    ngx_str_t   name;
+    ngx_uint_t  i;
+
+    if (key->len < 2 || key->data[0] != '$') {
+        return NGX_ERROR;
+    }
+
+    for (i = 1; i < key->len; i++) {
+        if (!(key->data[i] == '_'
+              || (key->data[i] >= 'a' && key->data[i] <= 'z')
+              || (key->data[i] >= 'A' && key->data[i] <= 'Z')
+              || (key->data[i] >= '0' && key->data[i] <= '9')))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    name.data = key->data + 1;
+    name.len = key->len - 1;
+
+    return ngx_http_get_variable_index(cf, &name);
 }
 
 
@@ -2160,9 +2252,27 @@ ngx_http_gateway_rl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_gateway_rl_loc_conf_t *prev = parent;
     ngx_http_gateway_rl_loc_conf_t *conf = child;
 
+    ngx_uint_t                    i;
+    ngx_http_gateway_rl_zone_t   *zone;
+    ngx_http_gateway_rl_limit_t  *limits;
+
     /* like limit_req: inherited only when a level declares none */
     if (conf->limits == NULL) {
         conf->limits = prev->limits;
+    }
+
+    conf->redis = 0;
+
+    if (conf->limits) {
+        limits = conf->limits->elts;
+
+        for (i = 0; i < conf->limits->nelts; i++) {
+            zone = limits[i].shm_zone->data;
+
+            if (zone != NULL && zone->redis_name.len) {
+                conf->redis = 1;
+            }
+        }
     }
 
     ngx_conf_merge_uint_value(conf->status, prev->status,

@@ -31,6 +31,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                    name;
     ngx_http_complex_value_t     key;
+    ngx_int_t                    key_index; /* key=$var alone, else -1 */
     gw_rl_policy_t               policy;
     size_t                       size;
     ngx_shm_zone_t              *shm_zone;

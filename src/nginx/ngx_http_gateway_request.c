@@ -35,9 +35,13 @@ ngx_http_gateway_request_state(ngx_http_request_t *r, ngx_module_t *module,
         return state;
     }
 
-    /* an internal redirect cleared r->ctx, but the pool still holds it */
+    /*
+     * an internal redirect cleared r->ctx, but the pool still holds it;
+     * without one (r->internal is set before r->ctx is cleared) there is
+     * nothing to look for
+     */
 
-    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+    for (cln = r->internal ? r->pool->cleanup : NULL; cln; cln = cln->next) {
         if (cln->handler != ngx_http_gateway_state_cleanup) {
             continue;
         }

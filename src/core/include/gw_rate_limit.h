@@ -48,6 +48,7 @@ typedef struct {
     uint32_t  count;         /* requests per period */
     uint32_t  period_ms;     /* 1000 (r/s) or 60000 (r/m) */
     uint32_t  burst;         /* token bucket capacity; the window's limit otherwise */
+    uint32_t  window_s;      /* derived: what headers call the window */
 } gw_rl_policy_t;
 
 /*
