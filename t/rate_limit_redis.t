@@ -91,7 +91,7 @@ sub keys_in_redis {
 }
 
 my $a = gateway('a', $a_port, "gateway_redis r 127.0.0.1:$redis_port;");
-my $b = gateway('b', $b_port, "gateway_redis r 127.0.0.1:$redis_port timeout=1s;");
+my $b = gateway('b', $b_port, "gateway_redis r localhost:$redis_port timeout=1s;");
 
 # wait until both gateways' workers are connected: a request stored in Redis
 ok(wait_until(10, sub { get($a_port, '/free', 'x'); keys_in_redis() >= 0 }),
