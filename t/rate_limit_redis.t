@@ -1,7 +1,7 @@
 # Rate limits kept in Redis (redis=), with Debian's redis-server started
 # here: two gateways share one limit; Redis killed (local fallback, then
 # recovery); Redis restarted (its script cache empty); a Redis that accepts
-# and never answers; a wrong password; db=.
+# and never answers; a wrong password; db=; a host name resolved by nginx.
 #
 #   TEST_NGINX_BINARY, TEST_NGINX_LOAD_MODULES as for the other suites;
 #   ports (defaults from TEST_NGINX_SERVER_PORT, 1984 when unset):
@@ -9,6 +9,7 @@
 #     TEST_NGINX_REDIS_AUTH_PORT     redis with a password (server port + 11)
 #     TEST_NGINX_REDIS_STALL_PORT    a Redis that never answers (+ 12)
 #     TEST_NGINX_GATEWAY_A_PORT ...  the gateways          (+ 3, + 4, + 5)
+#     TEST_NGINX_DNS_PORT            a DNS server for one name (+ 13)
 #   TEST_NGINX_REDIS_SERVER          redis-server binary
 
 use strict;
@@ -33,6 +34,7 @@ my $stall_port = port('TEST_NGINX_REDIS_STALL_PORT', 12);
 my $a_port = port('TEST_NGINX_GATEWAY_A_PORT', 3);
 my $b_port = port('TEST_NGINX_GATEWAY_B_PORT', 4);
 my $c_port = port('TEST_NGINX_GATEWAY_C_PORT', 5);
+my $dns_port = port('TEST_NGINX_DNS_PORT', 13);
 
 my $root = "$FindBin::Bin/servroot_rl_redis";
 
@@ -237,6 +239,20 @@ is(dbsize(0), 0, 'and not in db 0');
 unlike($e->log_text, qr/AUTH failed|\[(alert|crit)\]/, 'no errors with the right password');
 $e->stop;
 $auth->stop;
+
+# -- a host name, resolved by nginx's resolver ------------------------------
+
+my $dns = RateLimitHarness::Dns->new(port => $dns_port, address => '127.0.0.1')->start;
+my $f = gateway('f', $c_port, "resolver 127.0.0.1:$dns_port valid=10s; "
+                              . "gateway_redis r redis.gateway.test:$redis_port;");
+$k = 0;
+my $keys_before = keys_in_redis();
+ok(wait_until(10, sub { get($c_port, '/t', 'named' . $k++); keys_in_redis() > $keys_before }),
+   'a Redis named by host is reached through the resolver');
+unlike($f->log_text, qr/\[(alert|crit)\]|cannot resolve/, 'resolved without errors');
+$f->stop;
+$dns->stop;
+
 $redis->stop;
 
 done_testing();

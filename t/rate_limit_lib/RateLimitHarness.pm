@@ -415,4 +415,53 @@ sub stop {
 
 sub DESTROY { $_[0]->stop }
 
+
+package RateLimitHarness::Dns;
+
+# A DNS server for one name: A queries get the address, others no data.
+
+use IO::Socket::INET;
+
+sub new {
+    my ($class, %o) = @_;
+    return bless {%o}, $class;
+}
+
+sub start {
+    my $self = shift;
+    my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                     LocalPort => $self->{port},
+                                     Proto => 'udp', ReuseAddr => 1)
+        or die "dns on port $self->{port}: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $addr = pack 'C4', split /\./, $self->{address};
+        while (1) {
+            my $from = $sock->recv(my $q, 512) // next;
+            next if length $q < 17;
+            my ($id) = unpack 'n', $q;
+            my $question = substr($q, 12);
+            my ($type) = unpack 'n', substr($question, index($question, "\0") + 1, 2);
+            $question = substr($question, 0, index($question, "\0") + 5);
+            my $answers = $type == 1 ? 1 : 0;
+            my $r = pack('n6', $id, 0x8180, 1, $answers, 0, 0) . $question;
+            $r .= pack('n3 N n', 0xc00c, 1, 1, 60, 4) . $addr if $answers;
+            $sock->send($r, 0, $from);
+        }
+    }
+    close $sock;
+    $self->{pid} = $pid;
+    return $self;
+}
+
+sub stop {
+    my $self = shift;
+    return unless $self->{pid};
+    kill 'KILL', $self->{pid};
+    waitpid $self->{pid}, 0;
+    delete $self->{pid};
+}
+
+sub DESTROY { $_[0]->stop }
+
 1;
