@@ -490,7 +490,8 @@ ngx_http_gateway_redis_connect(ngx_http_gateway_redis_t *redis)
     ctx = ngx_resolve_start(redis->resolver, NULL);
 
     if (ctx == NULL || ctx == NGX_NO_RESOLVER) {
-        ngx_http_gateway_redis_fail(redis, "cannot resolve the host", NULL);
+        ngx_http_gateway_redis_fail(redis, "cannot resolve the host",
+                                    ctx ? "no resolver" : "no memory");
         return;
     }
 
@@ -504,7 +505,8 @@ ngx_http_gateway_redis_connect(ngx_http_gateway_redis_t *redis)
 
     if (ngx_resolve_name(ctx) != NGX_OK) {
         redis->resolving = NULL;
-        ngx_http_gateway_redis_fail(redis, "cannot resolve the host", NULL);
+        ngx_http_gateway_redis_fail(redis, "cannot resolve the host",
+                                    "resolver error");
     }
 }
 
@@ -519,8 +521,11 @@ ngx_http_gateway_redis_resolved(ngx_resolver_ctx_t *ctx)
     redis->resolving = NULL;
 
     if (ctx->state || ctx->naddrs == 0) {
+        ngx_http_gateway_redis_fail(redis, "cannot resolve the host",
+                                    ctx->state
+                                    ? ngx_resolver_strerror(ctx->state)
+                                    : "no address");
         ngx_resolve_name_done(ctx);
-        ngx_http_gateway_redis_fail(redis, "cannot resolve the host", NULL);
         return;
     }
 
@@ -1065,8 +1070,11 @@ ngx_http_gateway_redis_postconfiguration(ngx_conf_t *cf)
     redis = rmcf->redis.elts;
 
     for (i = 0; i < rmcf->redis.nelts; i++) {
+        /* http{}'s own values are not merged: resolver_timeout may be unset */
         redis[i]->resolver = clcf->resolver;
-        redis[i]->resolver_timeout = clcf->resolver_timeout;
+        redis[i]->resolver_timeout =
+                                   clcf->resolver_timeout == NGX_CONF_UNSET_MSEC
+                                   ? 30000 : clcf->resolver_timeout;
 
         if (!redis[i]->resolve) {
             continue;
