@@ -6,6 +6,7 @@
 #   make unit       Check unit tests of the core
 #   make test-asan  the suites again with AddressSanitizer and UBSan
 #   make bench      wrk benchmarks, as ratios to plain nginx proxy_pass
+#   make fuzz       libFuzzer targets in fuzz/, FUZZ_SECONDS each
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree.
 
@@ -32,20 +33,25 @@ MODULE     := $(BUILD)/ngx_http_gateway_module.so
 NGX_TREE   := $(BUILD)/nginx
 NGX_GLUE   := $(wildcard src/nginx/*.c src/nginx/*.h src/core/include/*.h)
 
+FUZZ_SRCS  := $(wildcard fuzz/*.cpp)
+FUZZ_BINS  := $(FUZZ_SRCS:fuzz/%.cpp=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 20
+
 UNIT_SRCS  := $(wildcard t/unit/check_*.c)
 UNIT_BINS  := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
 
-BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev libjwt-dev \
+BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev \
               libpcre2-dev zlib1g-dev g++ make pkg-config
 TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server
 BENCH_DEPS := wrk
+FUZZ_DEPS  := clang libclang-rt-14-dev
 
 # Test::Nginx from CPAN when it is installed, else the runner in t/lib.
 PROVE_INC   = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo -I t/lib)
 TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
               TEST_NGINX_LOAD_MODULES=$(abspath $(MODULE))
 
-.PHONY: all deps test-deps run test unit unit-bins t runner-selftest test-asan bench clean
+.PHONY: all deps test-deps run test unit unit-bins fuzz t runner-selftest test-asan bench clean
 
 all: $(MODULE)
 
@@ -98,15 +104,41 @@ test: test-deps
 	$(MAKE) unit
 	$(MAKE) t
 	$(MAKE) test-asan
+	$(MAKE) fuzz FUZZ_SECONDS=10
 
 # A module built with sanitizers runs inside the distribution's nginx, so the
 # sanitizer runtime is preloaded into nginx (through a wrapper binary).
 test-asan: test-deps
 	$(MAKE) BUILD=$(BUILD)/asan SANITIZE=address,undefined all unit-bins
 	@set -e; for t in $(UNIT_BINS:$(BUILD)/%=$(BUILD)/asan/%); do $$t; done
-	TEST_NGINX_BINARY=$(abspath scripts/nginx-asan) \
+	rm -rf $(BUILD)/asan/reports && mkdir -p $(BUILD)/asan/reports
+	GATEWAY_ASAN_LOG=$(abspath $(BUILD)/asan/reports/nginx) \
+	    TEST_NGINX_BINARY=$(abspath scripts/nginx-asan) \
 	    TEST_NGINX_LOAD_MODULES=$(abspath $(BUILD)/asan/ngx_http_gateway_module.so) \
-	    prove $(PROVE_INC) -r t/
+	    prove $(PROVE_INC) t/
+	@if [ -n "$$(ls $(BUILD)/asan/reports)" ]; then \
+	    cat $(BUILD)/asan/reports/*; echo "sanitizer reports above"; exit 1; \
+	fi
+
+# Fuzz targets link the core sources built by clang with libFuzzer and ASan.
+$(BUILD)/fuzz/%: fuzz/%.cpp $(CORE_SRCS) $(wildcard src/core/*.hpp src/core/include/*.h)
+	@mkdir -p $(dir $@)
+	clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) \
+	    $< $(CORE_SRCS) -lssl -lcrypto -o $@
+
+fuzz: test-deps
+	@scripts/install-deps $(FUZZ_DEPS)
+	$(MAKE) $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do \
+	    name=$$(basename $$f); \
+	    mkdir -p $(BUILD)/fuzz/corpus/$$name; \
+	    echo "fuzzing $$name for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        $(BUILD)/fuzz/corpus/$$name fuzz/seeds/$$name \
+	        > $(BUILD)/fuzz/$$name.log 2>&1 \
+	        || { tail -n 40 $(BUILD)/fuzz/$$name.log; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units' $(BUILD)/fuzz/$$name.log; \
+	done
 
 run: deps $(MODULE)
 	scripts/run-example $(NGINX_BIN) $(abspath $(MODULE))

@@ -4,7 +4,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <string_view>
 
@@ -12,45 +11,28 @@ namespace gw::hex {
 
 inline constexpr std::string_view digits = "0123456789abcdef";
 
-// Value of a lower-case hex digit; upper case is rejected on purpose
-// (W3C Trace Context allows lower case only).
-constexpr std::optional<std::uint8_t> lower_digit(char c) noexcept
-{
-    if (c >= '0' && c <= '9') return static_cast<std::uint8_t>(c - '0');
-    if (c >= 'a' && c <= 'f') return static_cast<std::uint8_t>(c - 'a' + 10);
-    return std::nullopt;
-}
+// Lower-case hex digits only: upper case is rejected on purpose (W3C Trace
+// Context allows lower case only).
+inline constexpr auto is_lower_digit = [] {
+    std::array<bool, 256> table{};
+    for (char c : digits) table[static_cast<unsigned char>(c)] = true;
+    return table;
+}();
+
+// Two hex characters per byte value, so encoding is one lookup a byte.
+inline constexpr auto pairs = [] {
+    std::array<std::array<char, 2>, 256> table{};
+    for (int b = 0; b < 256; ++b) table[b] = {digits[b >> 4], digits[b & 0x0f]};
+    return table;
+}();
 
 // Writes 2 * bytes.size() characters to out.
 inline void encode(std::span<const std::uint8_t> bytes, char *out) noexcept
 {
     for (std::uint8_t b : bytes) {
-        *out++ = digits[b >> 4];
-        *out++ = digits[b & 0x0f];
+        *out++ = pairs[b][0];
+        *out++ = pairs[b][1];
     }
-}
-
-template <std::size_t N>
-constexpr std::optional<std::array<std::uint8_t, N>> decode_lower(std::string_view text) noexcept
-{
-    if (text.size() != 2 * N) return std::nullopt;
-    std::array<std::uint8_t, N> out{};
-    for (std::size_t i = 0; i < N; ++i) {
-        auto hi = lower_digit(text[2 * i]);
-        auto lo = lower_digit(text[2 * i + 1]);
-        if (!hi || !lo) return std::nullopt;
-        out[i] = static_cast<std::uint8_t>(*hi << 4 | *lo);
-    }
-    return out;
-}
-
-template <std::size_t N>
-constexpr bool all_zero(const std::array<std::uint8_t, N> &bytes) noexcept
-{
-    for (auto b : bytes) {
-        if (b != 0) return false;
-    }
-    return true;
 }
 
 } // namespace gw::hex

@@ -1,6 +1,7 @@
 #include "trace_context.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "hex.hpp"
 
@@ -8,16 +9,27 @@ namespace gw {
 
 namespace {
 
-// A new trace is recorded unless a parent said otherwise.
-constexpr std::uint8_t sampled = 0x01;
-
-template <std::size_t N>
-std::array<std::uint8_t, N> non_zero_id(std::span<const std::uint8_t, N> random) noexcept
+bool is_lower_hex(std::string_view text) noexcept
 {
-    std::array<std::uint8_t, N> id{};
-    std::ranges::copy(random, id.begin());
-    if (hex::all_zero(id)) id[N - 1] = 1;   // all-zero ids are invalid
-    return id;
+    return std::ranges::all_of(text, [](char c) { return hex::is_lower_digit[static_cast<unsigned char>(c)]; });
+}
+
+bool is_zero(std::string_view text) noexcept
+{
+    return text.find_first_not_of('0') == std::string_view::npos;
+}
+
+// Hex text of random bytes, never all zeros (an all-zero id is invalid).
+template <std::size_t N>
+void random_id(std::span<const std::uint8_t, N> random, char *out) noexcept
+{
+    hex::encode(random, out);
+    if (std::ranges::all_of(random, [](std::uint8_t b) { return b == 0; })) out[2 * N - 1] = '1';
+}
+
+void copy(std::string_view from, char *to) noexcept
+{
+    std::memcpy(to, from.data(), from.size());
 }
 
 } // namespace
@@ -27,21 +39,30 @@ std::optional<TraceParent> parse_traceparent(std::string_view v) noexcept
     if (v.size() != GW_TRACEPARENT_LEN || v.substr(0, 3) != "00-" || v[35] != '-' || v[52] != '-') {
         return std::nullopt;
     }
-    auto trace_id = hex::decode_lower<16>(v.substr(3, 32));
-    auto parent_id = hex::decode_lower<8>(v.substr(36, 16));
-    auto flags = hex::decode_lower<1>(v.substr(53, 2));
-    if (!trace_id || !parent_id || !flags || hex::all_zero(*trace_id) || hex::all_zero(*parent_id)) {
+    TraceParent parent{v.substr(3, GW_TRACE_ID_LEN), v.substr(36, GW_SPAN_ID_LEN), v.substr(53, GW_TRACE_FLAGS_LEN)};
+    if (!is_lower_hex(parent.trace_id) || !is_lower_hex(parent.parent_id) || !is_lower_hex(parent.flags)
+        || is_zero(parent.trace_id) || is_zero(parent.parent_id)) {
         return std::nullopt;
     }
-    return TraceParent{*trace_id, *parent_id, (*flags)[0]};
+    return parent;
 }
 
-TraceSpan begin_span(const std::optional<TraceParent> &parent,
-                     std::span<const std::uint8_t, GW_TRACE_RANDOM> random) noexcept
+gw_trace_t begin_span(const std::optional<TraceParent> &parent,
+                      std::span<const std::uint8_t, GW_TRACE_RANDOM> random) noexcept
 {
-    auto span_id = non_zero_id(random.subspan<16, 8>());
-    if (parent) return {parent->trace_id, span_id, parent->flags, parent->parent_id};
-    return {non_zero_id(random.subspan<0, 16>()), span_id, sampled, std::nullopt};
+    gw_trace_t span{};
+    random_id(random.subspan<16, 8>(), span.span_id);
+    if (parent) {
+        copy(parent->trace_id, span.trace_id);
+        copy(parent->parent_id, span.parent_id);
+        copy(parent->flags, span.flags);
+        span.continued = 1;
+    } else {
+        random_id(random.subspan<0, 16>(), span.trace_id);
+        std::ranges::fill(span.parent_id, '0');
+        copy("01", span.flags);   // sampled: a new trace is recorded
+    }
+    return span;
 }
 
 } // namespace gw
@@ -57,27 +78,17 @@ void gw_trace_begin(const char *incoming, size_t len, const unsigned char *rando
 {
     std::optional<gw::TraceParent> parent;
     if (incoming != nullptr) parent = gw::parse_traceparent({incoming, len});
-
-    auto span = gw::begin_span(parent, std::span<const std::uint8_t, GW_TRACE_RANDOM>(random, GW_TRACE_RANDOM));
-
-    gw::hex::encode(span.trace_id, out->trace_id);
-    gw::hex::encode(span.span_id, out->span_id);
-    std::ranges::fill(out->parent_id, '0');
-    if (span.parent_id) gw::hex::encode(*span.parent_id, out->parent_id);
-    out->flags = span.flags;
-    out->continued = span.parent_id.has_value();
+    *out = gw::begin_span(parent, std::span<const std::uint8_t, GW_TRACE_RANDOM>(random, GW_TRACE_RANDOM));
 }
 
 void gw_trace_format_child(const gw_trace_t *trace, char *out)
 {
-    // The ids are already hex text: only the frame and the flags remain.
-    char *p = out;
-    *p++ = '0'; *p++ = '0'; *p++ = '-';
-    p = std::ranges::copy(trace->trace_id, p).out;
-    *p++ = '-';
-    p = std::ranges::copy(trace->span_id, p).out;
-    *p++ = '-';
-    gw::hex::encode(std::span<const std::uint8_t, 1>(&trace->flags, 1), p);
+    std::memcpy(out, "00-", 3);
+    std::memcpy(out + 3, trace->trace_id, GW_TRACE_ID_LEN);
+    out[35] = '-';
+    std::memcpy(out + 36, trace->span_id, GW_SPAN_ID_LEN);
+    out[52] = '-';
+    std::memcpy(out + 53, trace->flags, GW_TRACE_FLAGS_LEN);
 }
 
 } // extern "C"

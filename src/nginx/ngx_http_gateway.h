@@ -16,9 +16,6 @@ typedef ngx_int_t (*ngx_http_gateway_access_pt)(ngx_http_request_t *r);
 /* The access phase handler running the gateway's checks in order. */
 ngx_int_t ngx_http_gateway_access_handler(ngx_http_request_t *r);
 
-/* The checks, in the order they run. */
-ngx_int_t ngx_http_gateway_rate_limit_check(ngx_http_request_t *r);
-
 /*
  * Per main request state of a module that survives internal redirects
  * (which clear r->ctx), so work is done once per client request.
@@ -34,20 +31,47 @@ ngx_int_t ngx_http_gateway_register_variables(ngx_conf_t *cf,
 /* Fills buf with unpredictable bytes. */
 void ngx_http_gateway_random(u_char *buf, size_t len);
 
-/* The first request header called name, and how many there are. */
+/*
+ * A header name the gateway reads or writes; the lower-case form and its
+ * hash let request headers be matched the way nginx parsed them.
+ */
+typedef struct {
+    ngx_str_t    name;
+    u_char      *lowcase;
+    ngx_uint_t   hash;           /* computed on first use */
+} ngx_http_gateway_header_t;
+
+#define ngx_http_gateway_header(name, lowcase)                               \
+    { ngx_string(name), (u_char *) lowcase, 0 }
+
+
+/* The first request header called header->name, and how many there are. */
 ngx_table_elt_t *ngx_http_gateway_find_request_header(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_uint_t *count);
+    ngx_http_gateway_header_t *header, ngx_uint_t *count);
 
 /*
- * Replaces every request header called name with one holding value (none
- * when value is NULL), so what goes upstream cannot be spoofed by a client.
+ * Replaces every request header called header->name with one holding value
+ * (none when value is NULL), so what goes upstream cannot be spoofed.
  */
 ngx_int_t ngx_http_gateway_set_request_header(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
+    ngx_http_gateway_header_t *header, ngx_str_t *value);
 
-/* Replaces every response header called name with one holding value. */
+/* Replaces every response header called header->name with one holding value. */
 ngx_int_t ngx_http_gateway_set_response_header(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
+    ngx_http_gateway_header_t *header, ngx_str_t *value);
+
+
+/* Access checks, in the order ngx_http_gateway_access.c runs them. */
+ngx_int_t ngx_http_gateway_jwt_check(ngx_http_request_t *r);
+ngx_int_t ngx_http_gateway_rbac_check(ngx_http_request_t *r);
+ngx_int_t ngx_http_gateway_rate_limit_check(ngx_http_request_t *r);
+
+/*
+ * The main request's verified token (NULL when there is none); *exempt is
+ * set when gateway_jwt evaluated to "off" for the request.
+ */
+struct gw_jwt_s *ngx_http_gateway_jwt_token(ngx_http_request_t *r,
+    ngx_uint_t *exempt);
 
 
 #endif /* _NGX_HTTP_GATEWAY_H_INCLUDED_ */

@@ -5,17 +5,23 @@
 #include "ngx_http_gateway.h"
 
 
-static ngx_uint_t ngx_http_gateway_header_is(ngx_table_elt_t *h,
-    ngx_str_t *name);
+static ngx_uint_t ngx_http_gateway_request_header_is(ngx_table_elt_t *h,
+    ngx_http_gateway_header_t *header);
+static ngx_int_t ngx_http_gateway_remove_request_header(ngx_http_request_t *r,
+    ngx_http_gateway_header_t *header);
 
 
 ngx_table_elt_t *
-ngx_http_gateway_find_request_header(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_uint_t *count)
+ngx_http_gateway_find_request_header(ngx_http_request_t *r,
+    ngx_http_gateway_header_t *header, ngx_uint_t *count)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *found;
+
+    if (header->hash == 0) {
+        header->hash = ngx_hash_key(header->lowcase, header->name.len);
+    }
 
     found = NULL;
     *count = 0;
@@ -24,7 +30,7 @@ ngx_http_gateway_find_request_header(ngx_http_request_t *r, ngx_str_t *name,
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (ngx_http_gateway_header_is(&h[i], name)) {
+            if (ngx_http_gateway_request_header_is(&h[i], header)) {
                 if (found == NULL) {
                     found = &h[i];
                 }
@@ -39,57 +45,25 @@ ngx_http_gateway_find_request_header(ngx_http_request_t *r, ngx_str_t *name,
 
 
 ngx_int_t
-ngx_http_gateway_set_request_header(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *value)
+ngx_http_gateway_set_request_header(ngx_http_request_t *r,
+    ngx_http_gateway_header_t *header, ngx_str_t *value)
 {
-    u_char           *lowcase;
-    ngx_uint_t        i, count;
-    ngx_list_t        old;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *copy;
+    ngx_uint_t        count;
+    ngx_table_elt_t  *h;
 
-    if (ngx_http_gateway_find_request_header(r, name, &count) != NULL) {
+    h = ngx_http_gateway_find_request_header(r, header, &count);
 
-        /*
-         * ngx_list_t cannot drop elements, so the list is rebuilt in place
-         * from a copy of its head; pointers in r->headers_in still see
-         * unchanged elements of the old list.
-         */
+    if (count == 1 && value != NULL) {
+        h->value = *value;
+        return NGX_OK;
+    }
 
-        old = r->headers_in.headers;
-
-        if (ngx_list_init(&r->headers_in.headers, r->pool, old.nalloc,
-                          sizeof(ngx_table_elt_t))
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        for (part = &old.part; part; part = part->next) {
-            h = part->elts;
-
-            for (i = 0; i < part->nelts; i++) {
-                if (ngx_http_gateway_header_is(&h[i], name)) {
-                    continue;
-                }
-
-                copy = ngx_list_push(&r->headers_in.headers);
-                if (copy == NULL) {
-                    return NGX_ERROR;
-                }
-
-                *copy = h[i];
-            }
-        }
+    if (count && ngx_http_gateway_remove_request_header(r, header) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (value == NULL) {
         return NGX_OK;
-    }
-
-    lowcase = ngx_pnalloc(r->pool, name->len);
-    if (lowcase == NULL) {
-        return NGX_ERROR;
     }
 
     h = ngx_list_push(&r->headers_in.headers);
@@ -99,18 +73,62 @@ ngx_http_gateway_set_request_header(ngx_http_request_t *r, ngx_str_t *name,
 
     ngx_memzero(h, sizeof(ngx_table_elt_t));
 
-    h->key = *name;
+    h->key = header->name;
     h->value = *value;
-    h->lowcase_key = lowcase;
-    h->hash = ngx_hash_strlow(lowcase, name->data, name->len);
+    h->lowcase_key = header->lowcase;
+    h->hash = header->hash;
+
+    return NGX_OK;
+}
+
+
+/*
+ * ngx_list_t cannot drop elements, so the list is rebuilt in place from a
+ * copy of its head; pointers in r->headers_in still see unchanged elements
+ * of the old list.
+ */
+static ngx_int_t
+ngx_http_gateway_remove_request_header(ngx_http_request_t *r,
+    ngx_http_gateway_header_t *header)
+{
+    ngx_uint_t        i;
+    ngx_list_t        old;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *copy;
+
+    old = r->headers_in.headers;
+
+    if (ngx_list_init(&r->headers_in.headers, r->pool, old.nalloc,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (part = &old.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (ngx_http_gateway_request_header_is(&h[i], header)) {
+                continue;
+            }
+
+            copy = ngx_list_push(&r->headers_in.headers);
+            if (copy == NULL) {
+                return NGX_ERROR;
+            }
+
+            *copy = h[i];
+        }
+    }
 
     return NGX_OK;
 }
 
 
 ngx_int_t
-ngx_http_gateway_set_response_header(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *value)
+ngx_http_gateway_set_response_header(ngx_http_request_t *r,
+    ngx_http_gateway_header_t *header, ngx_str_t *value)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
@@ -120,7 +138,12 @@ ngx_http_gateway_set_response_header(ngx_http_request_t *r, ngx_str_t *name,
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (h[i].hash != 0 && ngx_http_gateway_header_is(&h[i], name)) {
+            if (h[i].hash != 0
+                && h[i].key.len == header->name.len
+                && ngx_strncasecmp(h[i].key.data, header->name.data,
+                                   header->name.len)
+                   == 0)
+            {
                 h[i].hash = 0;
             }
         }
@@ -134,7 +157,7 @@ ngx_http_gateway_set_response_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_memzero(h, sizeof(ngx_table_elt_t));
 
     h->hash = 1;
-    h->key = *name;
+    h->key = header->name;
     h->value = *value;
 
     return NGX_OK;
@@ -142,8 +165,13 @@ ngx_http_gateway_set_response_header(ngx_http_request_t *r, ngx_str_t *name,
 
 
 static ngx_uint_t
-ngx_http_gateway_header_is(ngx_table_elt_t *h, ngx_str_t *name)
+ngx_http_gateway_request_header_is(ngx_table_elt_t *h,
+    ngx_http_gateway_header_t *header)
 {
-    return h->key.len == name->len
-           && ngx_strncasecmp(h->key.data, name->data, name->len) == 0;
+    /* nginx hashed and lower-cased every request header while parsing */
+
+    return h->hash == header->hash
+           && h->key.len == header->name.len
+           && ngx_strncmp(h->lowcase_key, header->lowcase, header->name.len)
+              == 0;
 }

@@ -35,10 +35,10 @@ static ngx_int_t ngx_http_gateway_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_gateway_init(ngx_conf_t *cf);
 
 
-static ngx_str_t  ngx_http_gateway_incoming_header =
-    ngx_string("X-Request-ID");
-static ngx_str_t  ngx_http_gateway_upstream_header =
-    ngx_string("X-Gateway-Request-ID");
+static ngx_http_gateway_header_t  ngx_http_gateway_incoming_header =
+    ngx_http_gateway_header("X-Request-ID", "x-request-id");
+static ngx_http_gateway_header_t  ngx_http_gateway_upstream_header =
+    ngx_http_gateway_header("X-Gateway-Request-ID", "x-gateway-request-id");
 
 
 static ngx_command_t  ngx_http_gateway_commands[] = {

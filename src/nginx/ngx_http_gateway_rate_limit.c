@@ -266,16 +266,18 @@ static ngx_str_t  ngx_http_gateway_rl_status_names[] = {
 };
 
 
-static ngx_str_t  ngx_http_gateway_rl_retry_after = ngx_string("Retry-After");
-static ngx_str_t  ngx_http_gateway_rl_policy_header =
-    ngx_string("RateLimit-Policy");
-static ngx_str_t  ngx_http_gateway_rl_ietf_header = ngx_string("RateLimit");
-static ngx_str_t  ngx_http_gateway_rl_limit_header =
-    ngx_string("RateLimit-Limit");
-static ngx_str_t  ngx_http_gateway_rl_remaining_header =
-    ngx_string("RateLimit-Remaining");
-static ngx_str_t  ngx_http_gateway_rl_reset_header =
-    ngx_string("RateLimit-Reset");
+static ngx_http_gateway_header_t  ngx_http_gateway_rl_retry_after =
+    ngx_http_gateway_header("Retry-After", "retry-after");
+static ngx_http_gateway_header_t  ngx_http_gateway_rl_policy_header =
+    ngx_http_gateway_header("RateLimit-Policy", "ratelimit-policy");
+static ngx_http_gateway_header_t  ngx_http_gateway_rl_ietf_header =
+    ngx_http_gateway_header("RateLimit", "ratelimit");
+static ngx_http_gateway_header_t  ngx_http_gateway_rl_limit_header =
+    ngx_http_gateway_header("RateLimit-Limit", "ratelimit-limit");
+static ngx_http_gateway_header_t  ngx_http_gateway_rl_remaining_header =
+    ngx_http_gateway_header("RateLimit-Remaining", "ratelimit-remaining");
+static ngx_http_gateway_header_t  ngx_http_gateway_rl_reset_header =
+    ngx_http_gateway_header("RateLimit-Reset", "ratelimit-reset");
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;

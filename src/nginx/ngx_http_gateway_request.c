@@ -74,11 +74,53 @@ ngx_http_gateway_request_state(ngx_http_request_t *r, ngx_module_t *module,
 }
 
 
+/*
+ * Random bytes are drawn from OpenSSL in blocks: one RAND_bytes() call per
+ * request costs more than the rest of the request id and trace work. The
+ * block belongs to the process that drew it, so a forked worker never hands
+ * out bytes its parent or a sibling also holds.
+ */
+#define NGX_HTTP_GATEWAY_RANDOM_BLOCK  1024
+
+static u_char     ngx_http_gateway_random_block[NGX_HTTP_GATEWAY_RANDOM_BLOCK];
+static size_t     ngx_http_gateway_random_left;
+static ngx_pid_t  ngx_http_gateway_random_owner;
+
+
 void
 ngx_http_gateway_random(u_char *buf, size_t len)
 {
     size_t    i;
     uint32_t  n;
+    u_char   *block;
+
+    block = ngx_http_gateway_random_block;
+
+    if (len > NGX_HTTP_GATEWAY_RANDOM_BLOCK) {
+        goto direct;
+    }
+
+    if (ngx_http_gateway_random_owner != ngx_pid
+        || ngx_http_gateway_random_left < len)
+    {
+        if (RAND_bytes(block, NGX_HTTP_GATEWAY_RANDOM_BLOCK) != 1) {
+            goto direct;
+        }
+
+        ngx_http_gateway_random_owner = ngx_pid;
+        ngx_http_gateway_random_left = NGX_HTTP_GATEWAY_RANDOM_BLOCK;
+    }
+
+    ngx_http_gateway_random_left -= len;
+    block += ngx_http_gateway_random_left;
+
+    ngx_memcpy(buf, block, len);
+
+    return;
+
+direct:
+
+    ngx_http_gateway_random_left = 0;
 
     if (RAND_bytes(buf, (int) len) == 1) {
         return;

@@ -34,8 +34,10 @@ static ngx_int_t ngx_http_gateway_trace_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_gateway_trace_init(ngx_conf_t *cf);
 
 
-static ngx_str_t  ngx_http_gateway_traceparent = ngx_string("traceparent");
-static ngx_str_t  ngx_http_gateway_tracestate = ngx_string("tracestate");
+static ngx_http_gateway_header_t  ngx_http_gateway_traceparent =
+    ngx_http_gateway_header("traceparent", "traceparent");
+static ngx_http_gateway_header_t  ngx_http_gateway_tracestate =
+    ngx_http_gateway_header("tracestate", "tracestate");
 
 
 static ngx_command_t  ngx_http_gateway_trace_commands[] = {

@@ -11,13 +11,15 @@ extern "C" {
 #define GW_TRACEPARENT_LEN  55   /* "00-" trace(32) "-" span(16) "-" flags(2) */
 #define GW_TRACE_ID_LEN     32
 #define GW_SPAN_ID_LEN      16
+#define GW_TRACE_FLAGS_LEN  2
 #define GW_TRACE_RANDOM     24   /* 16 bytes for a new trace id, 8 for the span id */
 
+/* Ids are kept as the lower-case hex text they travel as. */
 typedef struct {
     char          trace_id[GW_TRACE_ID_LEN];
     char          parent_id[GW_SPAN_ID_LEN];   /* meaningful when continued */
     char          span_id[GW_SPAN_ID_LEN];     /* this hop's span */
-    unsigned char flags;
+    char          flags[GW_TRACE_FLAGS_LEN];
     unsigned char continued;                   /* 1: a valid parent was given */
 } gw_trace_t;
 

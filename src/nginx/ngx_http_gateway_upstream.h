@@ -1,0 +1,172 @@
+/*
+ * Private to ngx_http_gateway_upstream_module (upstream balancing and
+ * circuit breaking): the types and functions its files share.
+ *
+ *   ngx_http_gateway_upstream_module.c     directives, configuration
+ *   ngx_http_gateway_upstream_zone.c       the shared peer table
+ *   ngx_http_gateway_upstream_balancer.c   get/free peer, failures
+ *   ngx_http_gateway_upstream_fail_fast.c  503 when every circuit is open
+ *   ngx_http_gateway_upstream_variables.c  per request state, variables
+ */
+
+#ifndef _NGX_HTTP_GATEWAY_UPSTREAM_H_INCLUDED_
+#define _NGX_HTTP_GATEWAY_UPSTREAM_H_INCLUDED_
+
+
+#include "ngx_http_gateway.h"
+#include "gw_balancer.h"
+
+
+/* bitmaps of 64-bit words: the failure statuses, the slots a request tried */
+#define NGX_HTTP_GATEWAY_STATUS_WORDS  10        /* codes 0..639 */
+
+#define ngx_http_gateway_bit_test(map, i)                                   \
+    (((map)[(i) / 64] >> ((i) % 64)) & 1)
+#define ngx_http_gateway_bit_set(map, i)                                    \
+    ((map)[(i) / 64] |= (uint64_t) 1 << ((i) % 64))
+
+
+/* a configured peer (round robin's view, primaries then backups) */
+typedef struct {
+    ngx_str_t                          name;
+    ngx_uint_t                         weight;
+    ngx_uint_t                         max_conns;
+    ngx_uint_t                         dup;      /* same address seen before */
+    unsigned                           down:1;
+    unsigned                           backup:1;
+
+    /* where it sits in the shared table, set when the zone is initialized */
+    ngx_uint_t                         slot;
+    uint64_t                           slot_generation;
+
+    struct sockaddr                   *sockaddr;
+    socklen_t                          socklen;
+} ngx_http_gateway_peer_conf_t;
+
+
+/* the address of a slot, next to the core's table */
+typedef struct {
+    ngx_sockaddr_t                     sockaddr;
+    socklen_t                          socklen;
+    uint16_t                           dup;
+    uint16_t                           name_len;
+    u_char                             name[NGX_SOCKADDR_STRLEN];
+} ngx_http_gateway_peer_addr_t;
+
+
+/* the shared table of an upstream, in its zone */
+typedef struct {
+    ngx_uint_t                         capacity;
+    ngx_uint_t                         nslots;
+    int64_t                            warned;       /* last all-open warning */
+    gw_peer_t                         *peers;
+    ngx_http_gateway_peer_addr_t      *addrs;
+} ngx_http_gateway_upstream_shctx_t;
+
+
+typedef struct {
+    ngx_flag_t                         enabled;     /* by either directive */
+    ngx_uint_t                         method;
+    ngx_int_t                          breaker_set;
+    gw_breaker_conf_t                  breaker;
+    uint64_t                           statuses[NGX_HTTP_GATEWAY_STATUS_WORDS];
+
+    /* unset when a balancing method declared after ours replaced it */
+    ngx_uint_t                         initialized;
+    ngx_http_upstream_init_peer_pt     original_init_peer;
+
+    /* the upstream block, and where our first directive in it is */
+    ngx_http_upstream_srv_conf_t      *upstream;
+    u_char                            *file;
+    ngx_uint_t                         line;
+
+    ngx_array_t                        peers;       /* peer_conf_t */
+
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_gateway_upstream_shctx_t *sh;
+
+    /* per process: slot -> configured peer -> round robin peer */
+    ngx_http_upstream_rr_peers_t      *map_peers;   /* built for */
+    ngx_uint_t                         map_size;
+    ngx_int_t                         *map;
+    ngx_http_upstream_rr_peer_t      **rr;
+} ngx_http_gateway_upstream_srv_conf_t;
+
+
+typedef struct {
+    ngx_array_t                        upstreams;   /* srv_conf_t * */
+    ngx_uint_t                         breakers;    /* any upstream has one */
+    ngx_uint_t                         handlers[8];  /* ctx_index of *_pass */
+    ngx_uint_t                         nhandlers;
+} ngx_http_gateway_upstream_main_conf_t;
+
+
+/* per request, wraps round robin's data */
+typedef struct {
+    ngx_http_upstream_rr_peer_data_t  *rrp;
+    ngx_http_gateway_upstream_srv_conf_t *conf;
+    ngx_http_request_t                *request;
+
+    uint64_t                          *tried;
+    size_t                             tried_words;
+
+    gw_pick_t                          pick;
+    ngx_str_t                         *name;
+    unsigned                           picked:1;
+    unsigned                           started:1;
+    unsigned                           reported:1;
+
+#if (NGX_HTTP_SSL)
+    ngx_event_set_peer_session_pt      original_set_session;
+    ngx_event_save_peer_session_pt     original_save_session;
+#endif
+} ngx_http_gateway_upstream_peer_data_t;
+
+
+/*
+ * Per request (the main request's survives internal redirects): what the
+ * variables show, and the peer reserved by the fail-fast check for the
+ * first try, so checking and choosing happen under one lock.
+ */
+typedef struct {
+    ngx_str_t                          peer;
+    ngx_uint_t                         state;
+
+    ngx_http_gateway_upstream_srv_conf_t *reserved_conf;
+    gw_pick_t                          reserved_pick;
+
+    /* the try in progress, for the header filter */
+    ngx_http_gateway_upstream_peer_data_t *attempt;
+
+    unsigned                           set:1;       /* peer and state */
+    unsigned                           reserved:1;
+    unsigned                           cleanup:1;   /* releases the reserved */
+} ngx_http_gateway_upstream_ctx_t;
+
+
+extern ngx_module_t  ngx_http_gateway_upstream_module;
+
+
+ngx_int_t ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us,
+    ngx_http_gateway_upstream_srv_conf_t *gcf);
+ngx_int_t ngx_http_gateway_upstream_build_map(
+    ngx_http_gateway_upstream_srv_conf_t *gcf,
+    ngx_http_upstream_rr_peers_t *peers);
+
+ngx_int_t ngx_http_gateway_upstream_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us);
+void ngx_http_gateway_upstream_log_transition(ngx_log_t *log,
+    ngx_http_gateway_upstream_srv_conf_t *gcf, ngx_str_t *peer,
+    gw_transition_t t, int64_t period);
+void ngx_http_gateway_upstream_header_filter_init(void);
+
+ngx_int_t ngx_http_gateway_upstream_fail_fast_init(ngx_conf_t *cf,
+    ngx_http_gateway_upstream_main_conf_t *gmcf);
+
+ngx_http_gateway_upstream_ctx_t *ngx_http_gateway_upstream_ctx(
+    ngx_http_request_t *r);
+ngx_int_t ngx_http_gateway_upstream_add_variables(ngx_conf_t *cf);
+
+
+#endif /* _NGX_HTTP_GATEWAY_UPSTREAM_H_INCLUDED_ */

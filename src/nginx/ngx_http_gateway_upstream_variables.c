@@ -1,0 +1,117 @@
+/*
+ * Per request state of the gateway balancer and the variables that show
+ * it: $gateway_upstream_peer and $gateway_circuit_state.
+ */
+
+#include "ngx_http_gateway_upstream.h"
+
+
+static ngx_int_t ngx_http_gateway_upstream_peer_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_gateway_upstream_state_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_variable_t  ngx_http_gateway_upstream_vars[] = {
+
+    { ngx_string("gateway_upstream_peer"), NULL,
+      ngx_http_gateway_upstream_peer_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("gateway_circuit_state"), NULL,
+      ngx_http_gateway_upstream_state_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_http_gateway_upstream_ctx_t *
+ngx_http_gateway_upstream_ctx(ngx_http_request_t *r)
+{
+    ngx_http_gateway_upstream_ctx_t  *ctx;
+
+    if (r == r->main) {
+        return ngx_http_gateway_request_state(r,
+                                     &ngx_http_gateway_upstream_module,
+                                     sizeof(ngx_http_gateway_upstream_ctx_t));
+    }
+
+    /* subrequests run side by side: each has its own */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_gateway_upstream_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_gateway_upstream_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_gateway_upstream_module);
+    }
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_http_gateway_upstream_peer_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_gateway_upstream_ctx_t  *ctx;
+
+    ctx = ngx_http_gateway_upstream_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (!ctx->set || ctx->peer.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ctx->peer.len;
+    v->data = ctx->peer.data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_gateway_upstream_state_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    const char                       *name;
+    ngx_http_gateway_upstream_ctx_t  *ctx;
+
+    ctx = ngx_http_gateway_upstream_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (!ctx->set) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    name = gw_circuit_state_name((int) ctx->state);
+
+    v->len = ngx_strlen(name);
+    v->data = (u_char *) name;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_gateway_upstream_add_variables(ngx_conf_t *cf)
+{
+    return ngx_http_gateway_register_variables(cf,
+                                               ngx_http_gateway_upstream_vars);
+}

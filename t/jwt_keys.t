@@ -1,0 +1,301 @@
+# gateway_jwt_key_request: a JWKS fetched by subrequest from a mocked
+# identity provider (a server block on $TEST_NGINX_IDP_PORT), shared in
+# memory, refetched for an unknown kid, kept when the provider fails.
+use FindBin;
+use lib $FindBin::Bin;
+use Test::Nginx::Socket 'no_plan';
+use JwtMint;
+
+$ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
+$ENV{TEST_NGINX_IDP_PORT} ||= 2101;
+$ENV{TEST_NGINX_DEAD_PORT} ||= 2109;     # nothing listens there
+$ENV{TEST_NGINX_SLOW_PORT} ||= 2102;     # accepts, never answers
+
+my $exp = time + 3600;
+our %T;
+$T{rsa1} = jwt('RS256', 'rsa1', { sub => 'alice', exp => $exp }, { kid => 'rsa1' });
+$T{rsa2} = jwt('RS256', 'rsa2', { sub => 'bob', exp => $exp }, { kid => 'rsa2' });
+$T{rsa9} = jwt('RS256', 'rsa2', { sub => 'eve', exp => $exp }, { kid => 'rsa9' });
+$T{ec} = jwt('ES256', 'ec256', { sub => 'carol', exp => $exp }, { kid => 'ec256' });
+
+# the JWKS the provider serves is picked by the client's X-Set header (the
+# subrequest sees the client's headers), so one test can rotate keys
+add_block_preprocessor(sub {
+    my $block = shift;
+    if (!defined $block->http_config) {
+        $block->set_value('http_config', <<'_EOC_');
+    server {
+        listen 127.0.0.1:$TEST_NGINX_IDP_PORT;
+        location ~ ^/jwks/(?<set>\w+)$ {
+            default_type application/json;
+            alias $TEST_NGINX_JWT_KEYS/$set.jwks;
+        }
+        location = /jwks/garbage { return 200 "{\"keys\": [garbage"; }
+        location = /jwks/broken { return 500; }
+        location = /jwks/empty { return 200 '{"keys":[]}'; }
+    }
+_EOC_
+    }
+    if (defined $block->config) {
+        $block->set_value('config', $block->config . <<'_EOC_');
+    location = /_echo {
+        return 200 "sub=$http_x_sub\n";
+    }
+_EOC_
+    }
+});
+
+no_shuffle();
+check_accum_error_log();
+run_tests();
+
+__DATA__
+
+=== TEST 1: keys are fetched on first use, then served from memory
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_set_header X-Sub $gateway_jwt_claim_sub;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_set_header Authorization "";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+        access_log logs/jwks.log;
+    }
+--- request eval
+["GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+["X-Set: rotation\nAuthorization: Bearer $main::T{rsa1}",
+ "X-Set: rotation\nAuthorization: Bearer $main::T{rsa2}",
+ "X-Set: broken\nAuthorization: Bearer $main::T{rsa1}"]
+--- response_body eval
+["sub=alice\n", "sub=bob\n", "sub=alice\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: an unknown kid refetches (key rotation), at most once per 30s
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_set_header X-Sub $gateway_jwt_claim_sub;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+    }
+--- request eval
+["GET /t", "GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+["X-Set: rsa1\nAuthorization: Bearer $main::T{rsa1}",
+ "X-Set: rotation\nAuthorization: Bearer $main::T{rsa2}",
+ "X-Set: all\nAuthorization: Bearer $main::T{ec}",
+ "X-Set: all\nAuthorization: Bearer $main::T{rsa9}"]
+--- error_code eval
+[200, 200, 401, 401]
+--- response_headers_like eval
+["", "", 'error_description="unknown key id"', 'error_description="unknown key id"']
+
+
+
+=== TEST 3: the provider is down: 401, the failure is logged
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_DEAD_PORT/jwks;
+    }
+--- request
+GET /t
+--- more_headers eval
+"Authorization: Bearer $main::T{rsa1}"
+--- error_code: 401
+--- error_log
+gateway jwt: fetching keys from "/_jwks" failed: status 502; no keys yet
+
+
+
+=== TEST 4: the provider returns garbage or an empty set: 401
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+    }
+--- request eval
+["GET /t", "GET /t"]
+--- more_headers eval
+["X-Set: garbage\nAuthorization: Bearer $main::T{rsa1}",
+ "X-Set: empty\nAuthorization: Bearer $main::T{rsa1}"]
+--- error_code eval
+[401, 401]
+--- error_log eval
+[qr/fetching keys from "\/_jwks" failed: invalid JSON/]
+
+
+
+=== TEST 5: a slow provider times out: 401, no hang
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_read_timeout 500ms;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SLOW_PORT/jwks;
+    }
+--- tcp_listen: $TEST_NGINX_SLOW_PORT
+--- tcp_no_close
+--- tcp_reply_delay: 5s
+--- tcp_reply
+HTTP/1.0 200 OK\r\n\r\n{}
+--- request
+GET /t
+--- more_headers eval
+"Authorization: Bearer $main::T{rsa1}"
+--- error_code: 401
+--- error_log
+upstream timed out
+fetching keys from "/_jwks" failed
+--- timeout: 5
+
+
+
+=== TEST 6: stale keys are refreshed; a failed refresh keeps the old keys
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        gateway_jwt_key_cache 1s;
+        proxy_set_header X-Sub $gateway_jwt_claim_sub;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+    }
+    location = /pause {
+        # about 2s: nginx sends this slowly
+        limit_rate 100;
+        return 200 "......................................................................................................................................................\n";
+    }
+--- request eval
+["GET /t", "GET /pause", "GET /t", "GET /pause", "GET /t"]
+--- more_headers eval
+["X-Set: rsa1\nAuthorization: Bearer $main::T{rsa1}",
+ "",
+ "X-Set: broken\nAuthorization: Bearer $main::T{rsa1}",
+ "",
+ "X-Set: rsa2\nAuthorization: Bearer $main::T{rsa1}"]
+--- error_code eval
+[200, 200, 200, 200, 401]
+--- timeout: 10
+
+
+
+=== TEST 7: the client's body and method do not reach the provider
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+    }
+--- request
+POST /t
+hello
+--- more_headers eval
+"X-Set: rsa1\nAuthorization: Bearer $main::T{rsa1}"
+--- error_code: 200
+
+
+
+=== TEST 8: a HEAD request fetches the keys' body all the same
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+    }
+--- request
+HEAD /t
+--- more_headers eval
+"X-Set: rsa1\nAuthorization: Bearer $main::T{rsa1}"
+--- error_code: 200
+
+
+
+=== TEST 9: the JWKS from a location served by this nginx (no files)
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_set_header X-Sub $gateway_jwt_claim_sub;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        return 200 '{"keys":[{"kty":"EC","kid":"ec256","crv":"P-256","x":"NYOghmIhfQc7w3VTbvkVHThgtzpboPA6EdInHPEqwsU","y":"Z72qdQfr2MpUVmrzlocjlMfeZiRNE044jbq7OKBgHa4"}]}';
+    }
+--- request
+GET /t
+--- more_headers eval
+"Authorization: Bearer $main::T{ec}"
+--- response_body
+sub=carol
+
+
+
+=== TEST 10: key_request with arguments
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks?set=rsa2;
+        proxy_set_header X-Sub $gateway_jwt_claim_sub;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$arg_set;
+    }
+--- request
+GET /t
+--- more_headers eval
+"Authorization: Bearer $main::T{rsa2}"
+--- response_body
+sub=bob
+
+
+
+=== TEST 11: nginx -t: key_request needs a local URI
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request http://idp/jwks;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid URI "http://idp/jwks", expected a local URI such as "/_jwks" in .*nginx.conf:\d+}
