@@ -361,7 +361,16 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
         }
 
         if (i == ctx->nitems) {
-            (void) ngx_http_gateway_rl_transaction(r, few, i);
+            if (ngx_http_gateway_rl_transaction(r, few, i)
+                && ctx->nitems == 1 && ctx->items[0].admitted)
+            {
+                /* the common case, passed */
+                ctx->done = 1;
+                ctx->rc = NGX_DECLINED;
+                ctx->status = NGX_HTTP_GATEWAY_RL_PASSED;
+                return NGX_DECLINED;
+            }
+
             return ngx_http_gateway_rl_finish(r, ctx);
         }
     }
