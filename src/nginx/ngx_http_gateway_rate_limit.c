@@ -125,6 +125,14 @@ static ngx_int_t ngx_http_gateway_rl_key(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_gateway_rl_transaction(ngx_http_request_t *r,
     ngx_http_gateway_rl_item_t **items, ngx_uint_t n);
 static void ngx_http_gateway_rl_refund(ngx_http_gateway_rl_item_t *item);
+static ngx_http_gateway_rl_group_t *ngx_http_gateway_rl_split(
+    ngx_http_request_t *r, ngx_http_gateway_rl_ctx_t *ctx,
+    ngx_http_gateway_rl_item_t **local, ngx_uint_t *n, ngx_uint_t *ngroups);
+static ngx_int_t ngx_http_gateway_rl_ask_redis(ngx_http_request_t *r,
+    ngx_http_gateway_rl_ctx_t *ctx, ngx_http_gateway_rl_group_t *groups,
+    ngx_uint_t ngroups);
+static void ngx_http_gateway_rl_log_fallback(ngx_http_request_t *r,
+    ngx_http_gateway_rl_zone_t *zone, const char *why, const char *detail);
 static ngx_int_t ngx_http_gateway_rl_send(ngx_http_request_t *r,
     ngx_http_gateway_rl_group_t *group);
 static void ngx_http_gateway_rl_redis_done(void *data, redisReply *reply);
@@ -312,12 +320,10 @@ ngx_http_gateway_rl_now(ngx_http_gateway_rl_zone_t *zone)
 ngx_int_t
 ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
 {
-    ngx_uint_t                        i, j, n, ngroups;
-    ngx_pool_cleanup_t               *cln;
+    ngx_uint_t                        i, n, ngroups;
     ngx_http_gateway_rl_ctx_t        *ctx;
-    ngx_http_gateway_rl_item_t      **local, *item, *few[8];
-    ngx_http_gateway_rl_zone_t       *zone;
-    ngx_http_gateway_rl_group_t      *groups, *group;
+    ngx_http_gateway_rl_item_t      **local, *few[8];
+    ngx_http_gateway_rl_group_t      *groups;
     ngx_http_gateway_rl_loc_conf_t   *lrcf;
 
     lrcf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_rate_limit_module);
@@ -349,38 +355,6 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->nitems == 0) {
-        return ngx_http_gateway_rl_finish(r, ctx);
-    }
-
-    if (!lrcf->redis) {
-        /* local zones only: one transaction */
-
-        for (i = 0; i < ctx->nitems && i < sizeof(few) / sizeof(few[0]); i++) {
-            few[i] = &ctx->items[i];
-        }
-
-        if (i == ctx->nitems) {
-            if (ngx_http_gateway_rl_transaction(r, few, i)
-                && ctx->nitems == 1 && ctx->items[0].admitted)
-            {
-                /* the common case, passed */
-                ctx->done = 1;
-                ctx->rc = NGX_DECLINED;
-                ctx->status = NGX_HTTP_GATEWAY_RL_PASSED;
-                return NGX_DECLINED;
-            }
-
-            return ngx_http_gateway_rl_finish(r, ctx);
-        }
-    }
-
-    /*
-     * Zones kept in a Redis that answers go to it, one script call per
-     * Redis; the others (and zones whose Redis is down) are counted here,
-     * first: when they reject, Redis is not asked at all.
-     */
-
     if (ctx->nitems <= sizeof(few) / sizeof(few[0])) {
         local = few;
 
@@ -391,34 +365,81 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
         }
     }
 
+    if (!lrcf->redis) {
+        for (i = 0; i < ctx->nitems; i++) {
+            local[i] = &ctx->items[i];
+        }
+
+        if (ctx->nitems
+            && ngx_http_gateway_rl_transaction(r, local, ctx->nitems)
+            && ctx->nitems == 1 && ctx->items[0].admitted)
+        {
+            /* the common case: one limit, passed */
+            ctx->done = 1;
+            ctx->rc = NGX_DECLINED;
+            ctx->status = NGX_HTTP_GATEWAY_RL_PASSED;
+            return NGX_DECLINED;
+        }
+
+        return ngx_http_gateway_rl_finish(r, ctx);
+    }
+
+    /*
+     * Zones kept in a Redis that answers go to it, one script call per
+     * Redis; the others (and zones whose Redis is down) are counted here,
+     * first: when they reject, Redis is not asked at all.
+     */
+
+    groups = ngx_http_gateway_rl_split(r, ctx, local, &n, &ngroups);
+    if (groups == NULL && ngroups) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (n && !ngx_http_gateway_rl_transaction(r, local, n)) {
+        ngroups = 0;
+    }
+
+    if (ngroups == 0) {
+        return ngx_http_gateway_rl_finish(r, ctx);
+    }
+
+    return ngx_http_gateway_rl_ask_redis(r, ctx, groups, ngroups);
+}
+
+
+/*
+ * Puts the request's items either in local[] (*n of them) or in one group
+ * per Redis that is available (*ngroups); NULL with *ngroups set when out
+ * of memory.
+ */
+
+static ngx_http_gateway_rl_group_t *
+ngx_http_gateway_rl_split(ngx_http_request_t *r,
+    ngx_http_gateway_rl_ctx_t *ctx, ngx_http_gateway_rl_item_t **local,
+    ngx_uint_t *n, ngx_uint_t *ngroups)
+{
+    ngx_uint_t                    i, j;
+    ngx_http_gateway_rl_item_t   *item;
+    ngx_http_gateway_rl_zone_t   *zone;
+    ngx_http_gateway_rl_group_t  *groups, *group;
+
     groups = NULL;
-    n = 0;
-    ngroups = 0;
+    *n = 0;
+    *ngroups = 0;
 
     for (i = 0; i < ctx->nitems; i++) {
         item = &ctx->items[i];
         zone = item->zone;
 
         if (zone->redis == NULL) {
-            local[n++] = item;
+            local[(*n)++] = item;
             continue;
         }
 
         if (!ngx_http_gateway_redis_available(zone->redis)) {
-            if (ngx_current_msec - zone->fallback_logged
-                    >= NGX_HTTP_GATEWAY_RL_FALLBACK_INTERVAL
-                || zone->fallback_logged == 0)
-            {
-                zone->fallback_logged = ngx_current_msec ? ngx_current_msec
-                                                         : 1;
-                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                              "gateway rate limit: zone \"%V\" uses its "
-                              "local counters, gateway_redis \"%V\" is not "
-                              "available", &zone->name,
-                              ngx_http_gateway_redis_name(zone->redis));
-            }
-
-            local[n++] = item;
+            ngx_http_gateway_rl_log_fallback(r, zone, "is not available",
+                                             NULL);
+            local[(*n)++] = item;
             continue;
         }
 
@@ -426,11 +447,12 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
             groups = ngx_pcalloc(r->pool, ctx->nitems
                                           * sizeof(ngx_http_gateway_rl_group_t));
             if (groups == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                *ngroups = 1;
+                return NULL;
             }
         }
 
-        for (j = 0; j < ngroups; j++) {
+        for (j = 0; j < *ngroups; j++) {
             if (groups[j].redis == zone->redis) {
                 break;
             }
@@ -438,26 +460,32 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
 
         group = &groups[j];
 
-        if (j == ngroups) {
-            ngroups++;
+        if (j == *ngroups) {
+            (*ngroups)++;
             group->ctx = ctx;
             group->redis = zone->redis;
             group->items = ngx_palloc(r->pool, ctx->nitems * sizeof(void *));
             if (group->items == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                return NULL;
             }
         }
 
         group->items[group->n++] = item;
     }
 
-    if (n && !ngx_http_gateway_rl_transaction(r, local, n)) {
-        ngroups = 0;   /* rejected here: Redis is not asked */
-    }
+    return groups;
+}
 
-    if (ngroups == 0) {
-        return ngx_http_gateway_rl_finish(r, ctx);
-    }
+
+/* Sends the groups' scripts; the request waits until all have answered. */
+
+static ngx_int_t
+ngx_http_gateway_rl_ask_redis(ngx_http_request_t *r,
+    ngx_http_gateway_rl_ctx_t *ctx, ngx_http_gateway_rl_group_t *groups,
+    ngx_uint_t ngroups)
+{
+    ngx_uint_t           i;
+    ngx_pool_cleanup_t  *cln;
 
     ctx->wake = ngx_pcalloc(r->main->pool, sizeof(ngx_event_t));
     if (ctx->wake == NULL) {
@@ -478,10 +506,10 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
 
     ctx->pending = ngroups;
 
-    for (j = 0; j < ngroups; j++) {
-        if (ngx_http_gateway_rl_send(r, &groups[j]) != NGX_OK) {
+    for (i = 0; i < ngroups; i++) {
+        if (ngx_http_gateway_rl_send(r, &groups[i]) != NGX_OK) {
             /* not sent: counted here instead, at once */
-            ngx_http_gateway_rl_redis_done(&groups[j], NULL);
+            ngx_http_gateway_rl_redis_done(&groups[i], NULL);
         }
     }
 
@@ -492,6 +520,29 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
     ctx->waiting = 1;
 
     return NGX_AGAIN;
+}
+
+
+/* "zone uses its local counters", once per interval and zone, per worker */
+
+static void
+ngx_http_gateway_rl_log_fallback(ngx_http_request_t *r,
+    ngx_http_gateway_rl_zone_t *zone, const char *why, const char *detail)
+{
+    if (zone->fallback_logged != 0
+        && ngx_current_msec - zone->fallback_logged
+           < NGX_HTTP_GATEWAY_RL_FALLBACK_INTERVAL)
+    {
+        return;
+    }
+
+    zone->fallback_logged = ngx_current_msec ? ngx_current_msec : 1;
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "gateway rate limit: zone \"%V\" uses its local counters, "
+                  "gateway_redis \"%V\" %s%s%s", &zone->name,
+                  ngx_http_gateway_redis_name(zone->redis), why,
+                  detail ? ": " : "", detail ? detail : "");
 }
 
 
@@ -773,7 +824,7 @@ ngx_http_gateway_rl_refund(ngx_http_gateway_rl_item_t *item)
     gw_rl_state_t                state;
     ngx_rbtree_node_t           *node;
     ngx_http_gateway_rl_zone_t  *zone;
-
+    
     zone = item->zone;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -881,7 +932,6 @@ ngx_http_gateway_rl_redis_done(void *data, redisReply *reply)
     ngx_http_request_t          *r;
     ngx_http_gateway_rl_ctx_t   *ctx;
     ngx_http_gateway_rl_item_t  *item;
-    ngx_http_gateway_rl_zone_t  *zone;
 
     ctx = group->ctx;
     r = ctx->request;
@@ -918,25 +968,12 @@ ngx_http_gateway_rl_redis_done(void *data, redisReply *reply)
 
     } else {
         for (i = 0; i < group->n; i++) {
-            zone = group->items[i]->zone;
-
-            if (ngx_current_msec - zone->fallback_logged
-                    >= NGX_HTTP_GATEWAY_RL_FALLBACK_INTERVAL
-                || zone->fallback_logged == 0)
-            {
-                zone->fallback_logged = ngx_current_msec ? ngx_current_msec
-                                                         : 1;
-                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                              "gateway rate limit: zone \"%V\" uses its "
-                              "local counters, gateway_redis \"%V\" %s%s",
-                              &zone->name,
-                              ngx_http_gateway_redis_name(group->redis),
-                              reply == NULL ? "did not answer"
-                                            : "answered with an error: ",
-                              reply != NULL && reply->type
-                                               == REDIS_REPLY_ERROR
-                              ? reply->str : "");
-            }
+            ngx_http_gateway_rl_log_fallback(r, group->items[i]->zone,
+                                   reply == NULL ? "did not answer"
+                                                 : "answered with an error",
+                                   reply != NULL
+                                   && reply->type == REDIS_REPLY_ERROR
+                                   ? reply->str : NULL);
         }
 
         (void) ngx_http_gateway_rl_transaction(r, group->items, group->n);
