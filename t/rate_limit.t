@@ -407,7 +407,25 @@ gateway rate limit: dry run, would reject by zone "t17"
 
 
 
-=== TEST 18: status variable is empty where no limit applies
+=== TEST 18: a key made of several variables and text
+--- http_config
+    gateway_rate_limit_zone t18 key=$arg_tenant:$request_method rate=1r/m size=1m;
+--- config
+    location /t {
+        gateway_rate_limit t18;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location /back {
+        return 200 "ok\n";
+    }
+--- request eval
+["GET /t?tenant=a", "GET /t?tenant=a", "HEAD /t?tenant=a", "GET /t?tenant=b", "GET /t"]
+--- error_code eval
+[200, 429, 200, 200, 200]
+
+
+
+=== TEST 19: status variable is empty where no limit applies
 --- config
     location /t {
         add_header X-Status "[$gateway_rate_limit_status]";
