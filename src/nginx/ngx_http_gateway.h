@@ -72,6 +72,7 @@ ngx_int_t ngx_http_gateway_set_www_authenticate(ngx_http_request_t *r,
 /* Access checks, in the order ngx_http_gateway_access.c runs them. */
 ngx_int_t ngx_http_gateway_jwt_check(ngx_http_request_t *r);
 ngx_int_t ngx_http_gateway_rbac_check(ngx_http_request_t *r);
+ngx_int_t ngx_http_gateway_rate_limit_check(ngx_http_request_t *r);
 
 /*
  * The main request's verified token (NULL when there is none); *exempt is

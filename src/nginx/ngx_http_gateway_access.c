@@ -16,6 +16,7 @@
 static ngx_http_gateway_access_pt  ngx_http_gateway_access_checks[] = {
     ngx_http_gateway_jwt_check,
     ngx_http_gateway_rbac_check,
+    ngx_http_gateway_rate_limit_check,
     NULL
 };
 

@@ -35,9 +35,13 @@ ngx_http_gateway_request_state(ngx_http_request_t *r, ngx_module_t *module,
         return state;
     }
 
-    /* an internal redirect cleared r->ctx, but the pool still holds it */
+    /*
+     * an internal redirect cleared r->ctx, but the pool still holds it;
+     * without one (r->internal is set before r->ctx is cleared) there is
+     * nothing to look for
+     */
 
-    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+    for (cln = r->internal ? r->pool->cleanup : NULL; cln; cln = cln->next) {
         if (cln->handler != ngx_http_gateway_state_cleanup) {
             continue;
         }
@@ -51,17 +55,22 @@ ngx_http_gateway_request_state(ngx_http_request_t *r, ngx_module_t *module,
         }
     }
 
-    cln = ngx_pool_cleanup_add(r->pool,
-                               sizeof(ngx_http_gateway_state_link_t) + size);
+    /* the cleanup entry, the link and the state in one allocation */
+
+    cln = ngx_palloc(r->pool, sizeof(ngx_pool_cleanup_t)
+                              + sizeof(ngx_http_gateway_state_link_t) + size);
     if (cln == NULL) {
         return NULL;
     }
 
-    ngx_memzero(cln->data, sizeof(ngx_http_gateway_state_link_t) + size);
-
-    link = cln->data;
+    link = (ngx_http_gateway_state_link_t *) (cln + 1);
+    ngx_memzero(link, sizeof(ngx_http_gateway_state_link_t) + size);
     link->module = module;
+
     cln->handler = ngx_http_gateway_state_cleanup;
+    cln->data = link;
+    cln->next = r->pool->cleanup;
+    r->pool->cleanup = cln;
 
     state = link + 1;
     ngx_http_set_ctx(r, state, (*module));
