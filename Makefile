@@ -43,7 +43,10 @@ UNIT_BINS  := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
 BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev \
               libpcre2-dev zlib1g-dev g++ make pkg-config
 TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server
-BENCH_DEPS := wrk
+BENCH_DEPS := wrk redis-server valgrind curl
+# cases bench/ratelimit runs itself, with the Redis it starts
+BENCH_CASES = $(filter-out baseline limit_req ratelimit_%,\
+                $(basename $(notdir $(wildcard bench/cases/*.conf))))
 FUZZ_DEPS  := clang libclang-rt-14-dev
 
 # Test::Nginx from CPAN when it is installed, else the runner in t/lib.
@@ -146,7 +149,8 @@ run: deps $(MODULE)
 bench: deps
 	@scripts/install-deps $(BENCH_DEPS)
 	$(MAKE) $(MODULE)
-	bench/run $(NGINX_BIN) $(abspath $(MODULE))
+	bench/run $(NGINX_BIN) $(abspath $(MODULE)) $(BENCH_CASES)
+	bench/ratelimit $(NGINX_BIN) $(abspath $(MODULE))
 	bench/jwt-verify-speed
 	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
 
