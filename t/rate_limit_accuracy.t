@@ -62,7 +62,9 @@ for my $case (['/tb', 200, 100, 'token bucket, 200r/s burst=100'],
 
     ok($res->{429}, "$name: clients went over the limit");
     ok(!$res->{broken} && !$res->{connect_error}, "$name: no broken connections");
-    cmp_ok($admitted, '<=', $bound, "$name: admitted <= rate x T + burst");
+    # T is measured by the client, which sees the server's first and last
+    # decisions only to within a round trip: one token of slack for that
+    cmp_ok($admitted, '<=', $bound + 1, "$name: admitted <= rate x T + burst");
     cmp_ok($admitted, '>=', 0.98 * $bound, "$name: admitted >= 98% of it");
     is(scalar(grep { !/^(200|429|first|last|pids)$/ } keys %$res), 0,
        "$name: only 200 and 429 answers");
