@@ -119,7 +119,7 @@ once; the trials succeed and close the circuit.
 GET /drive
 --- response_body_filters eval
 # the seven answers in any order: T for a trial, U for a refusal
-sub { my @a = split /\|/, $_[0]; join '|', @a[0, 1], join '', sort @a[2 .. $#a] }
+sub { my @a = split /\|/, $_[0]; CORE::join '|', @a[0, 1], CORE::join '', sort @a[2 .. $#a] }
 --- response_body chomp
 F|slept|TTUUUUU
 --- error_log
