@@ -378,3 +378,24 @@ qr/"gateway_request_id" directive is not allowed here in .*nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/invalid number of arguments in "gateway_request_id" directive in .*nginx\.conf:\d+/
+
+
+
+=== TEST 24: the id survives a jump to a named location
+--- config
+    location /t {
+        gateway_request_id on;
+        error_page 418 = @named;
+        set $first $gateway_request_id;
+        return 418;
+    }
+    location @named {
+        gateway_request_id on;
+        return 200 "$first $gateway_request_id\n";
+    }
+--- request
+GET /t
+--- response_body_like
+^([0-9a-f]{32}) \1$
+--- response_headers_like
+X-Gateway-Request-ID: ^[0-9a-f]{32}$

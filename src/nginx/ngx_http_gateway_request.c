@@ -36,12 +36,11 @@ ngx_http_gateway_request_state(ngx_http_request_t *r, ngx_module_t *module,
     }
 
     /*
-     * an internal redirect cleared r->ctx, but the pool still holds it;
-     * without one (r->internal is set before r->ctx is cleared) there is
-     * nothing to look for
+     * an internal redirect or a jump to a named location (which does not
+     * set r->internal) cleared r->ctx, but the pool still holds the state
      */
 
-    for (cln = r->internal ? r->pool->cleanup : NULL; cln; cln = cln->next) {
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
         if (cln->handler != ngx_http_gateway_state_cleanup) {
             continue;
         }
