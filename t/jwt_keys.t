@@ -299,3 +299,49 @@ sub=bob
 --- must_die
 --- error_log eval
 qr{\[emerg\] .*invalid URI "http://idp/jwks", expected a local URI such as "/_jwks" in .*nginx.conf:\d+}
+
+
+
+=== TEST 12: with the verified-token cache, changed keys still end a cached token
+--- http_config
+    gateway_jwt_cache 1m;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_IDP_PORT;
+        location ~ ^/jwks/(?<set>\w+)$ {
+            default_type application/json;
+            alias $TEST_NGINX_JWT_KEYS/$set.jwks;
+        }
+        location = /jwks/broken { return 500; }
+    }
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        gateway_jwt_key_cache 1s;
+        add_header X-JWT-Cache $gateway_jwt_cache_status always;
+        proxy_set_header X-Sub $gateway_jwt_claim_sub;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+    }
+    location = /pause {
+        # about 2s: nginx sends this slowly
+        limit_rate 100;
+        return 200 "......................................................................................................................................................\n";
+    }
+--- request eval
+["GET /t", "GET /t", "GET /pause", "GET /t", "GET /pause", "GET /t"]
+--- more_headers eval
+["X-Set: rsa1\nAuthorization: Bearer $main::T{rsa1}",
+ "X-Set: rsa1\nAuthorization: Bearer $main::T{rsa1}",
+ "",
+ "X-Set: broken\nAuthorization: Bearer $main::T{rsa1}",
+ "",
+ "X-Set: rsa2\nAuthorization: Bearer $main::T{rsa1}"]
+--- error_code eval
+[200, 200, 200, 200, 200, 401]
+--- response_headers eval
+["X-JWT-Cache: MISS", "X-JWT-Cache: HIT", "", "X-JWT-Cache: HIT", "", "X-JWT-Cache: MISS"]
+--- timeout: 15

@@ -48,11 +48,10 @@ gw_jwt_status_t Token::parse(std::string_view text, std::size_t max_size)
     std::string_view s64 = text.substr(d2 + 1);
     if (h64.empty() || p64.empty() || s64.empty()) return GW_JWT_MALFORMED;
 
-    // the payload is parsed only after verification, but must be canonical now
+    // the payload is parsed only after verification, but must be canonical
+    // now; the signature is decoded by verify() (a cache hit needs none)
     std::pmr::string header(&arena_);
-    if (!base64url::decode_into(h64, header) || !base64url::decode_into(s64, sig_)
-        || !base64url::decode_into(p64, payload_bytes_))
-    {
+    if (!base64url::decode_into(h64, header) || !base64url::decode_into(p64, payload_bytes_)) {
         return GW_JWT_MALFORMED;
     }
 
@@ -61,32 +60,51 @@ gw_jwt_status_t Token::parse(std::string_view text, std::size_t max_size)
     limits.max_items = 256;
     auto h = json::parse(header, limits, &arena_);
     if (!h || !h.value.is_object()) return GW_JWT_MALFORMED;
+    header_ = h.value;
 
-    Token *token = this;
-    token->header_ = std::move(h.value);
-    const json::Value &hv = token->header_;
+    if (auto rc = check_header(); rc != GW_JWT_OK) return rc;
 
-    const json::Value *alg = hv.find("alg");
+    input_ = text.substr(0, d2);
+    sig64_ = s64;
+    return GW_JWT_OK;
+}
+
+// alg, typ, cty, crit, b64 and kid: found in one pass over the header's
+// members, then checked in that order.
+gw_jwt_status_t Token::check_header()
+{
+    const json::Value *alg = nullptr, *typ = nullptr, *cty = nullptr, *kid = nullptr;
+    bool refused = false;
+    auto names = header_.keys();
+    auto values = header_.items();
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        std::string_view name = names[i];
+        if (name == "alg") {
+            alg = &values[i];
+        } else if (name == "typ") {
+            typ = &values[i];
+        } else if (name == "cty") {
+            cty = &values[i];
+        } else if (name == "kid") {
+            kid = &values[i];
+        } else if (name == "crit" || name == "b64") {
+            refused = true;
+        }
+        // jku, x5u, jwk and x5c are never followed: keys come from the configuration
+    }
+
     if (alg == nullptr || !alg->is_string()) return GW_JWT_BAD_HEADER;
-    token->alg_ = find_alg(alg->text());
-    if (token->alg_ == nullptr) return GW_JWT_ALG_NOT_ALLOWED;
+    alg_ = find_alg(alg->text());
+    if (alg_ == nullptr) return GW_JWT_ALG_NOT_ALLOWED;
 
-    if (const json::Value *typ = hv.find("typ")) {
-        if (!typ->is_string() || !acceptable_typ(typ->text())) return GW_JWT_BAD_HEADER;
-    }
-    if (const json::Value *cty = hv.find("cty")) {
-        // nested tokens are not supported
-        if (!cty->is_string() || iequals(cty->text(), "JWT")) return GW_JWT_BAD_HEADER;
-    }
-    if (hv.find("crit") || hv.find("b64")) return GW_JWT_BAD_HEADER;
-    if (const json::Value *kid = hv.find("kid")) {
+    if (typ && (!typ->is_string() || !acceptable_typ(typ->text()))) return GW_JWT_BAD_HEADER;
+    // nested tokens are not supported
+    if (cty && (!cty->is_string() || iequals(cty->text(), "JWT"))) return GW_JWT_BAD_HEADER;
+    if (refused) return GW_JWT_BAD_HEADER;
+    if (kid) {
         if (!kid->is_string()) return GW_JWT_BAD_HEADER;
-        token->kid_ = kid->text();
+        kid_ = kid->text();
     }
-    // jku, x5u, jwk and x5c are never followed: keys come from the configuration
-
-    token->input_ = text.substr(0, d2);
-    token->header_len_ = d1;
     return GW_JWT_OK;
 }
 
@@ -96,21 +114,31 @@ gw_jwt_status_t Token::decode_payload()
     limits.max_depth = 16;
     auto p = json::parse(payload_bytes_, limits, &arena_);
     if (!p || !p.value.is_object()) return GW_JWT_BAD_CLAIMS;
-    payload_ = std::move(p.value);
+    payload_ = p.value;
     verified_ = true;
+    // the caller's text may go now
+    input_ = {};
+    sig64_ = {};
     return GW_JWT_OK;
 }
 
 gw_jwt_status_t Token::trust()
 {
+    if (verified_) return GW_JWT_OK;
     return decode_payload();
 }
 
 gw_jwt_status_t Token::verify(const gw_jwt_keys_t &keys)
 {
+    // once verified, the token no longer holds its signature: it may be
+    // shared, and must not be taken as verified by other keys
+    if (verified_) return GW_JWT_ERROR;
+
     const AlgInfo &alg = *alg_;
     std::string_view input = input_;
-    std::span<const unsigned char> sig(reinterpret_cast<const unsigned char *>(sig_.data()), sig_.size());
+    std::pmr::string sig_bytes(&arena_);
+    if (!base64url::decode_into(sig64_, sig_bytes)) return GW_JWT_MALFORMED;
+    std::span<const unsigned char> sig(reinterpret_cast<const unsigned char *>(sig_bytes.data()), sig_bytes.size());
 
     if (keys.allowed && !(keys.allowed & alg.bit)) return GW_JWT_ALG_NOT_ALLOWED;
 
@@ -255,11 +283,10 @@ std::optional<std::int64_t> numeric_date_ms(std::string_view t) noexcept
 
 namespace {
 
-// A date claim: absent (nullopt in out with true), or valid.
-bool date_claim(const json::Value &payload, std::string_view name, std::optional<std::int64_t> &out)
+// A date claim: absent (nullopt), or valid; false if present but invalid.
+bool date_claim(const json::Value *v, std::optional<std::int64_t> &out)
 {
     out.reset();
-    const json::Value *v = payload.find(name);
     if (v == nullptr) return true;
     if (!v->is_number()) return false;
     out = numeric_date_ms(v->text());
@@ -274,12 +301,32 @@ bool one_of(std::string_view value, const gw_jwt_str_t *list, std::size_t n)
     return false;
 }
 
+// The registered claims the policy looks at, found in one pass.
+struct Registered {
+    const json::Value *exp = nullptr, *nbf = nullptr, *iat = nullptr, *iss = nullptr, *aud = nullptr;
+
+    explicit Registered(const json::Value &payload) noexcept
+    {
+        auto names = payload.keys();
+        auto values = payload.items();
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            std::string_view n = names[i];
+            if (n.size() != 3) continue;
+            if (n == "exp") exp = &values[i];
+            else if (n == "nbf") nbf = &values[i];
+            else if (n == "iat") iat = &values[i];
+            else if (n == "iss") iss = &values[i];
+            else if (n == "aud") aud = &values[i];
+        }
+    }
+};
+
 } // namespace
 
 std::optional<std::int64_t> Token::exp_ms() const
 {
     std::optional<std::int64_t> exp;
-    if (!verified_ || !date_claim(payload_, "exp", exp)) return std::nullopt;
+    if (!verified_ || !date_claim(payload_.find("exp"), exp)) return std::nullopt;
     return exp;
 }
 
@@ -287,9 +334,10 @@ gw_jwt_status_t Token::check_claims(const gw_jwt_policy_t &p) const
 {
     if (!verified_) return GW_JWT_NOT_VERIFIED;
 
+    Registered claims(payload_);
     std::optional<std::int64_t> exp, nbf;
-    if (!date_claim(payload_, "exp", exp) || !date_claim(payload_, "nbf", nbf)) return GW_JWT_BAD_CLAIMS;
-    if (const json::Value *iat = payload_.find("iat"); iat && !iat->is_number()) return GW_JWT_BAD_CLAIMS;
+    if (!date_claim(claims.exp, exp) || !date_claim(claims.nbf, nbf)) return GW_JWT_BAD_CLAIMS;
+    if (claims.iat && !claims.iat->is_number()) return GW_JWT_BAD_CLAIMS;
 
     std::int64_t leeway = std::clamp<std::int64_t>(p.leeway_ms, 0, 100LL * 365 * 86400 * 1000);
     // times are below 2^48 ms, so these sums cannot overflow
@@ -298,13 +346,13 @@ gw_jwt_status_t Token::check_claims(const gw_jwt_policy_t &p) const
     if (nbf && p.now_ms + leeway < *nbf) return GW_JWT_NOT_YET_VALID;
 
     if (p.nissuers) {
-        const json::Value *iss = payload_.find("iss");
+        const json::Value *iss = claims.iss;
         if (iss == nullptr || !iss->is_string() || !one_of(iss->text(), p.issuers, p.nissuers)) {
             return GW_JWT_BAD_ISSUER;
         }
     }
     if (p.naudiences) {
-        const json::Value *aud = payload_.find("aud");
+        const json::Value *aud = claims.aud;
         bool ok = false;
         if (aud && aud->is_string()) {
             ok = one_of(aud->text(), p.audiences, p.naudiences);
@@ -319,10 +367,57 @@ gw_jwt_status_t Token::check_claims(const gw_jwt_policy_t &p) const
     return GW_JWT_OK;
 }
 
-std::string_view Token::keep(std::string_view text)
+RecentTokens::~RecentTokens()
 {
-    kept_.emplace_back(text);
-    return kept_.back();
+    for (auto it = lru_.begin(); it != lru_.end();) drop(it++);
+}
+
+void RecentTokens::drop(Lru::iterator it) noexcept
+{
+    index_.erase(it->text);
+    if (it->token->release()) delete it->token;
+    lru_.erase(it);
+}
+
+Token *RecentTokens::find(std::span<const unsigned char> scope, std::string_view text, std::int64_t now_ms)
+{
+    auto found = index_.find(text);
+    if (found == index_.end()) return nullptr;
+    auto it = found->second;
+    if (it->expire_ms <= now_ms) {
+        drop(it);
+        return nullptr;
+    }
+    if (scope.size() != it->scope_len || !std::equal(scope.begin(), scope.end(), it->scope.begin())) {
+        return nullptr;
+    }
+    lru_.splice(lru_.begin(), lru_, it);
+    it->token->retain();
+    return it->token;
+}
+
+void RecentTokens::add(std::span<const unsigned char> scope, std::string_view text, Token *token,
+                       std::int64_t expire_ms)
+{
+    if (capacity_ == 0 || scope.size() > max_scope || !token->verified()) return;
+    if (auto found = index_.find(text); found != index_.end()) drop(found->second);
+    while (lru_.size() >= capacity_) drop(std::prev(lru_.end()));
+
+    lru_.emplace_front();
+    Entry &e = lru_.front();
+    try {
+        e.text.assign(text);
+        std::copy(scope.begin(), scope.end(), e.scope.begin());
+        e.scope_len = scope.size();
+        e.expire_ms = expire_ms;
+        index_.emplace(e.text, lru_.begin());
+    } catch (...) {
+        index_.erase(e.text);
+        lru_.pop_front();
+        throw;
+    }
+    token->retain();
+    e.token = token;
 }
 
 std::string render(const json::Value &v)
@@ -432,7 +527,11 @@ bool Rbac::allows(const json::Value *claim, std::string_view resource, std::stri
 
 // The C ABI: opaque handles are the C++ objects themselves.
 struct gw_jwt_keyset_s : gw::jwt::KeySet {};
-struct gw_jwt_s : gw::jwt::Token {};
+// gw_jwt_t is never defined: a handle is a gw::jwt::Token, so tokens
+// shared with RecentTokens are deleted as what they are.
+struct gw_jwt_recent_s : gw::jwt::RecentTokens {
+    using RecentTokens::RecentTokens;
+};
 struct gw_rbac_s : gw::jwt::Rbac {};
 
 namespace {
@@ -447,12 +546,17 @@ void set_error(char *err, std::size_t errlen, std::string_view msg)
 
 gw::jwt::Token *token(gw_jwt_t *jwt)
 {
-    return static_cast<gw::jwt::Token *>(jwt);
+    return reinterpret_cast<gw::jwt::Token *>(jwt);
 }
 
 const gw::jwt::Token *token(const gw_jwt_t *jwt)
 {
-    return static_cast<const gw::jwt::Token *>(jwt);
+    return reinterpret_cast<const gw::jwt::Token *>(jwt);
+}
+
+gw_jwt_t *handle(gw::jwt::Token *t)
+{
+    return reinterpret_cast<gw_jwt_t *>(t);
 }
 
 } // namespace
@@ -567,10 +671,10 @@ gw_jwt_status_t gw_jwt_parse(const char *text, size_t len, size_t max_size, gw_j
     *out = nullptr;
     try {
         // default-initialised: the arena's buffer is not zeroed
-        std::unique_ptr<gw_jwt_t> jwt(new gw_jwt_t);
-        auto rc = jwt->parse({text, len}, max_size);
+        auto t = std::make_unique_for_overwrite<gw::jwt::Token>();
+        auto rc = t->parse({text, len}, max_size);
         if (rc != GW_JWT_OK) return rc;
-        *out = jwt.release();
+        *out = handle(t.release());
         return GW_JWT_OK;
     } catch (...) {
         return GW_JWT_ERROR;
@@ -579,7 +683,46 @@ gw_jwt_status_t gw_jwt_parse(const char *text, size_t len, size_t max_size, gw_j
 
 void gw_jwt_free(gw_jwt_t *jwt)
 {
-    delete jwt;
+    if (jwt != nullptr && token(jwt)->release()) delete token(jwt);
+}
+
+gw_jwt_recent_t *gw_jwt_recent_new(size_t capacity)
+{
+    try {
+        return new gw_jwt_recent_t(capacity);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void gw_jwt_recent_free(gw_jwt_recent_t *recent)
+{
+    delete recent;
+}
+
+gw_jwt_t *gw_jwt_recent_find(gw_jwt_recent_t *recent, const unsigned char *scope, size_t scope_len,
+                             const char *text, size_t len, int64_t now_ms)
+{
+    try {
+        return handle(recent->find({scope, scope_len}, {text, len}, now_ms));
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void gw_jwt_recent_add(gw_jwt_recent_t *recent, const unsigned char *scope, size_t scope_len,
+                       const char *text, size_t len, gw_jwt_t *jwt, int64_t expire_ms)
+{
+    try {
+        recent->add({scope, scope_len}, {text, len}, token(jwt), expire_ms);
+    } catch (...) {
+        // not remembered: the shared cache still has it
+    }
+}
+
+size_t gw_jwt_recent_count(const gw_jwt_recent_t *recent)
+{
+    return recent->size();
 }
 
 unsigned gw_jwt_alg(const gw_jwt_t *jwt)
@@ -639,7 +782,7 @@ int gw_jwt_claim(gw_jwt_t *jwt, const gw_jwt_str_t *path, size_t depth, gw_jwt_s
         if (v->is_string() || v->is_number()) {
             s = v->text();
         } else {
-            s = t->keep(gw::jwt::render(*v));
+            s = t->rendered(v, 0, [v] { return gw::jwt::render(*v); });
         }
         value->data = s.data();
         value->len = s.size();
@@ -656,7 +799,9 @@ int gw_jwt_header(gw_jwt_t *jwt, const char *name, size_t len, gw_jwt_str_t *val
         if (!t->verified()) return 0;
         const gw::json::Value *v = t->header().find({name, len});
         if (v == nullptr || v->is_null()) return 0;
-        std::string_view s = v->is_string() || v->is_number() ? v->text() : t->keep(gw::jwt::render(*v));
+        std::string_view s = v->is_string() || v->is_number()
+                                 ? v->text()
+                                 : t->rendered(v, 0, [v] { return gw::jwt::render(*v); });
         value->data = s.data();
         value->len = s.size();
         return 1;
@@ -670,13 +815,15 @@ int gw_jwt_roles(gw_jwt_t *jwt, const char *path, size_t len, gw_jwt_str_t *valu
     try {
         auto *t = token(jwt);
         if (!t->verified()) return 0;
-        auto roles = gw::jwt::roles_of(gw::jwt::at_path(t->payload(), {path, len}));
-        std::string joined;
-        for (std::size_t i = 0; i < roles.size(); ++i) {
-            if (i) joined += ' ';
-            joined += roles[i];
-        }
-        auto s = t->keep(std::move(joined));
+        const auto *claim = gw::jwt::at_path(t->payload(), {path, len});
+        auto s = t->rendered(claim, 1, [claim] {
+            std::string joined;
+            for (auto role : gw::jwt::roles_of(claim)) {
+                if (!joined.empty()) joined += ' ';
+                joined += role;
+            }
+            return joined;
+        });
         value->data = s.data();
         value->len = s.size();
         return 1;

@@ -110,7 +110,9 @@ private:
 std::optional<std::int64_t> numeric_date_ms(std::string_view text) noexcept;
 
 // A token and everything decoded from it live in one arena: parsing a
-// token costs one allocation (the Token) in the common case.
+// token costs one allocation (the Token) in the common case. Once
+// verified, a token is read only (but for memoised renderings) and may be
+// shared: by the request that verified it and by RecentTokens.
 class Token {
 public:
     Token() = default;
@@ -133,27 +135,85 @@ public:
     const json::Value &header() const noexcept { return header_; }
     const json::Value &payload() const noexcept { return payload_; }
 
-    // Text kept alive as long as the token, for variables.
-    std::string_view keep(std::string_view text);
+    // The text of a value as variables show it, rendered once per value
+    // (kind tells renderings of one value apart) and kept with the token.
+    template <class Render>
+    std::string_view rendered(const void *value, int kind, Render &&render)
+    {
+        for (const auto &r : renderings_) {
+            if (r.value == value && r.kind == kind) return r.text;
+        }
+        renderings_.push_back({value, kind, std::pmr::string(render(), &arena_)});
+        return renderings_.back().text;
+    }
+
+    // References: the token is deleted when the last one is released.
+    void retain() noexcept { ++refs_; }
+    bool release() noexcept { return --refs_ == 0; }
 
 private:
-    static constexpr std::size_t arena_size = 6144;
+    static constexpr std::size_t arena_size = 2048;
+
+    struct Rendering {
+        const void *value;
+        int kind;
+        std::pmr::string text;
+    };
 
     alignas(std::max_align_t) std::byte arena_buf_[arena_size];
     std::pmr::monotonic_buffer_resource arena_{arena_buf_, arena_size, std::pmr::new_delete_resource()};
 
-    std::string_view input_;          // header.payload, the caller's memory
+    std::string_view input_;          // header.payload, the caller's memory until verified
+    std::string_view sig64_;          // the signature segment, likewise
     std::pmr::string payload_bytes_{&arena_};   // decoded, parsed once verified
-    std::size_t header_len_ = 0;
-    std::pmr::string sig_{&arena_};
     json::Value header_;                        // in arena_
     json::Value payload_;
     const AlgInfo *alg_ = nullptr;
     std::optional<std::string_view> kid_;       // in header_
     bool verified_ = false;
-    std::pmr::list<std::pmr::string> kept_{&arena_};    // stable addresses
+    unsigned refs_ = 1;
+    std::pmr::list<Rendering> renderings_{&arena_};     // stable addresses
 
+    gw_jwt_status_t check_header();
     gw_jwt_status_t decode_payload();
+};
+
+// Tokens this worker verified recently, found again by their exact text
+// without hashing, decoding or parsing anything: a per-process front of
+// the shared verified-token cache. A token is found only with the same
+// scope (the key sets' fingerprints) it was verified with, and only
+// before its expiry.
+class RecentTokens {
+public:
+    explicit RecentTokens(std::size_t capacity) : capacity_(capacity) {}
+    ~RecentTokens();
+    RecentTokens(const RecentTokens &) = delete;
+    RecentTokens &operator=(const RecentTokens &) = delete;
+
+    // A retained token, or nullptr.
+    Token *find(std::span<const unsigned char> scope, std::string_view text, std::int64_t now_ms);
+    // Remembers a verified token (retaining it) under its text.
+    void add(std::span<const unsigned char> scope, std::string_view text, Token *token, std::int64_t expire_ms);
+
+    std::size_t size() const noexcept { return index_.size(); }
+
+private:
+    static constexpr std::size_t max_scope = 2 * GW_JWT_FINGERPRINT_LEN;
+
+    struct Entry {
+        std::string text;
+        std::array<unsigned char, max_scope> scope{};
+        std::size_t scope_len = 0;
+        Token *token = nullptr;
+        std::int64_t expire_ms = 0;
+    };
+    using Lru = std::list<Entry>;       // most recently used first
+
+    std::size_t capacity_;
+    Lru lru_;
+    std::unordered_map<std::string_view, Lru::iterator> index_;
+
+    void drop(Lru::iterator it) noexcept;
 };
 
 // Renders a claim value as variables show it.

@@ -19,9 +19,14 @@
 
 
 #define NGX_HTTP_GATEWAY_JWT_FP_LEN      GW_JWT_FINGERPRINT_LEN
+/* what verified a token: the static keys' and key_request's fingerprints */
+#define NGX_HTTP_GATEWAY_JWT_SCOPE_LEN   (2 * NGX_HTTP_GATEWAY_JWT_FP_LEN)
 
 /* key sets a token is verified with: the static ones, then key_request's */
 #define NGX_HTTP_GATEWAY_JWT_MAX_SETS    16
+
+/* tokens each worker remembers in front of the verified-token cache */
+#define NGX_HTTP_GATEWAY_JWT_RECENT      512
 
 /* what the verified-token cache did for a request */
 #define NGX_HTTP_GATEWAY_JWT_CACHE_NONE  0
@@ -76,6 +81,7 @@ typedef struct {
 
 typedef struct {
     ngx_shm_zone_t                *cache;
+    gw_jwt_recent_t               *recent;     /* this worker's front of it */
     ngx_shm_zone_t                *keys;
     ngx_int_t                      request_id_index;
 } ngx_http_gateway_jwt_main_conf_t;
@@ -105,7 +111,9 @@ typedef struct {
     unsigned                       fetch_tried:1;
     unsigned                       cache:2;    /* NGX_HTTP_GATEWAY_JWT_CACHE_* */
     unsigned                       polling:1;  /* for another's fetch */
+    unsigned                       recent:1;   /* jwt is a recent token */
     ngx_msec_t                     poll_until;
+    uint64_t                       keys_version; /* key_request's, then */
 } ngx_http_gateway_jwt_ctx_t;
 
 
@@ -139,12 +147,15 @@ ngx_int_t ngx_http_gateway_jwt_remote_refetch(ngx_http_request_t *r,
 /* cache */
 char *ngx_http_gateway_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-void ngx_http_gateway_jwt_cache_key(ngx_http_gateway_jwt_loc_conf_t *jlcf,
+size_t ngx_http_gateway_jwt_cache_scope(ngx_http_gateway_jwt_loc_conf_t *jlcf,
+    u_char *scope);
+void ngx_http_gateway_jwt_cache_key(u_char *scope, size_t len,
     ngx_str_t *token, u_char *key);
+int64_t ngx_http_gateway_jwt_cache_expire(gw_jwt_t *jwt, int64_t now);
 ngx_int_t ngx_http_gateway_jwt_cache_lookup(ngx_shm_zone_t *zone,
     u_char *key, int64_t now);
 void ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *key,
-    gw_jwt_t *jwt, int64_t now);
+    int64_t expire, int64_t now);
 
 /* access */
 ngx_http_gateway_jwt_ctx_t *ngx_http_gateway_jwt_ctx(ngx_http_request_t *r);

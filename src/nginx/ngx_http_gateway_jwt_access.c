@@ -14,6 +14,8 @@ static ngx_int_t ngx_http_gateway_jwt_find_token(ngx_http_request_t *r,
 static ngx_int_t ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
     ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_http_gateway_jwt_ctx_t *ctx,
     ngx_str_t *token, gw_jwt_status_t *status);
+static ngx_uint_t ngx_http_gateway_jwt_cacheable(
+    ngx_http_gateway_jwt_loc_conf_t *jlcf, gw_jwt_t *jwt);
 static ngx_int_t ngx_http_gateway_jwt_requires(ngx_http_request_t *r,
     ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_uint_t *status);
 static ngx_int_t ngx_http_gateway_jwt_reject(ngx_http_request_t *r,
@@ -195,7 +197,8 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
     ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_http_gateway_jwt_ctx_t *ctx,
     ngx_str_t *token, gw_jwt_status_t *status)
 {
-    int64_t                            now;
+    size_t                             scope_len;
+    int64_t                            now, expire;
     ngx_int_t                          rc;
     ngx_uint_t                         cached, cacheable;
     ngx_time_t                        *tp;
@@ -205,8 +208,12 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
     ngx_http_gateway_jwt_main_conf_t  *jmcf;
     const gw_jwt_keyset_t             *sets[NGX_HTTP_GATEWAY_JWT_MAX_SETS];
     u_char                             key[NGX_HTTP_GATEWAY_JWT_FP_LEN];
+    u_char                             scope[NGX_HTTP_GATEWAY_JWT_SCOPE_LEN];
 
     jmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_jwt_module);
+
+    tp = ngx_timeofday();
+    now = (int64_t) tp->sec * 1000 + tp->msec;
 
     if (ctx->jwt == NULL) {
         cln = ngx_pool_cleanup_add(r->main->pool, 0);
@@ -214,14 +221,36 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        *status = gw_jwt_parse((char *) token->data, token->len,
-                               jlcf->max_size, &ctx->jwt);
-        if (*status != GW_JWT_OK) {
-            return NGX_OK;
+        cln->handler = ngx_http_gateway_jwt_free_token;
+        cln->data = ctx;
+
+        /* a token this worker verified recently needs no parsing */
+
+        if (jmcf->recent && token->len <= jlcf->max_size) {
+            scope_len = ngx_http_gateway_jwt_cache_scope(jlcf, scope);
+
+            ctx->jwt = gw_jwt_recent_find(jmcf->recent, scope, scope_len,
+                                          (char *) token->data, token->len,
+                                          now);
+
+            if (ctx->jwt && !ngx_http_gateway_jwt_cacheable(jlcf, ctx->jwt)) {
+                gw_jwt_free(ctx->jwt);
+                ctx->jwt = NULL;
+            }
+
+            if (ctx->jwt) {
+                ctx->recent = 1;
+                ctx->keys_version = jlcf->remote ? jlcf->remote->version : 0;
+            }
         }
 
-        cln->handler = ngx_http_gateway_jwt_free_token;
-        cln->data = ctx->jwt;
+        if (ctx->jwt == NULL) {
+            *status = gw_jwt_parse((char *) token->data, token->len,
+                                   jlcf->max_size, &ctx->jwt);
+            if (*status != GW_JWT_OK) {
+                return NGX_OK;
+            }
+        }
     }
 
     /* the JWKS of gateway_jwt_key_request, fetched when missing or stale */
@@ -232,23 +261,36 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
         return rc;
     }
 
+    if (ctx->recent
+        && ctx->keys_version != (jlcf->remote ? jlcf->remote->version : 0))
+    {
+        /* the keys changed meanwhile: verify the token with the new ones */
+
+        gw_jwt_free(ctx->jwt);
+        ctx->jwt = NULL;
+        ctx->recent = 0;
+
+        *status = gw_jwt_parse((char *) token->data, token->len,
+                               jlcf->max_size, &ctx->jwt);
+        if (*status != GW_JWT_OK) {
+            return NGX_OK;
+        }
+    }
+
     if (ngx_http_gateway_jwt_request_keys(r, jlcf, &keys, sets) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    tp = ngx_timeofday();
-    now = (int64_t) tp->sec * 1000 + tp->msec;
-
     /* the verified-token cache: asymmetric signatures only, HMAC is cheap */
 
     cacheable = jmcf->cache != NULL
-                && !(gw_jwt_alg(ctx->jwt) & GW_JWT_HMAC)
-                && (jlcf->algorithms == 0
-                    || (jlcf->algorithms & gw_jwt_alg(ctx->jwt)));
-    cached = 0;
+                && ngx_http_gateway_jwt_cacheable(jlcf, ctx->jwt);
+    cached = ctx->recent;
+    scope_len = 0;
 
-    if (cacheable) {
-        ngx_http_gateway_jwt_cache_key(jlcf, token, key);
+    if (cacheable && !cached) {
+        scope_len = ngx_http_gateway_jwt_cache_scope(jlcf, scope);
+        ngx_http_gateway_jwt_cache_key(scope, scope_len, token, key);
 
         cached = ngx_http_gateway_jwt_cache_lookup(jmcf->cache, key, now)
                  == NGX_OK;
@@ -259,8 +301,9 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
                            : NGX_HTTP_GATEWAY_JWT_CACHE_NONE;
 
     if (cached) {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "gateway jwt: verified-token cache hit");
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "gateway jwt: verified-token cache hit%s",
+                       ctx->recent ? " (this worker's)" : "");
 
         *status = gw_jwt_trust(ctx->jwt);
 
@@ -297,14 +340,41 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
 
     *status = gw_jwt_check_claims(ctx->jwt, &policy);
 
-    if (*status == GW_JWT_OK && cacheable && !cached) {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "gateway jwt: verified-token cache store");
+    if (*status == GW_JWT_OK && cacheable && !ctx->recent) {
+        expire = ngx_http_gateway_jwt_cache_expire(ctx->jwt, now);
 
-        ngx_http_gateway_jwt_cache_insert(jmcf->cache, key, ctx->jwt, now);
+        if (!cached) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "gateway jwt: verified-token cache store");
+
+            ngx_http_gateway_jwt_cache_insert(jmcf->cache, key, expire, now);
+        }
+
+        gw_jwt_recent_add(jmcf->recent, scope, scope_len,
+                          (char *) token->data, token->len, ctx->jwt, expire);
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Whether the verified-token cache may answer for this token here: not for
+ * HMAC (verifying is as cheap as a lookup, and a secret may come from a
+ * variable, outside the key sets' fingerprint), and only for an algorithm
+ * the location allows.
+ */
+
+static ngx_uint_t
+ngx_http_gateway_jwt_cacheable(ngx_http_gateway_jwt_loc_conf_t *jlcf,
+    gw_jwt_t *jwt)
+{
+    unsigned  alg;
+
+    alg = gw_jwt_alg(jwt);
+
+    return !(alg & GW_JWT_HMAC)
+           && (jlcf->algorithms == 0 || (jlcf->algorithms & alg));
 }
 
 
@@ -459,5 +529,8 @@ ngx_http_gateway_jwt_challenge(ngx_http_request_t *r,
 static void
 ngx_http_gateway_jwt_free_token(void *data)
 {
-    gw_jwt_free(data);
+    ngx_http_gateway_jwt_ctx_t  *ctx = data;
+
+    gw_jwt_free(ctx->jwt);
+    ctx->jwt = NULL;
 }

@@ -3,7 +3,9 @@
  * "gateway_jwt_cache" of tokens whose signature was verified, keyed by a
  * SHA-256 of the key sets' fingerprint and the token, so a change of keys
  * makes old entries unreachable. An entry ends at the token's exp, and
- * after NGX_HTTP_GATEWAY_JWT_CACHE_TTL at most.
+ * after NGX_HTTP_GATEWAY_JWT_CACHE_TTL at most. In front of it, each worker
+ * remembers the tokens it verified last (gw_jwt_recent_t) by their exact
+ * text, so a token seen again costs neither a hash nor a parse.
  */
 
 #include "ngx_http_gateway_jwt.h"
@@ -33,6 +35,7 @@ static ngx_http_gateway_jwt_cache_node_t *ngx_http_gateway_jwt_cache_find(
     ngx_http_gateway_jwt_cache_sh_t *sh, u_char *key);
 static void ngx_http_gateway_jwt_cache_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_http_gateway_jwt_free_recent(void *data);
 static void ngx_http_gateway_jwt_cache_delete(
     ngx_http_gateway_jwt_shctx_t *shctx,
     ngx_http_gateway_jwt_cache_node_t *cn);
@@ -47,8 +50,9 @@ ngx_http_gateway_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_jwt_main_conf_t *jmcf = conf;
 
-    ssize_t     size;
-    ngx_str_t  *value;
+    ssize_t              size;
+    ngx_str_t           *value;
+    ngx_pool_cleanup_t  *cln;
 
     if (jmcf->cache != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -82,7 +86,29 @@ ngx_http_gateway_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* made empty here, so every worker starts with its own empty copy */
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    jmcf->recent = gw_jwt_recent_new(NGX_HTTP_GATEWAY_JWT_RECENT);
+    if (jmcf->recent == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_gateway_jwt_free_recent;
+    cln->data = jmcf->recent;
+
     return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_gateway_jwt_free_recent(void *data)
+{
+    gw_jwt_recent_free(data);
 }
 
 
@@ -127,14 +153,13 @@ ngx_http_gateway_jwt_init_cache_zone(ngx_shm_zone_t *zone, void *data)
 }
 
 
-/* The cache key: which key sets verified the token, and the token. */
+/* What verifies a token here: the fingerprints of the location's key sets. */
 
-void
-ngx_http_gateway_jwt_cache_key(ngx_http_gateway_jwt_loc_conf_t *jlcf,
-    ngx_str_t *token, u_char *key)
+size_t
+ngx_http_gateway_jwt_cache_scope(ngx_http_gateway_jwt_loc_conf_t *jlcf,
+    u_char *scope)
 {
     size_t  len;
-    u_char  scope[2 * NGX_HTTP_GATEWAY_JWT_FP_LEN];
 
     ngx_memcpy(scope, jlcf->fingerprint, NGX_HTTP_GATEWAY_JWT_FP_LEN);
     len = NGX_HTTP_GATEWAY_JWT_FP_LEN;
@@ -145,7 +170,34 @@ ngx_http_gateway_jwt_cache_key(ngx_http_gateway_jwt_loc_conf_t *jlcf,
         len += NGX_HTTP_GATEWAY_JWT_FP_LEN;
     }
 
+    return len;
+}
+
+
+/* The cache key: which key sets verified the token, and the token. */
+
+void
+ngx_http_gateway_jwt_cache_key(u_char *scope, size_t len, ngx_str_t *token,
+    u_char *key)
+{
     gw_jwt_cache_key(scope, len, (char *) token->data, token->len, key);
+}
+
+
+/* A verified token is remembered until its exp, and not too long. */
+
+int64_t
+ngx_http_gateway_jwt_cache_expire(gw_jwt_t *jwt, int64_t now)
+{
+    int64_t  expire;
+
+    if (!gw_jwt_exp_ms(jwt, &expire)
+        || expire > now + NGX_HTTP_GATEWAY_JWT_CACHE_TTL)
+    {
+        expire = now + NGX_HTTP_GATEWAY_JWT_CACHE_TTL;
+    }
+
+    return expire;
 }
 
 
@@ -185,24 +237,17 @@ ngx_http_gateway_jwt_cache_lookup(ngx_shm_zone_t *zone, u_char *key,
 }
 
 
-/* Remembers a verified token until its exp, and not too long. */
+/* Remembers a verified token until expire. */
 
 void
 ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *key,
-    gw_jwt_t *jwt, int64_t now)
+    int64_t expire, int64_t now)
 {
-    int64_t                             expire;
     ngx_uint_t                          n;
     ngx_queue_t                        *q;
     ngx_http_gateway_jwt_shctx_t       *shctx;
     ngx_http_gateway_jwt_cache_sh_t    *sh;
     ngx_http_gateway_jwt_cache_node_t  *cn;
-
-    if (!gw_jwt_exp_ms(jwt, &expire)
-        || expire > now + NGX_HTTP_GATEWAY_JWT_CACHE_TTL)
-    {
-        expire = now + NGX_HTTP_GATEWAY_JWT_CACHE_TTL;
-    }
 
     shctx = zone->data;
     sh = shctx->sh;

@@ -507,6 +507,142 @@ START_TEST(trusts_cached_tokens)
 END_TEST
 
 
+START_TEST(is_verified_once)
+{
+    gw_jwt_t       *jwt;
+    gw_jwt_keys_t   keys = { 0 };
+
+    /* a verified token holds no signature any more: verifying it again
+     * (maybe with other keys) is refused, never taken for granted */
+    ck_assert_int_eq(verify_with(vectors[0].token, all, NULL, 0, &jwt), GW_JWT_OK);
+    keys.sets = (const gw_jwt_keyset_t *const *) &all;
+    keys.nsets = 1;
+    ck_assert_int_eq(gw_jwt_verify(jwt, &keys), GW_JWT_ERROR);
+    gw_jwt_free(jwt);
+}
+END_TEST
+
+
+static const unsigned char  scope_a[32] = { 1 };
+static const unsigned char  scope_b[32] = { 2 };
+
+
+START_TEST(recent_tokens_match_exact_text_and_scope)
+{
+    size_t            len = strlen(vectors[0].token);
+    char              text[4096];
+    gw_jwt_t         *jwt, *found;
+    gw_jwt_str_t      v, sub = { "sub", 3 };
+    gw_jwt_recent_t  *recent = gw_jwt_recent_new(4);
+
+    ck_assert_int_eq(verify_with(vectors[0].token, all, NULL, 0, &jwt), GW_JWT_OK);
+
+    /* an unverified token is never remembered */
+    {
+        gw_jwt_t *raw;
+        ck_assert_int_eq(gw_jwt_parse(vectors[1].token, strlen(vectors[1].token),
+                                      8192, &raw), GW_JWT_OK);
+        gw_jwt_recent_add(recent, scope_a, 32, vectors[1].token,
+                          strlen(vectors[1].token), raw, 2000);
+        gw_jwt_free(raw);
+        ck_assert_int_eq(gw_jwt_recent_count(recent), 0);
+    }
+
+    gw_jwt_recent_add(recent, scope_a, 32, vectors[0].token, len, jwt, 2000);
+    gw_jwt_free(jwt);           /* the memo keeps its own reference */
+
+    /* found from another copy of the text */
+    memcpy(text, vectors[0].token, len + 1);
+    found = gw_jwt_recent_find(recent, scope_a, 32, text, len, 1000);
+    ck_assert_ptr_nonnull(found);
+    ck_assert_int_eq(gw_jwt_claim(found, &sub, 1, &v), 1);
+    ck_assert_int_eq(memcmp(v.data, "alice", 5), 0);
+    gw_jwt_free(found);
+
+    /* other keys, another byte, a prefix, a longer text: not found */
+    ck_assert_ptr_null(gw_jwt_recent_find(recent, scope_b, 32, text, len, 1000));
+    ck_assert_ptr_null(gw_jwt_recent_find(recent, scope_a, 31, text, len, 1000));
+    text[len - 1] ^= 1;
+    ck_assert_ptr_null(gw_jwt_recent_find(recent, scope_a, 32, text, len, 1000));
+    text[len - 1] ^= 1;
+    ck_assert_ptr_null(gw_jwt_recent_find(recent, scope_a, 32, text, len - 1, 1000));
+    text[len] = 'x';
+    ck_assert_ptr_null(gw_jwt_recent_find(recent, scope_a, 32, text, len + 1, 1000));
+
+    /* expired: gone */
+    ck_assert_ptr_null(gw_jwt_recent_find(recent, scope_a, 32, vectors[0].token,
+                                          len, 2000));
+    ck_assert_int_eq(gw_jwt_recent_count(recent), 0);
+
+    gw_jwt_recent_free(recent);
+}
+END_TEST
+
+
+START_TEST(recent_tokens_drop_the_least_recently_used)
+{
+    size_t            i;
+    gw_jwt_t         *jwt, *held;
+    gw_jwt_str_t      v, sub = { "sub", 3 };
+    gw_jwt_recent_t  *recent = gw_jwt_recent_new(2);
+
+    ck_assert_uint_ge(NVECTORS, 3);
+
+    for (i = 0; i < 2; i++) {
+        ck_assert_int_eq(verify_with(vectors[i].token, all, NULL, 0, &jwt), GW_JWT_OK);
+        gw_jwt_recent_add(recent, scope_a, 32, vectors[i].token,
+                          strlen(vectors[i].token), jwt, 5000);
+        gw_jwt_free(jwt);
+    }
+
+    /* using the first makes the second the oldest */
+    held = gw_jwt_recent_find(recent, scope_a, 32, vectors[0].token,
+                              strlen(vectors[0].token), 0);
+    ck_assert_ptr_nonnull(held);
+
+    ck_assert_int_eq(verify_with(vectors[2].token, all, NULL, 0, &jwt), GW_JWT_OK);
+    gw_jwt_recent_add(recent, scope_a, 32, vectors[2].token,
+                      strlen(vectors[2].token), jwt, 5000);
+    gw_jwt_free(jwt);
+
+    ck_assert_int_eq(gw_jwt_recent_count(recent), 2);
+    ck_assert_ptr_null(gw_jwt_recent_find(recent, scope_a, 32, vectors[1].token,
+                                          strlen(vectors[1].token), 0));
+
+    /* a token in use outlives the memo */
+    gw_jwt_recent_free(recent);
+    ck_assert_int_eq(gw_jwt_claim(held, &sub, 1, &v), 1);
+    ck_assert_int_eq(memcmp(v.data, "alice", 5), 0);
+    gw_jwt_free(held);
+
+    /* capacity 0 remembers nothing */
+    recent = gw_jwt_recent_new(0);
+    ck_assert_int_eq(verify_with(vectors[0].token, all, NULL, 0, &jwt), GW_JWT_OK);
+    gw_jwt_recent_add(recent, scope_a, 32, vectors[0].token,
+                      strlen(vectors[0].token), jwt, 5000);
+    gw_jwt_free(jwt);
+    ck_assert_int_eq(gw_jwt_recent_count(recent), 0);
+    gw_jwt_recent_free(recent);
+}
+END_TEST
+
+
+START_TEST(renders_values_once)
+{
+    gw_jwt_t      *jwt;
+    gw_jwt_str_t   v1, v2, aud = { "aud", 3 };
+
+    /* a shared token renders a non-string claim once, however often asked */
+    ck_assert_int_eq(verify_with(vectors[0].token, all, NULL, 0, &jwt), GW_JWT_OK);
+    ck_assert_int_eq(gw_jwt_claim(jwt, &aud, 1, &v1), 1);
+    ck_assert_int_eq(gw_jwt_claim(jwt, &aud, 1, &v2), 1);
+    ck_assert_ptr_eq(v1.data, v2.data);
+    ck_assert_int_eq(v1.len, strlen("api,other"));
+    gw_jwt_free(jwt);
+}
+END_TEST
+
+
 int
 main(void)
 {
@@ -532,6 +668,10 @@ main(void)
     tcase_add_test(tc, parses_numeric_dates);
     tcase_add_test(tc, exposes_claims_after_verification);
     tcase_add_test(tc, trusts_cached_tokens);
+    tcase_add_test(tc, is_verified_once);
+    tcase_add_test(tc, recent_tokens_match_exact_text_and_scope);
+    tcase_add_test(tc, recent_tokens_drop_the_least_recently_used);
+    tcase_add_test(tc, renders_values_once);
     suite_add_tcase(s, tc);
 
     return gw_unit_run(s);

@@ -19,6 +19,7 @@ extern "C" {
 typedef struct gw_jwt_keyset_s  gw_jwt_keyset_t;
 typedef struct gw_jwt_s         gw_jwt_t;
 typedef struct gw_rbac_s        gw_rbac_t;
+typedef struct gw_jwt_recent_s  gw_jwt_recent_t;
 
 typedef struct {
     const char  *data;
@@ -114,6 +115,7 @@ void gw_jwt_keyset_fingerprint(const gw_jwt_keyset_t *ks,
  */
 gw_jwt_status_t gw_jwt_parse(const char *token, size_t len, size_t max_size,
     gw_jwt_t **out);
+/* Releases a reference (a verified token may be shared, see below). */
 void gw_jwt_free(gw_jwt_t *jwt);
 
 unsigned gw_jwt_alg(const gw_jwt_t *jwt);
@@ -193,6 +195,34 @@ int gw_rbac_allows(const gw_rbac_t *rbac, const gw_jwt_t *jwt,
 /* The roles found at the dotted path, joined with " " (for tests). */
 int gw_jwt_roles(gw_jwt_t *jwt, const char *path, size_t len,
     gw_jwt_str_t *value);
+
+/*
+ * Tokens this worker verified recently (a per-process front of the shared
+ * verified-token cache): found again by their exact text, without
+ * hashing, decoding or parsing. capacity 0 remembers nothing.
+ */
+gw_jwt_recent_t *gw_jwt_recent_new(size_t capacity);
+void gw_jwt_recent_free(gw_jwt_recent_t *recent);
+
+/*
+ * The verified token whose text is exactly token, verified with the keys
+ * of scope (the key sets' fingerprints), if it has not expired by now_ms;
+ * a new reference (release it with gw_jwt_free), or NULL. Its claims must
+ * still be checked.
+ */
+gw_jwt_t *gw_jwt_recent_find(gw_jwt_recent_t *recent,
+    const unsigned char *scope, size_t scope_len, const char *token,
+    size_t len, int64_t now_ms);
+
+/*
+ * Remembers a verified token (taking a reference; its text is copied)
+ * until expire_ms, dropping the least recently used one when full.
+ */
+void gw_jwt_recent_add(gw_jwt_recent_t *recent, const unsigned char *scope,
+    size_t scope_len, const char *token, size_t len, gw_jwt_t *jwt,
+    int64_t expire_ms);
+
+size_t gw_jwt_recent_count(const gw_jwt_recent_t *recent);
 
 /*
  * The verified-token cache key: SHA-256 of scope (the key sets'
