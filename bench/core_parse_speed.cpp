@@ -9,6 +9,10 @@
 //
 // Each line is the best of five rounds of about SECONDS/5 (default 2 s in all
 // per item); compare runs on an otherwise idle core.
+//
+// Instructions per op instead: run each item exactly N times, optionally only
+// the items whose name contains WORD, under callgrind, and divide:
+//   valgrind --tool=callgrind build/core_parse_speed -n N [WORD]
 
 #include <chrono>
 #include <cstdio>
@@ -39,11 +43,19 @@ inline void keep(T const &v)
 }
 
 double seconds_per_item = 2.0;
+std::size_t fixed_count = 0;        // -n N: run each item N times, untimed
+const char *only = nullptr;
 
 template <class F>
 void bench(const char *name, F &&f)
 {
     using clock = std::chrono::steady_clock;
+    if (only && !std::strstr(name, only)) return;
+    if (fixed_count) {
+        for (std::size_t i = 0; i < fixed_count; ++i) f();
+        std::printf("%-28s %zu times\n", name, fixed_count);
+        return;
+    }
     // calibrate: iterations for one round
     std::size_t n = 1000;
     for (;;) {
@@ -94,7 +106,12 @@ void parse_doc(std::string_view doc)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1) seconds_per_item = std::atof(argv[1]);
+    if (argc > 2 && std::strcmp(argv[1], "-n") == 0) {
+        fixed_count = std::strtoul(argv[2], nullptr, 10);
+        if (argc > 3) only = argv[3];
+    } else if (argc > 1) {
+        seconds_per_item = std::atof(argv[1]);
+    }
 
     std::string hs_json = must_decode(hs_header), rs_json = must_decode(rs_header), pl_json = must_decode(payload);
     std::printf("header %zu bytes: %s\nheader %zu bytes: %s\npayload %zu bytes: %s\n", hs_json.size(),
