@@ -64,7 +64,7 @@ inline std::uint64_t tag_of(std::string_view key) noexcept
     const char *p = key.data();
     std::uint64_t w;
     if (n >= 8) {
-        w = load_le(p, 8);
+        return make_tag(load_le(p, 8), n);
     } else if (n >= 4) {
         w = load_le(p, 4) | load_le(p + n - 4, 4) << (8 * (n - 4));
     } else if (n >= 2) {
@@ -72,7 +72,7 @@ inline std::uint64_t tag_of(std::string_view key) noexcept
     } else {
         w = n ? static_cast<unsigned char>(p[0]) : 0;
     }
-    return make_tag(w, n);
+    return w | std::uint64_t{n} << 56;           // w has no bytes beyond the key's
 }
 
 // Eight bytes of a string's body at once: the bits of the result mark
@@ -561,20 +561,33 @@ std::optional<double> Value::as_double() const noexcept
     return v;
 }
 
+namespace {
+
+// find() for keys longer than seven bytes, out of line so that the short
+// key path saves no registers
+[[gnu::noinline]] const Value *find_long(const Value *items, const std::string_view *keys, std::size_t n,
+                                         std::string_view key) noexcept
+{
+    const auto *tags = reinterpret_cast<const std::uint64_t *>(keys + n);
+    std::uint64_t tag = tag_of(key);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (tags[i] == tag && same(keys[i], key)) return &items[i];
+    }
+    return nullptr;
+}
+
+} // namespace
+
 const Value *Value::find(std::string_view key) const noexcept
 {
     if (type_ != Type::object) return nullptr;
-    // an object's block holds its keys' tags after the keys (see finish())
+    if (key.size() > 7) return find_long(items_, keys_, len_, key);
+    // an object's block holds its keys' tags after the keys (see finish());
+    // a tag of a key this short is the whole key
     const auto *tags = reinterpret_cast<const std::uint64_t *>(keys_ + len_);
     std::uint64_t tag = tag_of(key);
-    if (key.size() <= 7) {
-        for (std::size_t i = 0; i < len_; ++i) {
-            if (tags[i] == tag) return &items_[i];
-        }
-    } else {
-        for (std::size_t i = 0; i < len_; ++i) {
-            if (tags[i] == tag && same(keys_[i], key)) return &items_[i];
-        }
+    for (std::size_t i = 0; i < len_; ++i) {
+        if (tags[i] == tag) return &items_[i];
     }
     return nullptr;
 }
