@@ -1,6 +1,8 @@
 #include "base64url.hpp"
 
 #include <array>
+#include <bit>
+#include <cstring>
 
 #include "gw_base64url.h"
 
@@ -48,7 +50,23 @@ bool decode_raw(std::string_view text, char *out) noexcept
     const auto *in = reinterpret_cast<const unsigned char *>(text.data());
     std::size_t i = 0, o = 0;
 
-    // whole quanta: four characters, three bytes
+    // two quanta at a time, stored with one eight-byte write while at
+    // least twelve characters remain (so the two bytes beyond these six
+    // are still in out, and are written again by the next step); invalid
+    // characters are only looked for once the loop is done
+    std::uint32_t bad = 0;
+    for (; i + 12 <= n; i += 8) {
+        std::uint32_t a = shifted[0][in[i]] | shifted[1][in[i + 1]] | shifted[2][in[i + 2]] | shifted[3][in[i + 3]];
+        std::uint32_t b = shifted[0][in[i + 4]] | shifted[1][in[i + 5]] | shifted[2][in[i + 6]] | shifted[3][in[i + 7]];
+        bad |= a | b;
+        std::uint64_t w = std::uint64_t{a} << 40 | std::uint64_t{b} << 16;
+        if constexpr (std::endian::native == std::endian::little) w = __builtin_bswap64(w);
+        std::memcpy(out + o, &w, 8);
+        o += 6;
+    }
+    if (bad & 0x80000000u) return false;
+
+    // the remaining whole quanta: four characters, three bytes
     for (; i + 4 <= n; i += 4) {
         std::uint32_t v = shifted[0][in[i]] | shifted[1][in[i + 1]] | shifted[2][in[i + 2]] | shifted[3][in[i + 3]];
         if (v & 0x80000000u) return false;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cstring>
 #include <memory>
@@ -11,17 +12,6 @@
 namespace gw::json {
 
 namespace {
-
-// Bytes a string holds as they are: printable ASCII but the quote and the
-// backslash.
-constexpr std::array<bool, 256> make_plain() noexcept
-{
-    std::array<bool, 256> t{};
-    for (int b = 0x20; b < 0x80; ++b) t[static_cast<std::size_t>(b)] = b != '"' && b != '\\';
-    return t;
-}
-
-constexpr auto plain = make_plain();
 
 // Short keys (claim names are mostly three letters) compare faster inline:
 // two overlapping loads cover every byte of a key up to 16 bytes.
@@ -45,6 +35,58 @@ constexpr auto plain = make_plain();
     return x[0] == y[0] && x[n / 2] == y[n / 2] && x[n - 1] == y[n - 1];
 }
 
+// A key's tag: its first seven bytes (zero beyond its end) and, in the top
+// byte, its length (255 for longer keys).  Equal keys have equal tags, and
+// equal tags of keys shorter than eight bytes mean equal keys, so most
+// comparisons of object keys are one of two words.
+constexpr std::uint64_t tag_mask = 0x00ffffffffffffffull;
+
+[[gnu::always_inline]] inline std::uint64_t make_tag(std::uint64_t prefix, std::size_t n) noexcept
+{
+    // prefix: the key's first min(n, 8) bytes as a little-endian word (any
+    // bytes beyond them are masked off here)
+    std::uint64_t keep = n >= 7 ? tag_mask : (std::uint64_t{1} << (8 * n)) - 1;
+    return (prefix & keep) | static_cast<std::uint64_t>(n < 255 ? n : 255) << 56;
+}
+
+[[gnu::always_inline]] inline std::uint64_t load_le(const char *p, std::size_t n) noexcept
+{
+    std::uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w) >> (8 * (8 - n));
+    return w;
+}
+
+// The tag of a key that may end anywhere: reads only its own bytes.
+inline std::uint64_t tag_of(std::string_view key) noexcept
+{
+    std::size_t n = key.size();
+    const char *p = key.data();
+    std::uint64_t w;
+    if (n >= 8) {
+        return make_tag(load_le(p, 8), n);
+    } else if (n >= 4) {
+        w = load_le(p, 4) | load_le(p + n - 4, 4) << (8 * (n - 4));
+    } else if (n >= 2) {
+        w = load_le(p, 2) | load_le(p + n - 2, 2) << (8 * (n - 2));
+    } else {
+        w = n ? static_cast<unsigned char>(p[0]) : 0;
+    }
+    return w | std::uint64_t{n} << 56;           // w has no bytes beyond the key's
+}
+
+// Eight bytes of a string's body at once: the bits of the result mark
+// (with the lowest one exact) the first byte that a plain copy cannot take:
+// a quote, a backslash, a control character or a byte of a multi-byte
+// UTF-8 sequence.  The borrows of the subtractions only reach bytes above
+// a byte that is itself marked.
+[[gnu::always_inline]] inline std::uint64_t special_bytes(std::uint64_t w) noexcept
+{
+    constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    std::uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high;
+}
+
 } // namespace
 
 class Parser {
@@ -52,8 +94,6 @@ public:
     Parser(std::string_view text, const Limits &limits, std::pmr::memory_resource *memory) noexcept
         : s_(text), limits_(limits), memory_(memory)
     {
-        values_.reserve(scratch_values);
-        names_.reserve(scratch_values);
     }
 
     void run(Result &r)
@@ -63,8 +103,9 @@ public:
             return;
         }
         // decoded strings and numbers are never longer than their source:
-        // they all go, one after another, into one block
-        out_ = static_cast<char *>(memory_->allocate(s_.size() + 1, 1));
+        // they all go, one after another, into one block (with room for
+        // the eight-byte copies of string bodies and tag loads)
+        out_ = static_cast<char *>(memory_->allocate(s_.size() + 8, 1));
         skip_ws();
         if (!value(r.value, 0)) {
             r.error = error_;
@@ -80,8 +121,13 @@ public:
     }
 
 private:
-    // members of the arrays and objects being parsed, until each is complete
-    static constexpr std::size_t scratch_values = 32;
+    // A member of an array or object being parsed, until it is complete.
+    struct Member {
+        Value value;
+        std::string_view key;
+        std::uint64_t tag;
+    };
+    static constexpr std::size_t inline_members = 32;
 
     std::string_view s_;
     const Limits &limits_;
@@ -91,10 +137,24 @@ private:
     std::size_t count_ = 0;
     Error error_ = Error::ok;
 
-    alignas(std::max_align_t) std::byte scratch_buf_[scratch_values * (sizeof(Value) + sizeof(std::string_view))];
-    std::pmr::monotonic_buffer_resource scratch_{scratch_buf_, sizeof(scratch_buf_)};
-    std::pmr::vector<Value> values_{&scratch_};
-    std::pmr::vector<std::string_view> names_{&scratch_};
+    // the members of all open arrays and objects, as a stack: on the
+    // machine stack for small documents, else on the heap
+    alignas(Member) std::byte inline_buf_[inline_members * sizeof(Member)];
+    Member *stack_ = reinterpret_cast<Member *>(inline_buf_);
+    std::size_t top_ = 0, cap_ = inline_members;
+    std::unique_ptr<Member[]> heap_;
+
+    Member &push()
+    {
+        if (top_ == cap_) [[unlikely]] {
+            auto bigger = std::make_unique<Member[]>(cap_ * 2);
+            std::memcpy(static_cast<void *>(bigger.get()), stack_, top_ * sizeof(Member));
+            heap_ = std::move(bigger);
+            stack_ = heap_.get();
+            cap_ *= 2;
+        }
+        return stack_[top_++];
+    }
 
     bool fail(Error e) noexcept
     {
@@ -107,6 +167,7 @@ private:
 
     void skip_ws() noexcept
     {
+        if (!at_end() && static_cast<unsigned char>(s_[pos_]) > ' ') [[likely]] return;
         while (!at_end()) {
             char c = s_[pos_];
             if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
@@ -148,35 +209,42 @@ private:
         }
     }
 
-    // Moves the members parsed since first (and their names since
-    // first_name, for an object) from the scratch vectors into memory, as
-    // the items (and keys) of v: one block holds both.
-    void finish(Value &v, std::size_t first, std::size_t first_name)
+    // Moves the members parsed since first from the stack into memory, as
+    // the items of v (and, for an object, their keys and then the keys'
+    // tags): one block holds them all.
+    void finish(Value &v, std::size_t first)
     {
-        std::size_t n = values_.size() - first;
+        std::size_t n = top_ - first;
         v.len_ = n;
         if (n == 0) return;
         bool object = v.type_ == Type::object;
         static_assert(alignof(Value) >= alignof(std::string_view));
-        std::size_t bytes = n * sizeof(Value) + (object ? n * sizeof(std::string_view) : 0);
+        static_assert(alignof(std::string_view) >= alignof(std::uint64_t));
+        std::size_t bytes = n * (sizeof(Value) + (object ? sizeof(std::string_view) + sizeof(std::uint64_t) : 0));
         auto *block = static_cast<std::byte *>(memory_->allocate(bytes, alignof(Value)));
         auto *items = reinterpret_cast<Value *>(block);
-        std::uninitialized_copy_n(values_.data() + first, n, items);
+        const Member *m = stack_ + first;
         v.items_ = items;
-        values_.resize(first);
         if (object) {
             auto *keys = reinterpret_cast<std::string_view *>(block + n * sizeof(Value));
-            std::uninitialized_copy_n(names_.data() + first_name, n, keys);
+            auto *tags = reinterpret_cast<std::uint64_t *>(block + n * (sizeof(Value) + sizeof(std::string_view)));
+            for (std::size_t i = 0; i < n; ++i) {
+                new (items + i) Value(m[i].value);
+                new (keys + i) std::string_view(m[i].key);
+                tags[i] = m[i].tag;
+            }
             v.keys_ = keys;
-            names_.resize(first_name);
+        } else {
+            for (std::size_t i = 0; i < n; ++i) new (items + i) Value(m[i].value);
         }
+        top_ = first;
     }
 
     bool object(Value &v, std::size_t depth)
     {
         if (depth > limits_.max_depth) return fail(Error::too_deep);
         v.type_ = Type::object;
-        std::size_t first = values_.size(), first_name = names_.size();
+        std::size_t first = top_;
         ++pos_;
         skip_ws();
         if (peek() == '}') {
@@ -194,8 +262,12 @@ private:
             skip_ws();
             Value member;
             if (!value(member, depth)) return false;
-            names_.emplace_back(key.text_, key.len_);
-            values_.push_back(member);
+            Member &m = push();
+            m.value = member;
+            m.key = std::string_view(key.text_, key.len_);
+            // the key's bytes are followed by at least eight more of the
+            // block (see run()), so one load covers any key's prefix
+            m.tag = make_tag(load_le(key.text_, 8), key.len_);
             skip_ws();
             char c = peek();
             ++pos_;
@@ -205,24 +277,26 @@ private:
                 return fail(Error::syntax);
             }
         }
-        if (!unique_keys(std::span<const std::string_view>(names_).subspan(first_name))) {
-            return fail(Error::duplicate_key);
-        }
-        finish(v, first, first_name);
+        if (!unique_keys(first)) return fail(Error::duplicate_key);
+        finish(v, first);
         return true;
     }
 
-    static bool unique_keys(std::span<const std::string_view> keys)
+    bool unique_keys(std::size_t first) const
     {
-        if (keys.size() <= 8) {
-            for (std::size_t i = 1; i < keys.size(); ++i) {
+        const Member *m = stack_ + first;
+        std::size_t n = top_ - first;
+        if (n <= 8) {
+            for (std::size_t i = 1; i < n; ++i) {
                 for (std::size_t j = 0; j < i; ++j) {
-                    if (same(keys[i], keys[j])) return false;
+                    if (m[i].tag == m[j].tag && (m[i].key.size() <= 7 || same(m[i].key, m[j].key))) return false;
                 }
             }
             return true;
         }
-        std::vector<std::string_view> sorted(keys.begin(), keys.end());
+        std::vector<std::string_view> sorted;
+        sorted.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) sorted.push_back(m[i].key);
         std::ranges::sort(sorted);
         return std::ranges::adjacent_find(sorted) == sorted.end();
     }
@@ -231,7 +305,7 @@ private:
     {
         if (depth > limits_.max_depth) return fail(Error::too_deep);
         v.type_ = Type::array;
-        std::size_t first = values_.size();
+        std::size_t first = top_;
         ++pos_;
         skip_ws();
         if (peek() == ']') {
@@ -242,7 +316,7 @@ private:
             skip_ws();
             Value item;
             if (!value(item, depth)) return false;
-            values_.push_back(item);
+            push().value = item;
             skip_ws();
             char c = peek();
             ++pos_;
@@ -252,7 +326,7 @@ private:
                 return fail(Error::syntax);
             }
         }
-        finish(v, first, 0);
+        finish(v, first);
         return true;
     }
 
@@ -391,32 +465,60 @@ private:
     // The string at pos_ (its opening quote), decoded into v.
     bool string(Value &v) noexcept
     {
-        v.text_ = out_;
-        ++pos_;                                   // the opening quote
+        // the cursors are kept in locals: stores through out_ may alias
+        // every member
+        const char *base = s_.data();
+        const char *p = base + pos_ + 1;          // after the opening quote
+        const char *end = base + s_.size();
+        char *o = out_;
+        v.text_ = o;
         for (;;) {
-            if (at_end()) return fail(Error::bad_string);
-            char c = s_[pos_];
+            // plain runs eight bytes at a time while eight remain; the
+            // output never runs ahead of the input, so the copy stays in
+            // the block
+            while (end - p >= 8) {
+                std::uint64_t w = load_le(p, 8);
+                std::uint64_t special = special_bytes(w);
+                std::memcpy(o, p, 8);
+                if (special == 0) {
+                    p += 8;
+                    o += 8;
+                    continue;
+                }
+                std::size_t k = static_cast<std::size_t>(std::countr_zero(special)) / 8;
+                p += k;
+                o += k;
+                break;
+            }
+            if (p == end) {
+                pos_ = s_.size();
+                return fail(Error::bad_string);
+            }
+            auto c = static_cast<unsigned char>(*p);
             if (c == '"') {
-                ++pos_;
-                v.len_ = static_cast<std::size_t>(out_ - v.text_);
+                pos_ = static_cast<std::size_t>(p + 1 - base);
+                out_ = o;
+                v.len_ = static_cast<std::size_t>(o - v.text_);
                 return true;
             }
+            if (c >= 0x20 && c < 0x80 && c != '\\') {
+                // the last few bytes of the document
+                *o++ = static_cast<char>(c);
+                ++p;
+                continue;
+            }
+            pos_ = static_cast<std::size_t>(p - base);
+            out_ = o;
             if (c == '\\') {
                 ++pos_;
                 if (!escape()) return fail(Error::bad_string);
-            } else if (static_cast<unsigned char>(c) < 0x20) {
+            } else if (c < 0x20) {
                 return fail(Error::bad_string);
-            } else if (static_cast<unsigned char>(c) < 0x80) {
-                // copy a run of plain ASCII at once
-                const auto *p = reinterpret_cast<const unsigned char *>(s_.data());
-                std::size_t start = pos_, end = s_.size(), i = pos_ + 1;
-                while (i < end && plain[p[i]]) ++i;
-                pos_ = i;
-                std::memcpy(out_, s_.data() + start, pos_ - start);
-                out_ += pos_ - start;
             } else if (!utf8()) {
                 return fail(Error::bad_string);
             }
+            p = base + pos_;
+            o = out_;
         }
     }
 };
@@ -459,11 +561,33 @@ std::optional<double> Value::as_double() const noexcept
     return v;
 }
 
+namespace {
+
+// find() for keys longer than seven bytes, out of line so that the short
+// key path saves no registers
+[[gnu::noinline]] const Value *find_long(const Value *items, const std::string_view *keys, std::size_t n,
+                                         std::string_view key) noexcept
+{
+    const auto *tags = reinterpret_cast<const std::uint64_t *>(keys + n);
+    std::uint64_t tag = tag_of(key);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (tags[i] == tag && same(keys[i], key)) return &items[i];
+    }
+    return nullptr;
+}
+
+} // namespace
+
 const Value *Value::find(std::string_view key) const noexcept
 {
     if (type_ != Type::object) return nullptr;
+    if (key.size() > 7) return find_long(items_, keys_, len_, key);
+    // an object's block holds its keys' tags after the keys (see finish());
+    // a tag of a key this short is the whole key
+    const auto *tags = reinterpret_cast<const std::uint64_t *>(keys_ + len_);
+    std::uint64_t tag = tag_of(key);
     for (std::size_t i = 0; i < len_; ++i) {
-        if (same(keys_[i], key)) return &items_[i];
+        if (tags[i] == tag) return &items_[i];
     }
     return nullptr;
 }
