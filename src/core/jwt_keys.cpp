@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -348,7 +349,7 @@ gw_jwt_status_t hmac_check(const sha2::Hmac &hmac, const AlgInfo &alg, std::stri
     // the length is public (it is the algorithm's); the bytes are compared
     // in constant time
     bool ok = sig.size() == len && CRYPTO_memcmp(mac, sig.data(), len) == 0;
-    OPENSSL_cleanse(mac, sizeof(mac));
+    explicit_bzero(mac, sizeof(mac));
     return ok ? GW_JWT_OK : GW_JWT_BAD_SIGNATURE;
 }
 

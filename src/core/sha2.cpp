@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include <string.h>
+
 #include <openssl/crypto.h>
 
 namespace gw::sha2 {
@@ -75,8 +77,10 @@ void Hmac::compute(std::string_view message, unsigned char *out) const noexcept
     Digest o = outer_;
     o.update(ih, size(kind_));
     o.final(out);
-    OPENSSL_cleanse(ih, sizeof(ih));
-    OPENSSL_cleanse(static_cast<void *>(&in), sizeof(in));
+    // per request: glibc's explicit_bzero is a vector store, OpenSSL's
+    // cleanse a byte loop; neither is optimised away
+    explicit_bzero(ih, sizeof(ih));
+    explicit_bzero(static_cast<void *>(&in), sizeof(in));
 }
 
 } // namespace gw::sha2
