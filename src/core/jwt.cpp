@@ -367,6 +367,35 @@ gw_jwt_status_t Token::check_claims(const gw_jwt_policy_t &p) const
     return GW_JWT_OK;
 }
 
+SpareTokens::~SpareTokens()
+{
+    for (Token *t : spare_) delete t;
+}
+
+std::unique_ptr<Token> SpareTokens::take()
+{
+    if (spare_.empty()) return std::make_unique_for_overwrite<Token>();
+    std::unique_ptr<Token> t(spare_.back());
+    spare_.pop_back();
+    // made new in place; the arena's buffer is not zeroed
+    t->~Token();
+    new (t.get()) Token;
+    return t;
+}
+
+void SpareTokens::give(Token *token) noexcept
+{
+    if (spare_.size() < keep_) {
+        try {
+            spare_.push_back(token);
+            return;
+        } catch (...) {
+            // no room to remember it: delete it
+        }
+    }
+    delete token;
+}
+
 RecentTokens::~RecentTokens()
 {
     for (auto it = lru_.begin(); it != lru_.end();) drop(it++);
@@ -532,6 +561,9 @@ struct gw_jwt_keyset_s : gw::jwt::KeySet {};
 struct gw_jwt_recent_s : gw::jwt::RecentTokens {
     using RecentTokens::RecentTokens;
 };
+struct gw_jwt_spares_s : gw::jwt::SpareTokens {
+    using SpareTokens::SpareTokens;
+};
 struct gw_rbac_s : gw::jwt::Rbac {};
 
 namespace {
@@ -668,12 +700,21 @@ void gw_jwt_keyset_fingerprint(const gw_jwt_keyset_t *ks, unsigned char out[GW_J
 
 gw_jwt_status_t gw_jwt_parse(const char *text, size_t len, size_t max_size, gw_jwt_t **out)
 {
+    return gw_jwt_parse_reusing(nullptr, text, len, max_size, out);
+}
+
+gw_jwt_status_t gw_jwt_parse_reusing(gw_jwt_spares_t *spares, const char *text, size_t len,
+                                     size_t max_size, gw_jwt_t **out)
+{
     *out = nullptr;
     try {
         // default-initialised: the arena's buffer is not zeroed
-        auto t = std::make_unique_for_overwrite<gw::jwt::Token>();
+        auto t = spares ? spares->take() : std::make_unique_for_overwrite<gw::jwt::Token>();
         auto rc = t->parse({text, len}, max_size);
-        if (rc != GW_JWT_OK) return rc;
+        if (rc != GW_JWT_OK) {
+            if (spares) spares->give(t.release());
+            return rc;
+        }
         *out = handle(t.release());
         return GW_JWT_OK;
     } catch (...) {
@@ -683,7 +724,31 @@ gw_jwt_status_t gw_jwt_parse(const char *text, size_t len, size_t max_size, gw_j
 
 void gw_jwt_free(gw_jwt_t *jwt)
 {
-    if (jwt != nullptr && token(jwt)->release()) delete token(jwt);
+    gw_jwt_release(nullptr, jwt);
+}
+
+void gw_jwt_release(gw_jwt_spares_t *spares, gw_jwt_t *jwt)
+{
+    if (jwt == nullptr || !token(jwt)->release()) return;
+    if (spares) {
+        spares->give(token(jwt));
+    } else {
+        delete token(jwt);
+    }
+}
+
+gw_jwt_spares_t *gw_jwt_spares_new(size_t keep)
+{
+    try {
+        return new gw_jwt_spares_t(keep);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void gw_jwt_spares_free(gw_jwt_spares_t *spares)
+{
+    delete spares;
 }
 
 gw_jwt_recent_t *gw_jwt_recent_new(size_t capacity)

@@ -178,6 +178,25 @@ private:
     gw_jwt_status_t decode_payload();
 };
 
+// Tokens whose last reference went, kept for reuse: a worker parsing a
+// token per request then allocates none in the steady state.
+class SpareTokens {
+public:
+    explicit SpareTokens(std::size_t keep) : keep_(keep) {}
+    ~SpareTokens();
+    SpareTokens(const SpareTokens &) = delete;
+    SpareTokens &operator=(const SpareTokens &) = delete;
+
+    // A fresh token: a spare one made new, or a new one.
+    std::unique_ptr<Token> take();
+    // Keeps (or deletes) a token nobody references any more.
+    void give(Token *token) noexcept;
+
+private:
+    std::size_t keep_;
+    std::vector<Token *> spare_;
+};
+
 // Tokens this worker verified recently, found again by their exact text
 // without hashing, decoding or parsing anything: a per-process front of
 // the shared verified-token cache. A token is found only with the same

@@ -25,6 +25,9 @@
 /* key sets a token is verified with: the static ones, then key_request's */
 #define NGX_HTTP_GATEWAY_JWT_MAX_SETS    16
 
+/* parsed tokens each worker keeps for reuse rather than allocating */
+#define NGX_HTTP_GATEWAY_JWT_SPARES      64
+
 /* tokens each worker remembers in front of the verified-token cache */
 #define NGX_HTTP_GATEWAY_JWT_RECENT      512
 
@@ -82,6 +85,7 @@ typedef struct {
 typedef struct {
     ngx_shm_zone_t                *cache;
     gw_jwt_recent_t               *recent;     /* this worker's front of it */
+    gw_jwt_spares_t               *spares;
     ngx_shm_zone_t                *keys;
     ngx_int_t                      request_id_index;
 } ngx_http_gateway_jwt_main_conf_t;
@@ -97,6 +101,7 @@ typedef struct {
 /* Per main request, surviving internal redirects. */
 typedef struct {
     gw_jwt_t                      *jwt;
+    gw_jwt_spares_t               *spares;     /* where jwt goes when done */
     ngx_str_t                      realm;
     ngx_int_t                      status;     /* NGX_OK or the HTTP status */
     const char                    *error;      /* error_description */

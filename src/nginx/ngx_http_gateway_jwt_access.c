@@ -223,6 +223,7 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
 
         cln->handler = ngx_http_gateway_jwt_free_token;
         cln->data = ctx;
+        ctx->spares = jmcf->spares;
 
         /* a token this worker verified recently needs no parsing */
 
@@ -245,8 +246,9 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
         }
 
         if (ctx->jwt == NULL) {
-            *status = gw_jwt_parse((char *) token->data, token->len,
-                                   jlcf->max_size, &ctx->jwt);
+            *status = gw_jwt_parse_reusing(jmcf->spares,
+                                           (char *) token->data, token->len,
+                                           jlcf->max_size, &ctx->jwt);
             if (*status != GW_JWT_OK) {
                 return NGX_OK;
             }
@@ -270,8 +272,9 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
         ctx->jwt = NULL;
         ctx->recent = 0;
 
-        *status = gw_jwt_parse((char *) token->data, token->len,
-                               jlcf->max_size, &ctx->jwt);
+        *status = gw_jwt_parse_reusing(jmcf->spares,
+                                       (char *) token->data, token->len,
+                                       jlcf->max_size, &ctx->jwt);
         if (*status != GW_JWT_OK) {
             return NGX_OK;
         }
@@ -531,6 +534,6 @@ ngx_http_gateway_jwt_free_token(void *data)
 {
     ngx_http_gateway_jwt_ctx_t  *ctx = data;
 
-    gw_jwt_free(ctx->jwt);
+    gw_jwt_release(ctx->spares, ctx->jwt);
     ctx->jwt = NULL;
 }

@@ -24,6 +24,7 @@ static char *ngx_http_gateway_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 static void *ngx_http_gateway_jwt_create_main_conf(ngx_conf_t *cf);
+static void ngx_http_gateway_jwt_free_spares(void *data);
 static void *ngx_http_gateway_jwt_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_gateway_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -528,6 +529,7 @@ static ngx_int_t
 ngx_http_gateway_jwt_init(ngx_conf_t *cf)
 {
     ngx_str_t                          name = ngx_string("gateway_request_id");
+    ngx_pool_cleanup_t                *cln;
     ngx_http_gateway_jwt_main_conf_t  *jmcf;
 
     jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_jwt_module);
@@ -538,7 +540,29 @@ ngx_http_gateway_jwt_init(ngx_conf_t *cf)
 
     jmcf->request_id_index = ngx_http_get_variable_index(cf, &name);
 
+    /* made empty here, so every worker starts with its own */
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    jmcf->spares = gw_jwt_spares_new(NGX_HTTP_GATEWAY_JWT_SPARES);
+    if (jmcf->spares == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_gateway_jwt_free_spares;
+    cln->data = jmcf->spares;
+
     return NGX_OK;
+}
+
+
+static void
+ngx_http_gateway_jwt_free_spares(void *data)
+{
+    gw_jwt_spares_free(data);
 }
 
 

@@ -643,6 +643,45 @@ START_TEST(renders_values_once)
 END_TEST
 
 
+START_TEST(reuses_spare_tokens)
+{
+    gw_jwt_t         *a, *b;
+    gw_jwt_str_t      v, sub = { "sub", 3 };
+    gw_jwt_keys_t     keys = { 0 };
+    gw_jwt_spares_t  *spares = gw_jwt_spares_new(1);
+    const char       *t0 = vectors[0].token, *t1 = vectors[1].token;
+
+    keys.sets = (const gw_jwt_keyset_t *const *) &all;
+    keys.nsets = 1;
+
+    ck_assert_int_eq(gw_jwt_parse_reusing(spares, t0, strlen(t0), 8192, &a), GW_JWT_OK);
+    ck_assert_int_eq(gw_jwt_verify(a, &keys), GW_JWT_OK);
+    ck_assert_int_eq(gw_jwt_claim(a, &sub, 1, &v), 1);
+    gw_jwt_release(spares, a);
+
+    /* the same memory, made new: nothing of the verified token is left */
+    ck_assert_int_eq(gw_jwt_parse_reusing(spares, t1, strlen(t1), 8192, &b), GW_JWT_OK);
+    ck_assert_ptr_eq(a, b);
+    ck_assert_int_eq(gw_jwt_claim(b, &sub, 1, &v), 0);
+    ck_assert_int_eq(gw_jwt_header(b, "kid", 3, &v), 0);
+    ck_assert_int_eq(gw_jwt_verify(b, &keys), GW_JWT_OK);
+    gw_jwt_release(spares, b);
+
+    /* a token that fails to parse goes back too */
+    ck_assert_int_eq(gw_jwt_parse_reusing(spares, "a.b", 3, 8192, &b), GW_JWT_MALFORMED);
+    ck_assert_ptr_null(b);
+    ck_assert_int_eq(gw_jwt_parse_reusing(spares, t0, strlen(t0), 8192, &b), GW_JWT_OK);
+    ck_assert_ptr_eq(a, b);
+
+    /* beyond keep, a released token is deleted; the spares delete theirs */
+    ck_assert_int_eq(gw_jwt_parse_reusing(spares, t1, strlen(t1), 8192, &a), GW_JWT_OK);
+    gw_jwt_release(spares, a);
+    gw_jwt_release(spares, b);
+    gw_jwt_spares_free(spares);
+}
+END_TEST
+
+
 int
 main(void)
 {
@@ -672,6 +711,7 @@ main(void)
     tcase_add_test(tc, recent_tokens_match_exact_text_and_scope);
     tcase_add_test(tc, recent_tokens_drop_the_least_recently_used);
     tcase_add_test(tc, renders_values_once);
+    tcase_add_test(tc, reuses_spare_tokens);
     suite_add_tcase(s, tc);
 
     return gw_unit_run(s);

@@ -20,6 +20,7 @@ typedef struct gw_jwt_keyset_s  gw_jwt_keyset_t;
 typedef struct gw_jwt_s         gw_jwt_t;
 typedef struct gw_rbac_s        gw_rbac_t;
 typedef struct gw_jwt_recent_s  gw_jwt_recent_t;
+typedef struct gw_jwt_spares_s  gw_jwt_spares_t;
 
 typedef struct {
     const char  *data;
@@ -117,6 +118,19 @@ gw_jwt_status_t gw_jwt_parse(const char *token, size_t len, size_t max_size,
     gw_jwt_t **out);
 /* Releases a reference (a verified token may be shared, see below). */
 void gw_jwt_free(gw_jwt_t *jwt);
+
+/*
+ * Spare tokens of one process: tokens whose last reference is released
+ * into them (up to keep) are reused by the next parse instead of
+ * allocating. Freeing the spares deletes the tokens they hold.
+ */
+gw_jwt_spares_t *gw_jwt_spares_new(size_t keep);
+void gw_jwt_spares_free(gw_jwt_spares_t *spares);
+
+/* gw_jwt_parse() and gw_jwt_free() with spare tokens (NULL: none). */
+gw_jwt_status_t gw_jwt_parse_reusing(gw_jwt_spares_t *spares,
+    const char *token, size_t len, size_t max_size, gw_jwt_t **out);
+void gw_jwt_release(gw_jwt_spares_t *spares, gw_jwt_t *jwt);
 
 unsigned gw_jwt_alg(const gw_jwt_t *jwt);
 
