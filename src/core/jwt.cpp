@@ -428,7 +428,7 @@ Token *RecentTokens::find(std::span<const unsigned char> scope, std::string_view
 void RecentTokens::add(std::span<const unsigned char> scope, std::string_view text, Token *token,
                        std::int64_t expire_ms)
 {
-    if (capacity_ == 0 || scope.size() > max_scope || !token->verified()) return;
+    if (capacity_ == 0 || scope.size() > max_scope || text.size() > max_text || !token->verified()) return;
     if (auto found = index_.find(text); found != index_.end()) drop(found->second);
     while (lru_.size() >= capacity_) drop(std::prev(lru_.end()));
 

@@ -218,6 +218,8 @@ public:
 
 private:
     static constexpr std::size_t max_scope = 2 * GW_JWT_FINGERPRINT_LEN;
+    // longer tokens are not remembered: the memory stays bounded
+    static constexpr std::size_t max_text = 8192;
 
     struct Entry {
         std::string text;

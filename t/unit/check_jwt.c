@@ -98,7 +98,7 @@ END_TEST
 
 START_TEST(rejects_wrong_segment_counts)
 {
-    char        buf[8400];
+    char        buf[16400];
     const char *t = mint_hs256(HS_HEADER, "{}", SECRET);
     gw_jwt_t   *jwt;
 
@@ -682,6 +682,32 @@ START_TEST(reuses_spare_tokens)
 END_TEST
 
 
+START_TEST(recent_tokens_skip_long_ones)
+{
+    char              payload[7000];
+    char             *tok;
+    gw_jwt_t         *jwt;
+    gw_jwt_keys_t     keys = { 0 };
+    gw_jwt_recent_t  *recent = gw_jwt_recent_new(4);
+
+    snprintf(payload, sizeof(payload), "{\"sub\":\"x\",\"pad\":\"%06600d\"}", 0);
+    tok = mint_hs256(HS_HEADER, payload, SECRET);
+    ck_assert_uint_gt(strlen(tok), 8192);
+
+    keys.secret = (const unsigned char *) SECRET;
+    keys.secret_len = strlen(SECRET);
+    ck_assert_int_eq(gw_jwt_parse(tok, strlen(tok), 65536, &jwt), GW_JWT_OK);
+    ck_assert_int_eq(gw_jwt_verify(jwt, &keys), GW_JWT_OK);
+
+    gw_jwt_recent_add(recent, scope_a, 32, tok, strlen(tok), jwt, 5000);
+    ck_assert_int_eq(gw_jwt_recent_count(recent), 0);
+
+    gw_jwt_free(jwt);
+    gw_jwt_recent_free(recent);
+}
+END_TEST
+
+
 int
 main(void)
 {
@@ -712,6 +738,7 @@ main(void)
     tcase_add_test(tc, recent_tokens_drop_the_least_recently_used);
     tcase_add_test(tc, renders_values_once);
     tcase_add_test(tc, reuses_spare_tokens);
+    tcase_add_test(tc, recent_tokens_skip_long_ones);
     suite_add_tcase(s, tc);
 
     return gw_unit_run(s);

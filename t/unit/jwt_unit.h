@@ -58,7 +58,7 @@ static inline char *
 mint_hs(const EVP_MD *md, const char *header, const char *payload,
     const char *secret)
 {
-    static char     token[8192];
+    static char     token[16384];
     unsigned char   mac[EVP_MAX_MD_SIZE];
     unsigned int    maclen;
     size_t          n;

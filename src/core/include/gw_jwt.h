@@ -231,6 +231,7 @@ gw_jwt_t *gw_jwt_recent_find(gw_jwt_recent_t *recent,
 /*
  * Remembers a verified token (taking a reference; its text is copied)
  * until expire_ms, dropping the least recently used one when full.
+ * Tokens longer than 8 KB are not remembered.
  */
 void gw_jwt_recent_add(gw_jwt_recent_t *recent, const unsigned char *scope,
     size_t scope_len, const char *token, size_t len, gw_jwt_t *jwt,
