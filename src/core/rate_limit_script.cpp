@@ -11,9 +11,33 @@ constexpr char script[] = R"lua(-- gateway rate limits (ngx_http_gateway_module)
 -- 1 sliding window), count, period_ms, burst, cost, dry_run (0 or 1).
 -- Returns {pass, then for each key: admitted, remaining, reset_ms, retry_ms}.
 -- Nothing is stored unless every enforced limit admits the request.
+-- (ARGV "refund" instead: see below.)
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 
 local UNIT, BACKSTEP = 60000, 2000
+
+-- ARGV "refund", then two per key: algorithm, cost. Gives back what an
+-- admitted request took when another Redis refused it.
+if ARGV[1] == 'refund' then
+  for i = 1, #KEYS do
+    local alg, cost = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+    if alg == 1 then
+      local h = redis.call('HMGET', KEYS[i], 'p', 'c')
+      local prev, cur = tonumber(h[1]) or 0, tonumber(h[2])
+      if cur then
+        -- the window may have moved on since: the rest is in the previous one
+        local back = math.min(cur, cost)
+        redis.call('HSET', KEYS[i], 'c', cur - back, 'p', math.max(0, prev - (cost - back)))
+      end
+    else
+      local used = tonumber(redis.call('HGET', KEYS[i], 'v'))
+      if used then
+        redis.call('HSET', KEYS[i], 'v', math.max(0, used - cost * UNIT))
+      end
+    end
+  end
+  return {1}
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 

@@ -87,6 +87,7 @@ typedef struct {
     unsigned                     created:1;
     unsigned                     committed:1;
     unsigned                     remote:1;  /* decided by Redis */
+    unsigned                     refunded:1; /* given back to Redis */
 
     gw_rl_result_t               result;
 

@@ -31,6 +31,8 @@ static ngx_int_t ngx_http_gateway_rl_send(ngx_http_request_t *r,
     ngx_http_gateway_rl_group_t *group);
 static void ngx_http_gateway_rl_redis_done(void *data, redisReply *reply);
 static void ngx_http_gateway_rl_complete(ngx_http_gateway_rl_ctx_t *ctx);
+static void ngx_http_gateway_rl_redis_refund(ngx_http_gateway_rl_ctx_t *ctx);
+static void ngx_http_gateway_rl_refunded(void *data, redisReply *reply);
 static void ngx_http_gateway_rl_wake(ngx_event_t *ev);
 static void ngx_http_gateway_rl_cleanup(void *data);
 
@@ -376,8 +378,8 @@ ngx_http_gateway_rl_complete(ngx_http_gateway_rl_ctx_t *ctx)
 
     if (!pass) {
         /*
-         * What local zones took is given back; what another Redis
-         * committed (zones of one request in two Redis servers) stays.
+         * What local zones took is given back here, what a Redis
+         * committed (zones of one request in two Redis servers) there.
          */
 
         for (i = 0; i < ctx->nitems; i++) {
@@ -387,6 +389,8 @@ ngx_http_gateway_rl_complete(ngx_http_gateway_rl_ctx_t *ctx)
                 ngx_http_gateway_rl_refund(item);
             }
         }
+
+        ngx_http_gateway_rl_redis_refund(ctx);
     }
 
     (void) ngx_http_gateway_rl_finish(ctx->request, ctx);
@@ -395,6 +399,103 @@ ngx_http_gateway_rl_complete(ngx_http_gateway_rl_ctx_t *ctx)
         ctx->waiting = 0;
         ngx_post_event(ctx->wake, &ngx_posted_events);
     }
+}
+
+
+/*
+ * One refund call per Redis that committed items of a refused request.
+ * Nothing waits for it: a refund that does not arrive (Redis down, or
+ * its scripts flushed meanwhile) leaves the zone as it was before.
+ */
+
+static void
+ngx_http_gateway_rl_redis_refund(ngx_http_gateway_rl_ctx_t *ctx)
+{
+    u_char                      *p;
+    ngx_str_t                   *argv, *arg;
+    ngx_uint_t                   i, j, n, nargs;
+    ngx_http_request_t          *r;
+    ngx_http_gateway_redis_t    *redis;
+    ngx_http_gateway_rl_item_t  *item, *first;
+
+    r = ctx->request;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        first = &ctx->items[i];
+
+        if (!first->committed || !first->remote || first->refunded) {
+            continue;
+        }
+
+        redis = first->zone->redis;
+
+        /* keys, then "refund", then algorithm and cost per key */
+
+        n = 0;
+
+        for (j = i; j < ctx->nitems; j++) {
+            item = &ctx->items[j];
+            n += item->committed && item->remote && !item->refunded
+                 && item->zone->redis == redis;
+        }
+
+        nargs = n + 1 + 2 * n;
+
+        argv = ngx_palloc(r->pool, nargs * sizeof(ngx_str_t));
+        if (argv == NULL) {
+            return;
+        }
+
+        ngx_str_set(&argv[n], "refund");
+        arg = argv;
+
+        for (j = i; j < ctx->nitems; j++) {
+            item = &ctx->items[j];
+
+            if (!item->committed || !item->remote || item->refunded
+                || item->zone->redis != redis)
+            {
+                continue;
+            }
+
+            item->refunded = 1;
+
+            arg->len = item->zone->redis_prefix.len + item->key.len;
+            arg->data = ngx_pnalloc(r->pool, arg->len + 2 * NGX_INT64_LEN);
+            if (arg->data == NULL) {
+                return;
+            }
+
+            p = ngx_cpymem(arg->data, item->zone->redis_prefix.data,
+                           item->zone->redis_prefix.len);
+            p = ngx_cpymem(p, item->key.data, item->key.len);
+
+            /* this key's two arguments, after "refund" */
+
+            argv[n + 1 + 2 * (arg - argv)].data = p;
+            argv[n + 1 + 2 * (arg - argv)].len =
+                ngx_sprintf(p, "%ui", (ngx_uint_t) item->zone->policy.algorithm) - p;
+            p += argv[n + 1 + 2 * (arg - argv)].len;
+
+            argv[n + 2 + 2 * (arg - argv)].data = p;
+            argv[n + 2 + 2 * (arg - argv)].len =
+                ngx_sprintf(p, "%ui", (ngx_uint_t) item->cost) - p;
+
+            arg++;
+        }
+
+        (void) ngx_http_gateway_redis_eval(redis, r->main->pool,
+                                           &ngx_http_gateway_rl_script,
+                                           ngx_http_gateway_rl_refunded, NULL,
+                                           n, nargs, argv);
+    }
+}
+
+
+static void
+ngx_http_gateway_rl_refunded(void *data, redisReply *reply)
+{
+    /* nothing waits for a refund */
 }
 
 

@@ -115,7 +115,9 @@ uint64_t gw_rl_reset_seconds(uint64_t reset_ms);
  * Redis's clock. KEYS: one per limit; ARGV, six per key: algorithm, count,
  * period_ms, burst, cost, dry_run (0|1). Reply: {pass, then per key:
  * admitted, remaining, reset_ms, retry_ms}; nothing is stored unless every
- * enforced limit admits.
+ * enforced limit admits. With ARGV "refund", then two per key (algorithm,
+ * cost), it gives back what an admitted request took (when a zone in
+ * another Redis refused the request); reply {1}.
  */
 #define GW_RL_SCRIPT_ARGS  6
 
