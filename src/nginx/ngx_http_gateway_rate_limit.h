@@ -72,7 +72,8 @@ typedef struct {
 } ngx_http_gateway_rl_loc_conf_t;
 
 
-typedef struct ngx_http_gateway_rl_ctx_s  ngx_http_gateway_rl_ctx_t;
+typedef struct ngx_http_gateway_rl_ctx_s    ngx_http_gateway_rl_ctx_t;
+typedef struct ngx_http_gateway_rl_group_s  ngx_http_gateway_rl_group_t;
 
 
 /* One limit applied to one request. */
@@ -87,7 +88,6 @@ typedef struct {
     unsigned                     created:1;
     unsigned                     committed:1;
     unsigned                     remote:1;  /* decided by Redis */
-    unsigned                     refunded:1; /* given back to Redis */
 
     gw_rl_result_t               result;
 
@@ -105,6 +105,8 @@ struct ngx_http_gateway_rl_ctx_s {
     ngx_uint_t                   status;    /* PASSED, REJECTED, ... or 0 */
     ngx_int_t                    rc;
     uint64_t                     retry_after;
+    ngx_http_gateway_rl_group_t *groups;    /* one per Redis asked */
+    ngx_uint_t                   ngroups;
     ngx_uint_t                   pending;   /* Redis answers still due */
     ngx_event_t                 *wake;      /* while waiting for Redis */
     unsigned                     done:1;

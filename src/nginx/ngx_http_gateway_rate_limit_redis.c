@@ -11,12 +11,12 @@
 
 
 /* The items of one request kept in one Redis: one script call. */
-typedef struct {
+struct ngx_http_gateway_rl_group_s {
     ngx_http_gateway_rl_ctx_t   *ctx;
     ngx_http_gateway_redis_t    *redis;
     ngx_http_gateway_rl_item_t **items;
     ngx_uint_t                   n;
-} ngx_http_gateway_rl_group_t;
+};
 
 
 static ngx_http_gateway_rl_group_t *ngx_http_gateway_rl_split(
@@ -29,6 +29,10 @@ static void ngx_http_gateway_rl_log_fallback(ngx_http_request_t *r,
     ngx_http_gateway_rl_zone_t *zone, const char *why, const char *detail);
 static ngx_int_t ngx_http_gateway_rl_send(ngx_http_request_t *r,
     ngx_http_gateway_rl_group_t *group);
+static ngx_int_t ngx_http_gateway_rl_redis_key(ngx_http_request_t *r,
+    ngx_http_gateway_rl_item_t *item, ngx_str_t *arg);
+static ngx_int_t ngx_http_gateway_rl_number(ngx_http_request_t *r,
+    uint64_t value, ngx_str_t *arg);
 static void ngx_http_gateway_rl_redis_done(void *data, redisReply *reply);
 static void ngx_http_gateway_rl_complete(ngx_http_gateway_rl_ctx_t *ctx);
 static void ngx_http_gateway_rl_redis_refund(ngx_http_gateway_rl_ctx_t *ctx);
@@ -181,6 +185,8 @@ ngx_http_gateway_rl_ask_redis(ngx_http_request_t *r,
     ctx->wake->data = r->main;
     ctx->wake->log = r->connection->log;
 
+    ctx->groups = groups;
+    ctx->ngroups = ngroups;
     ctx->pending = ngroups;
 
     for (i = 0; i < ngroups; i++) {
@@ -232,8 +238,7 @@ static ngx_int_t
 ngx_http_gateway_rl_send(ngx_http_request_t *r,
     ngx_http_gateway_rl_group_t *group)
 {
-    u_char                      *p;
-    ngx_str_t                   *argv, *arg;
+    ngx_str_t                   *argv;
     ngx_uint_t                   i, k;
     ngx_http_gateway_rl_item_t  *item;
     ngx_http_gateway_rl_zone_t  *zone;
@@ -249,16 +254,9 @@ ngx_http_gateway_rl_send(ngx_http_request_t *r,
         item = group->items[i];
         zone = item->zone;
 
-        arg = &argv[i];
-        arg->len = zone->redis_prefix.len + item->key.len;
-        arg->data = ngx_pnalloc(r->pool, arg->len);
-        if (arg->data == NULL) {
+        if (ngx_http_gateway_rl_redis_key(r, item, &argv[i]) != NGX_OK) {
             return NGX_ERROR;
         }
-
-        p = ngx_cpymem(arg->data, zone->redis_prefix.data,
-                       zone->redis_prefix.len);
-        ngx_memcpy(p, item->key.data, item->key.len);
 
         values[0] = zone->policy.algorithm;
         values[1] = zone->policy.count;
@@ -268,14 +266,12 @@ ngx_http_gateway_rl_send(ngx_http_request_t *r,
         values[5] = item->dry_run;
 
         for (k = 0; k < GW_RL_SCRIPT_ARGS; k++) {
-            arg = &argv[group->n + i * GW_RL_SCRIPT_ARGS + k];
-
-            arg->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-            if (arg->data == NULL) {
+            if (ngx_http_gateway_rl_number(r, values[k],
+                                  &argv[group->n + i * GW_RL_SCRIPT_ARGS + k])
+                != NGX_OK)
+            {
                 return NGX_ERROR;
             }
-
-            arg->len = ngx_sprintf(arg->data, "%uL", values[k]) - arg->data;
         }
     }
 
@@ -288,6 +284,44 @@ ngx_http_gateway_rl_send(ngx_http_request_t *r,
     {
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/* An item's key in Redis: "gw:rl:ZONE:" KEY. */
+
+static ngx_int_t
+ngx_http_gateway_rl_redis_key(ngx_http_request_t *r,
+    ngx_http_gateway_rl_item_t *item, ngx_str_t *arg)
+{
+    ngx_str_t  *prefix = &item->zone->redis_prefix;
+
+    arg->len = prefix->len + item->key.len;
+    arg->data = ngx_pnalloc(r->pool, arg->len);
+    if (arg->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(arg->data, prefix->data, prefix->len),
+               item->key.data, item->key.len);
+
+    return NGX_OK;
+}
+
+
+/* A script argument in decimal. */
+
+static ngx_int_t
+ngx_http_gateway_rl_number(ngx_http_request_t *r, uint64_t value,
+    ngx_str_t *arg)
+{
+    arg->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (arg->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    arg->len = ngx_sprintf(arg->data, "%uL", value) - arg->data;
 
     return NGX_OK;
 }
@@ -403,91 +437,70 @@ ngx_http_gateway_rl_complete(ngx_http_gateway_rl_ctx_t *ctx)
 
 
 /*
- * One refund call per Redis that committed items of a refused request.
- * Nothing waits for it: a refund that does not arrive (Redis down, or
- * its scripts flushed meanwhile) leaves the zone as it was before.
+ * One refund call per Redis that committed items of a refused request
+ * (a Redis that did not answer left its items to the local counters,
+ * given back above). Nothing waits for it: a refund that does not arrive
+ * (Redis down, or its scripts flushed meanwhile) leaves the quota taken.
  */
 
 static void
 ngx_http_gateway_rl_redis_refund(ngx_http_gateway_rl_ctx_t *ctx)
 {
-    u_char                      *p;
-    ngx_str_t                   *argv, *arg;
-    ngx_uint_t                   i, j, n, nargs;
-    ngx_http_request_t          *r;
-    ngx_http_gateway_redis_t    *redis;
-    ngx_http_gateway_rl_item_t  *item, *first;
+    ngx_str_t                    *argv;
+    ngx_uint_t                    g, i, k, n;
+    ngx_http_request_t           *r;
+    ngx_http_gateway_rl_item_t   *item;
+    ngx_http_gateway_rl_group_t  *group;
 
     r = ctx->request;
 
-    for (i = 0; i < ctx->nitems; i++) {
-        first = &ctx->items[i];
-
-        if (!first->committed || !first->remote || first->refunded) {
-            continue;
-        }
-
-        redis = first->zone->redis;
-
-        /* keys, then "refund", then algorithm and cost per key */
+    for (g = 0; g < ctx->ngroups; g++) {
+        group = &ctx->groups[g];
 
         n = 0;
 
-        for (j = i; j < ctx->nitems; j++) {
-            item = &ctx->items[j];
-            n += item->committed && item->remote && !item->refunded
-                 && item->zone->redis == redis;
+        for (i = 0; i < group->n; i++) {
+            n += group->items[i]->committed && group->items[i]->remote;
         }
 
-        nargs = n + 1 + 2 * n;
+        if (n == 0) {
+            continue;
+        }
 
-        argv = ngx_palloc(r->pool, nargs * sizeof(ngx_str_t));
+        /* n keys, then "refund", then algorithm and cost per key */
+
+        argv = ngx_palloc(r->pool, (3 * n + 1) * sizeof(ngx_str_t));
         if (argv == NULL) {
             return;
         }
 
         ngx_str_set(&argv[n], "refund");
-        arg = argv;
 
-        for (j = i; j < ctx->nitems; j++) {
-            item = &ctx->items[j];
+        for (i = 0, k = 0; i < group->n; i++) {
+            item = group->items[i];
 
-            if (!item->committed || !item->remote || item->refunded
-                || item->zone->redis != redis)
-            {
+            if (!item->committed || !item->remote) {
                 continue;
             }
 
-            item->refunded = 1;
-
-            arg->len = item->zone->redis_prefix.len + item->key.len;
-            arg->data = ngx_pnalloc(r->pool, arg->len + 2 * NGX_INT64_LEN);
-            if (arg->data == NULL) {
+            if (ngx_http_gateway_rl_redis_key(r, item, &argv[k]) != NGX_OK
+                || ngx_http_gateway_rl_number(r, item->zone->policy.algorithm,
+                                              &argv[n + 1 + 2 * k])
+                   != NGX_OK
+                || ngx_http_gateway_rl_number(r, item->cost,
+                                              &argv[n + 2 + 2 * k])
+                   != NGX_OK)
+            {
                 return;
             }
 
-            p = ngx_cpymem(arg->data, item->zone->redis_prefix.data,
-                           item->zone->redis_prefix.len);
-            p = ngx_cpymem(p, item->key.data, item->key.len);
-
-            /* this key's two arguments, after "refund" */
-
-            argv[n + 1 + 2 * (arg - argv)].data = p;
-            argv[n + 1 + 2 * (arg - argv)].len =
-                ngx_sprintf(p, "%ui", (ngx_uint_t) item->zone->policy.algorithm) - p;
-            p += argv[n + 1 + 2 * (arg - argv)].len;
-
-            argv[n + 2 + 2 * (arg - argv)].data = p;
-            argv[n + 2 + 2 * (arg - argv)].len =
-                ngx_sprintf(p, "%ui", (ngx_uint_t) item->cost) - p;
-
-            arg++;
+            k++;
         }
 
-        (void) ngx_http_gateway_redis_eval(redis, r->main->pool,
+        (void) ngx_http_gateway_redis_eval(group->redis, r->main->pool,
                                            &ngx_http_gateway_rl_script,
                                            ngx_http_gateway_rl_refunded, NULL,
-                                           n, nargs, argv);
+                                           n, 3 * n + 1, argv);
     }
 }
 
