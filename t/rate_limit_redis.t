@@ -133,7 +133,10 @@ my $span = $res->{last} - $res->{first};
 my $bound = 100 * $span + 50;
 note sprintf "two gateways: %d admitted, %d rejected in %.3fs, bound %.1f",
              $res->{200} // 0, $res->{429} // 0, $span, $bound;
-cmp_ok($res->{200} // 0, '<=', $bound, 'two gateways admit no more than rate x T + burst');
+# as in t/rate_limit_accuracy.t: one token of slack, since T is measured by
+# the client and the script reads Redis's clock in whole milliseconds (a
+# run admitted 350 against a bound of 349.994)
+cmp_ok($res->{200} // 0, '<=', $bound + 1, 'two gateways admit no more than rate x T + burst');
 cmp_ok($res->{200} // 0, '>=', 0.98 * $bound, 'and at least 98% of it');
 ok(!$res->{broken}, 'no broken connections');
 
