@@ -31,7 +31,12 @@ CORE_OBJS  := $(CORE_SRCS:src/core/%.cpp=$(BUILD)/core/%.o)
 CORE_LIB   := $(BUILD)/libgateway_core.a
 MODULE     := $(BUILD)/ngx_http_gateway_module.so
 NGX_TREE   := $(BUILD)/nginx
-NGX_GLUE   := $(wildcard src/nginx/*.c src/nginx/*.h src/core/include/*.h)
+NGX_GLUE   := $(wildcard src/nginx/*/*.c src/nginx/*/*.h src/core/include/*.h)
+# nginx's configure lists the glue files it compiles: run it again when a
+# file is added or removed (the list is rewritten only when it changes)
+GLUE_LIST  := $(BUILD)/glue-files
+$(shell mkdir -p $(BUILD); echo '$(sort $(NGX_GLUE))' | cmp -s - $(GLUE_LIST) \
+    || echo '$(sort $(NGX_GLUE))' > $(GLUE_LIST))
 
 FUZZ_SRCS  := $(wildcard fuzz/*.cpp)
 FUZZ_BINS  := $(FUZZ_SRCS:fuzz/%.cpp=$(BUILD)/fuzz/%)
@@ -74,7 +79,7 @@ $(CORE_LIB): $(CORE_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(NGX_TREE)/objs/Makefile: config scripts/configure-nginx
+$(NGX_TREE)/objs/Makefile: config scripts/configure-nginx $(GLUE_LIST)
 	GATEWAY_CORE_LIB=$(abspath $(CORE_LIB)) \
 	    scripts/configure-nginx $(NGINX_SRC) $(NGX_TREE) $(CURDIR) \
 	    "$(SAN_FLAGS)" "$(SAN_FLAGS)"
