@@ -155,6 +155,7 @@ void ngx_http_gateway_rl_delete(ngx_http_gateway_rl_zone_t *zone,
     ngx_rbtree_node_t *node);
 
 /* the check (ngx_http_gateway_rate_limit_check.c) */
+ngx_int_t ngx_http_gateway_rate_limit_check(ngx_http_request_t *r);
 ngx_uint_t ngx_http_gateway_rl_transaction(ngx_http_request_t *r,
     ngx_http_gateway_rl_item_t **items, ngx_uint_t n);
 void ngx_http_gateway_rl_refund(ngx_http_gateway_rl_item_t *item);

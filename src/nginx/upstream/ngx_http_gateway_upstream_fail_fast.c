@@ -207,8 +207,6 @@ ngx_http_gateway_upstream_fail_fast_init(ngx_conf_t *cf,
 {
     ngx_uint_t                  i, j;
     ngx_module_t               *m;
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
 
     for (i = 0; ngx_http_gateway_pass_modules[i]; i++) {
         for (j = 0; cf->cycle->modules[j]; j++) {
@@ -224,14 +222,6 @@ ngx_http_gateway_upstream_fail_fast_init(ngx_conf_t *cf,
         }
     }
 
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_http_gateway_upstream_fail_fast_handler;
-
-    return NGX_OK;
+    return ngx_http_gateway_add_step(cf, NGX_HTTP_GATEWAY_STEP_FAIL_FAST,
+                                     ngx_http_gateway_upstream_fail_fast_handler);
 }
