@@ -63,6 +63,14 @@ ngx_int_t ngx_http_gateway_add_step(ngx_conf_t *cf, ngx_uint_t step,
 void *ngx_http_gateway_request_state(ngx_http_request_t *r,
     ngx_module_t *module, size_t size);
 
+/* The same state if it was made, else NULL; never allocates. */
+void *ngx_http_gateway_request_state_find(ngx_http_request_t *r,
+    ngx_module_t *module);
+
+/* The main request's state for the main request, a subrequest's own. */
+void *ngx_http_gateway_request_state_own(ngx_http_request_t *r,
+    ngx_module_t *module, size_t size);
+
 /* Adds a ngx_http_null_variable terminated list of variables. */
 ngx_int_t ngx_http_gateway_register_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
