@@ -315,6 +315,7 @@ START_TEST(checks_families)
     static const gw_metric_str_t  nine[] = {
         S("a"), S("b"), S("c"), S("d"), S("e"), S("f"), S("g"), S("h"), S("i")
     };
+    static const double  ascending[] = { 0.5, 1 };
     static const double  descending[] = { 1, 0.5 };
     static const double  equal[] = { 1, 1 };
     static const double  inf[] = { 1, INFINITY };
@@ -325,7 +326,7 @@ START_TEST(checks_families)
         { { S("a_total"), S(""), GW_METRIC_COUNTER, 0, NULL, 0, NULL }, GW_METRIC_OK },
         { { S("ns:a_total"), S(""), GW_METRIC_COUNTER, 1, le, 0, NULL }, GW_METRIC_OK },
         { { S("a"), S(""), GW_METRIC_GAUGE, 0, NULL, 0, NULL }, GW_METRIC_OK },
-        { { S("a_seconds"), S(""), GW_METRIC_HISTOGRAM, 0, NULL, 2, descending + 1 },
+        { { S("a_seconds"), S(""), GW_METRIC_HISTOGRAM, 0, NULL, 2, ascending },
           GW_METRIC_OK },
         { { S("a_seconds"), S(""), GW_METRIC_HISTOGRAM, 0, NULL, 0, NULL }, GW_METRIC_OK },
 
