@@ -125,7 +125,7 @@ void write_value(Out &out, double v) noexcept
     }
 }
 
-std::string_view type_name(gw_metric_type_t type) noexcept
+std::string_view type_name(std::uint32_t type) noexcept
 {
     switch (type) {
     case GW_METRIC_COUNTER: return "counter";

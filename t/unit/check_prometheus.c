@@ -354,7 +354,7 @@ START_TEST(checks_families)
           GW_METRIC_BAD_BOUNDS },
         { { S("a_seconds"), S(""), GW_METRIC_HISTOGRAM, 0, NULL, 33, inf },
           GW_METRIC_BAD_BOUNDS },
-        { { S("a"), S(""), (gw_metric_type_t) 7, 0, NULL, 0, NULL }, GW_METRIC_BAD_TYPE },
+        { { S("a"), S(""), 7, 0, NULL, 0, NULL }, GW_METRIC_BAD_TYPE },
     };
     size_t  i;
 

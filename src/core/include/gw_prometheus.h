@@ -39,7 +39,7 @@ typedef struct {
 typedef struct {
     gw_metric_str_t         name;       /* counters end in _total */
     gw_metric_str_t         help;
-    gw_metric_type_t        type;
+    uint32_t                type;       /* gw_metric_type_t */
     size_t                  nlabels;
     const gw_metric_str_t  *labels;     /* label names */
     size_t                  nbounds;
