@@ -48,10 +48,38 @@ std::string_view view(gw_otlp_str_t s) noexcept
     return s.data ? std::string_view(s.data, s.len) : std::string_view();
 }
 
+// Appends at most limit bytes of text as well-formed UTF-8 (collectors
+// refuse a whole request for one bad string): a byte that starts no valid
+// character becomes U+FFFD, and a cut falls between two characters.
+void append_bounded_utf8(std::string_view text, std::size_t limit, std::vector<std::uint8_t> &out)
+{
+    std::size_t room = limit;
+    auto put = [&](std::string_view piece) {
+        out.insert(out.end(), piece.begin(), piece.end());
+        room -= piece.size();
+    };
+    std::size_t plain = 0;   // start of the run copied as it is
+    std::size_t i = 0;
+    while (i < text.size()) {
+        auto b = static_cast<unsigned char>(text[i]);
+        std::size_t n = b < 0x80 ? 1 : utf8::sequence(text, i);
+        std::size_t width = n ? n : utf8::replacement.size();
+        if (i - plain + width > room) break;
+        if (n) {
+            i += n;
+            continue;
+        }
+        put(text.substr(plain, i - plain));
+        put(utf8::replacement);
+        plain = ++i;
+    }
+    put(text.substr(plain, i - plain));
+}
+
 void text_field(Writer &w, std::uint32_t number, gw_otlp_str_t text)
 {
     if (text.len == 0) return;
-    w.delimited(number, [&] { utf8::append_bounded(view(text), GW_OTLP_VALUE_MAX, w.bytes()); });
+    w.delimited(number, [&] { append_bounded_utf8(view(text), GW_OTLP_VALUE_MAX, w.bytes()); });
 }
 
 void attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a)

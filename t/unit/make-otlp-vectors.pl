@@ -37,11 +37,12 @@ my $a = 'spans { trace_id: "\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e
     . kv_str('url.path', '/api/x') . kv_int('zero', 0)
     . ' status { code: STATUS_CODE_ERROR } flags: 0x301 }' . "\n";
 
-# span B: a new trace; text that is not UTF-8, a cut value, a negative integer
+# span B: a new trace; text that is not UTF-8 (each byte that starts no
+# character becomes U+FFFD), a cut value, a negative integer
 my $b = 'spans { trace_id: "\x0a\xf7\x65\x19\x16\xcd\x43\xdd\x84\x48\xeb\x21\x1c\x80\x31\x9c"'
     . ' span_id: "\x00\xf0\x67\xaa\x0b\xa9\x02\xb7" name: "POST" kind: SPAN_KIND_SERVER'
     . ' start_time_unix_nano: 1700000001000000000 end_time_unix_nano: 1700000001000000000'
-    . "\n" . kv_str('url.path', "/caf\xc3\xa9/\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd")
+    . "\n" . kv_str('url.path', "/caf\xc3\xa9/" . "\xef\xbf\xbd" x 4)
     . kv_str('cut', 'a' x 511) . kv_int('negative', -1)
     . ' flags: 0x101 }' . "\n";
 
