@@ -109,9 +109,8 @@ struct ngx_http_gateway_rl_ctx_s {
     ngx_http_gateway_rl_group_t *groups;    /* one per Redis asked */
     ngx_uint_t                   ngroups;
     ngx_uint_t                   pending;   /* Redis answers still due */
-    ngx_event_t                 *wake;      /* while waiting for Redis */
+    ngx_http_gateway_wait_t      wait;      /* parked for Redis */
     unsigned                     done:1;
-    unsigned                     waiting:1;
     ngx_http_gateway_rl_item_t   one;       /* the item of a single limit */
 };
 

@@ -52,7 +52,7 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
         return ctx->rc;
     }
 
-    if (ctx->waiting) {
+    if (ctx->wait.parked) {
         return NGX_AGAIN;
     }
 

@@ -12,6 +12,8 @@
 
 #include "ngx_http_gateway_args.h"
 #include "ngx_http_gateway_shm.h"
+#include "ngx_http_gateway_wait.h"
+#include "ngx_http_gateway_link.h"
 
 
 /*
@@ -39,6 +41,7 @@ typedef ngx_int_t (*ngx_http_gateway_step_pt)(ngx_http_request_t *r);
 
 
 typedef struct {
+    ngx_array_t                   links;     /* ngx_http_gateway_link_t * */
     ngx_http_gateway_step_pt      steps[NGX_HTTP_GATEWAY_STEPS];
     ngx_http_gateway_step_pt      access[NGX_HTTP_GATEWAY_STEPS + 1];
     ngx_http_gateway_step_pt      precontent[NGX_HTTP_GATEWAY_STEPS + 1];
