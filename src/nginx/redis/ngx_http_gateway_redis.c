@@ -512,6 +512,10 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
             continue;
         }
 
+        if (reply->type == NGX_HTTP_GATEWAY_REDIS_ERROR) {
+            ngx_http_gateway_stats_add(redis->errors, 0, 1);
+        }
+
         ngx_http_gateway_redis_answer(redis, cmd, reply);
         ngx_http_gateway_redis_free_reply(reply);
 

@@ -14,6 +14,7 @@
 #include "ngx_http_gateway_shm.h"
 #include "ngx_http_gateway_wait.h"
 #include "ngx_http_gateway_link.h"
+#include "ngx_http_gateway_stats.h"
 
 
 /*
@@ -42,6 +43,9 @@ typedef ngx_int_t (*ngx_http_gateway_step_pt)(ngx_http_request_t *r);
 
 typedef struct {
     ngx_array_t                   links;     /* ngx_http_gateway_link_t * */
+    ngx_http_gateway_stats_t     *stats;
+    ngx_uint_t                    stats_size_set;
+    ngx_http_gateway_stats_family_t  *requests;
     ngx_http_gateway_step_pt      steps[NGX_HTTP_GATEWAY_STEPS];
     ngx_http_gateway_step_pt      access[NGX_HTTP_GATEWAY_STEPS + 1];
     ngx_http_gateway_step_pt      precontent[NGX_HTTP_GATEWAY_STEPS + 1];
