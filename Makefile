@@ -48,7 +48,11 @@ UNIT_BINS  := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
 
 BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev \
               libpcre2-dev zlib1g-dev g++ make pkg-config
-TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server
+# libnginx-mod-stream: the runner's self-test (t/runner/) loads the stream
+# module; openssl: t/JwtMint.pm signs test tokens with its command line tool;
+# prometheus: promtool checks the metrics output
+TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
+              libnginx-mod-stream openssl prometheus
 BENCH_DEPS := wrk redis-server valgrind curl
 SOAK_DEPS  := wrk redis-server curl gdb openssl
 # cases bench/ratelimit runs itself, with the Redis it starts
@@ -92,7 +96,7 @@ $(MODULE): $(CORE_LIB) $(NGX_TREE)/objs/Makefile $(NGX_GLUE)
 	cp $(NGX_TREE)/objs/ngx_http_gateway_module.so $@
 
 # One Check suite per executable, so suites are added without shared edits.
-$(BUILD)/unit/%: t/unit/%.c t/unit/unit.h $(CORE_LIB)
+$(BUILD)/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror $(SAN_FLAGS) $(CORE_INC) \
 	    $< $(CORE_LIB) $$(pkg-config --cflags --libs check) \
@@ -133,7 +137,7 @@ test-asan: test-deps
 # Fuzz targets link the core sources built by clang with libFuzzer and ASan.
 $(BUILD)/fuzz/%: fuzz/%.cpp $(CORE_SRCS) $(wildcard src/core/*.hpp src/core/include/*.h)
 	@mkdir -p $(dir $@)
-	clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) \
+	clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) -Isrc/core \
 	    $< $(CORE_SRCS) -lssl -lcrypto -o $@
 
 fuzz: test-deps
