@@ -8,6 +8,7 @@
 #   make test-cpan TEST_NGINX_LIB=DIR  the suites under CPAN's Test::Nginx,
 #                   DIR being a checkout of openresty/test-nginx
 #   make bench      wrk benchmarks, as ratios to plain nginx proxy_pass
+#   make soak       minutes of load through reloads, kills and outages
 #   make fuzz       libFuzzer targets in fuzz/, FUZZ_SECONDS each
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree.
@@ -60,6 +61,7 @@ TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
 CPAN_DEPS  := libtest-base-perl libtext-diff-perl libtest-longstring-perl \
               liblist-moreutils-perl libhttp-message-perl
 BENCH_DEPS := wrk redis-server valgrind curl
+SOAK_DEPS  := wrk redis-server curl gdb openssl
 # cases bench/ratelimit runs itself, with the Redis it starts
 BENCH_CASES = $(filter-out baseline limit_req ratelimit_%,\
                 $(basename $(notdir $(wildcard bench/cases/*.conf))))
@@ -70,7 +72,7 @@ PROVE_INC   = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo -I t/li
 TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
               TEST_NGINX_LOAD_MODULES=$(abspath $(MODULE))
 
-.PHONY: all deps test-deps run test unit unit-bins fuzz t runner-selftest test-asan test-cpan bench clean
+.PHONY: all deps test-deps run test unit unit-bins fuzz t runner-selftest test-asan test-cpan bench soak clean
 
 all: $(MODULE)
 
@@ -184,6 +186,12 @@ bench: deps
 	bench/ratelimit $(NGINX_BIN) $(abspath $(MODULE))
 	bench/jwt-verify-speed
 	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
+
+# not part of "make test": minutes long, and it kills processes on purpose
+soak: deps
+	@scripts/install-deps $(SOAK_DEPS)
+	$(MAKE) $(MODULE)
+	bench/soak/run $(NGINX_BIN) $(abspath $(MODULE))
 
 clean:
 	rm -rf $(BUILD) t/servroot

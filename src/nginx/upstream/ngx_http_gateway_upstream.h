@@ -56,13 +56,18 @@ typedef struct {
 } ngx_http_gateway_peer_addr_t;
 
 
-/* the shared table of an upstream, in its zone */
+/*
+ * The shared table of an upstream, in its zone, and per process slot
+ * (ngx_process_slot) what its process holds in the table, so that the next
+ * process in a slot gives back what a dead one held.
+ */
 typedef struct {
     ngx_uint_t                         capacity;
     ngx_uint_t                         nslots;
     int64_t                            warned;       /* last all-open warning */
     gw_peer_t                         *peers;
     ngx_http_gateway_peer_addr_t      *addrs;
+    gw_holding_t                      *holdings[NGX_MAX_PROCESSES];
 } ngx_http_gateway_upstream_shctx_t;
 
 
@@ -154,6 +159,9 @@ extern ngx_module_t  ngx_http_gateway_upstream_module;
 ngx_int_t ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us,
     ngx_http_gateway_upstream_srv_conf_t *gcf);
+gw_holding_t *ngx_http_gateway_upstream_holdings(
+    ngx_http_gateway_upstream_srv_conf_t *gcf);
+ngx_int_t ngx_http_gateway_upstream_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_gateway_upstream_build_map(
     ngx_http_gateway_upstream_srv_conf_t *gcf,
     ngx_http_upstream_rr_peers_t *peers);

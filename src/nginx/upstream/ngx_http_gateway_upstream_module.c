@@ -79,7 +79,7 @@ ngx_module_t  ngx_http_gateway_upstream_module = {
     NGX_HTTP_MODULE,                             /* module type */
     NULL,                                        /* init master */
     NULL,                                        /* init module */
-    NULL,                                        /* init process */
+    ngx_http_gateway_upstream_init_process,      /* init process */
     NULL,                                        /* init thread */
     NULL,                                        /* exit thread */
     NULL,                                        /* exit process */

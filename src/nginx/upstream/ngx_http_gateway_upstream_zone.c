@@ -19,15 +19,19 @@ static ngx_int_t ngx_http_gateway_upstream_reconcile(
     ngx_http_gateway_upstream_srv_conf_t *gcf, ngx_log_t *log);
 
 
-/* zone sizes are stable across small changes so reloads reuse the zone */
+/*
+ * Zone sizes are stable across small changes so reloads reuse the zone;
+ * room for the table to double and for the holdings of 16 processes.
+ */
 static size_t
 ngx_http_gateway_upstream_zone_size(ngx_uint_t capacity)
 {
     size_t  need, size;
 
-    need = 8 * ngx_pagesize
+    need = 8 * ngx_pagesize + sizeof(ngx_http_gateway_upstream_shctx_t)
            + 2 * capacity * (sizeof(gw_peer_t)
-                             + sizeof(ngx_http_gateway_peer_addr_t));
+                             + sizeof(ngx_http_gateway_peer_addr_t)
+                             + 16 * sizeof(gw_holding_t));
 
     for (size = 128 * 1024; size < need; size *= 2) { /* void */ }
 
@@ -233,8 +237,9 @@ static ngx_int_t
 ngx_http_gateway_upstream_grow(ngx_http_gateway_upstream_srv_conf_t *gcf,
     ngx_uint_t need)
 {
-    ngx_uint_t                          cap;
+    ngx_uint_t                          cap, s;
     gw_peer_t                          *peers;
+    gw_holding_t                       *holdings;
     ngx_http_gateway_peer_addr_t       *addrs;
     ngx_http_gateway_upstream_shctx_t  *sh;
 
@@ -256,6 +261,25 @@ ngx_http_gateway_upstream_grow(ngx_http_gateway_upstream_srv_conf_t *gcf,
         }
 
         return NGX_ERROR;
+    }
+
+    for (s = 0; s < NGX_MAX_PROCESSES; s++) {
+        if (sh->holdings[s] == NULL) {
+            continue;
+        }
+
+        holdings = ngx_slab_calloc_locked(gcf->shpool,
+                                          cap * sizeof(gw_holding_t));
+        if (holdings == NULL) {
+            ngx_slab_free_locked(gcf->shpool, peers);
+            ngx_slab_free_locked(gcf->shpool, addrs);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(holdings, sh->holdings[s],
+                   sh->nslots * sizeof(gw_holding_t));
+        ngx_slab_free_locked(gcf->shpool, sh->holdings[s]);
+        sh->holdings[s] = holdings;
     }
 
     /* indexes are kept: requests in flight release by index */
@@ -431,6 +455,88 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
     }
 
     ngx_free(claimed);
+
+    return NGX_OK;
+}
+
+
+/*
+ * What this process holds in the table (its requests in flight), kept
+ * with every pick and release; NULL when the zone has no room for it.
+ * Called under the zone's mutex.
+ */
+
+gw_holding_t *
+ngx_http_gateway_upstream_holdings(ngx_http_gateway_upstream_srv_conf_t *gcf)
+{
+    ngx_http_gateway_upstream_shctx_t  *sh;
+
+    sh = gcf->sh;
+
+    if (ngx_process_slot < 0 || ngx_process_slot >= NGX_MAX_PROCESSES) {
+        return NULL;
+    }
+
+    if (sh->holdings[ngx_process_slot] == NULL) {
+        sh->holdings[ngx_process_slot] = ngx_slab_calloc_locked(gcf->shpool,
+                                       sh->capacity * sizeof(gw_holding_t));
+    }
+
+    return sh->holdings[ngx_process_slot];
+}
+
+
+/*
+ * nginx gives a process slot to a new process only once the one before
+ * has exited: whatever the slot still holds in a table belongs to a
+ * process that died in the middle of requests (killed, crashed), and is
+ * given back before this one starts.
+ */
+
+ngx_int_t
+ngx_http_gateway_upstream_init_process(ngx_cycle_t *cycle)
+{
+    uint32_t                                given;
+    ngx_uint_t                              i;
+    gw_holding_t                           *holdings;
+    ngx_http_gateway_upstream_shctx_t      *sh;
+    ngx_http_gateway_upstream_srv_conf_t  **gcfp, *gcf;
+    ngx_http_gateway_upstream_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_gateway_upstream_module);
+
+    if (gmcf == NULL
+        || ngx_process_slot < 0 || ngx_process_slot >= NGX_MAX_PROCESSES)
+    {
+        return NGX_OK;
+    }
+
+    gcfp = gmcf->upstreams.elts;
+
+    for (i = 0; i < gmcf->upstreams.nelts; i++) {
+        gcf = gcfp[i];
+        sh = gcf->sh;
+
+        if (!gcf->initialized || sh == NULL) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&gcf->shpool->mutex);
+
+        holdings = sh->holdings[ngx_process_slot];
+        given = holdings ? gw_balancer_reclaim(sh->peers, holdings, sh->nslots)
+                         : 0;
+
+        ngx_shmtx_unlock(&gcf->shpool->mutex);
+
+        if (given) {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "gateway balancer of upstream \"%V\": %uD requests "
+                          "of a process that exited abnormally no longer "
+                          "count", &gcf->upstream->host, given);
+        }
+    }
 
     return NGX_OK;
 }
