@@ -93,7 +93,8 @@ typedef struct {
 
     /* during a transaction */
     ngx_rbtree_node_t           *node;
-    gw_rl_state_t                state;
+    gw_rl_state_t                state;    /* what the take made (a refund
+                                              needs its window) */
 } ngx_http_gateway_rl_item_t;
 
 
