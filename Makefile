@@ -47,7 +47,7 @@ UNIT_BINS  := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
 
 BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev \
               libpcre2-dev zlib1g-dev g++ make pkg-config
-TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server
+TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server python3
 BENCH_DEPS := wrk redis-server valgrind curl
 # cases bench/ratelimit runs itself, with the Redis it starts
 BENCH_CASES = $(filter-out baseline limit_req ratelimit_%,\
