@@ -47,7 +47,14 @@ UNIT_BINS  := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
 
 BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev \
               libpcre2-dev zlib1g-dev g++ make pkg-config
-TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server python3
+# libnginx-mod-stream: the runner's self-test (t/runner/) loads the stream
+# module; openssl: t/JwtMint.pm signs test tokens with its command line tool;
+# prometheus: promtool checks the metrics output; python3, python3-protobuf,
+# protobuf-compiler: the OTLP receiver double and its independent checks;
+# python3 also runs the Consul API double (t/consul/)
+TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
+              libnginx-mod-stream openssl prometheus \
+              python3 python3-protobuf protobuf-compiler
 BENCH_DEPS := wrk redis-server valgrind curl
 # cases bench/ratelimit runs itself, with the Redis it starts
 BENCH_CASES = $(filter-out baseline limit_req ratelimit_%,\
@@ -90,7 +97,7 @@ $(MODULE): $(CORE_LIB) $(NGX_TREE)/objs/Makefile $(NGX_GLUE)
 	cp $(NGX_TREE)/objs/ngx_http_gateway_module.so $@
 
 # One Check suite per executable, so suites are added without shared edits.
-$(BUILD)/unit/%: t/unit/%.c t/unit/unit.h $(CORE_LIB)
+$(BUILD)/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror $(SAN_FLAGS) $(CORE_INC) \
 	    $< $(CORE_LIB) $$(pkg-config --cflags --libs check) \
@@ -131,7 +138,7 @@ test-asan: test-deps
 # Fuzz targets link the core sources built by clang with libFuzzer and ASan.
 $(BUILD)/fuzz/%: fuzz/%.cpp $(CORE_SRCS) $(wildcard src/core/*.hpp src/core/include/*.h)
 	@mkdir -p $(dir $@)
-	clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) \
+	clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) -Isrc/core \
 	    $< $(CORE_SRCS) -lssl -lcrypto -o $@
 
 fuzz: test-deps
