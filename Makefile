@@ -53,7 +53,8 @@ BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev \
 # libnginx-mod-stream: the runner's self-test (t/runner/) loads the stream
 # module; openssl: t/JwtMint.pm signs test tokens with its command line tool;
 # prometheus: promtool checks the metrics output; python3, python3-protobuf,
-# protobuf-compiler: the OTLP receiver double and its independent checks
+# protobuf-compiler: the OTLP receiver double and its independent checks;
+# python3 also runs the Consul API double (t/consul/)
 TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
               libnginx-mod-stream openssl prometheus \
               python3 python3-protobuf protobuf-compiler
