@@ -498,6 +498,13 @@ ngx_http_gateway_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->remote, prev->remote, NULL);
+
+    if (conf->remote) {
+        conf->remote = ngx_http_gateway_jwt_server_remote(cf, conf->remote);
+        if (conf->remote == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
     ngx_conf_merge_uint_value(conf->algorithms, prev->algorithms, 0);
     ngx_conf_merge_ptr_value(conf->issuers, prev->issuers, NULL);
     ngx_conf_merge_ptr_value(conf->audiences, prev->audiences, NULL);
