@@ -108,9 +108,15 @@ typedef struct {
 } ngx_http_gateway_jwt_shctx_t;
 
 
-/* Per main request, surviving internal redirects. */
+/*
+ * Per main request, surviving internal redirects. The decision is the
+ * location's in conf: a request entering another location is decided
+ * again there, reusing jwt when it was verified with the same keys.
+ */
 typedef struct {
+    ngx_http_gateway_jwt_loc_conf_t *conf;
     gw_jwt_t                      *jwt;
+    ngx_str_t                      token;      /* the text jwt was made of */
     gw_jwt_spares_t               *spares;     /* where jwt goes when done */
     ngx_str_t                      realm;
     ngx_int_t                      status;     /* NGX_OK or the HTTP status */
@@ -118,7 +124,9 @@ typedef struct {
     ngx_http_gateway_jwt_remote_t *fetching;
 
     unsigned                       done:1;
-    unsigned                       verified:1;
+    unsigned                       trusted:1;  /* jwt's signature is good */
+    unsigned                       verified:1; /* and conf accepted it */
+    unsigned                       cleanup:1;  /* releases jwt with the pool */
     unsigned                       exempt:1;
     unsigned                       realm_set:1;
     unsigned                       waiting:1;  /* a JWKS subrequest runs */
@@ -176,6 +184,7 @@ void ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *key,
 
 /* access */
 ngx_http_gateway_jwt_ctx_t *ngx_http_gateway_jwt_ctx(ngx_http_request_t *r);
+gw_jwt_t *ngx_http_gateway_jwt_verified(ngx_http_request_t *r);
 
 /* variables */
 ngx_int_t ngx_http_gateway_jwt_add_variables(ngx_conf_t *cf);

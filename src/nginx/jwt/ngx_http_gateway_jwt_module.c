@@ -4,8 +4,8 @@
  * Keys come from PEM/JWKS files (parsed at configuration load), an HMAC
  * secret, or a JWKS fetched by subrequest and shared by the workers in
  * shared memory. Verified tokens may be remembered in a shared LRU keyed by
- * a SHA-256 of the key set and the token. The token is validated once per
- * main request; internal redirects and subrequests inherit the result.
+ * a SHA-256 of the key set and the token. Every location a request enters
+ * decides by its own rules; subrequests inherit the main request's result.
  *
  * This file holds the directives, the configuration and what both shared
  * zones do alike; the other parts are listed in ngx_http_gateway_jwt.h.
