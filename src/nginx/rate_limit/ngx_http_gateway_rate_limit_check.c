@@ -4,9 +4,9 @@
  * ngx_http_gateway_rate_limit_redis.c; then its fate is decided and logged.
  */
 
-#include <openssl/sha.h>
-
 #include "ngx_http_gateway_rate_limit.h"
+
+#include <openssl/sha.h>
 
 
 /* longer keys (and keys that could pass for a digest) are kept as SHA-256 */
@@ -374,7 +374,7 @@ ngx_http_gateway_rl_refund(ngx_http_gateway_rl_item_t *item)
 
     if (node != NULL) {
         gw_rl_node_load(ngx_http_gateway_rl_node(node), &state);
-        gw_rl_refund(&zone->policy, &state, item->cost);
+        gw_rl_refund(&zone->policy, &state, &item->state, item->cost);
         gw_rl_node_store(ngx_http_gateway_rl_node(node), &state);
 
         (void) gw_rl_take(&zone->policy, &state,

@@ -10,11 +10,10 @@
  * link, which answers every pending command with NULL.
  */
 
-#include <openssl/sha.h>
-
-#include <hiredis/hiredis.h>
-
 #include "ngx_http_gateway_redis_client.h"
+
+#include <openssl/sha.h>
+#include <hiredis/hiredis.h>
 
 
 /* what a command is for */

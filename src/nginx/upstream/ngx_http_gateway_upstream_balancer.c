@@ -157,6 +157,11 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
                               &gcf->breaker, bp->tried, bp->tried_words, now,
                               &pick, &tr);
 
+        if (rc == GW_PICK_OK) {
+            gw_balancer_hold(ngx_http_gateway_upstream_holdings(gcf),
+                             sh->nslots, &pick);
+        }
+
         if (rc == GW_PICK_OK && tr != GW_TRANSITION_NONE) {
             transitions = sh->addrs[pick.index].transitions;
         }
@@ -177,6 +182,8 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
                 (void) gw_balancer_release(sh->peers, sh->nslots,
                                            &gcf->breaker, &pick,
                                            GW_OUTCOME_NEUTRAL, now);
+                gw_balancer_unhold(ngx_http_gateway_upstream_holdings(gcf),
+                                   sh->nslots, &pick);
                 failed = 1;
             }
         }
@@ -458,6 +465,8 @@ ngx_http_gateway_upstream_report(ngx_http_gateway_upstream_peer_data_t *bp,
     if (release) {
         tr = gw_balancer_release(sh->peers, sh->nslots, &gcf->breaker,
                                  &bp->pick, outcome, now);
+        gw_balancer_unhold(ngx_http_gateway_upstream_holdings(gcf),
+                           sh->nslots, &bp->pick);
 
     } else {
         tr = gw_balancer_report(sh->peers, sh->nslots, &gcf->breaker,
