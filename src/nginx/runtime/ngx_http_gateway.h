@@ -75,11 +75,15 @@ ngx_int_t ngx_http_gateway_rbac_check(ngx_http_request_t *r);
 ngx_int_t ngx_http_gateway_rate_limit_check(ngx_http_request_t *r);
 
 /*
- * The main request's verified token (NULL when there is none); *exempt is
- * set when gateway_jwt evaluated to "off" for the request.
+ * The token gateway_jwt verified for the location the main request is in
+ * (NULL when there is none); *exempt is set when gateway_jwt evaluated to
+ * "off" there.
  */
 struct gw_jwt_s *ngx_http_gateway_jwt_token(ngx_http_request_t *r,
     ngx_uint_t *exempt);
+
+/* Whether gateway_jwt refused the main request (its error page is served). */
+ngx_uint_t ngx_http_gateway_jwt_refused(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_GATEWAY_H_INCLUDED_ */
