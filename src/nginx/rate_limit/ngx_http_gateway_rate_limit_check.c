@@ -4,9 +4,9 @@
  * ngx_http_gateway_rate_limit_redis.c; then its fate is decided and logged.
  */
 
-#include <openssl/sha.h>
-
 #include "ngx_http_gateway_rate_limit.h"
+
+#include <openssl/sha.h>
 
 
 /* longer keys (and keys that could pass for a digest) are kept as SHA-256 */

@@ -15,11 +15,10 @@
  * getaddrinfo()); hiredis is only ever given an address.
  */
 
-#include <openssl/sha.h>
-
-#include <hiredis/async.h>
-
 #include "ngx_http_gateway_redis.h"
+
+#include <openssl/sha.h>
+#include <hiredis/async.h>
 
 
 #define NGX_HTTP_GATEWAY_REDIS_DOWN         0

@@ -14,9 +14,9 @@
 #define _NGX_HTTP_GATEWAY_REDIS_H_INCLUDED_
 
 
-#include <hiredis/hiredis.h>
-
 #include "ngx_http_gateway.h"
+
+#include <hiredis/hiredis.h>
 
 
 typedef struct ngx_http_gateway_redis_s      ngx_http_gateway_redis_t;

@@ -127,6 +127,21 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
     locked = 0;
     failed = 0;
 
+    /*
+     * nginx gives a try back when a kept-alive connection failed (the peer
+     * had closed it, e.g. on its reload): that try did not really reach the
+     * peer, so the peer may be chosen again, on a fresh connection, as
+     * round robin does with a single peer
+     */
+
+    if (bp->freed && pc->tries > bp->tries_left
+        && bp->pick.index / 64 < bp->tried_words)
+    {
+        ngx_http_gateway_bit_clear(bp->tried, bp->pick.index);
+    }
+
+    bp->freed = 0;
+
     reserved = !bp->started
                && ngx_http_gateway_upstream_take_reserved(bp, &pick);
 
@@ -140,6 +155,11 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
                               (gw_balance_method_t) gcf->method,
                               &gcf->breaker, bp->tried, bp->tried_words, now,
                               &pick, &tr);
+
+        if (rc == GW_PICK_OK) {
+            gw_balancer_hold(ngx_http_gateway_upstream_holdings(gcf),
+                             sh->nslots, &pick);
+        }
     }
 
     if (rc == GW_PICK_OK) {
@@ -157,6 +177,8 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
                 (void) gw_balancer_release(sh->peers, sh->nslots,
                                            &gcf->breaker, &pick,
                                            GW_OUTCOME_NEUTRAL, now);
+                gw_balancer_unhold(ngx_http_gateway_upstream_holdings(gcf),
+                                   sh->nslots, &pick);
                 failed = 1;
             }
         }
@@ -391,6 +413,8 @@ ngx_http_gateway_upstream_free_peer(ngx_peer_connection_t *pc, void *data,
     }
 
     bp->picked = 0;
+    bp->freed = 1;
+    bp->tries_left = pc->tries;
 
     ctx = ngx_http_gateway_upstream_ctx(bp->request);
     if (ctx && ctx->attempt == bp) {
@@ -435,6 +459,8 @@ ngx_http_gateway_upstream_report(ngx_http_gateway_upstream_peer_data_t *bp,
     if (release) {
         tr = gw_balancer_release(sh->peers, sh->nslots, &gcf->breaker,
                                  &bp->pick, outcome, now);
+        gw_balancer_unhold(ngx_http_gateway_upstream_holdings(gcf),
+                           sh->nslots, &bp->pick);
 
     } else {
         tr = gw_balancer_report(sh->peers, sh->nslots, &gcf->breaker,
