@@ -157,11 +157,29 @@ test-asan: test-deps
 	    cat $(BUILD)/asan/reports/*; echo "sanitizer reports above"; exit 1; \
 	fi
 
-# Fuzz targets link the core sources built by clang with libFuzzer and ASan.
-$(BUILD)/fuzz/%: fuzz/%.cpp $(CORE_SRCS) $(wildcard src/core/*.hpp src/core/include/*.h)
+# Fuzz targets link the core, built once by clang with coverage for
+# libFuzzer and with ASan and UBSan, into one binary per target.
+FUZZ_CXXFLAGS := -std=c++20 -g -O1 $(CORE_INC) -Isrc/core
+FUZZ_CORE_OBJS := $(CORE_SRCS:src/core/%.cpp=$(BUILD)/fuzz/core/%.o)
+FUZZ_CORE_LIB  := $(BUILD)/fuzz/libgateway_core.a
+
+$(BUILD)/fuzz/core/%.o: src/core/%.cpp
 	@mkdir -p $(dir $@)
-	clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) -Isrc/core \
-	    $< $(CORE_SRCS) -lssl -lcrypto -o $@
+	clang++ $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+	    -MMD -MP -c $< -o $@
+
+-include $(FUZZ_CORE_OBJS:.o=.d)
+
+$(FUZZ_CORE_LIB): $(FUZZ_CORE_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: fuzz/%.cpp $(FUZZ_CORE_LIB)
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_CXXFLAGS) -fsanitize=fuzzer,address,undefined -MMD -MP \
+	    $< $(FUZZ_CORE_LIB) -lssl -lcrypto -o $@
+
+-include $(FUZZ_BINS:=.d)
 
 fuzz: test-deps
 	@scripts/install-deps $(FUZZ_DEPS)
