@@ -44,8 +44,8 @@ typedef struct {
     ngx_int_t                    key_index; /* key=$var alone, else -1 */
     gw_rl_policy_t               policy;
     size_t                       size;
-    ngx_shm_zone_t              *shm_zone;
-    ngx_slab_pool_t             *shpool;
+    ngx_http_gateway_shm_t      *shm;
+    ngx_slab_pool_t             *shpool;    /* shm's, at hand */
     ngx_http_gateway_rl_shctx_t *sh;
 
     ngx_str_t                    redis_name;
@@ -59,6 +59,7 @@ typedef struct {
 
 typedef struct {
     ngx_shm_zone_t              *shm_zone;
+    ngx_http_gateway_rl_zone_t  *zone;      /* known once http{} is read */
     ngx_uint_t                   cost;
     ngx_uint_t                   dry_run;
 } ngx_http_gateway_rl_limit_t;

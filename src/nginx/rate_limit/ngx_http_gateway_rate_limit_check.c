@@ -118,7 +118,7 @@ ngx_http_gateway_rl_prepare(ngx_http_request_t *r,
     for (i = 0; i < lrcf->limits->nelts; i++) {
         item = &ctx->items[ctx->nitems];
 
-        item->zone = limits[i].shm_zone->data;
+        item->zone = limits[i].zone;
         item->cost = (uint32_t) limits[i].cost;
         item->dry_run = limits[i].dry_run ? 1 : 0;
 

@@ -10,6 +10,9 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_gateway_args.h"
+#include "ngx_http_gateway_shm.h"
+
 
 typedef ngx_int_t (*ngx_http_gateway_access_pt)(ngx_http_request_t *r);
 

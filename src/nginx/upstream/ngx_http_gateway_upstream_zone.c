@@ -13,10 +13,20 @@
 #include "ngx_http_gateway_upstream.h"
 
 
-static ngx_int_t ngx_http_gateway_upstream_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
+static ngx_int_t ngx_http_gateway_upstream_init_zone(
+    ngx_http_gateway_shm_t *shm);
 static ngx_int_t ngx_http_gateway_upstream_reconcile(
     ngx_http_gateway_upstream_srv_conf_t *gcf, ngx_log_t *log);
+
+
+/* the table's size follows the peers: a new size simply starts afresh */
+static ngx_http_gateway_shm_type_t  ngx_http_gateway_upstream_shm_type = {
+    "gateway upstream zone",
+    ngx_http_gateway_upstream_init_zone,
+    NULL,
+    0,
+    0
+};
 
 
 /* zone sizes are stable across small changes so reloads reuse the zone */
@@ -112,7 +122,6 @@ ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
     u_char                        *p;
     ngx_str_t                      name;
     ngx_uint_t                     cap;
-    ngx_shm_zone_t                *shm_zone;
     ngx_http_upstream_rr_peers_t  *peers;
 
     peers = us->peer.data;
@@ -145,58 +154,46 @@ ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
                    sizeof("gateway_upstream:") - 1);
     ngx_memcpy(p, us->host.data, us->host.len);
 
-    shm_zone = ngx_shared_memory_add(cf, &name,
-                                     ngx_http_gateway_upstream_zone_size(cap),
-                                     &ngx_http_gateway_upstream_module);
-    if (shm_zone == NULL) {
+    if (ngx_http_gateway_shm_add(cf, &name,
+                                 ngx_http_gateway_upstream_zone_size(cap),
+                                 &ngx_http_gateway_upstream_module,
+                                 &ngx_http_gateway_upstream_shm_type, gcf)
+        == NULL)
+    {
         return NGX_ERROR;
     }
-
-    shm_zone->init = ngx_http_gateway_upstream_init_zone;
-    shm_zone->data = gcf;
 
     return NGX_OK;
 }
 
 
-static ngx_int_t
-ngx_http_gateway_upstream_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_http_gateway_upstream_srv_conf_t  *ogcf = data;
+/*
+ * A new zone gets an empty table; then, and after a reload, the table is
+ * made to hold the configured peers.
+ */
 
-    size_t                                  len;
+static ngx_int_t
+ngx_http_gateway_upstream_init_zone(ngx_http_gateway_shm_t *shm)
+{
     ngx_int_t                               rc;
     ngx_uint_t                              cap;
-    ngx_slab_pool_t                        *shpool;
     ngx_http_gateway_upstream_shctx_t      *sh;
     ngx_http_gateway_upstream_srv_conf_t   *gcf;
 
-    gcf = shm_zone->data;
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    gcf = shm->data;
+    gcf->shpool = shm->shpool;
 
-    if (ogcf) {
-        /* a reload: the table and its breakers carry over */
-        gcf->shpool = ogcf->shpool;
-        gcf->sh = ogcf->sh;
-
-    } else if (shm_zone->shm.exists) {
-        gcf->shpool = shpool;
-        gcf->sh = shpool->data;
-
-    } else {
-        gcf->shpool = shpool;
-
-        sh = ngx_slab_alloc(shpool, sizeof(ngx_http_gateway_upstream_shctx_t));
+    if (shm->sh == NULL) {
+        sh = ngx_slab_calloc(shm->shpool,
+                             sizeof(ngx_http_gateway_upstream_shctx_t));
         if (sh == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memzero(sh, sizeof(ngx_http_gateway_upstream_shctx_t));
-
         cap = ngx_http_gateway_upstream_capacity(gcf->peers.nelts);
 
-        sh->peers = ngx_slab_calloc(shpool, cap * sizeof(gw_peer_t));
-        sh->addrs = ngx_slab_calloc(shpool,
+        sh->peers = ngx_slab_calloc(shm->shpool, cap * sizeof(gw_peer_t));
+        sh->addrs = ngx_slab_calloc(shm->shpool,
                                cap * sizeof(ngx_http_gateway_peer_addr_t));
         if (sh->peers == NULL || sh->addrs == NULL) {
             return NGX_ERROR;
@@ -205,24 +202,15 @@ ngx_http_gateway_upstream_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         sh->capacity = cap;
         sh->warned = -1000000000;
 
-        shpool->data = sh;
-        gcf->sh = sh;
-
-        len = sizeof(" in gateway upstream zone \"\"") + shm_zone->shm.name.len;
-
-        shpool->log_ctx = ngx_slab_alloc(shpool, len);
-        if (shpool->log_ctx == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_sprintf(shpool->log_ctx, " in gateway upstream zone \"%V\"%Z",
-                    &shm_zone->shm.name);
+        shm->sh = sh;
     }
+
+    gcf->sh = shm->sh;
 
     /* workers of the previous cycle may be using the table right now */
 
     ngx_shmtx_lock(&gcf->shpool->mutex);
-    rc = ngx_http_gateway_upstream_reconcile(gcf, shm_zone->shm.log);
+    rc = ngx_http_gateway_upstream_reconcile(gcf, shm->zone->shm.log);
     ngx_shmtx_unlock(&gcf->shpool->mutex);
 
     return rc;
