@@ -1,0 +1,716 @@
+/*
+ * A worker's span exporter: spans wait in the worker's queue (bounded:
+ * a full queue drops and counts) and go to the collector as OTLP/HTTP
+ * POSTs, one batch at a time on one keep-alive connection, never on the
+ * request's time:
+ *
+ *   - a batch goes when it is full, or when the oldest span has waited
+ *     "interval";
+ *   - 2xx: the batch is delivered (a partial_success is counted and
+ *     logged); 429, 502, 503, 504, a refused or broken connection and a
+ *     timeout keep it for another try after a backoff that doubles up to
+ *     NGX_HTTP_GATEWAY_TRACE_MAX_BACKOFF; any other status drops it (OTLP
+ *     says those are not to be retried) and also backs off;
+ *   - errors are logged at most once per NGX_HTTP_GATEWAY_TRACE_LOG_EVERY;
+ *   - on "nginx -s quit" (or a reload) the worker sends what it holds, one
+ *     try per batch, for at most NGX_HTTP_GATEWAY_TRACE_EXIT_TIME, and
+ *     counts what it could not deliver.
+ *
+ * While spans are held a non-cancelable timer ticks at most a second
+ * apart, so a worker that is asked to quit does not leave before it has
+ * tried to send them; with nothing held no timer runs.
+ */
+
+#include <nginx.h>
+
+#include "ngx_http_gateway_trace_export.h"
+#include "gw_http.h"
+
+
+#define NGX_HTTP_GATEWAY_TRACE_CONNECT_TIMEOUT  5000
+#define NGX_HTTP_GATEWAY_TRACE_SEND_TIMEOUT     10000
+#define NGX_HTTP_GATEWAY_TRACE_MAX_BACKOFF      30000
+#define NGX_HTTP_GATEWAY_TRACE_TICK             1000
+#define NGX_HTTP_GATEWAY_TRACE_EXIT_TIME        5000
+#define NGX_HTTP_GATEWAY_TRACE_LOG_EVERY        10000
+#define NGX_HTTP_GATEWAY_TRACE_ANSWER_MAX       1024
+
+
+typedef struct {
+    ngx_http_gateway_trace_export_main_conf_t  *conf;
+    gw_otlp_batcher_t                          *batcher;
+    gw_http_response_t                         *response;
+
+    ngx_peer_connection_t                       peer;
+    ngx_event_t                                 tick;
+    ngx_event_t                                 kick;
+    ngx_log_t                                   log;
+
+    /* the request in flight: its head, its body's remainder, its answer */
+    u_char                                      length[NGX_INT_T_LEN + 4];
+    ngx_buf_t                                   bufs[3];
+    ngx_chain_t                                 chain[3];
+    ngx_chain_t                                *out;
+    size_t                                      spans;
+    u_char                                      answer[NGX_HTTP_GATEWAY_TRACE_ANSWER_MAX];
+    size_t                                      answer_len;
+    unsigned                                    sending:1;
+    unsigned                                    reused:1;
+    unsigned                                    received:1;
+    unsigned                                    exiting:1;
+
+    ngx_msec_t                                  oldest;     /* first span held */
+    ngx_msec_t                                  not_before; /* backoff */
+    ngx_msec_t                                  backoff;
+    ngx_msec_t                                  exit_deadline;
+
+    ngx_atomic_uint_t                           exported;
+    ngx_atomic_uint_t                           dropped;
+    ngx_atomic_uint_t                           errors;
+
+    ngx_msec_t                                  logged;     /* last error log */
+    ngx_uint_t                                  unlogged;   /* errors since */
+} ngx_http_gateway_trace_exporter_t;
+
+
+static void ngx_http_gateway_trace_tick(ngx_event_t *ev);
+static void ngx_http_gateway_trace_kick(ngx_event_t *ev);
+static void ngx_http_gateway_trace_schedule(
+    ngx_http_gateway_trace_exporter_t *ex);
+static void ngx_http_gateway_trace_send(ngx_http_gateway_trace_exporter_t *ex);
+static void ngx_http_gateway_trace_write(ngx_event_t *wev);
+static void ngx_http_gateway_trace_read(ngx_event_t *rev);
+static void ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
+    ngx_int_t status, const char *why);
+static void ngx_http_gateway_trace_close(ngx_http_gateway_trace_exporter_t *ex);
+static int ngx_http_gateway_trace_answer(void *data, const char *buf,
+    size_t len);
+
+
+/* one per worker */
+static ngx_http_gateway_trace_exporter_t  *ngx_http_gateway_trace_exporter;
+
+
+ngx_int_t
+ngx_http_gateway_trace_exporter_start(ngx_cycle_t *cycle,
+    ngx_http_gateway_trace_export_main_conf_t *tmcf)
+{
+    gw_otlp_attr_t                      service;
+    gw_otlp_str_t                       scope, version;
+    ngx_http_gateway_trace_exporter_t  *ex;
+
+    ex = ngx_pcalloc(cycle->pool, sizeof(ngx_http_gateway_trace_exporter_t));
+    if (ex == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&service, sizeof(gw_otlp_attr_t));
+    service.key.data = "service.name";
+    service.key.len = sizeof("service.name") - 1;
+    service.str.data = (const char *) tmcf->service.data;
+    service.str.len = tmcf->service.len;
+
+    scope.data = "ngx_http_gateway_module";
+    scope.len = sizeof("ngx_http_gateway_module") - 1;
+    version.data = NGINX_VERSION;
+    version.len = sizeof(NGINX_VERSION) - 1;
+
+    ex->batcher = gw_otlp_batcher_create(&service, 1, scope, version,
+                                         tmcf->batch, tmcf->queue);
+    ex->response = gw_http_response_new(8192);
+
+    if (ex->batcher == NULL || ex->response == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "gateway_trace_export: out of memory");
+        return NGX_ERROR;
+    }
+
+    ex->conf = tmcf;
+
+    ex->log = *cycle->log;
+    ex->log.handler = NULL;
+    ex->log.data = NULL;
+
+    ex->tick.handler = ngx_http_gateway_trace_tick;
+    ex->tick.data = ex;
+    ex->tick.log = &ex->log;
+
+    ex->kick.handler = ngx_http_gateway_trace_kick;
+    ex->kick.data = ex;
+    ex->kick.log = &ex->log;
+
+    ex->peer.sockaddr = tmcf->url.addrs[0].sockaddr;
+    ex->peer.socklen = tmcf->url.addrs[0].socklen;
+    ex->peer.name = &tmcf->url.url;
+    ex->peer.get = ngx_event_get_peer;
+    ex->peer.log = &ex->log;
+    ex->peer.log_error = NGX_ERROR_INFO;   /* reported once per interval */
+
+    ngx_http_gateway_trace_exporter = ex;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_gateway_trace_exporter_stop(ngx_cycle_t *cycle)
+{
+    size_t                              held;
+    ngx_http_gateway_trace_exporter_t  *ex;
+
+    ex = ngx_http_gateway_trace_exporter;
+    if (ex == NULL) {
+        return;
+    }
+
+    held = gw_otlp_batcher_held(ex->batcher);
+    if (held) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "gateway_trace_export: %uz spans to %V not delivered "
+                      "before the worker exited", held, &ex->conf->url.url);
+    }
+
+    ngx_http_gateway_trace_close(ex);
+
+    if (ex->tick.timer_set) {
+        ngx_del_timer(&ex->tick);
+    }
+
+    if (ex->kick.posted) {
+        ngx_delete_posted_event(&ex->kick);
+    }
+
+    gw_otlp_batcher_destroy(ex->batcher);
+    gw_http_response_free(ex->response);
+    ngx_http_gateway_trace_exporter = NULL;
+}
+
+
+/* Logs a problem at most once per NGX_HTTP_GATEWAY_TRACE_LOG_EVERY. */
+static void
+ngx_http_gateway_trace_report(ngx_http_gateway_trace_exporter_t *ex,
+    const char *what, ngx_str_t *detail)
+{
+    ngx_msec_t  now;
+
+    ex->unlogged++;
+
+    now = ngx_current_msec;
+
+    if (ex->logged && now - ex->logged < NGX_HTTP_GATEWAY_TRACE_LOG_EVERY) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, &ex->log, 0,
+                  "gateway_trace_export: collector %V %s%V (%ui problems "
+                  "since the last report; %uz spans waiting, %uA dropped, "
+                  "%uA delivered so far)",
+                  &ex->conf->url.url, what, detail, ex->unlogged,
+                  gw_otlp_batcher_held(ex->batcher), ex->dropped,
+                  ex->exported);
+
+    ex->logged = now;
+    ex->unlogged = 0;
+}
+
+
+void
+ngx_http_gateway_trace_exporter_add(ngx_http_request_t *r)
+{
+    ngx_int_t                           rc;
+    ngx_str_t                           none = ngx_null_string;
+    ngx_http_gateway_trace_exporter_t  *ex;
+
+    ex = ngx_http_gateway_trace_exporter;
+    if (ex == NULL) {
+        return;
+    }
+
+    rc = ngx_http_gateway_trace_span_end(r, ex->conf, ex->batcher);
+
+    if (rc == NGX_DECLINED) {
+        return;
+    }
+
+    if (rc == NGX_BUSY) {
+        ex->dropped++;
+        ngx_http_gateway_trace_report(ex, "is behind: the span queue is full",
+                                      &none);
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "gateway_trace_export: the span could not be encoded");
+        return;
+    }
+
+    if (gw_otlp_batcher_held(ex->batcher) == 1) {
+        ex->oldest = ngx_current_msec;
+    }
+
+    ngx_http_gateway_trace_schedule(ex);
+}
+
+
+/* A timer's time, cut to what is left of the exit time while exiting. */
+static ngx_msec_t
+ngx_http_gateway_trace_timeout(ngx_http_gateway_trace_exporter_t *ex,
+    ngx_msec_t timeout)
+{
+    ngx_msec_int_t  left;
+
+    if (!ex->exiting) {
+        return timeout;
+    }
+
+    left = ex->exit_deadline - ngx_current_msec;
+
+    return left <= 0 ? 1 : ngx_min(timeout, (ngx_msec_t) left);
+}
+
+
+/* The worker begins to quit: what is in flight gets what is left. */
+static void
+ngx_http_gateway_trace_exit(ngx_http_gateway_trace_exporter_t *ex)
+{
+    ngx_connection_t  *c;
+
+    ex->exiting = 1;
+    ex->exit_deadline = ngx_current_msec + NGX_HTTP_GATEWAY_TRACE_EXIT_TIME;
+
+    c = ex->peer.connection;
+
+    if (c == NULL || !ex->sending) {
+        return;
+    }
+
+    if (c->read->timer_set) {
+        ngx_add_timer(c->read, NGX_HTTP_GATEWAY_TRACE_EXIT_TIME);
+    }
+
+    if (c->write->timer_set) {
+        ngx_add_timer(c->write, NGX_HTTP_GATEWAY_TRACE_EXIT_TIME);
+    }
+}
+
+
+/* Sends now if there is something to send, and keeps the tick running. */
+static void
+ngx_http_gateway_trace_schedule(ngx_http_gateway_trace_exporter_t *ex)
+{
+    size_t      pending;
+    ngx_msec_t  now, tick;
+
+    pending = gw_otlp_batcher_pending(ex->batcher);
+    now = ngx_current_msec;
+
+    if (ngx_exiting && !ex->exiting) {
+        ngx_http_gateway_trace_exit(ex);
+    }
+
+    if (!ex->sending && pending
+        && (ex->exiting || (ngx_msec_int_t) (now - ex->not_before) >= 0)
+        && (ex->exiting || pending >= ex->conf->batch
+            || now - ex->oldest >= ex->conf->interval))
+    {
+        if (!ex->kick.posted) {
+            ngx_post_event(&ex->kick, &ngx_posted_events);
+        }
+    }
+
+    if (gw_otlp_batcher_held(ex->batcher) == 0) {
+        if (ex->tick.timer_set) {
+            ngx_del_timer(&ex->tick);
+        }
+        return;
+    }
+
+    if (!ex->tick.timer_set) {
+        tick = ngx_min(ex->conf->interval, NGX_HTTP_GATEWAY_TRACE_TICK);
+        ngx_add_timer(&ex->tick, tick);
+    }
+}
+
+
+static void
+ngx_http_gateway_trace_tick(ngx_event_t *ev)
+{
+    ngx_http_gateway_trace_exporter_t  *ex = ev->data;
+
+    ngx_http_gateway_trace_schedule(ex);
+}
+
+
+static void
+ngx_http_gateway_trace_kick(ngx_event_t *ev)
+{
+    ngx_http_gateway_trace_exporter_t  *ex = ev->data;
+
+    if (!ex->sending) {
+        ngx_http_gateway_trace_send(ex);
+    }
+}
+
+
+static void
+ngx_http_gateway_trace_give_up(ngx_http_gateway_trace_exporter_t *ex)
+{
+    const u_char  *body;
+    size_t         len, n;
+
+    /* the worker is exiting and its time is up: count what is left */
+
+    while ((n = gw_otlp_batcher_take(ex->batcher, &body, &len)) != 0) {
+        ex->dropped += n;
+        gw_otlp_batcher_release(ex->batcher, 1);
+    }
+}
+
+
+static void
+ngx_http_gateway_trace_send(ngx_http_gateway_trace_exporter_t *ex)
+{
+    size_t             len;
+    ngx_int_t          rc;
+    const u_char      *body;
+    ngx_connection_t  *c;
+    ngx_http_gateway_trace_export_main_conf_t  *tmcf;
+
+    tmcf = ex->conf;
+
+    if (ex->exiting
+        && (ngx_msec_int_t) (ngx_current_msec - ex->exit_deadline) >= 0)
+    {
+        ngx_http_gateway_trace_give_up(ex);
+        ngx_http_gateway_trace_schedule(ex);
+        return;
+    }
+
+    ex->spans = gw_otlp_batcher_take(ex->batcher, &body, &len);
+    if (ex->spans == 0) {
+        return;
+    }
+
+    ex->sending = 1;
+    ex->received = 0;
+    ex->answer_len = 0;
+    gw_http_response_reset(ex->response, ngx_http_gateway_trace_answer, ex);
+
+    /* head, "Content-Length: N\r\n\r\n", body */
+
+    ngx_memzero(ex->bufs, sizeof(ex->bufs));
+
+    ex->bufs[0].pos = tmcf->request_head.data;
+    ex->bufs[0].last = tmcf->request_head.data + tmcf->request_head.len;
+    ex->bufs[1].pos = ex->length;
+    ex->bufs[1].last = ngx_sprintf(ex->length, "%uz\r\n\r\n", len);
+    ex->bufs[2].pos = (u_char *) body;
+    ex->bufs[2].last = (u_char *) body + len;
+
+    for (rc = 0; rc < 3; rc++) {
+        ex->bufs[rc].memory = 1;
+        ex->chain[rc].buf = &ex->bufs[rc];
+        ex->chain[rc].next = rc < 2 ? &ex->chain[rc + 1] : NULL;
+    }
+
+    ex->out = ex->chain;
+
+    c = ex->peer.connection;
+
+    if (c) {
+        /* the kept-alive connection */
+        ex->reused = 1;
+        c->idle = 0;
+        ngx_http_gateway_trace_write(c->write);
+        return;
+    }
+
+    ex->reused = 0;
+
+    rc = ngx_event_connect_peer(&ex->peer);
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        ngx_http_gateway_trace_done(ex, 0, "cannot be connected to");
+        return;
+    }
+
+    c = ex->peer.connection;
+    c->data = ex;
+    c->log = &ex->log;
+    c->read->log = &ex->log;
+    c->write->log = &ex->log;
+    c->read->handler = ngx_http_gateway_trace_read;
+    c->write->handler = ngx_http_gateway_trace_write;
+
+    if (rc == NGX_AGAIN) {
+        ngx_add_timer(c->write, ngx_http_gateway_trace_timeout(ex,
+                                      NGX_HTTP_GATEWAY_TRACE_CONNECT_TIMEOUT));
+        return;
+    }
+
+    ngx_http_gateway_trace_write(c->write);
+}
+
+
+static void
+ngx_http_gateway_trace_write(ngx_event_t *wev)
+{
+    ngx_connection_t                   *c = wev->data;
+    ngx_http_gateway_trace_exporter_t  *ex = c->data;
+
+    if (wev->timedout) {
+        ngx_http_gateway_trace_done(ex, 0, "timed out");
+        return;
+    }
+
+    if (!ex->sending) {
+        return;
+    }
+
+    ex->out = c->send_chain(c, ex->out, 0);
+
+    if (ex->out == NGX_CHAIN_ERROR) {
+        ngx_http_gateway_trace_done(ex, 0, "cannot be written to");
+        return;
+    }
+
+    if (ex->out) {
+        if (!wev->timer_set) {
+            ngx_add_timer(wev, ngx_http_gateway_trace_timeout(ex,
+                                         NGX_HTTP_GATEWAY_TRACE_SEND_TIMEOUT));
+        }
+
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_http_gateway_trace_done(ex, 0, "cannot be written to");
+        }
+
+        return;
+    }
+
+    /* sent: the answer is awaited on the read side */
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    if (!c->read->timer_set) {
+        ngx_add_timer(c->read, ngx_http_gateway_trace_timeout(ex,
+                                         NGX_HTTP_GATEWAY_TRACE_SEND_TIMEOUT));
+    }
+
+    if (c->read->ready) {
+        ngx_http_gateway_trace_read(c->read);
+    }
+}
+
+
+static int
+ngx_http_gateway_trace_answer(void *data, const char *buf, size_t len)
+{
+    ngx_http_gateway_trace_exporter_t  *ex = data;
+
+    /* only the start of a long answer is read (partial_success is short) */
+
+    len = ngx_min(len, NGX_HTTP_GATEWAY_TRACE_ANSWER_MAX - ex->answer_len);
+    ngx_memcpy(ex->answer + ex->answer_len, buf, len);
+    ex->answer_len += len;
+
+    return 0;
+}
+
+
+static void
+ngx_http_gateway_trace_read(ngx_event_t *rev)
+{
+    size_t                              used;
+    ssize_t                             n;
+    gw_http_rc_t                        rc;
+    ngx_connection_t                   *c = rev->data;
+    ngx_http_gateway_trace_exporter_t  *ex = c->data;
+    u_char                              buf[4096];
+
+    if (!ex->sending) {
+        /*
+         * the kept-alive connection: closed by the collector, or by nginx
+         * when the worker begins to quit (which is the moment to flush)
+         */
+
+        if (c->close) {
+            c->close = 0;
+            c->idle = 0;
+
+            if (gw_otlp_batcher_held(ex->batcher) == 0) {
+                ngx_http_gateway_trace_close(ex);
+            }
+
+            ngx_http_gateway_trace_schedule(ex);
+            return;
+        }
+
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                ngx_http_gateway_trace_close(ex);
+            }
+            return;
+        }
+
+        ngx_http_gateway_trace_close(ex);
+        return;
+    }
+
+    if (rev->timedout) {
+        ngx_http_gateway_trace_done(ex, 0, "timed out");
+        return;
+    }
+
+    for ( ;; ) {
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                ngx_http_gateway_trace_done(ex, 0, "cannot be read from");
+            }
+            return;
+        }
+
+        if (n == NGX_ERROR) {
+            ngx_http_gateway_trace_done(ex, 0, "closed the connection");
+            return;
+        }
+
+        if (n == 0) {
+            rc = gw_http_response_eof(ex->response);
+            if (rc != GW_HTTP_DONE) {
+                ngx_http_gateway_trace_done(ex, 0, ex->received
+                                            ? "closed the connection early"
+                                            : "closed the connection");
+                return;
+            }
+
+        } else {
+            ex->received = 1;
+            rc = gw_http_response_feed(ex->response, (char *) buf, n, &used);
+
+            if (rc == GW_HTTP_ERROR) {
+                ngx_http_gateway_trace_done(ex, 0, "answered with bad HTTP");
+                return;
+            }
+
+            if (rc == GW_HTTP_AGAIN) {
+                continue;
+            }
+        }
+
+        ngx_http_gateway_trace_done(ex,
+                                    gw_http_response_status(ex->response),
+                                    NULL);
+        return;
+    }
+}
+
+
+static void
+ngx_http_gateway_trace_close(ngx_http_gateway_trace_exporter_t *ex)
+{
+    if (ex->peer.connection) {
+        ngx_close_connection(ex->peer.connection);
+        ex->peer.connection = NULL;
+    }
+}
+
+
+/*
+ * The end of a try: status is the collector's answer, 0 when there was
+ * none (why says what went wrong).
+ */
+static void
+ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
+    ngx_int_t status, const char *why)
+{
+    int64_t            rejected;
+    ngx_str_t          text;
+    ngx_uint_t         retry;
+    gw_otlp_str_t      message;
+    ngx_connection_t  *c;
+    u_char             buf[NGX_INT_T_LEN];
+
+    ex->sending = 0;
+    c = ex->peer.connection;
+
+    if (c) {
+        if (c->read->timer_set) {
+            ngx_del_timer(c->read);
+        }
+
+        if (c->write->timer_set) {
+            ngx_del_timer(c->write);
+        }
+    }
+
+    /* a kept-alive connection the collector had closed: try a new one */
+
+    if (status == 0 && ex->reused && !ex->received) {
+        ngx_http_gateway_trace_close(ex);
+        gw_otlp_batcher_release(ex->batcher, 0);
+        ngx_http_gateway_trace_send(ex);
+        return;
+    }
+
+    if (status == 0 || !gw_http_response_keep_alive(ex->response)
+        || ex->exiting)
+    {
+        ngx_http_gateway_trace_close(ex);
+
+    } else {
+        c->idle = 1;   /* so that a quitting worker tells us at once */
+    }
+
+    if (status >= 200 && status < 300) {
+        ex->exported += ex->spans;
+        ex->backoff = 0;
+        gw_otlp_batcher_release(ex->batcher, 1);
+
+        if (gw_otlp_parse_response(ex->answer, ex->answer_len, &rejected,
+                                   &message)
+            == 0 && rejected > 0)
+        {
+            text.data = (u_char *) message.data;
+            text.len = message.len;
+            ex->dropped += rejected;
+            ngx_http_gateway_trace_report(ex, "rejected spans: ", &text);
+        }
+
+    } else {
+        /* OTLP/HTTP: only these are worth another try */
+
+        retry = (status == 0 || status == 429 || status == 502
+                 || status == 503 || status == 504)
+                && !ex->exiting;
+
+        if (!retry) {
+            ex->dropped += ex->spans;
+        }
+
+        gw_otlp_batcher_release(ex->batcher, !retry);
+        ex->errors++;
+
+        ex->backoff = ex->backoff ? ngx_min(ex->backoff * 2,
+                                            NGX_HTTP_GATEWAY_TRACE_MAX_BACKOFF)
+                                  : 1000;
+        ex->not_before = ngx_current_msec + ex->backoff;
+
+        if (status) {
+            text.data = buf;
+            text.len = ngx_sprintf(buf, "%i", status) - buf;
+            ngx_http_gateway_trace_report(ex, "answered ", &text);
+        } else {
+            text.len = 0;
+            ngx_http_gateway_trace_report(ex, why, &text);
+        }
+    }
+
+    ngx_http_gateway_trace_schedule(ex);
+}
