@@ -14,6 +14,7 @@ A second port controls it and answers questions about what it received:
   GET /stats?posts=N&wait=SECONDS
         waits until N export requests arrived; answers counters
   GET /errors       every violation of the specification seen
+  GET /headers      the headers of the last export request
   GET /mode?set=M   how export requests are answered from now on:
         ok (200), partial (200 with partial_success rejecting all spans),
         hang (read the request, never answer), 503, 429, 400, 404, or
@@ -362,6 +363,7 @@ class State:
         self.mode = "ok"
         self.posts = 0
         self.answered = {}
+        self.headers = ""
         self.official = official
 
     def record(self, body, headers):
@@ -428,6 +430,7 @@ def make_otlp_handler(state, path):
                 return
             with state.cond:
                 state.posts += 1
+                state.headers = str(self.headers)
                 mode = state.mode
                 state.cond.notify_all()
             try:
@@ -559,6 +562,9 @@ def make_control_handler(state, receiver):
                     text = "posts=%d spans=%d invalid=%d mode=%s answered=%s\n" % (
                         state.posts, len(state.spans), len(state.errors), state.mode,
                         ",".join("%d:%d" % kv for kv in sorted(state.answered.items())))
+            elif url.path == "/headers":
+                with state.cond:
+                    text = state.headers
             elif url.path == "/errors":
                 with state.cond:
                     text = "".join(e + "\n" for e in state.errors)

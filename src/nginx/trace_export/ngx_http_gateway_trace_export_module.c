@@ -16,7 +16,7 @@
 static char *ngx_http_gateway_trace_export(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_gateway_trace_export_header(ngx_conf_t *cf,
-    ngx_http_gateway_arg_t *arg, ngx_str_t *value, void *conf);
+    ngx_str_t *value);
 static char *ngx_http_gateway_trace_attr(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_gateway_trace_export_log(ngx_http_request_t *r);
@@ -54,7 +54,7 @@ static ngx_http_gateway_arg_t  ngx_http_gateway_trace_export_args[] = {
     { ngx_string("interval"), ngx_http_gateway_arg_msec,
       offsetof(ngx_http_gateway_trace_export_main_conf_t, interval), NULL },
 
-    { ngx_string("header"), ngx_http_gateway_trace_export_header,
+    { ngx_string("header"), ngx_http_gateway_arg_list,
       offsetof(ngx_http_gateway_trace_export_main_conf_t, headers), NULL },
 
     ngx_http_gateway_null_arg
@@ -140,7 +140,8 @@ ngx_http_gateway_trace_export(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_trace_export_main_conf_t *tmcf = conf;
 
-    ngx_str_t  *value;
+    ngx_str_t   *value, *h;
+    ngx_uint_t   i;
 
     if (tmcf->url.url.data) {
         return "is duplicate";
@@ -175,6 +176,14 @@ ngx_http_gateway_trace_export(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    h = tmcf->headers ? tmcf->headers->elts : NULL;
+
+    for (i = 0; tmcf->headers && i < tmcf->headers->nelts; i++) {
+        if (ngx_http_gateway_trace_export_header(cf, &h[i]) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
     if (tmcf->path.len && (tmcf->path.data[0] != '/'
                            || ngx_strlchr(tmcf->path.data,
                                           tmcf->path.data + tmcf->path.len,
@@ -193,16 +202,14 @@ ngx_http_gateway_trace_export(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * header=NAME:VALUE, e.g. an API key a hosted collector wants: a token for
  * a name, no control characters in the value, and none of the headers the
- * exporter writes itself.
+ * exporter writes itself. The value becomes "Name: value".
  */
 static char *
-ngx_http_gateway_trace_export_header(ngx_conf_t *cf,
-    ngx_http_gateway_arg_t *arg, ngx_str_t *value, void *conf)
+ngx_http_gateway_trace_export_header(ngx_conf_t *cf, ngx_str_t *value)
 {
-    u_char       *p, *colon, *last;
-    ngx_str_t    *h, name;
-    ngx_uint_t    i;
-    ngx_array_t **headers;
+    u_char     *p, *colon, *last, *out;
+    ngx_str_t   name;
+    ngx_uint_t  i;
 
     static ngx_str_t  own[] = {
         ngx_string("host"), ngx_string("content-type"),
@@ -214,20 +221,20 @@ ngx_http_gateway_trace_export_header(ngx_conf_t *cf,
     colon = ngx_strlchr(value->data, last, ':');
 
     if (colon == NULL || colon == value->data) {
-        return NGX_HTTP_GATEWAY_ARG_INVALID;
+        goto invalid;
     }
 
     for (p = value->data; p < colon; p++) {
         if (*p <= 0x20 || *p >= 0x7f
             || ngx_strchr("\"(),/:;<=>?@[\\]{}", *p) != NULL)
         {
-            return NGX_HTTP_GATEWAY_ARG_INVALID;
+            goto invalid;
         }
     }
 
     for (p = colon + 1; p < last; p++) {
         if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
-            return NGX_HTTP_GATEWAY_ARG_INVALID;
+            goto invalid;
         }
     }
 
@@ -244,22 +251,6 @@ ngx_http_gateway_trace_export_header(ngx_conf_t *cf,
         }
     }
 
-    headers = (ngx_array_t **) ((char *) conf + arg->offset);
-
-    if (*headers == NULL) {
-        *headers = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
-        if (*headers == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    h = ngx_array_push(*headers);
-    if (h == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    /* "Name: value" with the value's surrounding blanks trimmed */
-
     for (p = colon + 1; p < last && (*p == ' ' || *p == '\t'); p++) {
         /* void */
     }
@@ -268,16 +259,24 @@ ngx_http_gateway_trace_export_header(ngx_conf_t *cf,
         last--;
     }
 
-    h->len = name.len + 2 + (last - p);
-    h->data = ngx_pnalloc(cf->pool, h->len);
-    if (h->data == NULL) {
+    out = ngx_pnalloc(cf->pool, name.len + 2 + (last - p));
+    if (out == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memcpy(ngx_cpymem(ngx_cpymem(h->data, name.data, name.len), ": ", 2),
-               p, last - p);
+    value->len = ngx_cpymem(ngx_cpymem(ngx_cpymem(out, name.data, name.len),
+                                       ": ", 2),
+                            p, last - p)
+                 - out;
+    value->data = out;
 
     return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"header=%V\"", value);
+    return NGX_CONF_ERROR;
 }
 
 
