@@ -70,6 +70,11 @@ typedef struct {
 
     ngx_msec_t                                  logged;     /* last error log */
     ngx_uint_t                                  unlogged;   /* errors since */
+    const char                                 *last_what;
+    u_char                                      last_detail[16];
+    size_t                                      last_detail_len;
+    ngx_msec_t                                  logged_drop;
+    ngx_uint_t                                  unlogged_drops;
 } ngx_http_gateway_trace_exporter_t;
 
 
@@ -186,18 +191,30 @@ ngx_http_gateway_trace_exporter_stop(ngx_cycle_t *cycle)
 }
 
 
-/* Logs a problem at most once per NGX_HTTP_GATEWAY_TRACE_LOG_EVERY. */
+/*
+ * Logs a problem with the collector: at most once per
+ * NGX_HTTP_GATEWAY_TRACE_LOG_EVERY while it stays the same, at once when
+ * it changes (tries are at least a backoff apart).
+ */
 static void
 ngx_http_gateway_trace_report(ngx_http_gateway_trace_exporter_t *ex,
     const char *what, ngx_str_t *detail)
 {
     ngx_msec_t  now;
+    ngx_uint_t  same;
 
     ex->unlogged++;
 
     now = ngx_current_msec;
+    same = what == ex->last_what
+           && detail->len == ex->last_detail_len
+           && ngx_strncmp(detail->data, ex->last_detail,
+                          ngx_min(detail->len, sizeof(ex->last_detail)))
+              == 0;
 
-    if (ex->logged && now - ex->logged < NGX_HTTP_GATEWAY_TRACE_LOG_EVERY) {
+    if (ex->logged && same
+        && now - ex->logged < NGX_HTTP_GATEWAY_TRACE_LOG_EVERY)
+    {
         return;
     }
 
@@ -211,6 +228,10 @@ ngx_http_gateway_trace_report(ngx_http_gateway_trace_exporter_t *ex,
 
     ex->logged = now;
     ex->unlogged = 0;
+    ex->last_what = what;
+    ex->last_detail_len = detail->len;
+    ngx_memcpy(ex->last_detail, detail->data,
+               ngx_min(detail->len, sizeof(ex->last_detail)));
 }
 
 
@@ -218,7 +239,6 @@ void
 ngx_http_gateway_trace_exporter_add(ngx_http_request_t *r)
 {
     ngx_int_t                           rc;
-    ngx_str_t                           none = ngx_null_string;
     ngx_http_gateway_trace_exporter_t  *ex;
 
     ex = ngx_http_gateway_trace_exporter;
@@ -234,8 +254,21 @@ ngx_http_gateway_trace_exporter_add(ngx_http_request_t *r)
 
     if (rc == NGX_BUSY) {
         ex->dropped++;
-        ngx_http_gateway_trace_report(ex, "is behind: the span queue is full",
-                                      &none);
+        ex->unlogged_drops++;
+
+        if (ex->logged_drop == 0
+            || ngx_current_msec - ex->logged_drop
+               >= NGX_HTTP_GATEWAY_TRACE_LOG_EVERY)
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "gateway_trace_export: the span queue is full "
+                          "(%ui spans dropped since the last report), "
+                          "collector %V", ex->unlogged_drops,
+                          &ex->conf->url.url);
+            ex->logged_drop = ngx_current_msec;
+            ex->unlogged_drops = 0;
+        }
+
         return;
     }
 
@@ -631,6 +664,8 @@ ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
     ngx_int_t status, const char *why)
 {
     int64_t            rejected;
+    u_char             ch;
+    size_t             n;
     ngx_str_t          text;
     ngx_uint_t         retry;
     gw_otlp_str_t      message;
@@ -677,8 +712,16 @@ ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
                                    &message)
             == 0 && rejected > 0)
         {
-            text.data = (u_char *) message.data;
-            text.len = message.len;
+            /* the collector's words, printable and short, for the log */
+
+            text.data = ex->answer;
+            text.len = ngx_min(message.len, 128);
+
+            for (n = 0; n < text.len; n++) {
+                ch = message.data[n];
+                text.data[n] = (ch >= 0x20 && ch < 0x7f) ? ch : '?';
+            }
+
             ex->dropped += rejected;
             ngx_http_gateway_trace_report(ex, "rejected spans: ", &text);
         }
