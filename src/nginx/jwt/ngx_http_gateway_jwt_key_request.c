@@ -57,6 +57,8 @@ static ngx_uint_t ngx_http_gateway_jwt_keys_should_fetch(ngx_shm_zone_t *zone,
     ngx_http_gateway_jwt_remote_t *remote, time_t key_cache,
     ngx_uint_t unknown_kid);
 static void ngx_http_gateway_jwt_keys_poll(ngx_http_request_t *r);
+static ngx_int_t ngx_http_gateway_jwt_keys_clean_headers(
+    ngx_http_request_t *sr);
 static ngx_int_t ngx_http_gateway_jwt_keys_fetch(ngx_http_request_t *r,
     ngx_http_gateway_jwt_ctx_t *ctx, ngx_http_gateway_jwt_remote_t *remote);
 static ngx_int_t ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r,
@@ -473,7 +475,7 @@ ngx_http_gateway_jwt_keys_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    /* a GET without the client's body */
+    /* a GET without the client's body and headers */
 
     sr->method = NGX_HTTP_GET;
     ngx_str_set(&sr->method_name, "GET");
@@ -483,10 +485,46 @@ ngx_http_gateway_jwt_keys_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    if (ngx_http_gateway_jwt_keys_clean_headers(sr) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ctx->waiting = 1;
     ctx->fetching = remote;
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * A subrequest starts with a copy of the client's headers: Range,
+ * If-None-Match or Accept-Encoding would let any client make the fetch
+ * fail (206, 304, a compressed body), and its cookies and Authorization
+ * would go to the identity provider. The fetch sends none of them; only
+ * the request's host (nginx's validated $host) is kept.
+ */
+
+static ngx_int_t
+ngx_http_gateway_jwt_keys_clean_headers(ngx_http_request_t *sr)
+{
+    ngx_str_t  server;
+
+    server = sr->headers_in.server;
+
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+
+    if (ngx_list_init(&sr->headers_in.headers, sr->pool, 1,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->headers_in.server = server;
+    sr->headers_in.content_length_n = -1;
+    sr->headers_in.keep_alive_n = -1;
+
+    return NGX_OK;
 }
 
 
@@ -539,6 +577,17 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
 
     } else if (status != NGX_HTTP_OK) {
         ngx_snprintf((u_char *) err, sizeof(err), "status %ui%Z", status);
+
+    } else if (r->headers_out.content_encoding
+               && r->headers_out.content_encoding->hash
+               && !(r->headers_out.content_encoding->value.len == 8
+                    && ngx_strncasecmp(
+                           r->headers_out.content_encoding->value.data,
+                           (u_char *) "identity", 8) == 0))
+    {
+        ngx_snprintf((u_char *) err, sizeof(err),
+                     "the body is encoded (Content-Encoding: %V)%Z",
+                     &r->headers_out.content_encoding->value);
 
     } else if (b == NULL || b->last == b->pos) {
         ngx_snprintf((u_char *) err, sizeof(err), "empty response%Z");

@@ -174,13 +174,16 @@ ngx_http_gateway_rbac_forbid(ngx_http_request_t *r)
 }
 
 
+/*
+ * Only the documented methods are actions; any other method is itself, as
+ * sent: nginx accepts only upper-case method names, so "READ" or
+ * "CREATE" can never pass for "read" or "create".
+ */
+
 static ngx_int_t
 ngx_http_gateway_action_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char  *p;
-    size_t   i;
-
     switch (r->method) {
 
     case NGX_HTTP_GET:
@@ -202,18 +205,7 @@ ngx_http_gateway_action_variable(ngx_http_request_t *r,
         break;
 
     default:
-        /* other methods by their lower-case name ("options") */
-
-        p = ngx_pnalloc(r->pool, r->method_name.len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        for (i = 0; i < r->method_name.len; i++) {
-            p[i] = ngx_tolower(r->method_name.data[i]);
-        }
-
-        v->data = p;
+        v->data = r->method_name.data;
         v->len = r->method_name.len;
     }
 

@@ -94,7 +94,8 @@ typedef struct {
 
     /* during a transaction */
     ngx_rbtree_node_t           *node;
-    gw_rl_state_t                state;
+    gw_rl_state_t                state;    /* what the take made (a refund
+                                              needs its window) */
 } ngx_http_gateway_rl_item_t;
 
 
@@ -127,6 +128,13 @@ struct ngx_http_gateway_rl_ctx_s {
 
 _Static_assert(offsetof(ngx_rbtree_node_t, color) % 8 == 0,
                "gw_rl_node_t needs 8-byte alignment");
+
+/*
+ * The tree key is the whole gw_rl_key_hash(): equal tree keys, lengths and
+ * stored bytes mean equal keys. A narrower key would let keys share counters.
+ */
+_Static_assert(sizeof(ngx_rbtree_key_t) >= sizeof(uint64_t),
+               "gateway rate limits need a 64-bit ngx_rbtree_key_t");
 
 
 /* the zone's clock: milliseconds since the zone was made */

@@ -378,7 +378,7 @@ ngx_http_gateway_rl_refund(ngx_http_gateway_rl_item_t *item)
 
     if (node != NULL) {
         gw_rl_node_load(ngx_http_gateway_rl_node(node), &state);
-        gw_rl_refund(&zone->policy, &state, item->cost);
+        gw_rl_refund(&zone->policy, &state, &item->state, item->cost);
         gw_rl_node_store(ngx_http_gateway_rl_node(node), &state);
 
         (void) gw_rl_take(&zone->policy, &state,

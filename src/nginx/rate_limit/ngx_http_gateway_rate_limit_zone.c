@@ -8,8 +8,12 @@
 #include "ngx_http_gateway_rate_limit.h"
 
 
-/* how far from the LRU tail a full zone looks for an idle key */
-#define NGX_HTTP_GATEWAY_RL_EVICT_SCAN        64
+/*
+ * How far from the LRU tail a full zone looks for an idle key. Busy keys it
+ * passes go to the head, so the next look starts past them: keys that
+ * drained their quota and sit at the tail cannot keep new clients out.
+ */
+#define NGX_HTTP_GATEWAY_RL_EVICT_SCAN        256
 
 #define NGX_HTTP_GATEWAY_RL_LOG_INTERVAL      60000
 
@@ -145,7 +149,8 @@ ngx_http_gateway_rl_create(ngx_http_request_t *r,
 
 /*
  * Frees idle keys from the LRU tail, looking at up to scan keys; stops at
- * the first busy one when asked. Returns how many were freed.
+ * the first busy one when asked, else moves busy ones to the head and
+ * stops at the first freed. Returns how many were freed.
  */
 
 static ngx_uint_t
@@ -154,14 +159,15 @@ ngx_http_gateway_rl_expire(ngx_http_gateway_rl_zone_t *zone, uint64_t now,
     ngx_uint_t stop_at_busy)
 {
     ngx_uint_t          freed;
-    gw_rl_node_t       *gn, *newer;
+    gw_rl_node_t       *gn, *newer, *moved;
     gw_rl_state_t       state;
     ngx_rbtree_node_t  *node;
 
     freed = 0;
+    moved = NULL;
     gn = gw_rl_lru_tail(&zone->sh->lru, zone->shpool);
 
-    while (gn != NULL && scan--) {
+    while (gn != NULL && gn != moved && scan--) {
         newer = gw_rl_lru_newer(zone->shpool, gn);
         node = ngx_http_gateway_rl_rbnode(gn);
 
@@ -179,6 +185,13 @@ ngx_http_gateway_rl_expire(ngx_http_gateway_rl_zone_t *zone, uint64_t now,
 
         } else if (stop_at_busy) {
             break;
+
+        } else if (!ngx_http_gateway_rl_in_use(node, items, n)) {
+            gw_rl_lru_touch(&zone->sh->lru, zone->shpool, gn);
+
+            if (moved == NULL) {
+                moved = gn;     /* the whole list was seen once we are back */
+            }
         }
 
         gn = newer;

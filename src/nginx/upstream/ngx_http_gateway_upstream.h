@@ -4,6 +4,7 @@
  *
  *   ngx_http_gateway_upstream_module.c     directives, configuration
  *   ngx_http_gateway_upstream_zone.c       the shared peer table
+ *   ngx_http_gateway_upstream_source.c     peer sets published at run time
  *   ngx_http_gateway_upstream_balancer.c   get/free peer, failures
  *   ngx_http_gateway_upstream_fail_fast.c  503 when every circuit is open
  *   ngx_http_gateway_upstream_variables.c  per request state, variables
@@ -14,6 +15,7 @@
 
 
 #include "ngx_http_gateway.h"
+#include "ngx_http_gateway_upstream_peers.h"
 #include "gw_balancer.h"
 
 
@@ -37,13 +39,19 @@ typedef struct {
     unsigned                           down:1;
     unsigned                           backup:1;
 
-    /* where it sits in the shared table, set when the zone is initialized */
+    /*
+     * where it sits in the shared table, set when the zone is initialized
+     * (NGX_HTTP_GATEWAY_NO_SLOT: a peer source's set holds the table)
+     */
     ngx_uint_t                         slot;
     uint64_t                           slot_generation;
 
     struct sockaddr                   *sockaddr;
     socklen_t                          socklen;
 } ngx_http_gateway_peer_conf_t;
+
+
+#define NGX_HTTP_GATEWAY_NO_SLOT  ((ngx_uint_t) -1)
 
 
 /* the address of a slot, next to the core's table */
@@ -56,13 +64,20 @@ typedef struct {
 } ngx_http_gateway_peer_addr_t;
 
 
-/* the shared table of an upstream, in its zone */
+/*
+ * The shared table of an upstream, in its zone, and per process slot
+ * (ngx_process_slot) what its process holds in the table, so that the next
+ * process in a slot gives back what a dead one held.
+ */
 typedef struct {
     ngx_uint_t                         capacity;
     ngx_uint_t                         nslots;
     int64_t                            warned;       /* last all-open warning */
+    uint32_t                           source;       /* key hash of the set */
+    ngx_uint_t                         published;    /* sets of that source */
     gw_peer_t                         *peers;
     ngx_http_gateway_peer_addr_t      *addrs;
+    gw_holding_t                      *holdings[NGX_MAX_PROCESSES];
 } ngx_http_gateway_upstream_shctx_t;
 
 
@@ -83,6 +98,13 @@ typedef struct {
     ngx_uint_t                         line;
 
     ngx_array_t                        peers;       /* peer_conf_t */
+
+    /* a peer source (Consul) feeding the primaries, see _peers.h */
+    ngx_str_t                          source;
+    uint32_t                           source_hash;
+    ngx_uint_t                         source_peers;
+    ngx_http_gateway_upstream_peer_t  *bootstrap;
+    ngx_uint_t                         nbootstrap;
 
     ngx_slab_pool_t                   *shpool;
     ngx_http_gateway_upstream_shctx_t *sh;
@@ -151,9 +173,22 @@ typedef struct {
 extern ngx_module_t  ngx_http_gateway_upstream_module;
 
 
+char *ngx_http_gateway_upstream_enable(ngx_conf_t *cf,
+    ngx_http_gateway_upstream_srv_conf_t *gcf);
 ngx_int_t ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us,
     ngx_http_gateway_upstream_srv_conf_t *gcf);
+gw_holding_t *ngx_http_gateway_upstream_holdings(
+    ngx_http_gateway_upstream_srv_conf_t *gcf);
+ngx_int_t ngx_http_gateway_upstream_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_gateway_upstream_load(
+    ngx_http_gateway_upstream_srv_conf_t *gcf, ngx_log_t *log);
+ngx_int_t ngx_http_gateway_upstream_reconcile(
+    ngx_http_gateway_upstream_srv_conf_t *gcf,
+    ngx_http_gateway_peer_conf_t *pc, ngx_uint_t n, ngx_log_t *log);
+ngx_uint_t ngx_http_gateway_upstream_find_slot(
+    ngx_http_gateway_upstream_shctx_t *sh, u_char *claimed,
+    ngx_http_gateway_peer_conf_t *pc);
 ngx_int_t ngx_http_gateway_upstream_build_map(
     ngx_http_gateway_upstream_srv_conf_t *gcf,
     ngx_http_upstream_rr_peers_t *peers);

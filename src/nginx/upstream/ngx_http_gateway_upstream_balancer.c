@@ -155,6 +155,11 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
                               (gw_balance_method_t) gcf->method,
                               &gcf->breaker, bp->tried, bp->tried_words, now,
                               &pick, &tr);
+
+        if (rc == GW_PICK_OK) {
+            gw_balancer_hold(ngx_http_gateway_upstream_holdings(gcf),
+                             sh->nslots, &pick);
+        }
     }
 
     if (rc == GW_PICK_OK) {
@@ -172,6 +177,8 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
                 (void) gw_balancer_release(sh->peers, sh->nslots,
                                            &gcf->breaker, &pick,
                                            GW_OUTCOME_NEUTRAL, now);
+                gw_balancer_unhold(ngx_http_gateway_upstream_holdings(gcf),
+                                   sh->nslots, &pick);
                 failed = 1;
             }
         }
@@ -452,6 +459,8 @@ ngx_http_gateway_upstream_report(ngx_http_gateway_upstream_peer_data_t *bp,
     if (release) {
         tr = gw_balancer_release(sh->peers, sh->nslots, &gcf->breaker,
                                  &bp->pick, outcome, now);
+        gw_balancer_unhold(ngx_http_gateway_upstream_holdings(gcf),
+                           sh->nslots, &bp->pick);
 
     } else {
         tr = gw_balancer_report(sh->peers, sh->nslots, &gcf->breaker,

@@ -126,6 +126,11 @@ ngx_http_gateway_upstream_fail_fast_handler(ngx_http_request_t *r)
                           (gw_balance_method_t) gcf->method, &gcf->breaker,
                           NULL, 0, now, &pick, &tr);
 
+    if (rc == GW_PICK_OK) {
+        gw_balancer_hold(ngx_http_gateway_upstream_holdings(gcf), sh->nslots,
+                         &pick);
+    }
+
     if (rc == GW_PICK_OK && tr != GW_TRANSITION_NONE) {
         name.len = sh->addrs[pick.index].name_len;
         ngx_memcpy(buf, sh->addrs[pick.index].name, name.len);
@@ -197,6 +202,8 @@ ngx_http_gateway_upstream_release_reserved(void *data)
     (void) gw_balancer_release(sh->peers, sh->nslots, &gcf->breaker,
                                &ctx->reserved_pick, GW_OUTCOME_NEUTRAL,
                                (int64_t) ngx_current_msec);
+    gw_balancer_unhold(ngx_http_gateway_upstream_holdings(gcf), sh->nslots,
+                       &ctx->reserved_pick);
     ngx_shmtx_unlock(&gcf->shpool->mutex);
 }
 

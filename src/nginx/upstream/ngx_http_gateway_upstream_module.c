@@ -30,8 +30,6 @@ static char *ngx_http_gateway_balancer(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_gateway_circuit_breaker(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_gateway_upstream_enable(ngx_conf_t *cf,
-    ngx_http_gateway_upstream_srv_conf_t *gcf);
 static void *ngx_http_gateway_upstream_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_gateway_upstream_create_srv_conf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_gateway_upstream_postconfiguration(ngx_conf_t *cf);
@@ -79,7 +77,7 @@ ngx_module_t  ngx_http_gateway_upstream_module = {
     NGX_HTTP_MODULE,                             /* module type */
     NULL,                                        /* init master */
     NULL,                                        /* init module */
-    NULL,                                        /* init process */
+    ngx_http_gateway_upstream_init_process,      /* init process */
     NULL,                                        /* init thread */
     NULL,                                        /* exit thread */
     NULL,                                        /* exit process */
@@ -297,9 +295,12 @@ ngx_http_gateway_circuit_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* either directive turns the gateway balancer on for the upstream, once */
+/*
+ * Either directive (or a peer source, gateway_consul) turns the gateway
+ * balancer on for the upstream, once.
+ */
 
-static char *
+char *
 ngx_http_gateway_upstream_enable(ngx_conf_t *cf,
     ngx_http_gateway_upstream_srv_conf_t *gcf)
 {

@@ -15,8 +15,6 @@
 
 static ngx_int_t ngx_http_gateway_upstream_init_zone(
     ngx_http_gateway_shm_t *shm);
-static ngx_int_t ngx_http_gateway_upstream_reconcile(
-    ngx_http_gateway_upstream_srv_conf_t *gcf, ngx_log_t *log);
 
 
 /* the table's size follows the peers: a new size simply starts afresh */
@@ -29,15 +27,19 @@ static ngx_http_gateway_shm_type_t  ngx_http_gateway_upstream_shm_type = {
 };
 
 
-/* zone sizes are stable across small changes so reloads reuse the zone */
+/*
+ * Zone sizes are stable across small changes so reloads reuse the zone;
+ * room for the table to double and for the holdings of 16 processes.
+ */
 static size_t
 ngx_http_gateway_upstream_zone_size(ngx_uint_t capacity)
 {
     size_t  need, size;
 
-    need = 8 * ngx_pagesize
+    need = 8 * ngx_pagesize + sizeof(ngx_http_gateway_upstream_shctx_t)
            + 2 * capacity * (sizeof(gw_peer_t)
-                             + sizeof(ngx_http_gateway_peer_addr_t));
+                             + sizeof(ngx_http_gateway_peer_addr_t)
+                             + 16 * sizeof(gw_holding_t));
 
     for (size = 128 * 1024; size < need; size *= 2) { /* void */ }
 
@@ -142,7 +144,8 @@ ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    cap = ngx_http_gateway_upstream_capacity(gcf->peers.nelts);
+    cap = ngx_http_gateway_upstream_capacity(gcf->peers.nelts
+                                             + gcf->source_peers);
 
     name.len = sizeof("gateway_upstream:") - 1 + us->host.len;
     name.data = ngx_pnalloc(cf->pool, name.len);
@@ -190,7 +193,8 @@ ngx_http_gateway_upstream_init_zone(ngx_http_gateway_shm_t *shm)
             return NGX_ERROR;
         }
 
-        cap = ngx_http_gateway_upstream_capacity(gcf->peers.nelts);
+        cap = ngx_http_gateway_upstream_capacity(gcf->peers.nelts
+                                                 + gcf->source_peers);
 
         sh->peers = ngx_slab_calloc(shm->shpool, cap * sizeof(gw_peer_t));
         sh->addrs = ngx_slab_calloc(shm->shpool,
@@ -210,7 +214,7 @@ ngx_http_gateway_upstream_init_zone(ngx_http_gateway_shm_t *shm)
     /* workers of the previous cycle may be using the table right now */
 
     ngx_shmtx_lock(&gcf->shpool->mutex);
-    rc = ngx_http_gateway_upstream_reconcile(gcf, shm->zone->shm.log);
+    rc = ngx_http_gateway_upstream_load(gcf, shm->zone->shm.log);
     ngx_shmtx_unlock(&gcf->shpool->mutex);
 
     return rc;
@@ -221,8 +225,9 @@ static ngx_int_t
 ngx_http_gateway_upstream_grow(ngx_http_gateway_upstream_srv_conf_t *gcf,
     ngx_uint_t need)
 {
-    ngx_uint_t                          cap;
+    ngx_uint_t                          cap, s;
     gw_peer_t                          *peers;
+    gw_holding_t                       *holdings;
     ngx_http_gateway_peer_addr_t       *addrs;
     ngx_http_gateway_upstream_shctx_t  *sh;
 
@@ -246,6 +251,25 @@ ngx_http_gateway_upstream_grow(ngx_http_gateway_upstream_srv_conf_t *gcf,
         return NGX_ERROR;
     }
 
+    for (s = 0; s < NGX_MAX_PROCESSES; s++) {
+        if (sh->holdings[s] == NULL) {
+            continue;
+        }
+
+        holdings = ngx_slab_calloc_locked(gcf->shpool,
+                                          cap * sizeof(gw_holding_t));
+        if (holdings == NULL) {
+            ngx_slab_free_locked(gcf->shpool, peers);
+            ngx_slab_free_locked(gcf->shpool, addrs);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(holdings, sh->holdings[s],
+                   sh->nslots * sizeof(gw_holding_t));
+        ngx_slab_free_locked(gcf->shpool, sh->holdings[s]);
+        sh->holdings[s] = holdings;
+    }
+
     /* indexes are kept: requests in flight release by index */
 
     ngx_memcpy(peers, sh->peers, sh->nslots * sizeof(gw_peer_t));
@@ -263,9 +287,9 @@ ngx_http_gateway_upstream_grow(ngx_http_gateway_upstream_srv_conf_t *gcf,
 }
 
 
-/* the slot that holds the configured peer pc, or sh->nslots */
+/* the slot that holds the peer pc, or sh->nslots */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_gateway_upstream_find_slot(ngx_http_gateway_upstream_shctx_t *sh,
     u_char *claimed, ngx_http_gateway_peer_conf_t *pc)
 {
@@ -277,7 +301,7 @@ ngx_http_gateway_upstream_find_slot(ngx_http_gateway_upstream_shctx_t *sh,
         p = &sh->peers[s];
         a = &sh->addrs[s];
 
-        if (!claimed[s]
+        if ((claimed == NULL || !claimed[s])
             && (p->flags & GW_PEER_LIVE)
             && ((p->flags & GW_PEER_BACKUP) != 0) == pc->backup
             && a->dup == pc->dup
@@ -294,31 +318,45 @@ ngx_http_gateway_upstream_find_slot(ngx_http_gateway_upstream_shctx_t *sh,
 
 /* a drained slot of a former peer, or a new one at the end of the table */
 
-static ngx_int_t
-ngx_http_gateway_upstream_free_slot(ngx_http_gateway_upstream_srv_conf_t *gcf,
+static ngx_uint_t
+ngx_http_gateway_upstream_free_slot(ngx_http_gateway_upstream_shctx_t *sh,
     u_char *claimed)
 {
-    ngx_uint_t                          s;
-    ngx_http_gateway_upstream_shctx_t  *sh;
-
-    sh = gcf->sh;
+    ngx_uint_t  s;
 
     for (s = 0; s < sh->nslots; s++) {
         if (!claimed[s]
             && !(sh->peers[s].flags & GW_PEER_LIVE)
             && sh->peers[s].conns == 0)
         {
-            return (ngx_int_t) s;
+            return s;
         }
     }
 
-    if (sh->nslots == sh->capacity
-        && ngx_http_gateway_upstream_grow(gcf, sh->nslots + 1) != NGX_OK)
-    {
-        return NGX_ERROR;
+    return sh->nslots++;
+}
+
+
+/* slots that can take a new peer without growing the table */
+
+static ngx_uint_t
+ngx_http_gateway_upstream_room(ngx_http_gateway_upstream_shctx_t *sh,
+    u_char *claimed)
+{
+    ngx_uint_t  s, room;
+
+    room = sh->capacity - sh->nslots;
+
+    for (s = 0; s < sh->nslots; s++) {
+        if (!claimed[s]
+            && !(sh->peers[s].flags & GW_PEER_LIVE)
+            && sh->peers[s].conns == 0)
+        {
+            room++;
+        }
     }
 
-    return (ngx_int_t) sh->nslots++;
+    return room;
 }
 
 
@@ -345,31 +383,66 @@ ngx_http_gateway_upstream_assign_slot(ngx_http_gateway_upstream_shctx_t *sh,
 
 
 /*
- * Makes the table hold exactly the configured peers, keeping the state of
+ * Makes the table hold exactly the peers pc[0..n), keeping the state of
  * those already there, and writes each one's slot and slot generation
- * back. Called under the zone's mutex at every (re)load.
+ * back. Called under the zone's mutex, at every (re)load with the
+ * configured peers and whenever a peer source publishes a new set; the
+ * table is unchanged when it fails.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
-    ngx_log_t *log)
+    ngx_http_gateway_peer_conf_t *pc, ngx_uint_t n, ngx_log_t *log)
 {
     u_char                             *claimed;
     int64_t                             now;
     uint32_t                            flags;
-    ngx_int_t                           slot;
-    ngx_uint_t                          i, n, s;
+    ngx_uint_t                          i, s, *found, fresh, room;
     gw_peer_t                          *p;
-    ngx_http_gateway_peer_conf_t       *pc;
     ngx_http_gateway_upstream_shctx_t  *sh;
 
     sh = gcf->sh;
-    pc = gcf->peers.elts;
-    n = gcf->peers.nelts;
     now = (int64_t) ngx_current_msec;
 
+    /* new slots are appended, at most n of them */
+
     claimed = ngx_calloc(sh->nslots + n, log);
-    if (claimed == NULL) {
+    found = ngx_alloc(n * sizeof(ngx_uint_t) + 1, log);
+
+    if (claimed == NULL || found == NULL) {
+        ngx_free(claimed);
+        ngx_free(found);
+        return NGX_ERROR;
+    }
+
+    /* the peers already there, then room for the others, before changing */
+
+    fresh = 0;
+
+    for (i = 0; i < n; i++) {
+        s = ngx_http_gateway_upstream_find_slot(sh, claimed, &pc[i]);
+
+        if (s < sh->nslots) {
+            claimed[s] = 1;
+            found[i] = s;
+
+        } else {
+            found[i] = NGX_HTTP_GATEWAY_NO_SLOT;
+            fresh++;
+        }
+    }
+
+    room = ngx_http_gateway_upstream_room(sh, claimed);
+
+    if (fresh > room
+        && ngx_http_gateway_upstream_grow(gcf, sh->capacity + fresh - room)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "no room for %ui more peers in the gateway upstream "
+                      "zone of \"%V\"", fresh - room, &gcf->upstream->host);
+        ngx_free(claimed);
+        ngx_free(found);
         return NGX_ERROR;
     }
 
@@ -379,9 +452,9 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
                 | (pc[i].down ? GW_PEER_DOWN : 0)
                 | (pc[i].backup ? GW_PEER_BACKUP : 0);
 
-        s = ngx_http_gateway_upstream_find_slot(sh, claimed, &pc[i]);
+        s = found[i];
 
-        if (s < sh->nslots) {
+        if (s != NGX_HTTP_GATEWAY_NO_SLOT) {
             /* a known peer: keep its breaker, take the new parameters */
             p = &sh->peers[s];
             p->weight = (uint32_t) pc[i].weight;
@@ -389,28 +462,17 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
             p->flags = flags;
 
         } else {
-            slot = ngx_http_gateway_upstream_free_slot(gcf, claimed);
-
-            if (slot == NGX_ERROR) {
-                ngx_log_error(NGX_LOG_EMERG, log, 0,
-                              "no room for peer %V in gateway upstream "
-                              "zone of \"%V\"", &pc[i].name,
-                              &gcf->upstream->host);
-                ngx_free(claimed);
-                return NGX_ERROR;
-            }
-
-            s = (ngx_uint_t) slot;
+            s = ngx_http_gateway_upstream_free_slot(sh, claimed);
             ngx_http_gateway_upstream_assign_slot(sh, s, &pc[i], flags, now);
             p = &sh->peers[s];
+            claimed[s] = 1;
         }
 
-        claimed[s] = 1;
         pc[i].slot = s;
         pc[i].slot_generation = p->slot_generation;
     }
 
-    /* peers gone from the configuration stop being chosen */
+    /* peers gone from the set stop being chosen */
 
     for (s = 0; s < sh->nslots; s++) {
         if (!claimed[s]) {
@@ -419,6 +481,89 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
     }
 
     ngx_free(claimed);
+    ngx_free(found);
+
+    return NGX_OK;
+}
+
+
+/*
+ * What this process holds in the table (its requests in flight), kept
+ * with every pick and release; NULL when the zone has no room for it.
+ * Called under the zone's mutex.
+ */
+
+gw_holding_t *
+ngx_http_gateway_upstream_holdings(ngx_http_gateway_upstream_srv_conf_t *gcf)
+{
+    ngx_http_gateway_upstream_shctx_t  *sh;
+
+    sh = gcf->sh;
+
+    if (ngx_process_slot < 0 || ngx_process_slot >= NGX_MAX_PROCESSES) {
+        return NULL;
+    }
+
+    if (sh->holdings[ngx_process_slot] == NULL) {
+        sh->holdings[ngx_process_slot] = ngx_slab_calloc_locked(gcf->shpool,
+                                       sh->capacity * sizeof(gw_holding_t));
+    }
+
+    return sh->holdings[ngx_process_slot];
+}
+
+
+/*
+ * nginx gives a process slot to a new process only once the one before
+ * has exited: whatever the slot still holds in a table belongs to a
+ * process that died in the middle of requests (killed, crashed), and is
+ * given back before this one starts.
+ */
+
+ngx_int_t
+ngx_http_gateway_upstream_init_process(ngx_cycle_t *cycle)
+{
+    uint32_t                                given;
+    ngx_uint_t                              i;
+    gw_holding_t                           *holdings;
+    ngx_http_gateway_upstream_shctx_t      *sh;
+    ngx_http_gateway_upstream_srv_conf_t  **gcfp, *gcf;
+    ngx_http_gateway_upstream_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_gateway_upstream_module);
+
+    if (gmcf == NULL
+        || ngx_process_slot < 0 || ngx_process_slot >= NGX_MAX_PROCESSES)
+    {
+        return NGX_OK;
+    }
+
+    gcfp = gmcf->upstreams.elts;
+
+    for (i = 0; i < gmcf->upstreams.nelts; i++) {
+        gcf = gcfp[i];
+        sh = gcf->sh;
+
+        if (!gcf->initialized || sh == NULL) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&gcf->shpool->mutex);
+
+        holdings = sh->holdings[ngx_process_slot];
+        given = holdings ? gw_balancer_reclaim(sh->peers, holdings, sh->nslots)
+                         : 0;
+
+        ngx_shmtx_unlock(&gcf->shpool->mutex);
+
+        if (given) {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "gateway balancer of upstream \"%V\": %uD requests "
+                          "of a process that exited abnormally no longer "
+                          "count", &gcf->upstream->host, given);
+        }
+    }
 
     return NGX_OK;
 }
@@ -446,7 +591,7 @@ ngx_http_gateway_upstream_build_map(ngx_http_gateway_upstream_srv_conf_t *gcf,
     size = 0;
 
     for (i = 0; i < n; i++) {
-        if (pc[i].slot + 1 > size) {
+        if (pc[i].slot != NGX_HTTP_GATEWAY_NO_SLOT && pc[i].slot + 1 > size) {
             size = pc[i].slot + 1;
         }
     }
@@ -474,7 +619,9 @@ ngx_http_gateway_upstream_build_map(ngx_http_gateway_upstream_srv_conf_t *gcf,
 
     if (i == n) {
         for (i = 0; i < n; i++) {
-            map[pc[i].slot] = (ngx_int_t) i;
+            if (pc[i].slot != NGX_HTTP_GATEWAY_NO_SLOT) {
+                map[pc[i].slot] = (ngx_int_t) i;
+            }
         }
     }
 
