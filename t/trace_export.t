@@ -14,8 +14,9 @@
 
 use Test::Nginx::Socket;
 use FindBin;
-use lib "$FindBin::Bin/otlp";
+use lib "$FindBin::Bin/otlp", $FindBin::Bin;
 use OtlpReceiver;
+use JwtMint;
 
 if (!OtlpReceiver::available()) {
     plan skip_all => 'python3-protobuf and protoc are needed';
@@ -24,6 +25,7 @@ if (!OtlpReceiver::available()) {
 }
 
 our $receiver = OtlpReceiver->new->start;
+our $token = jwt('HS256', \'top-secret', { sub => 'alice', exp => time + 86400 });
 
 add_block_preprocessor(sub {
     my $block = shift;
@@ -261,7 +263,37 @@ qr/^invalid=0 spans=1\n.* name="PURGE \/t" .* http.request.method="_OTHER" http.
 
 
 
-=== TEST 12: a collector that is not HOST:PORT
+=== TEST 12: the gateway's decisions: the JWT check, its subject, the rate limit
+--- http_config
+    gateway_trace_export 127.0.0.1:$TEST_NGINX_OTLP_PORT batch=1 interval=100ms;
+    gateway_rate_limit_zone per_client key=$http_x_client rate=1r/m burst=1 size=1m;
+--- config
+    location /t {
+        gateway_trace on;
+        gateway_trace_attr test decisions;
+        gateway_jwt api;
+        gateway_jwt_secret top-secret;
+        gateway_rate_limit per_client;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
+    }
+--- request eval
+["GET /t", "GET /t", "GET /t", "GET /t", "GET /otlp/spans?where=test=decisions&count=4"]
+--- more_headers eval
+["Authorization: Bearer $::token\nX-Client: a", "Authorization: Bearer $::token\nX-Client: a",
+ "Authorization: Bearer x.y.z", "", ""]
+--- error_code eval
+[200, 429, 401, 401, 200]
+--- response_body_like eval
+[qr/^00-/, qr//, qr//, qr//,
+qr/^invalid=0 spans=4
+.* gateway.jwt.status="VALID" gateway.jwt.sub="alice" gateway.rate_limit.status="PASSED" .*
+.* gateway.jwt.status="VALID" gateway.jwt.sub="alice" gateway.rate_limit.status="REJECTED" .*http.response.status_code=429 .*
+.* gateway.jwt.status="INVALID" (?!gateway.jwt.sub)(?!gateway.rate_limit).*http.response.status_code=401 .*
+.* gateway.jwt.status="MISSING" (?!gateway.jwt.sub).*http.response.status_code=401 /]
+
+
+
+=== TEST 13: a collector that is not HOST:PORT
 --- http_config
     gateway_trace_export 127.0.0.1;
 --- config
@@ -271,7 +303,7 @@ invalid collector "127.0.0.1" in "gateway_trace_export", HOST:PORT expected
 
 
 
-=== TEST 13: gateway_trace_export is duplicate
+=== TEST 14: gateway_trace_export is duplicate
 --- http_config
     gateway_trace_export 127.0.0.1:4318;
     gateway_trace_export 127.0.0.1:4318;
@@ -282,7 +314,7 @@ invalid collector "127.0.0.1" in "gateway_trace_export", HOST:PORT expected
 
 
 
-=== TEST 14: a header the exporter writes itself
+=== TEST 15: a header the exporter writes itself
 --- http_config
     gateway_trace_export 127.0.0.1:4318 header=Content-Type:text/plain;
 --- config
@@ -292,7 +324,7 @@ header "Content-Type" is set by the exporter
 
 
 
-=== TEST 15: a header that is not NAME:VALUE
+=== TEST 16: a header that is not NAME:VALUE
 --- http_config
     gateway_trace_export 127.0.0.1:4318 "header=X Key:1";
 --- config
@@ -302,7 +334,7 @@ invalid parameter "header=X Key:1"
 
 
 
-=== TEST 16: an option given twice
+=== TEST 17: an option given twice
 --- http_config
     gateway_trace_export 127.0.0.1:4318 batch=10 batch=20;
 --- config
@@ -312,7 +344,7 @@ duplicate parameter "batch=20"
 
 
 
-=== TEST 17: a queue smaller than a batch
+=== TEST 18: a queue smaller than a batch
 --- http_config
     gateway_trace_export 127.0.0.1:4318 batch=100 queue=10;
 --- config
@@ -322,7 +354,7 @@ queue=10 is smaller than batch=100
 
 
 
-=== TEST 18: a path that is not a path
+=== TEST 19: a path that is not a path
 --- http_config
     gateway_trace_export 127.0.0.1:4318 path=v1/traces;
 --- config
@@ -332,7 +364,7 @@ invalid path "v1/traces" in "gateway_trace_export"
 
 
 
-=== TEST 19: a ratio above 1
+=== TEST 20: a ratio above 1
 --- config
     location /t {
         gateway_trace_sample 1.5;
@@ -343,7 +375,7 @@ invalid value "1.5" in "gateway_trace_sample", a ratio from 0 to 1 or "parent" e
 
 
 
-=== TEST 20: gateway_trace_sample is duplicate
+=== TEST 21: gateway_trace_sample is duplicate
 --- config
     location /t {
         gateway_trace_sample 0.5;
@@ -355,7 +387,7 @@ invalid value "1.5" in "gateway_trace_sample", a ratio from 0 to 1 or "parent" e
 
 
 
-=== TEST 21: gateway_trace_attr is duplicate
+=== TEST 22: gateway_trace_attr is duplicate
 --- config
     location /t {
         gateway_trace_attr a 1;

@@ -25,7 +25,7 @@ static ngx_http_gateway_header_t  ngx_http_gateway_tracestate =
 static const char  *ngx_http_gateway_trace_var_attrs[] = {
     "http.route",
     "gateway.request_id",
-    "gateway.jwt.result",
+    "gateway.jwt.status",
     "gateway.jwt.sub",
     "gateway.rate_limit.status",
     "gateway.circuit.state",
