@@ -1,5 +1,7 @@
 #include "otlp_batcher.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <new>
 #include <string_view>
 
@@ -13,6 +15,18 @@ namespace {
 constexpr std::size_t max_spare_chunks = 2;
 
 } // namespace
+
+void Bytes::resize(std::size_t n)
+{
+    if (n > capacity_) {
+        std::size_t capacity = std::max(n, 2 * capacity_);
+        auto grown = std::make_unique_for_overwrite<std::uint8_t[]>(capacity);
+        if (size_) std::memcpy(grown.get(), data_.get(), size_);
+        data_ = std::move(grown);
+        capacity_ = capacity;
+    }
+    size_ = n;
+}
 
 Batcher::Batcher(std::span<const gw_otlp_attr_t> resource, gw_otlp_str_t scope_name, gw_otlp_str_t scope_version,
                  std::size_t batch, std::size_t queue)
@@ -34,7 +48,7 @@ Batcher::Chunk &Batcher::open_chunk()
         chunk = std::move(spare_.back());
         spare_.pop_back();
     }
-    chunk.bytes.assign(header_room_, 0);
+    chunk.bytes.resize(header_room_);
     chunks_.push_back(std::move(chunk));
     return chunks_.back();
 }
@@ -45,18 +59,14 @@ gw_otlp_rc_e Batcher::add(const gw_otlp_span_t &span)
 
     Chunk &chunk = open_chunk();
     std::size_t mark = chunk.bytes.size();
-    try {
-        protobuf::Writer w(chunk.bytes);
-        bool valid = true;
-        w.delimited(scope_spans_spans, [&] { valid = encode_span(span, w); });
-        if (!valid) {
-            chunk.bytes.resize(mark);
-            return GW_OTLP_INVALID;
-        }
-    } catch (const std::bad_alloc &) {
-        chunk.bytes.resize(mark);
-        throw;
-    }
+    chunk.bytes.resize(mark + 1 + protobuf::delimited_overhead + span_room(span));
+
+    protobuf::Writer w(chunk.bytes.data() + mark);
+    bool valid = true;
+    w.delimited(scope_spans_spans, [&] { valid = encode_span(span, w); });
+    chunk.bytes.resize(valid ? static_cast<std::size_t>(w.end() - chunk.bytes.data()) : mark);
+    if (!valid) return GW_OTLP_INVALID;
+
     ++chunk.spans;
     ++held_;
     return GW_OTLP_OK;

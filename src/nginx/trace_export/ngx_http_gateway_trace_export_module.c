@@ -329,7 +329,7 @@ ngx_http_gateway_trace_attr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    attr->name = value[1];      /* directive arguments are NUL-terminated */
+    attr->name = value[1];
     attr->value = ngx_http_gateway_compile_complex_value(cf, &value[2]);
     if (attr->value == NULL) {
         return NGX_CONF_ERROR;

@@ -22,20 +22,28 @@ static ngx_http_gateway_header_t  ngx_http_gateway_tracestate =
     ngx_http_gateway_header("tracestate", "tracestate");
 
 
-static const char  *ngx_http_gateway_trace_var_attrs[] = {
-    "http.route",
-    "gateway.request_id",
-    "gateway.jwt.status",
-    "gateway.jwt.sub",
-    "gateway.rate_limit.status",
-    "gateway.circuit.state",
-    "gateway.cache.status",
+static ngx_str_t  ngx_http_gateway_trace_var_attrs[] = {
+    ngx_string("http.route"),
+    ngx_string("gateway.request_id"),
+    ngx_string("gateway.jwt.status"),
+    ngx_string("gateway.jwt.sub"),
+    ngx_string("gateway.rate_limit.status"),
+    ngx_string("gateway.circuit.state"),
+    ngx_string("gateway.cache.status"),
 };
 
 
+/* a string attribute; key is a literal */
+#define ngx_http_gateway_trace_str(a, key, data, len)                         \
+    ngx_http_gateway_trace_add(a, (u_char *) key, sizeof(key) - 1, data, len)
+
+#define ngx_http_gateway_trace_int(a, key, value)                             \
+    ngx_http_gateway_trace_add_int(a, key, sizeof(key) - 1, value)
+
+
 static void
-ngx_http_gateway_trace_str(ngx_http_gateway_trace_attrs_t *a, const char *key,
-    u_char *data, size_t len)
+ngx_http_gateway_trace_add(ngx_http_gateway_trace_attrs_t *a, u_char *key,
+    size_t key_len, u_char *data, size_t len)
 {
     gw_otlp_attr_t  *attr;
 
@@ -44,8 +52,8 @@ ngx_http_gateway_trace_str(ngx_http_gateway_trace_attrs_t *a, const char *key,
     }
 
     attr = &a->attr[a->n++];
-    attr->key.data = key;
-    attr->key.len = ngx_strlen(key);
+    attr->key.data = (const char *) key;
+    attr->key.len = key_len;
     attr->str.data = (const char *) data;
     attr->str.len = len;
     attr->is_int = 0;
@@ -53,8 +61,8 @@ ngx_http_gateway_trace_str(ngx_http_gateway_trace_attrs_t *a, const char *key,
 
 
 static void
-ngx_http_gateway_trace_int(ngx_http_gateway_trace_attrs_t *a, const char *key,
-    int64_t value)
+ngx_http_gateway_trace_add_int(ngx_http_gateway_trace_attrs_t *a,
+    const char *key, size_t key_len, int64_t value)
 {
     gw_otlp_attr_t  *attr;
 
@@ -64,7 +72,7 @@ ngx_http_gateway_trace_int(ngx_http_gateway_trace_attrs_t *a, const char *key,
 
     attr = &a->attr[a->n++];
     attr->key.data = key;
-    attr->key.len = ngx_strlen(key);
+    attr->key.len = key_len;
     attr->str.data = NULL;
     attr->str.len = 0;
     attr->integer = value;
@@ -228,7 +236,8 @@ ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_attrs_t *a,
             continue;
         }
 
-        ngx_http_gateway_trace_str(a, ngx_http_gateway_trace_var_attrs[i],
+        ngx_http_gateway_trace_add(a, ngx_http_gateway_trace_var_attrs[i].data,
+                                   ngx_http_gateway_trace_var_attrs[i].len,
                                    v->data, v->len);
 
         if (i == NGX_HTTP_GATEWAY_TRACE_ROUTE) {
@@ -261,8 +270,7 @@ ngx_http_gateway_trace_location(ngx_http_gateway_trace_attrs_t *a,
             continue;
         }
 
-        /* the name is NUL-terminated: it is a directive argument */
-        ngx_http_gateway_trace_str(a, (const char *) attr[i].name.data,
+        ngx_http_gateway_trace_add(a, attr[i].name.data, attr[i].name.len,
                                    value.data, value.len);
     }
 }
