@@ -528,3 +528,29 @@ streaming <!--# include virtual="/slow" -->
 --- timeout: 30
 --- no_error_log
 reopened
+
+
+
+=== TEST 17: every *_pass module fails fast on an open upstream
+--- http_config
+    upstream refused {
+        gateway_circuit_breaker failures=1 open=60s;
+        server 127.0.0.1:$TEST_NGINX_CLOSED_PORT;
+    }
+--- config
+    location /t { proxy_pass http://refused; }
+    location /fastcgi { fastcgi_pass refused; }
+    location /scgi { scgi_pass refused; }
+    location /uwsgi { uwsgi_pass refused; }
+    location /grpc { grpc_pass grpc://refused; }
+    location /memcached {
+        set $memcached_key $uri;
+        memcached_pass refused;
+    }
+--- request eval
+["GET /t", "GET /fastcgi", "GET /scgi", "GET /uwsgi", "GET /grpc",
+ "GET /memcached"]
+--- error_code eval
+[502, 503, 503, 503, 503, 503]
+--- response_headers eval
+["X-Circuit: closed", ("!X-Upstream\nX-Circuit: open") x 5]

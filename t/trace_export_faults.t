@@ -39,12 +39,13 @@ sub gateway {
     gateway_trace_export 127.0.0.1:$otlp $export;
     gateway_trace_service faults;
 EOF
-        gateway_trace on;
         location /t {
+            gateway_trace on;
             gateway_trace_attr run \$http_x_run;
             proxy_pass http://127.0.0.1:$gw_port/back;
         }
         location /ratio {
+            gateway_trace on;
             gateway_trace_sample 0.5;
             gateway_trace_attr run \$http_x_run;
             add_header X-Trace-Id \$gateway_trace_id;
@@ -52,7 +53,6 @@ EOF
             proxy_pass http://127.0.0.1:$gw_port/back;
         }
         location /back {
-            gateway_trace off;
             return 200 "\$http_traceparent\\n";
         }
 EOF
@@ -170,7 +170,9 @@ requests('full', 10);
 ok(wait_until(60, sub { $g->log_text =~ /the span queue is full/ }), 'full: the drop is logged');
 $receiver->control('/mode?set=up');
 my ($invalid, $full) = spans('full', 4);
-ok(@$full >= 4 && @$full <= 8, 'full: each worker delivers what its queue held (' . scalar(@$full) . ')');
+# (the harness's /alive has no span, so a queue holds only these)
+ok(@$full >= 4 && @$full <= 8, 'full: each worker delivers what its queue held (' . scalar(@$full) . ')')
+    or diag($receiver->control('/stats'), $g->log_text);
 $g->stop;
 
 # nginx -s quit sends what is left

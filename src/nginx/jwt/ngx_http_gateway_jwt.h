@@ -88,6 +88,7 @@ typedef struct {
     gw_jwt_spares_t               *spares;
     ngx_shm_zone_t                *keys;
     ngx_int_t                      request_id_index;
+    ngx_uint_t                     used;       /* some gateway_jwt REALM */
 } ngx_http_gateway_jwt_main_conf_t;
 
 
@@ -164,6 +165,7 @@ void ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *key,
     int64_t expire, int64_t now);
 
 /* access */
+ngx_int_t ngx_http_gateway_jwt_check(ngx_http_request_t *r);
 ngx_http_gateway_jwt_ctx_t *ngx_http_gateway_jwt_ctx(ngx_http_request_t *r);
 
 /* variables */

@@ -173,7 +173,8 @@ ngx_http_gateway_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t  *value, var;
+    ngx_str_t                         *value, var;
+    ngx_http_gateway_jwt_main_conf_t  *jmcf;
 
     if (jlcf->realm != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -198,6 +199,9 @@ ngx_http_gateway_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (jlcf->realm == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_jwt_module);
+    jmcf->used = 1;
 
     jlcf->token = NULL;
 
@@ -555,7 +559,12 @@ ngx_http_gateway_jwt_init(ngx_conf_t *cf)
     cln->handler = ngx_http_gateway_jwt_free_spares;
     cln->data = jmcf->spares;
 
-    return NGX_OK;
+    if (!jmcf->used) {
+        return NGX_OK;
+    }
+
+    return ngx_http_gateway_add_step(cf, NGX_HTTP_GATEWAY_STEP_JWT,
+                                     ngx_http_gateway_jwt_check);
 }
 
 

@@ -12,6 +12,7 @@
 
 typedef struct {
     gw_rbac_t                 *rbac;
+    ngx_uint_t                 used;       /* some gateway_authorize */
 } ngx_http_gateway_rbac_main_conf_t;
 
 
@@ -23,6 +24,7 @@ typedef struct {
 } ngx_http_gateway_rbac_loc_conf_t;
 
 
+static ngx_int_t ngx_http_gateway_rbac_check(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gateway_rbac_forbid(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gateway_action_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -36,6 +38,7 @@ static void *ngx_http_gateway_rbac_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_gateway_rbac_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static ngx_int_t ngx_http_gateway_rbac_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_gateway_rbac_init(ngx_conf_t *cf);
 
 
 static ngx_command_t  ngx_http_gateway_rbac_commands[] = {
@@ -67,7 +70,7 @@ static ngx_command_t  ngx_http_gateway_rbac_commands[] = {
 
 static ngx_http_module_t  ngx_http_gateway_rbac_module_ctx = {
     ngx_http_gateway_rbac_add_variables,   /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_gateway_rbac_init,            /* postconfiguration */
 
     ngx_http_gateway_rbac_create_main_conf, /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -105,7 +108,7 @@ static ngx_http_variable_t  ngx_http_gateway_rbac_vars[] = {
 };
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_gateway_rbac_check(ngx_http_request_t *r)
 {
     gw_jwt_t                           *jwt;
@@ -273,9 +276,10 @@ ngx_http_gateway_authorize(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_rbac_loc_conf_t *rlcf = conf;
 
-    u_char      *colon;
-    ngx_str_t   *value, part[2];
-    ngx_uint_t   i;
+    u_char                             *colon;
+    ngx_str_t                          *value, part[2];
+    ngx_uint_t                          i;
+    ngx_http_gateway_rbac_main_conf_t  *rmcf;
 
     if (rlcf->authorize_set) {
         return "is duplicate";
@@ -322,6 +326,9 @@ ngx_http_gateway_authorize(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (rlcf->action == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_rbac_module);
+    rmcf->used = 1;
 
     return NGX_CONF_OK;
 }
@@ -399,4 +406,20 @@ static ngx_int_t
 ngx_http_gateway_rbac_add_variables(ngx_conf_t *cf)
 {
     return ngx_http_gateway_register_variables(cf, ngx_http_gateway_rbac_vars);
+}
+
+
+static ngx_int_t
+ngx_http_gateway_rbac_init(ngx_conf_t *cf)
+{
+    ngx_http_gateway_rbac_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_rbac_module);
+
+    if (!rmcf->used) {
+        return NGX_OK;
+    }
+
+    return ngx_http_gateway_add_step(cf, NGX_HTTP_GATEWAY_STEP_RBAC,
+                                     ngx_http_gateway_rbac_check);
 }

@@ -622,8 +622,18 @@ ngx_http_gateway_rl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_gateway_rl_init(ngx_conf_t *cf)
 {
+    ngx_http_gateway_rl_main_conf_t  *lrmcf;
+
+    lrmcf = ngx_http_conf_get_module_main_conf(cf,
+                                           ngx_http_gateway_rate_limit_module);
+
+    if (lrmcf->refs.nelts == 0) {
+        return NGX_OK;
+    }
+
     ngx_http_gateway_rl_redis_init();
     ngx_http_gateway_rl_header_filter_init();
 
-    return NGX_OK;
+    return ngx_http_gateway_add_step(cf, NGX_HTTP_GATEWAY_STEP_RATE_LIMIT,
+                                     ngx_http_gateway_rate_limit_check);
 }

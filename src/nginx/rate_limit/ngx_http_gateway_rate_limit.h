@@ -110,9 +110,8 @@ struct ngx_http_gateway_rl_ctx_s {
     ngx_http_gateway_rl_group_t *groups;    /* one per Redis asked */
     ngx_uint_t                   ngroups;
     ngx_uint_t                   pending;   /* Redis answers still due */
-    ngx_event_t                 *wake;      /* while waiting for Redis */
+    ngx_http_gateway_wait_t      wait;      /* parked for Redis */
     unsigned                     done:1;
-    unsigned                     waiting:1;
     ngx_http_gateway_rl_item_t   one;       /* the item of a single limit */
 };
 
@@ -163,6 +162,7 @@ void ngx_http_gateway_rl_delete(ngx_http_gateway_rl_zone_t *zone,
     ngx_rbtree_node_t *node);
 
 /* the check (ngx_http_gateway_rate_limit_check.c) */
+ngx_int_t ngx_http_gateway_rate_limit_check(ngx_http_request_t *r);
 ngx_uint_t ngx_http_gateway_rl_transaction(ngx_http_request_t *r,
     ngx_http_gateway_rl_item_t **items, ngx_uint_t n);
 void ngx_http_gateway_rl_refund(ngx_http_gateway_rl_item_t *item);

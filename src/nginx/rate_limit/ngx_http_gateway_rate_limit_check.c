@@ -29,6 +29,12 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
     ngx_http_gateway_rl_item_t      **local, *few[8];
     ngx_http_gateway_rl_loc_conf_t   *lrcf;
 
+    /* limits apply once per client request, as limit_req's do */
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
     lrcf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_rate_limit_module);
 
     if (lrcf->limits == NULL) {
@@ -42,13 +48,11 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* limits apply once per client request, as limit_req's do */
-
     if (ctx->done) {
         return ctx->rc;
     }
 
-    if (ctx->waiting) {
+    if (ctx->wait.parked) {
         return NGX_AGAIN;
     }
 

@@ -120,8 +120,7 @@ typedef struct {
 typedef struct {
     ngx_array_t                        upstreams;   /* srv_conf_t * */
     ngx_uint_t                         breakers;    /* any upstream has one */
-    ngx_uint_t                         handlers[8];  /* ctx_index of *_pass */
-    ngx_uint_t                         nhandlers;
+    ngx_array_t                        pass_modules; /* their ctx_index */
 } ngx_http_gateway_upstream_main_conf_t;
 
 
