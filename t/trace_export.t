@@ -293,13 +293,13 @@ qr/^invalid=0 spans=4
 
 
 
-=== TEST 13: a collector that is not HOST:PORT
+=== TEST 13: a collector that is not HOST[:PORT]
 --- http_config
-    gateway_trace_export 127.0.0.1;
+    gateway_trace_export 127.0.0.1:4318/v1/traces;
 --- config
 --- must_die
 --- error_log
-invalid collector "127.0.0.1" in "gateway_trace_export", HOST:PORT expected
+invalid host in "127.0.0.1:4318/v1/traces"
 
 
 

@@ -80,7 +80,8 @@ std::span<const std::uint8_t> Batcher::take()
     std::size_t spans_size = bytes.size() - header_room_;
     std::uint8_t *end = bytes.data() + header_room_;
     std::uint8_t *start = write_request_header(end, resource_field_, scope_field_, spans_size);
-    return {start, static_cast<std::size_t>(bytes.data() + bytes.size() - start)};
+    body_ = {start, static_cast<std::size_t>(bytes.data() + bytes.size() - start)};
+    return body_;
 }
 
 void Batcher::release(bool done)
@@ -156,6 +157,13 @@ size_t gw_otlp_batcher_take(gw_otlp_batcher_t *b, const unsigned char **body, si
     *body = taken.data();
     *len = taken.size();
     return taken.empty() ? 0 : b->batcher.batch_spans();
+}
+
+void gw_otlp_batcher_body(const gw_otlp_batcher_t *b, const unsigned char **body, size_t *len)
+{
+    auto in_flight = b->batcher.body();
+    *body = in_flight.data();
+    *len = in_flight.size();
 }
 
 void gw_otlp_batcher_release(gw_otlp_batcher_t *b, int done)

@@ -42,6 +42,7 @@ public:
     // The oldest batch as a request body (empty when none is waiting or one
     // is in flight); it stays valid until release().
     std::span<const std::uint8_t> take();
+    std::span<const std::uint8_t> body() const noexcept { return in_flight_ ? body_ : std::span<const std::uint8_t>(); }
     void release(bool done);
 
     std::size_t batch_spans() const noexcept { return in_flight_ ? chunks_.front().spans : 0; }
@@ -66,6 +67,7 @@ private:
     std::vector<Chunk> spare_;   // emptied chunks kept for their capacity
     std::size_t held_ = 0;
     bool in_flight_ = false;
+    std::span<const std::uint8_t> body_;   // of the batch in flight
 };
 
 } // namespace gw::otlp

@@ -36,7 +36,8 @@ typedef enum {
 
 
 typedef struct {
-    ngx_url_t                   url;          /* NULL host: no export */
+    ngx_str_t                   collector;    /* HOST:PORT; empty: no export */
+    ngx_http_gateway_link_t    *link;
     ngx_str_t                   path;
     ngx_uint_t                  batch;
     ngx_uint_t                  queue;

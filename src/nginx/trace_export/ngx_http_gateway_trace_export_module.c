@@ -1,7 +1,7 @@
 /*
  * ngx_http_gateway_trace_export_module: the directives of span export.
  *
- *   gateway_trace_export HOST:PORT [path=/v1/traces] [batch=512]
+ *   gateway_trace_export HOST[:PORT] [path=/v1/traces] [batch=512]
  *                        [interval=5s] [queue=4096] [header=NAME:VALUE]...;
  *   gateway_trace_service NAME;          service.name, "unknown_service:nginx"
  *   gateway_trace_attr NAME VALUE;       an attribute of the location's spans
@@ -143,31 +143,22 @@ ngx_http_gateway_trace_export(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t   *value, *h;
     ngx_uint_t   i;
 
-    if (tmcf->url.url.data) {
+    if (tmcf->collector.data) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    /* a name is resolved here, once, as for proxy_pass */
+    /* an IP address, localhost, or a name for the http-level resolver */
 
-    tmcf->url.url = value[1];
-
-    if (ngx_parse_url(cf->pool, &tmcf->url) != NGX_OK) {
-        if (tmcf->url.err) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s in \"%V\"",
-                               tmcf->url.err, &value[1]);
-        }
-
+    tmcf->collector = value[1];
+    tmcf->link = ngx_http_gateway_link_add(cf, &cmd->name, &value[1], 4318);
+    if (tmcf->link == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    if (tmcf->url.no_port || tmcf->url.uri.len || tmcf->url.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid collector \"%V\" in \"%V\", "
-                           "HOST:PORT expected", &value[1], &cmd->name);
-        return NGX_CONF_ERROR;
-    }
+    tmcf->link->connect_timeout = 5000;
+    tmcf->link->effect = "spans wait in the workers' queues";
 
     if (ngx_http_gateway_conf_args(cf, 2, ngx_http_gateway_trace_export_args,
                                    tmcf)
@@ -492,7 +483,7 @@ ngx_http_gateway_trace_export_head(ngx_conf_t *cf,
     n = tmcf->headers ? tmcf->headers->nelts : 0;
 
     len = sizeof("POST ") - 1 + tmcf->path.len + sizeof(" HTTP/1.1" CRLF) - 1
-          + sizeof("Host: ") - 1 + tmcf->url.url.len
+          + sizeof("Host: ") - 1 + tmcf->collector.len
           + sizeof(fixed) - 1 + sizeof(length) - 1;
 
     for (i = 0; i < n; i++) {
@@ -510,7 +501,7 @@ ngx_http_gateway_trace_export_head(ngx_conf_t *cf,
     p = ngx_cpymem(p, tmcf->path.data, tmcf->path.len);
     p = ngx_cpymem(p, " HTTP/1.1" CRLF "Host: ",
                    sizeof(" HTTP/1.1" CRLF "Host: ") - 1);
-    p = ngx_cpymem(p, tmcf->url.url.data, tmcf->url.url.len);
+    p = ngx_cpymem(p, tmcf->collector.data, tmcf->collector.len);
     p = ngx_cpymem(p, fixed, sizeof(fixed) - 1);
 
     for (i = 0; i < n; i++) {
@@ -537,7 +528,7 @@ ngx_http_gateway_trace_export_init(ngx_conf_t *cf)
     tmcf = ngx_http_conf_get_module_main_conf(cf,
                                         ngx_http_gateway_trace_export_module);
 
-    if (tmcf->url.url.data == NULL) {
+    if (tmcf->collector.data == NULL) {
         return NGX_OK;
     }
 
@@ -571,7 +562,10 @@ ngx_http_gateway_trace_export_init_process(ngx_cycle_t *cycle)
     tmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                         ngx_http_gateway_trace_export_module);
 
-    if (tmcf == NULL || tmcf->url.url.data == NULL) {
+    if (tmcf == NULL || tmcf->collector.data == NULL
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
         return NGX_OK;
     }
 

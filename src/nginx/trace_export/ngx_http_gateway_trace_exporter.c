@@ -1,8 +1,8 @@
 /*
  * A worker's span exporter: spans wait in the worker's queue (bounded:
  * a full queue drops and counts) and go to the collector as OTLP/HTTP
- * POSTs, one batch at a time on one keep-alive connection, never on the
- * request's time:
+ * POSTs, one batch at a time on the background link (kept alive between
+ * batches), never on the request's time:
  *
  *   - a batch goes when it is full, or when the oldest span has waited
  *     "interval";
@@ -11,7 +11,9 @@
  *     timeout keep it for another try after a backoff that doubles up to
  *     NGX_HTTP_GATEWAY_TRACE_MAX_BACKOFF; any other status drops it (OTLP
  *     says those are not to be retried) and also backs off;
- *   - errors are logged at most once per NGX_HTTP_GATEWAY_TRACE_LOG_EVERY;
+ *   - the link logs what goes wrong with the connection once per interval;
+ *     the collector's answers are logged at once when they change, else at
+ *     most once per NGX_HTTP_GATEWAY_TRACE_LOG_EVERY;
  *   - on "nginx -s quit" (or a reload) the worker sends what it holds, one
  *     try per batch, for at most NGX_HTTP_GATEWAY_TRACE_EXIT_TIME, and
  *     counts what it could not deliver.
@@ -41,16 +43,12 @@ typedef struct {
     gw_otlp_batcher_t                          *batcher;
     gw_http_response_t                         *response;
 
-    ngx_peer_connection_t                       peer;
+    ngx_http_gateway_link_t                    *link;
     ngx_event_t                                 tick;
     ngx_event_t                                 kick;
     ngx_log_t                                   log;
 
-    /* the request in flight: its head, its body's remainder, its answer */
-    u_char                                      length[NGX_INT_T_LEN + 4];
-    ngx_buf_t                                   bufs[3];
-    ngx_chain_t                                 chain[3];
-    ngx_chain_t                                *out;
+    /* the request in flight and its answer */
     size_t                                      spans;
     u_char                                      answer[NGX_HTTP_GATEWAY_TRACE_ANSWER_MAX];
     size_t                                      answer_len;
@@ -83,13 +81,23 @@ static void ngx_http_gateway_trace_kick(ngx_event_t *ev);
 static void ngx_http_gateway_trace_schedule(
     ngx_http_gateway_trace_exporter_t *ex);
 static void ngx_http_gateway_trace_send(ngx_http_gateway_trace_exporter_t *ex);
-static void ngx_http_gateway_trace_write(ngx_event_t *wev);
-static void ngx_http_gateway_trace_read(ngx_event_t *rev);
+static void ngx_http_gateway_trace_connected(ngx_http_gateway_link_t *link);
+static ngx_int_t ngx_http_gateway_trace_recv(ngx_http_gateway_link_t *link,
+    u_char *data, size_t len);
+static ngx_int_t ngx_http_gateway_trace_eof(ngx_http_gateway_link_t *link);
+static void ngx_http_gateway_trace_closed(ngx_http_gateway_link_t *link);
 static void ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
-    ngx_int_t status, const char *why);
-static void ngx_http_gateway_trace_close(ngx_http_gateway_trace_exporter_t *ex);
+    ngx_int_t status);
 static int ngx_http_gateway_trace_answer(void *data, const char *buf,
     size_t len);
+
+
+static ngx_http_gateway_link_handlers_t  ngx_http_gateway_trace_link_handlers = {
+    ngx_http_gateway_trace_connected,
+    ngx_http_gateway_trace_recv,
+    ngx_http_gateway_trace_eof,
+    ngx_http_gateway_trace_closed
+};
 
 
 /* one per worker */
@@ -144,12 +152,9 @@ ngx_http_gateway_trace_exporter_start(ngx_cycle_t *cycle,
     ex->kick.data = ex;
     ex->kick.log = &ex->log;
 
-    ex->peer.sockaddr = tmcf->url.addrs[0].sockaddr;
-    ex->peer.socklen = tmcf->url.addrs[0].socklen;
-    ex->peer.name = &tmcf->url.url;
-    ex->peer.get = ngx_event_get_peer;
-    ex->peer.log = &ex->log;
-    ex->peer.log_error = NGX_ERROR_INFO;   /* reported once per interval */
+    ex->link = tmcf->link;
+    ex->link->data = ex;
+    ex->link->handlers = &ngx_http_gateway_trace_link_handlers;
 
     ngx_http_gateway_trace_exporter = ex;
 
@@ -172,10 +177,14 @@ ngx_http_gateway_trace_exporter_stop(ngx_cycle_t *cycle)
     if (held) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "gateway_trace_export: %uz spans to %V not delivered "
-                      "before the worker exited", held, &ex->conf->url.url);
+                      "before the worker exited", held, &ex->conf->collector);
     }
 
-    ngx_http_gateway_trace_close(ex);
+    if (ex->link->state > NGX_HTTP_GATEWAY_LINK_DOWN) {
+        ngx_http_gateway_link_close(ex->link);
+    }
+
+    ex->link->data = NULL;
 
     if (ex->tick.timer_set) {
         ngx_del_timer(&ex->tick);
@@ -222,7 +231,7 @@ ngx_http_gateway_trace_report(ngx_http_gateway_trace_exporter_t *ex,
                   "gateway_trace_export: collector %V %s%V (%ui problems "
                   "since the last report; %uz spans waiting, %uA dropped, "
                   "%uA delivered so far)",
-                  &ex->conf->url.url, what, detail, ex->unlogged,
+                  &ex->conf->collector, what, detail, ex->unlogged,
                   gw_otlp_batcher_held(ex->batcher), ex->dropped,
                   ex->exported);
 
@@ -264,7 +273,7 @@ ngx_http_gateway_trace_exporter_add(ngx_http_request_t *r)
                           "gateway_trace_export: the span queue is full "
                           "(%ui spans dropped since the last report), "
                           "collector %V", ex->unlogged_drops,
-                          &ex->conf->url.url);
+                          &ex->conf->collector);
             ex->logged_drop = ngx_current_msec;
             ex->unlogged_drops = 0;
         }
@@ -307,23 +316,12 @@ ngx_http_gateway_trace_timeout(ngx_http_gateway_trace_exporter_t *ex,
 static void
 ngx_http_gateway_trace_exit(ngx_http_gateway_trace_exporter_t *ex)
 {
-    ngx_connection_t  *c;
-
     ex->exiting = 1;
     ex->exit_deadline = ngx_current_msec + NGX_HTTP_GATEWAY_TRACE_EXIT_TIME;
 
-    c = ex->peer.connection;
-
-    if (c == NULL || !ex->sending) {
-        return;
-    }
-
-    if (c->read->timer_set) {
-        ngx_add_timer(c->read, NGX_HTTP_GATEWAY_TRACE_EXIT_TIME);
-    }
-
-    if (c->write->timer_set) {
-        ngx_add_timer(c->write, NGX_HTTP_GATEWAY_TRACE_EXIT_TIME);
+    if (ex->sending && ex->link->state >= NGX_HTTP_GATEWAY_LINK_CONNECTED) {
+        ngx_http_gateway_link_expect(ex->link,
+                                     NGX_HTTP_GATEWAY_TRACE_EXIT_TIME);
     }
 }
 
@@ -389,14 +387,23 @@ ngx_http_gateway_trace_kick(ngx_event_t *ev)
 static void
 ngx_http_gateway_trace_give_up(ngx_http_gateway_trace_exporter_t *ex)
 {
+    size_t         len, n, lost;
     const u_char  *body;
-    size_t         len, n;
 
     /* the worker is exiting and its time is up: count what is left */
 
+    lost = 0;
+
     while ((n = gw_otlp_batcher_take(ex->batcher, &body, &len)) != 0) {
-        ex->dropped += n;
+        lost += n;
         gw_otlp_batcher_release(ex->batcher, 1);
+    }
+
+    if (lost) {
+        ex->dropped += lost;
+        ngx_log_error(NGX_LOG_WARN, &ex->log, 0,
+                      "gateway_trace_export: %uz spans for %V dropped: the "
+                      "worker exits", lost, &ex->conf->collector);
     }
 }
 
@@ -404,13 +411,8 @@ ngx_http_gateway_trace_give_up(ngx_http_gateway_trace_exporter_t *ex)
 static void
 ngx_http_gateway_trace_send(ngx_http_gateway_trace_exporter_t *ex)
 {
-    size_t             len;
-    ngx_int_t          rc;
-    const u_char      *body;
-    ngx_connection_t  *c;
-    ngx_http_gateway_trace_export_main_conf_t  *tmcf;
-
-    tmcf = ex->conf;
+    size_t         len;
+    const u_char  *body;
 
     if (ex->exiting
         && (ngx_msec_int_t) (ngx_current_msec - ex->exit_deadline) >= 0)
@@ -426,115 +428,57 @@ ngx_http_gateway_trace_send(ngx_http_gateway_trace_exporter_t *ex)
     }
 
     ex->sending = 1;
-    ex->received = 0;
     ex->answer_len = 0;
     gw_http_response_reset(ex->response, ngx_http_gateway_trace_answer, ex);
 
-    /* head, "Content-Length: N\r\n\r\n", body */
-
-    ngx_memzero(ex->bufs, sizeof(ex->bufs));
-
-    ex->bufs[0].pos = tmcf->request_head.data;
-    ex->bufs[0].last = tmcf->request_head.data + tmcf->request_head.len;
-    ex->bufs[1].pos = ex->length;
-    ex->bufs[1].last = ngx_sprintf(ex->length, "%uz\r\n\r\n", len);
-    ex->bufs[2].pos = (u_char *) body;
-    ex->bufs[2].last = (u_char *) body + len;
-
-    for (rc = 0; rc < 3; rc++) {
-        ex->bufs[rc].memory = 1;
-        ex->chain[rc].buf = &ex->bufs[rc];
-        ex->chain[rc].next = rc < 2 ? &ex->chain[rc + 1] : NULL;
-    }
-
-    ex->out = ex->chain;
-
-    c = ex->peer.connection;
-
-    if (c) {
+    if (ex->link->state >= NGX_HTTP_GATEWAY_LINK_CONNECTED) {
         /* the kept-alive connection */
         ex->reused = 1;
-        c->idle = 0;
-        ngx_http_gateway_trace_write(c->write);
+        ngx_http_gateway_trace_connected(ex->link);
         return;
     }
 
     ex->reused = 0;
+    ex->link->connect_timeout = ngx_http_gateway_trace_timeout(ex,
+                                        NGX_HTTP_GATEWAY_TRACE_CONNECT_TIMEOUT);
 
-    rc = ngx_event_connect_peer(&ex->peer);
-
-    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
-        ngx_http_gateway_trace_done(ex, 0, "cannot be connected to");
-        return;
-    }
-
-    c = ex->peer.connection;
-    c->data = ex;
-    c->log = &ex->log;
-    c->read->log = &ex->log;
-    c->write->log = &ex->log;
-    c->read->handler = ngx_http_gateway_trace_read;
-    c->write->handler = ngx_http_gateway_trace_write;
-
-    if (rc == NGX_AGAIN) {
-        ngx_add_timer(c->write, ngx_http_gateway_trace_timeout(ex,
-                                      NGX_HTTP_GATEWAY_TRACE_CONNECT_TIMEOUT));
-        return;
-    }
-
-    ngx_http_gateway_trace_write(c->write);
+    ngx_http_gateway_link_connect(ex->link);
 }
 
 
+/* The connection is up (or kept): the POST of the batch taken. */
 static void
-ngx_http_gateway_trace_write(ngx_event_t *wev)
+ngx_http_gateway_trace_connected(ngx_http_gateway_link_t *link)
 {
-    ngx_connection_t                   *c = wev->data;
-    ngx_http_gateway_trace_exporter_t  *ex = c->data;
+    size_t                              len;
+    u_char                             *p;
+    const u_char                       *body;
+    ngx_http_gateway_trace_exporter_t  *ex = link->data;
+    u_char                              length[NGX_SIZE_T_LEN + 4];
 
-    if (wev->timedout) {
-        ngx_http_gateway_trace_done(ex, 0, "timed out");
+    if (ex == NULL || !ex->sending) {
         return;
     }
 
-    if (!ex->sending) {
+    link->peer.connection->idle = 0;
+    ex->received = 0;
+
+    gw_otlp_batcher_body(ex->batcher, &body, &len);
+
+    p = ngx_sprintf(length, "%uz" CRLF CRLF, len);
+
+    if (ngx_http_gateway_link_send(link, ex->conf->request_head.data,
+                                   ex->conf->request_head.len)
+        != NGX_OK
+        || ngx_http_gateway_link_send(link, length, p - length) != NGX_OK
+        || ngx_http_gateway_link_send(link, (u_char *) body, len) != NGX_OK)
+    {
+        ngx_http_gateway_link_fail(link, "cannot send", "out of memory");
         return;
     }
 
-    ex->out = c->send_chain(c, ex->out, 0);
-
-    if (ex->out == NGX_CHAIN_ERROR) {
-        ngx_http_gateway_trace_done(ex, 0, "cannot be written to");
-        return;
-    }
-
-    if (ex->out) {
-        if (!wev->timer_set) {
-            ngx_add_timer(wev, ngx_http_gateway_trace_timeout(ex,
+    ngx_http_gateway_link_expect(link, ngx_http_gateway_trace_timeout(ex,
                                          NGX_HTTP_GATEWAY_TRACE_SEND_TIMEOUT));
-        }
-
-        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
-            ngx_http_gateway_trace_done(ex, 0, "cannot be written to");
-        }
-
-        return;
-    }
-
-    /* sent: the answer is awaited on the read side */
-
-    if (wev->timer_set) {
-        ngx_del_timer(wev);
-    }
-
-    if (!c->read->timer_set) {
-        ngx_add_timer(c->read, ngx_http_gateway_trace_timeout(ex,
-                                         NGX_HTTP_GATEWAY_TRACE_SEND_TIMEOUT));
-    }
-
-    if (c->read->ready) {
-        ngx_http_gateway_trace_read(c->read);
-    }
 }
 
 
@@ -553,119 +497,104 @@ ngx_http_gateway_trace_answer(void *data, const char *buf, size_t len)
 }
 
 
-static void
-ngx_http_gateway_trace_read(ngx_event_t *rev)
+static ngx_int_t
+ngx_http_gateway_trace_recv(ngx_http_gateway_link_t *link, u_char *data,
+    size_t len)
 {
     size_t                              used;
-    ssize_t                             n;
     gw_http_rc_t                        rc;
-    ngx_connection_t                   *c = rev->data;
-    ngx_http_gateway_trace_exporter_t  *ex = c->data;
-    u_char                              buf[4096];
+    ngx_http_gateway_trace_exporter_t  *ex = link->data;
 
-    if (!ex->sending) {
-        /*
-         * the kept-alive connection: closed by the collector, or by nginx
-         * when the worker begins to quit (which is the moment to flush)
-         */
-
-        if (c->close) {
-            c->close = 0;
-            c->idle = 0;
-
-            if (gw_otlp_batcher_held(ex->batcher) == 0) {
-                ngx_http_gateway_trace_close(ex);
-            }
-
-            ngx_http_gateway_trace_schedule(ex);
-            return;
-        }
-
-        n = c->recv(c, buf, sizeof(buf));
-
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-                ngx_http_gateway_trace_close(ex);
-            }
-            return;
-        }
-
-        ngx_http_gateway_trace_close(ex);
-        return;
+    if (ex == NULL || !ex->sending) {
+        ngx_cpystrn(link->error, (u_char *) "data nobody asked for",
+                    NGX_HTTP_GATEWAY_LINK_ERRLEN);
+        return NGX_ERROR;
     }
 
-    if (rev->timedout) {
-        ngx_http_gateway_trace_done(ex, 0, "timed out");
-        return;
+    ex->received = 1;
+
+    rc = gw_http_response_feed(ex->response, (char *) data, len, &used);
+
+    if (rc == GW_HTTP_ERROR) {
+        ngx_cpystrn(link->error,
+                    (u_char *) gw_http_response_error(ex->response),
+                    NGX_HTTP_GATEWAY_LINK_ERRLEN);
+        return NGX_ERROR;
     }
 
-    for ( ;; ) {
-        n = c->recv(c, buf, sizeof(buf));
-
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-                ngx_http_gateway_trace_done(ex, 0, "cannot be read from");
-            }
-            return;
-        }
-
-        if (n == NGX_ERROR) {
-            ngx_http_gateway_trace_done(ex, 0, "closed the connection");
-            return;
-        }
-
-        if (n == 0) {
-            rc = gw_http_response_eof(ex->response);
-            if (rc != GW_HTTP_DONE) {
-                ngx_http_gateway_trace_done(ex, 0, ex->received
-                                            ? "closed the connection early"
-                                            : "closed the connection");
-                return;
-            }
-
-        } else {
-            ex->received = 1;
-            rc = gw_http_response_feed(ex->response, (char *) buf, n, &used);
-
-            if (rc == GW_HTTP_ERROR) {
-                ngx_http_gateway_trace_done(ex, 0, "answered with bad HTTP");
-                return;
-            }
-
-            if (rc == GW_HTTP_AGAIN) {
-                continue;
-            }
-        }
-
-        ngx_http_gateway_trace_done(ex,
-                                    gw_http_response_status(ex->response),
-                                    NULL);
-        return;
+    if (rc == GW_HTTP_DONE) {
+        ngx_http_gateway_link_expect(link, 0);
+        ngx_http_gateway_link_ready(link);
+        ngx_http_gateway_trace_done(ex, gw_http_response_status(ex->response));
     }
+
+    return NGX_OK;
 }
 
 
-static void
-ngx_http_gateway_trace_close(ngx_http_gateway_trace_exporter_t *ex)
+/* The collector closed the connection: the end of an answer, or of idling. */
+static ngx_int_t
+ngx_http_gateway_trace_eof(ngx_http_gateway_link_t *link)
 {
-    if (ex->peer.connection) {
-        ngx_close_connection(ex->peer.connection);
-        ex->peer.connection = NULL;
+    ngx_http_gateway_trace_exporter_t  *ex = link->data;
+
+    if (ex == NULL || !ex->sending) {
+        return NGX_OK;
     }
+
+    if (ex->received && gw_http_response_eof(ex->response) == GW_HTTP_DONE) {
+        ngx_http_gateway_link_ready(link);
+        ngx_http_gateway_trace_done(ex, gw_http_response_status(ex->response));
+        return NGX_OK;
+    }
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * The connection is gone: a try that failed, or a kept-alive connection the
+ * collector (or a quitting worker) closed.
+ */
+static void
+ngx_http_gateway_trace_closed(ngx_http_gateway_link_t *link)
+{
+    ngx_http_gateway_trace_exporter_t  *ex = link->data;
+
+    if (ex == NULL) {
+        return;
+    }
+
+    if (link->exiting) {
+        /* the worker is gone: what was in flight stays held and is counted */
+        if (ex->sending) {
+            ex->sending = 0;
+            gw_otlp_batcher_release(ex->batcher, 0);
+        }
+
+        return;
+    }
+
+    if (ex->sending) {
+        ngx_http_gateway_trace_done(ex, 0);
+        return;
+    }
+
+    ngx_http_gateway_trace_schedule(ex);
 }
 
 
 /*
  * The end of a try: status is the collector's answer, 0 when there was
- * none (why says what went wrong).
+ * none (the link said why).
  */
 static void
 ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
-    ngx_int_t status, const char *why)
+    ngx_int_t status)
 {
-    int64_t            rejected;
     u_char             ch;
     size_t             n;
+    int64_t            rejected;
     ngx_str_t          text;
     ngx_uint_t         retry;
     gw_otlp_str_t      message;
@@ -673,34 +602,25 @@ ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
     u_char             buf[NGX_INT_T_LEN];
 
     ex->sending = 0;
-    c = ex->peer.connection;
-
-    if (c) {
-        if (c->read->timer_set) {
-            ngx_del_timer(c->read);
-        }
-
-        if (c->write->timer_set) {
-            ngx_del_timer(c->write);
-        }
-    }
 
     /* a kept-alive connection the collector had closed: try a new one */
 
     if (status == 0 && ex->reused && !ex->received) {
-        ngx_http_gateway_trace_close(ex);
         gw_otlp_batcher_release(ex->batcher, 0);
-        ngx_http_gateway_trace_send(ex);
+        ex->not_before = ngx_current_msec;
+        ngx_http_gateway_trace_schedule(ex);
         return;
     }
 
-    if (status == 0 || !gw_http_response_keep_alive(ex->response)
-        || ex->exiting)
-    {
-        ngx_http_gateway_trace_close(ex);
+    if (status) {
+        c = ex->link->peer.connection;
 
-    } else {
-        c->idle = 1;   /* so that a quitting worker tells us at once */
+        if (!gw_http_response_keep_alive(ex->response) || ex->exiting) {
+            ngx_http_gateway_link_close(ex->link);
+
+        } else if (c) {
+            c->idle = 1;   /* so that a quitting worker tells us at once */
+        }
     }
 
     if (status >= 200 && status < 300) {
@@ -745,13 +665,12 @@ ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
                                   : 1000;
         ex->not_before = ngx_current_msec + ex->backoff;
 
+        /* the link logged what went wrong with the connection itself */
+
         if (status) {
             text.data = buf;
             text.len = ngx_sprintf(buf, "%i", status) - buf;
             ngx_http_gateway_trace_report(ex, "answered ", &text);
-        } else {
-            text.len = 0;
-            ngx_http_gateway_trace_report(ex, why, &text);
         }
     }
 
