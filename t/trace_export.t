@@ -71,7 +71,7 @@ __DATA__
 --- response_body_like eval
 [qr/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/,
 qr/^invalid=0 spans=1
-trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=(?!00f067aa0ba902b7)[0-9a-f]{16} parent_span_id=00f067aa0ba902b7 name="GET \/t" kind=SPAN_KIND_SERVER status=STATUS_CODE_UNSET flags=0x301 trace_state="rojo=00f067aa0ba902b7" scope=ngx_http_gateway_module\/\d+\.\d+\.\d+ duration_ns=\d+ resource.service.name="checkout-gw" client.address="127.0.0.1" gateway.request_id="[0-9a-f]{32}" http.request.method="GET" http.response.status_code=200 network.peer.address="127.0.0.1" network.peer.port=$ENV{TEST_NGINX_SERVER_PORT} network.protocol.version="1.1" server.address="localhost" server.port=$ENV{TEST_NGINX_SERVER_PORT} url.path="\/t" url.scheme="http" user_agent.original="check\/1.0"
+trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=(?!00f067aa0ba902b7)[0-9a-f]{16} parent_span_id=00f067aa0ba902b7 name="GET \/t" kind=SPAN_KIND_SERVER status=STATUS_CODE_UNSET flags=0x301 trace_state="rojo=00f067aa0ba902b7" scope=ngx_http_gateway_module\/\d+\.\d+\.\d+ duration_ns=\d+ resource.service.name="checkout-gw" client.address="127.0.0.1" gateway.request_id="[0-9a-f]{32}" http.request.method="GET" http.response.status_code=200 http.route="\/t" network.peer.address="127.0.0.1" network.peer.port=$ENV{TEST_NGINX_SERVER_PORT} network.protocol.version="1.1" server.address="localhost" server.port=$ENV{TEST_NGINX_SERVER_PORT} url.path="\/t" url.scheme="http" user_agent.original="check\/1.0"
 $/]
 
 
@@ -293,7 +293,25 @@ qr/^invalid=0 spans=4
 
 
 
-=== TEST 13: a collector that is not HOST[:PORT]
+=== TEST 13: the stats registry counts exported spans and failed exports
+--- config
+    location /t {
+        gateway_trace on;
+        gateway_trace_attr test counted;
+        return 200;
+    }
+    location /stats {
+        return 200 $gateway_stats;
+    }
+--- request eval
+["GET /t", "GET /t", "GET /otlp/spans?where=test=counted&count=2", "GET /stats"]
+--- response_body_like eval
+[qr/^$/, qr/^$/, qr/^invalid=0 spans=2\n/,
+qr/^# TYPE gateway_trace_spans_total counter\ngateway_trace_spans_total\{result="exported"\} [1-9]\d*\n.*^gateway_trace_export_errors_total 0\n/ms]
+
+
+
+=== TEST 14: a collector that is not HOST[:PORT]
 --- http_config
     gateway_trace_export 127.0.0.1:4318/v1/traces;
 --- config
@@ -303,7 +321,7 @@ invalid host in "127.0.0.1:4318/v1/traces"
 
 
 
-=== TEST 14: gateway_trace_export is duplicate
+=== TEST 15: gateway_trace_export is duplicate
 --- http_config
     gateway_trace_export 127.0.0.1:4318;
     gateway_trace_export 127.0.0.1:4318;
@@ -314,7 +332,7 @@ invalid host in "127.0.0.1:4318/v1/traces"
 
 
 
-=== TEST 15: a header the exporter writes itself
+=== TEST 16: a header the exporter writes itself
 --- http_config
     gateway_trace_export 127.0.0.1:4318 header=Content-Type:text/plain;
 --- config
@@ -324,7 +342,7 @@ header "Content-Type" is set by the exporter
 
 
 
-=== TEST 16: a header that is not NAME:VALUE
+=== TEST 17: a header that is not NAME:VALUE
 --- http_config
     gateway_trace_export 127.0.0.1:4318 "header=X Key:1";
 --- config
@@ -334,7 +352,7 @@ invalid parameter "header=X Key:1"
 
 
 
-=== TEST 17: an option given twice
+=== TEST 18: an option given twice
 --- http_config
     gateway_trace_export 127.0.0.1:4318 batch=10 batch=20;
 --- config
@@ -344,7 +362,7 @@ duplicate parameter "batch=20"
 
 
 
-=== TEST 18: a queue smaller than a batch
+=== TEST 19: a queue smaller than a batch
 --- http_config
     gateway_trace_export 127.0.0.1:4318 batch=100 queue=10;
 --- config
@@ -354,7 +372,7 @@ queue=10 is smaller than batch=100
 
 
 
-=== TEST 19: a path that is not a path
+=== TEST 20: a path that is not a path
 --- http_config
     gateway_trace_export 127.0.0.1:4318 path=v1/traces;
 --- config
@@ -364,7 +382,7 @@ invalid path "v1/traces" in "gateway_trace_export"
 
 
 
-=== TEST 20: a ratio above 1
+=== TEST 21: a ratio above 1
 --- config
     location /t {
         gateway_trace_sample 1.5;
@@ -375,7 +393,7 @@ invalid value "1.5" in "gateway_trace_sample", a ratio from 0 to 1 or "parent" e
 
 
 
-=== TEST 21: gateway_trace_sample is duplicate
+=== TEST 22: gateway_trace_sample is duplicate
 --- config
     location /t {
         gateway_trace_sample 0.5;
@@ -387,7 +405,7 @@ invalid value "1.5" in "gateway_trace_sample", a ratio from 0 to 1 or "parent" e
 
 
 
-=== TEST 22: gateway_trace_attr is duplicate
+=== TEST 23: gateway_trace_attr is duplicate
 --- config
     location /t {
         gateway_trace_attr a 1;

@@ -4,8 +4,8 @@
  * Keys come from PEM/JWKS files (parsed at configuration load), an HMAC
  * secret, or a JWKS fetched by subrequest and shared by the workers in
  * shared memory. Verified tokens may be remembered in a shared LRU keyed by
- * a SHA-256 of the key set and the token. The token is validated once per
- * main request; internal redirects and subrequests inherit the result.
+ * a SHA-256 of the key set and the token. Every location a request enters
+ * decides by its own rules; subrequests inherit the main request's result.
  *
  * This file holds the directives, the configuration and what both shared
  * zones do alike; the other parts are listed in ngx_http_gateway_jwt.h.
@@ -502,6 +502,13 @@ ngx_http_gateway_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->remote, prev->remote, NULL);
+
+    if (conf->remote) {
+        conf->remote = ngx_http_gateway_jwt_server_remote(cf, conf->remote);
+        if (conf->remote == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
     ngx_conf_merge_uint_value(conf->algorithms, prev->algorithms, 0);
     ngx_conf_merge_ptr_value(conf->issuers, prev->issuers, NULL);
     ngx_conf_merge_ptr_value(conf->audiences, prev->audiences, NULL);

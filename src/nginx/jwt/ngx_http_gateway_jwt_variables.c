@@ -187,10 +187,9 @@ ngx_http_gateway_jwt_claim_variable(ngx_http_request_t *r,
     ngx_str_t *name = (ngx_str_t *) data;
 
     gw_jwt_t      *jwt;
-    ngx_uint_t     exempt;
     gw_jwt_str_t   path, value;
 
-    jwt = ngx_http_gateway_jwt_token(r, &exempt);
+    jwt = ngx_http_gateway_jwt_verified(r);
 
     path.data = (char *) name->data + ngx_http_gateway_jwt_claim_prefix.len;
     path.len = name->len - ngx_http_gateway_jwt_claim_prefix.len;
@@ -208,10 +207,9 @@ ngx_http_gateway_jwt_header_variable(ngx_http_request_t *r,
     ngx_str_t *name = (ngx_str_t *) data;
 
     gw_jwt_t      *jwt;
-    ngx_uint_t     exempt;
     gw_jwt_str_t   member, value;
 
-    jwt = ngx_http_gateway_jwt_token(r, &exempt);
+    jwt = ngx_http_gateway_jwt_verified(r);
 
     member.data = (char *) name->data + ngx_http_gateway_jwt_header_prefix.len;
     member.len = name->len - ngx_http_gateway_jwt_header_prefix.len;
@@ -229,10 +227,9 @@ ngx_http_gateway_jwt_claim_set_variable(ngx_http_request_t *r,
     ngx_http_gateway_jwt_claim_set_t *cs = (void *) data;
 
     gw_jwt_t      *jwt;
-    ngx_uint_t     exempt;
     gw_jwt_str_t   value;
 
-    jwt = ngx_http_gateway_jwt_token(r, &exempt);
+    jwt = ngx_http_gateway_jwt_verified(r);
 
     return ngx_http_gateway_jwt_set_value(r, v,
                    jwt && gw_jwt_claim(jwt, cs->path, cs->depth, &value),

@@ -16,6 +16,12 @@ typedef struct {
 } ngx_http_gateway_rbac_main_conf_t;
 
 
+/* Per main request, once a location denied it. */
+typedef struct {
+    unsigned                   denied:1;
+} ngx_http_gateway_rbac_ctx_t;
+
+
 typedef struct {
     ngx_http_complex_value_t  *resource;   /* NULL: no authorization */
     ngx_http_complex_value_t  *action;
@@ -25,6 +31,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_gateway_rbac_check(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_gateway_rbac_refused(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gateway_rbac_forbid(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gateway_action_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -117,15 +124,24 @@ ngx_http_gateway_rbac_check(ngx_http_request_t *r)
     ngx_http_gateway_rbac_loc_conf_t   *rlcf;
     ngx_http_gateway_rbac_main_conf_t  *rmcf;
 
-    /* subrequests and error pages inherit the main request's decision */
+    /* subrequests inherit the main request's decision */
 
-    if (r != r->main || r->error_page) {
+    if (r != r->main) {
         return NGX_DECLINED;
     }
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_rbac_module);
 
     if (rlcf->resource == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /*
+     * Every location the request enters authorizes it anew, error pages
+     * too, except the error page of a request the gateway refused
+     */
+
+    if (r->error_page && ngx_http_gateway_rbac_refused(r)) {
         return NGX_DECLINED;
     }
 
@@ -164,10 +180,43 @@ ngx_http_gateway_rbac_check(ngx_http_request_t *r)
 }
 
 
+static ngx_http_gateway_rbac_ctx_t *
+ngx_http_gateway_rbac_ctx(ngx_http_request_t *r)
+{
+    return ngx_http_gateway_request_state(r, &ngx_http_gateway_rbac_module,
+                                          sizeof(ngx_http_gateway_rbac_ctx_t));
+}
+
+
+static ngx_uint_t
+ngx_http_gateway_rbac_refused(ngx_http_request_t *r)
+{
+    ngx_http_gateway_rbac_ctx_t  *ctx;
+
+    if (ngx_http_gateway_jwt_refused(r)) {
+        return 1;
+    }
+
+    ctx = ngx_http_gateway_rbac_ctx(r);
+
+    return ctx && ctx->denied;
+}
+
+
 static ngx_int_t
 ngx_http_gateway_rbac_forbid(ngx_http_request_t *r)
 {
-    ngx_str_t  challenge = ngx_string("Bearer error=\"insufficient_scope\"");
+    ngx_http_gateway_rbac_ctx_t  *ctx;
+
+    static ngx_str_t  challenge =
+        ngx_string("Bearer error=\"insufficient_scope\"");
+
+    ctx = ngx_http_gateway_rbac_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->denied = 1;
 
     if (ngx_http_gateway_set_www_authenticate(r, &challenge) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

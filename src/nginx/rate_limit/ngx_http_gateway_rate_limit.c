@@ -35,6 +35,7 @@ typedef struct {
 typedef struct {
     ngx_array_t                  refs;      /* ngx_http_gateway_rl_ref_t */
     ngx_array_t                  zones;     /* ngx_http_gateway_rl_zone_t * */
+    ngx_http_gateway_stats_family_t  *results;
 } ngx_http_gateway_rl_main_conf_t;
 
 
@@ -131,6 +132,37 @@ static ngx_http_gateway_arg_t  ngx_http_gateway_rl_limit_args[] = {
       offsetof(ngx_http_gateway_rl_limit_options_t, dry_run), NULL },
 
       ngx_http_gateway_null_arg
+};
+
+
+/* gateway_rate_limit_results_total{zone,result} */
+
+static ngx_str_t  ngx_http_gateway_rl_zone_label[] = {
+    ngx_string("zone"),
+    ngx_null_string
+};
+
+static ngx_str_t  ngx_http_gateway_rl_results[] = {
+    ngx_string("passed"),                /* NGX_HTTP_GATEWAY_RL_RESULT_* */
+    ngx_string("rejected"),
+    ngx_string("rejected_dry_run"),
+    ngx_string("full"),
+    ngx_null_string
+};
+
+static ngx_http_gateway_stats_dim_t  ngx_http_gateway_rl_results_dims[] = {
+    { ngx_string("result"), ngx_http_gateway_rl_results },
+    { ngx_null_string, NULL }
+};
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_rl_results_def = {
+    ngx_string("gateway_rate_limit_results_total"),
+    ngx_string("Rate-limit decisions by zone: passed, rejected, rejected in "
+               "dry run, rejected as the zone had no room for the key."),
+    GW_METRIC_COUNTER,
+    ngx_http_gateway_rl_zone_label,
+    ngx_http_gateway_rl_results_dims,
+    0, NULL, NULL
 };
 
 
@@ -282,6 +314,19 @@ ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     lrmcf = ngx_http_conf_get_module_main_conf(cf,
                                            ngx_http_gateway_rate_limit_module);
+
+    if (lrmcf->results == NULL) {
+        lrmcf->results = ngx_http_gateway_stats_family(cf,
+                                            &ngx_http_gateway_rl_results_def);
+        if (lrmcf->results == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    zone->results = ngx_http_gateway_stats_series(cf, lrmcf->results, &name);
+    if (zone->results == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     slot = ngx_array_push(&lrmcf->zones);
     if (slot == NULL) {

@@ -16,6 +16,12 @@
 #define NGX_HTTP_GATEWAY_RL_REJECTED          2
 #define NGX_HTTP_GATEWAY_RL_REJECTED_DRY_RUN  3
 
+/* a zone's verdicts, as gateway_rate_limit_results_total counts them */
+#define NGX_HTTP_GATEWAY_RL_RESULT_PASSED     0
+#define NGX_HTTP_GATEWAY_RL_RESULT_REJECTED   1
+#define NGX_HTTP_GATEWAY_RL_RESULT_DRY_RUN    2
+#define NGX_HTTP_GATEWAY_RL_RESULT_FULL       3
+
 #define NGX_HTTP_GATEWAY_RL_HEADERS_OFF       0
 #define NGX_HTTP_GATEWAY_RL_HEADERS_IETF      1
 #define NGX_HTTP_GATEWAY_RL_HEADERS_LEGACY    2
@@ -30,10 +36,6 @@ typedef struct {
     uint32_t                     algorithm;
     ngx_msec_t                   full_logged;
     ngx_uint_t                   nodes;
-    uint64_t                     passed;
-    uint64_t                     rejected;
-    uint64_t                     rejected_dry_run;
-    uint64_t                     full;
 } ngx_http_gateway_rl_shctx_t;
 
 
@@ -54,6 +56,7 @@ typedef struct {
     ngx_msec_t                   fallback_logged; /* per worker */
     u_char                      *conf_file;
     ngx_uint_t                   conf_line;
+    ngx_http_gateway_stat_t     *results;   /* by NGX_HTTP_GATEWAY_RL_RESULT_* */
 } ngx_http_gateway_rl_zone_t;
 
 

@@ -4,9 +4,9 @@
  * ngx_http_gateway_rate_limit_redis.c; then its fate is decided and logged.
  */
 
-#include <openssl/sha.h>
-
 #include "ngx_http_gateway_rate_limit.h"
+
+#include <openssl/sha.h>
 
 
 /* longer keys (and keys that could pass for a digest) are kept as SHA-256 */
@@ -85,6 +85,9 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
             ctx->done = 1;
             ctx->rc = NGX_DECLINED;
             ctx->status = NGX_HTTP_GATEWAY_RL_PASSED;
+
+            ngx_http_gateway_stats_add(ctx->items[0].zone->results,
+                                       NGX_HTTP_GATEWAY_RL_RESULT_PASSED, 1);
             return NGX_DECLINED;
         }
 
@@ -307,7 +310,6 @@ ngx_http_gateway_rl_transaction(ngx_http_request_t *r,
         zone = item->zone;
 
         if (item->node == NULL) {
-            zone->sh->full++;
             continue;
         }
 
@@ -332,16 +334,6 @@ ngx_http_gateway_rl_transaction(ngx_http_request_t *r,
         }
 
         item->node = NULL;
-
-        if (item->admitted) {
-            zone->sh->passed++;
-
-        } else if (item->dry_run) {
-            zone->sh->rejected_dry_run++;
-
-        } else {
-            zone->sh->rejected++;
-        }
     }
 
     /* unlock each pool once */
@@ -390,9 +382,6 @@ ngx_http_gateway_rl_refund(ngx_http_gateway_rl_item_t *item)
                           &item->result);
     }
 
-    zone->sh->passed--;
-    zone->sh->rejected++;
-
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     item->committed = 0;
@@ -425,6 +414,18 @@ ngx_http_gateway_rl_finish(ngx_http_request_t *r,
 
     for (i = 0; i < ctx->nitems; i++) {
         item = &ctx->items[i];
+
+        /* each zone's own verdict, whatever the others said */
+
+        ngx_http_gateway_stats_add(item->zone->results,
+                                   item->full
+                                   ? NGX_HTTP_GATEWAY_RL_RESULT_FULL
+                                   : item->admitted
+                                   ? NGX_HTTP_GATEWAY_RL_RESULT_PASSED
+                                   : item->dry_run
+                                   ? NGX_HTTP_GATEWAY_RL_RESULT_DRY_RUN
+                                   : NGX_HTTP_GATEWAY_RL_RESULT_REJECTED,
+                                   1);
 
         if (item->admitted && !item->full) {
             continue;

@@ -10,11 +10,10 @@
  * link, which answers every pending command with NULL.
  */
 
-#include <openssl/sha.h>
-
-#include <hiredis/hiredis.h>
-
 #include "ngx_http_gateway_redis_client.h"
+
+#include <openssl/sha.h>
+#include <hiredis/hiredis.h>
 
 
 /* what a command is for */
@@ -510,6 +509,10 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
             }
 
             continue;
+        }
+
+        if (reply->type == NGX_HTTP_GATEWAY_REDIS_ERROR) {
+            ngx_http_gateway_stats_add(redis->errors, 0, 1);
         }
 
         ngx_http_gateway_redis_answer(redis, cmd, reply);

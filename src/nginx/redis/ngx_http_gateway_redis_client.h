@@ -19,6 +19,7 @@ struct ngx_http_gateway_redis_s {
     ngx_int_t                          db;
     ngx_msec_t                         timeout;
     ngx_http_gateway_link_t           *link;
+    ngx_http_gateway_stat_t           *errors;   /* failures, error replies */
 
     /* per worker */
     void                              *reader;   /* hiredis's, per connection */

@@ -14,6 +14,7 @@
 
 typedef struct {
     ngx_array_t                        redis;   /* ngx_http_gateway_redis_t * */
+    ngx_http_gateway_stats_family_t   *errors;
 } ngx_http_gateway_redis_main_conf_t;
 
 
@@ -46,6 +47,24 @@ static ngx_http_gateway_arg_t  ngx_http_gateway_redis_args[] = {
       offsetof(ngx_http_gateway_redis_options_t, timeout), NULL },
 
       ngx_http_gateway_null_arg
+};
+
+
+/* gateway_redis_errors_total{redis} */
+
+static ngx_str_t  ngx_http_gateway_redis_label[] = {
+    ngx_string("redis"),
+    ngx_null_string
+};
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_redis_errors_def = {
+    ngx_string("gateway_redis_errors_total"),
+    ngx_string("Redis failures (connection, timeout, bad answer) and error "
+               "replies, by gateway_redis."),
+    GW_METRIC_COUNTER,
+    ngx_http_gateway_redis_label,
+    NULL,
+    0, NULL, NULL
 };
 
 
@@ -194,6 +213,22 @@ ngx_http_gateway_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     redis->link->handlers = &ngx_http_gateway_redis_link_handlers;
     redis->link->connect_timeout = opt.connect_timeout;
     redis->link->effect = "its users fall back until it is back";
+
+    if (rmcf->errors == NULL) {
+        rmcf->errors = ngx_http_gateway_stats_family(cf,
+                                          &ngx_http_gateway_redis_errors_def);
+        if (rmcf->errors == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    redis->errors = ngx_http_gateway_stats_series(cf, rmcf->errors,
+                                                  &value[1]);
+    if (redis->errors == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    redis->link->failures_stat = redis->errors;
 
     slot = ngx_array_push(&rmcf->redis);
     if (slot == NULL) {

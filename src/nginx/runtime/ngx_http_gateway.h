@@ -14,6 +14,7 @@
 #include "ngx_http_gateway_shm.h"
 #include "ngx_http_gateway_wait.h"
 #include "ngx_http_gateway_link.h"
+#include "ngx_http_gateway_stats.h"
 
 
 /*
@@ -42,6 +43,9 @@ typedef ngx_int_t (*ngx_http_gateway_step_pt)(ngx_http_request_t *r);
 
 typedef struct {
     ngx_array_t                   links;     /* ngx_http_gateway_link_t * */
+    ngx_http_gateway_stats_t     *stats;
+    ngx_uint_t                    stats_size_set;
+    ngx_http_gateway_stats_family_t  *requests;
     ngx_http_gateway_step_pt      steps[NGX_HTTP_GATEWAY_STEPS];
     ngx_http_gateway_step_pt      access[NGX_HTTP_GATEWAY_STEPS + 1];
     ngx_http_gateway_step_pt      precontent[NGX_HTTP_GATEWAY_STEPS + 1];
@@ -150,11 +154,15 @@ struct gw_trace_s *ngx_http_gateway_trace_context(ngx_http_request_t *r);
     (ngx_hextoi((u_char *) (trace)->flags, 2) & 1)
 
 /*
- * The main request's verified token (NULL when there is none); *exempt is
- * set when gateway_jwt evaluated to "off" for the request.
+ * The token gateway_jwt verified for the location the main request is in
+ * (NULL when there is none); *exempt is set when gateway_jwt evaluated to
+ * "off" there.
  */
 struct gw_jwt_s *ngx_http_gateway_jwt_token(ngx_http_request_t *r,
     ngx_uint_t *exempt);
+
+/* Whether gateway_jwt refused the main request (its error page is served). */
+ngx_uint_t ngx_http_gateway_jwt_refused(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_GATEWAY_H_INCLUDED_ */

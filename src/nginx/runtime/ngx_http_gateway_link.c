@@ -653,6 +653,8 @@ ngx_http_gateway_link_fail(ngx_http_gateway_link_t *link, const char *reason,
     link->failures++;
     link->down = 1;
 
+    ngx_http_gateway_stats_add(link->failures_stat, 0, 1);
+
     p = ngx_snprintf(link->error, NGX_HTTP_GATEWAY_LINK_ERRLEN - 1,
                      "%s%s%s", reason, detail ? ": " : "",
                      detail ? detail : "");

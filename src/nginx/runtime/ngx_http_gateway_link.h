@@ -23,6 +23,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_gateway_stats.h"
+
 
 typedef struct ngx_http_gateway_link_s  ngx_http_gateway_link_t;
 
@@ -79,6 +81,7 @@ struct ngx_http_gateway_link_s {
     void                              *data;
     ngx_http_gateway_link_handlers_t  *handlers;
     const char                        *effect;   /* "its users fall back" */
+    ngx_http_gateway_stat_t           *failures_stat; /* counts each failure */
     unsigned                           persistent:1; /* reconnects itself */
     unsigned                           cancelable:1; /* timers do not hold
                                                         a worker that exits */

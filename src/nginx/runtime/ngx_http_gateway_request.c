@@ -2,9 +2,9 @@
  * Per request state that survives internal redirects, and randomness.
  */
 
-#include <openssl/rand.h>
-
 #include "ngx_http_gateway.h"
+
+#include <openssl/rand.h>
 
 
 typedef struct {

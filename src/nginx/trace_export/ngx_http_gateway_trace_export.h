@@ -47,12 +47,22 @@ typedef struct {
     ngx_int_t                   vars[NGX_HTTP_GATEWAY_TRACE_VARS];
                                               /* variable indexes, or -1 */
     ngx_str_t                   request_head; /* the POST up to Content-Length */
+    ngx_http_gateway_stat_t    *spans;        /* gateway_trace_spans_total */
+    ngx_http_gateway_stat_t    *errors;       /* gateway_trace_export_errors_total */
 } ngx_http_gateway_trace_export_main_conf_t;
 
 
 typedef struct {
     ngx_array_t                *attrs;        /* of ngx_http_gateway_trace_attr_t */
 } ngx_http_gateway_trace_export_loc_conf_t;
+
+
+/* the cells of gateway_trace_spans_total{result} */
+enum {
+    NGX_HTTP_GATEWAY_TRACE_EXPORTED = 0,
+    NGX_HTTP_GATEWAY_TRACE_DROPPED,
+    NGX_HTTP_GATEWAY_TRACE_REJECTED
+};
 
 
 extern ngx_module_t  ngx_http_gateway_trace_export_module;

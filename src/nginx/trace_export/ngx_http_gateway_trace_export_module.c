@@ -123,6 +123,47 @@ ngx_module_t  ngx_http_gateway_trace_export_module = {
 };
 
 
+/*
+ * gateway_trace_spans_total{result="exported|dropped|rejected"}: spans the
+ * collector took, spans the gateway let go (a full queue, an answer not to
+ * be retried, a quitting worker's time up), spans the collector refused in
+ * a partial success; gateway_trace_export_errors_total: export requests
+ * that failed.
+ */
+
+static ngx_str_t  ngx_http_gateway_trace_results[] = {
+    ngx_string("exported"),
+    ngx_string("dropped"),
+    ngx_string("rejected"),
+    ngx_null_string
+};
+
+static ngx_http_gateway_stats_dim_t  ngx_http_gateway_trace_result_dim[] = {
+    { ngx_string("result"), ngx_http_gateway_trace_results },
+    { ngx_null_string, NULL }
+};
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_trace_spans_def = {
+    ngx_string("gateway_trace_spans_total"),
+    ngx_string("Spans sent to the OTLP collector, dropped by the gateway, "
+               "or rejected by the collector."),
+    GW_METRIC_COUNTER,
+    NULL,
+    ngx_http_gateway_trace_result_dim,
+    0, NULL, NULL
+};
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_trace_errors_def = {
+    ngx_string("gateway_trace_export_errors_total"),
+    ngx_string("Span export requests that failed (no connection, no "
+               "answer, or an answer other than 2xx)."),
+    GW_METRIC_COUNTER,
+    NULL,
+    NULL,
+    0, NULL, NULL
+};
+
+
 /* the variables behind the gateway's attributes, in trace_var_e order */
 static ngx_str_t  ngx_http_gateway_trace_vars[] = {
     ngx_string("gateway_route"),
@@ -140,8 +181,9 @@ ngx_http_gateway_trace_export(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_trace_export_main_conf_t *tmcf = conf;
 
-    ngx_str_t   *value, *h;
-    ngx_uint_t   i;
+    ngx_str_t                        *value, *h;
+    ngx_uint_t                        i;
+    ngx_http_gateway_stats_family_t  *family;
 
     if (tmcf->collector.data) {
         return "is duplicate";
@@ -159,6 +201,26 @@ ngx_http_gateway_trace_export(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     tmcf->link->connect_timeout = 5000;
     tmcf->link->effect = "spans wait in the workers' queues";
+
+    family = ngx_http_gateway_stats_family(cf,
+                                          &ngx_http_gateway_trace_spans_def);
+    if (family == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf->spans = ngx_http_gateway_stats_series(cf, family, NULL);
+
+    family = ngx_http_gateway_stats_family(cf,
+                                          &ngx_http_gateway_trace_errors_def);
+    if (family == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf->errors = ngx_http_gateway_stats_series(cf, family, NULL);
+
+    if (tmcf->spans == NULL || tmcf->errors == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_http_gateway_conf_args(cf, 2, ngx_http_gateway_trace_export_args,
                                    tmcf)

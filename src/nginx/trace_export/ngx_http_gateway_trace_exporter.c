@@ -100,6 +100,12 @@ static ngx_http_gateway_link_handlers_t  ngx_http_gateway_trace_link_handlers = 
 };
 
 
+/* Counts spans in the worker's tally (for the log) and in the registry. */
+#define ngx_http_gateway_trace_count(ex, result, n)                           \
+    ngx_http_gateway_stats_add((ex)->conf->spans,                             \
+                               NGX_HTTP_GATEWAY_TRACE_ ## result, n)
+
+
 /* one per worker */
 static ngx_http_gateway_trace_exporter_t  *ngx_http_gateway_trace_exporter;
 
@@ -263,6 +269,7 @@ ngx_http_gateway_trace_exporter_add(ngx_http_request_t *r)
 
     if (rc == NGX_BUSY) {
         ex->dropped++;
+        ngx_http_gateway_trace_count(ex, DROPPED, 1);
         ex->unlogged_drops++;
 
         if (ex->logged_drop == 0
@@ -401,6 +408,7 @@ ngx_http_gateway_trace_give_up(ngx_http_gateway_trace_exporter_t *ex)
 
     if (lost) {
         ex->dropped += lost;
+        ngx_http_gateway_trace_count(ex, DROPPED, lost);
         ngx_log_error(NGX_LOG_WARN, &ex->log, 0,
                       "gateway_trace_export: %uz spans for %V dropped: the "
                       "worker exits", lost, &ex->conf->collector);
@@ -625,6 +633,7 @@ ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
 
     if (status >= 200 && status < 300) {
         ex->exported += ex->spans;
+        ngx_http_gateway_trace_count(ex, EXPORTED, ex->spans);
         ex->backoff = 0;
         gw_otlp_batcher_release(ex->batcher, 1);
 
@@ -643,6 +652,7 @@ ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
             }
 
             ex->dropped += rejected;
+            ngx_http_gateway_trace_count(ex, REJECTED, rejected);
             ngx_http_gateway_trace_report(ex, "rejected spans: ", &text);
         }
 
@@ -655,10 +665,12 @@ ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
 
         if (!retry) {
             ex->dropped += ex->spans;
+            ngx_http_gateway_trace_count(ex, DROPPED, ex->spans);
         }
 
         gw_otlp_batcher_release(ex->batcher, !retry);
         ex->errors++;
+        ngx_http_gateway_stats_add(ex->conf->errors, 0, 1);
 
         ex->backoff = ex->backoff ? ngx_min(ex->backoff * 2,
                                             NGX_HTTP_GATEWAY_TRACE_MAX_BACKOFF)

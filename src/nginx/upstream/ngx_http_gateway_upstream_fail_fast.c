@@ -98,6 +98,7 @@ ngx_http_gateway_upstream_fail_fast_handler(ngx_http_request_t *r)
     ngx_str_t                               name;
     gw_transition_t                         tr;
     ngx_pool_cleanup_t                     *cln;
+    ngx_http_gateway_stat_t                 transitions;
     ngx_http_gateway_upstream_ctx_t        *ctx;
     ngx_http_gateway_upstream_shctx_t      *sh;
     ngx_http_gateway_upstream_srv_conf_t   *gcf;
@@ -155,6 +156,7 @@ ngx_http_gateway_upstream_fail_fast_handler(ngx_http_request_t *r)
     if (rc == GW_PICK_OK && tr != GW_TRANSITION_NONE) {
         name.len = sh->addrs[pick.index].name_len;
         ngx_memcpy(buf, sh->addrs[pick.index].name, name.len);
+        transitions = sh->addrs[pick.index].transitions;
     }
 
     if (rc != GW_PICK_OK) {
@@ -178,7 +180,8 @@ ngx_http_gateway_upstream_fail_fast_handler(ngx_http_request_t *r)
 
         if (tr != GW_TRANSITION_NONE) {
             ngx_http_gateway_upstream_log_transition(r->connection->log, gcf,
-                                                     &name, tr, 0);
+                                                     &name, &transitions, tr,
+                                                     0);
         }
 
         return NGX_DECLINED;

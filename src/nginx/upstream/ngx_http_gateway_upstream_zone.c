@@ -27,6 +27,36 @@ static ngx_http_gateway_shm_type_t  ngx_http_gateway_upstream_shm_type = {
 };
 
 
+/* gateway_circuit_transitions_total{upstream,peer,to} */
+
+static ngx_str_t  ngx_http_gateway_transitions_labels[] = {
+    ngx_string("upstream"),
+    ngx_string("peer"),
+    ngx_null_string
+};
+
+static ngx_str_t  ngx_http_gateway_transitions_to[] = {
+    ngx_string("open"),                  /* NGX_HTTP_GATEWAY_TO_* */
+    ngx_string("half_open"),
+    ngx_string("closed"),
+    ngx_null_string
+};
+
+static ngx_http_gateway_stats_dim_t  ngx_http_gateway_transitions_dims[] = {
+    { ngx_string("to"), ngx_http_gateway_transitions_to },
+    { ngx_null_string, NULL }
+};
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_transitions_def = {
+    ngx_string("gateway_circuit_transitions_total"),
+    ngx_string("Circuit breaker state changes of upstream peers."),
+    GW_METRIC_COUNTER,
+    ngx_http_gateway_transitions_labels,
+    ngx_http_gateway_transitions_dims,
+    0, NULL, NULL
+};
+
+
 /*
  * Zone sizes are stable across small changes so reloads reuse the zone;
  * room for the table to double and for the holdings of 16 processes.
@@ -59,15 +89,29 @@ ngx_http_gateway_upstream_capacity(ngx_uint_t n)
 
 
 static ngx_int_t
-ngx_http_gateway_upstream_add_peers(ngx_http_gateway_upstream_srv_conf_t *gcf,
+ngx_http_gateway_upstream_add_peers(ngx_conf_t *cf,
+    ngx_http_gateway_upstream_srv_conf_t *gcf,
     ngx_http_upstream_rr_peers_t *peers, ngx_uint_t backup)
 {
-    ngx_uint_t                     i;
-    ngx_http_upstream_rr_peer_t   *peer;
-    ngx_http_gateway_peer_conf_t  *pc, *prev;
+    ngx_str_t                               labels[2];
+    ngx_uint_t                              i;
+    ngx_http_upstream_rr_peer_t            *peer;
+    ngx_http_gateway_peer_conf_t           *pc, *prev;
+    ngx_http_gateway_upstream_main_conf_t  *gmcf;
 
     if (peers == NULL) {
         return NGX_OK;
+    }
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_gateway_upstream_module);
+
+    if (gmcf->transitions == NULL) {
+        gmcf->transitions = ngx_http_gateway_stats_family(cf,
+                                           &ngx_http_gateway_transitions_def);
+        if (gmcf->transitions == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     for (peer = peers->peer; peer; peer = peer->next) {
@@ -105,6 +149,15 @@ ngx_http_gateway_upstream_add_peers(ngx_http_gateway_upstream_srv_conf_t *gcf,
         {
             return NGX_ERROR;
         }
+
+        labels[0] = gcf->upstream->host;
+        labels[1] = pc->name;
+
+        pc->transitions = ngx_http_gateway_stats_series(cf, gmcf->transitions,
+                                                        labels);
+        if (pc->transitions == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -135,8 +188,9 @@ ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    if (ngx_http_gateway_upstream_add_peers(gcf, peers, 0) != NGX_OK
-        || ngx_http_gateway_upstream_add_peers(gcf, peers->next, 1) != NGX_OK)
+    if (ngx_http_gateway_upstream_add_peers(cf, gcf, peers, 0) != NGX_OK
+        || ngx_http_gateway_upstream_add_peers(cf, gcf, peers->next, 1)
+           != NGX_OK)
     {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "cannot set up the gateway balancer of upstream "
@@ -172,7 +226,7 @@ ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
 
 /*
  * A new zone gets an empty table; then, and after a reload, the table is
- * made to hold the configured peers.
+ * loaded with the peers.
  */
 
 static ngx_int_t
@@ -470,6 +524,12 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
 
         pc[i].slot = s;
         pc[i].slot_generation = p->slot_generation;
+
+        /* configured peers' series (the stats zone started first: bound) */
+
+        if (pc[i].transitions) {
+            sh->addrs[s].transitions = *pc[i].transitions;
+        }
     }
 
     /* peers gone from the set stop being chosen */
