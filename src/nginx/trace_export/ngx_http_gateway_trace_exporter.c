@@ -23,10 +23,10 @@
  * tried to send them; with nothing held no timer runs.
  */
 
-#include <nginx.h>
-
 #include "ngx_http_gateway_trace_export.h"
 #include "gw_http.h"
+
+#include <nginx.h>
 
 
 #define NGX_HTTP_GATEWAY_TRACE_CONNECT_TIMEOUT  5000
