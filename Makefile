@@ -63,8 +63,8 @@ CPAN_DEPS  := libtest-base-perl libtext-diff-perl libtest-longstring-perl \
               liblist-moreutils-perl libhttp-message-perl
 BENCH_DEPS := wrk redis-server valgrind curl
 SOAK_DEPS  := wrk redis-server curl gdb openssl
-# cases bench/ratelimit runs itself, with the Redis it starts
-BENCH_CASES = $(filter-out baseline limit_req ratelimit_%,\
+# cases bench/ratelimit and bench/trace-export run themselves
+BENCH_CASES = $(filter-out baseline limit_req ratelimit_% trace_export_%,\
                 $(basename $(notdir $(wildcard bench/cases/*.conf))))
 FUZZ_DEPS  := clang libclang-rt-14-dev
 
@@ -205,6 +205,7 @@ bench: deps
 	bench/ratelimit $(NGINX_BIN) $(abspath $(MODULE))
 	bench/jwt-verify-speed
 	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
+	bench/trace-export $(NGINX_BIN) $(abspath $(MODULE))
 
 # not part of "make test": minutes long, and it kills processes on purpose
 soak: deps
