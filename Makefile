@@ -56,6 +56,8 @@ TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
 # what CPAN's Test::Nginx::Socket needs (HTTP::Response included)
 CPAN_DEPS  := libtest-base-perl libtext-diff-perl libtest-longstring-perl \
               liblist-moreutils-perl libhttp-message-perl
+# make run: openssl makes the demo's key and tokens, curl is what it prints
+RUN_DEPS   := openssl curl
 BENCH_DEPS := wrk redis-server valgrind curl
 # cases bench/ratelimit runs itself, with the Redis it starts
 BENCH_CASES = $(filter-out baseline limit_req ratelimit_%,\
@@ -172,6 +174,7 @@ fuzz: test-deps
 	done
 
 run: deps $(MODULE)
+	@scripts/install-deps $(RUN_DEPS)
 	scripts/run-example $(NGINX_BIN) $(abspath $(MODULE))
 
 bench: deps
