@@ -8,6 +8,7 @@
 #   make test-cpan TEST_NGINX_LIB=DIR  the suites under CPAN's Test::Nginx,
 #                   DIR being a checkout of openresty/test-nginx
 #   make bench      wrk benchmarks, as ratios to plain nginx proxy_pass
+#   make soak       minutes of load through reloads, kills and outages
 #   make fuzz       libFuzzer targets in fuzz/, FUZZ_SECONDS each
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree.
@@ -50,15 +51,20 @@ UNIT_BINS  := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
 BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev \
               libpcre2-dev zlib1g-dev g++ make pkg-config
 # libnginx-mod-stream: the runner's self-test (t/runner/) loads the stream
-# module; openssl: t/JwtMint.pm signs test tokens with its command line tool
+# module; openssl: t/JwtMint.pm signs test tokens with its command line tool;
+# prometheus: promtool checks the metrics output; python3, python3-protobuf,
+# protobuf-compiler: the OTLP receiver double and its independent checks;
+# python3 also runs the Consul API double (t/consul/)
 TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
-              libnginx-mod-stream openssl
+              libnginx-mod-stream openssl prometheus \
+              python3 python3-protobuf protobuf-compiler
 # what CPAN's Test::Nginx::Socket needs (HTTP::Response included)
 CPAN_DEPS  := libtest-base-perl libtext-diff-perl libtest-longstring-perl \
               liblist-moreutils-perl libhttp-message-perl
 # make run: openssl makes the demo's key and tokens, curl is what it prints
 RUN_DEPS   := openssl curl
 BENCH_DEPS := wrk redis-server valgrind curl
+SOAK_DEPS  := wrk redis-server curl gdb openssl
 # cases bench/ratelimit runs itself, with the Redis it starts
 BENCH_CASES = $(filter-out baseline limit_req ratelimit_%,\
                 $(basename $(notdir $(wildcard bench/cases/*.conf))))
@@ -69,7 +75,7 @@ PROVE_INC   = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo -I t/li
 TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
               TEST_NGINX_LOAD_MODULES=$(abspath $(MODULE))
 
-.PHONY: all deps test-deps run test unit unit-bins fuzz t runner-selftest test-asan test-cpan bench clean
+.PHONY: all deps test-deps run test unit unit-bins fuzz t runner-selftest test-asan test-cpan bench soak clean
 
 all: $(MODULE)
 
@@ -100,7 +106,7 @@ $(MODULE): $(CORE_LIB) $(NGX_TREE)/objs/Makefile $(NGX_GLUE)
 	cp $(NGX_TREE)/objs/ngx_http_gateway_module.so $@
 
 # One Check suite per executable, so suites are added without shared edits.
-$(BUILD)/unit/%: t/unit/%.c t/unit/unit.h $(CORE_LIB)
+$(BUILD)/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror $(SAN_FLAGS) $(CORE_INC) \
 	    $< $(CORE_LIB) $$(pkg-config --cflags --libs check) \
@@ -156,7 +162,7 @@ test-asan: test-deps
 # Fuzz targets link the core sources built by clang with libFuzzer and ASan.
 $(BUILD)/fuzz/%: fuzz/%.cpp $(CORE_SRCS) $(wildcard src/core/*.hpp src/core/include/*.h)
 	@mkdir -p $(dir $@)
-	clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) \
+	clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) -Isrc/core \
 	    $< $(CORE_SRCS) -lssl -lcrypto -o $@
 
 fuzz: test-deps
@@ -184,6 +190,12 @@ bench: deps
 	bench/ratelimit $(NGINX_BIN) $(abspath $(MODULE))
 	bench/jwt-verify-speed
 	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
+
+# not part of "make test": minutes long, and it kills processes on purpose
+soak: deps
+	@scripts/install-deps $(SOAK_DEPS)
+	$(MAKE) $(MODULE)
+	bench/soak/run $(NGINX_BIN) $(abspath $(MODULE))
 
 clean:
 	rm -rf $(BUILD) t/servroot
