@@ -61,6 +61,8 @@ TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
 # what CPAN's Test::Nginx::Socket needs (HTTP::Response included)
 CPAN_DEPS  := libtest-base-perl libtext-diff-perl libtest-longstring-perl \
               liblist-moreutils-perl libhttp-message-perl
+# make run: openssl makes the demo's key and tokens, curl is what it prints
+RUN_DEPS   := openssl curl
 BENCH_DEPS := wrk redis-server valgrind curl
 SOAK_DEPS  := wrk redis-server curl gdb openssl
 # cases bench/ratelimit and bench/trace-export run themselves
@@ -196,6 +198,7 @@ fuzz: test-deps
 	done
 
 run: deps $(MODULE)
+	@scripts/install-deps $(RUN_DEPS)
 	scripts/run-example $(NGINX_BIN) $(abspath $(MODULE))
 
 bench: deps
