@@ -78,6 +78,12 @@ void *ngx_http_gateway_request_state_find(ngx_http_request_t *r,
 void *ngx_http_gateway_request_state_own(ngx_http_request_t *r,
     ngx_module_t *module, size_t size);
 
+/*
+ * The route label (gateway_route, else the location as written) of the
+ * location being merged, for a feature's per-route series.
+ */
+ngx_str_t *ngx_http_gateway_conf_route(ngx_conf_t *cf);
+
 /* Adds a ngx_http_null_variable terminated list of variables. */
 ngx_int_t ngx_http_gateway_register_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
