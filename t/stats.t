@@ -119,7 +119,8 @@ __DATA__
 --- error_code eval
 [502, 502, 503, 200]
 --- response_body_like eval
-["", "", "", qr/^gateway_circuit_transitions_total\{upstream="s5",peer="127\.0\.0\.1:\d+",to="open"\} 1$/m]
+["", "", "", qr/^gateway_circuit_transitions_total\{upstream="s5",peer="127\.0\.0\.1:\d+",to="open"\} 1$
+(?s:.*)^gateway_circuit_state\{upstream="s5",peer="127\.0\.0\.1:\d+"\} 2$/m]
 --- no_error_log
 [alert]
 
