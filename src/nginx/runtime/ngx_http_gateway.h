@@ -67,12 +67,30 @@ ngx_int_t ngx_http_gateway_add_step(ngx_conf_t *cf, ngx_uint_t step,
  * (which clear r->ctx), so work is done once per client request.
  * Returns the zeroed state on first use, NULL when out of memory.
  */
-void *ngx_http_gateway_request_state(ngx_http_request_t *r,
+void *ngx_http_gateway_request_state_make(ngx_http_request_t *r,
     ngx_module_t *module, size_t size);
+void *ngx_http_gateway_request_state_scan(ngx_http_request_t *r,
+    ngx_module_t *module);
+
+static ngx_inline void *
+ngx_http_gateway_request_state(ngx_http_request_t *r, ngx_module_t *module,
+    size_t size)
+{
+    void  *state = r->main->ctx[module->ctx_index];
+
+    return state ? state
+                 : ngx_http_gateway_request_state_make(r, module, size);
+}
 
 /* The same state if it was made, else NULL; never allocates. */
-void *ngx_http_gateway_request_state_find(ngx_http_request_t *r,
-    ngx_module_t *module);
+static ngx_inline void *
+ngx_http_gateway_request_state_find(ngx_http_request_t *r,
+    ngx_module_t *module)
+{
+    void  *state = r->main->ctx[module->ctx_index];
+
+    return state ? state : ngx_http_gateway_request_state_scan(r, module);
+}
 
 /* The main request's state for the main request, a subrequest's own. */
 void *ngx_http_gateway_request_state_own(ngx_http_request_t *r,
