@@ -110,6 +110,22 @@ ngx_int_t ngx_http_gateway_register_variables(ngx_conf_t *cf,
 ngx_http_complex_value_t *ngx_http_gateway_compile_complex_value(
     ngx_conf_t *cf, ngx_str_t *value);
 
+/*
+ * 1 at most once per interval (ms) for *last (0: never): for messages that
+ * would otherwise come with every request while something stays wrong.
+ */
+static ngx_inline ngx_uint_t
+ngx_http_gateway_log_due(ngx_msec_t *last, ngx_msec_t interval)
+{
+    if (*last != 0 && ngx_current_msec - *last < interval) {
+        return 0;
+    }
+
+    *last = ngx_current_msec ? ngx_current_msec : 1;
+
+    return 1;
+}
+
 /* Fills buf with unpredictable bytes. */
 void ngx_http_gateway_random(u_char *buf, size_t len);
 

@@ -661,12 +661,9 @@ ngx_http_gateway_link_fail(ngx_http_gateway_link_t *link, const char *reason,
                      detail ? detail : "");
     *p = '\0';
 
-    if (link->logged == 0
-        || ngx_current_msec - link->logged
-           >= NGX_HTTP_GATEWAY_LINK_LOG_INTERVAL)
+    if (ngx_http_gateway_log_due(&link->logged,
+                                 NGX_HTTP_GATEWAY_LINK_LOG_INTERVAL))
     {
-        link->logged = ngx_current_msec ? ngx_current_msec : 1;
-
         ngx_log_error(NGX_LOG_ERR, link->log, 0, "%V (%V:%d): %s%s%s",
                       &link->name, &link->host, (int) link->port,
                       link->error, link->effect ? "; " : "",

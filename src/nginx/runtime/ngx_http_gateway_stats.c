@@ -775,12 +775,9 @@ ngx_http_gateway_stats_find(ngx_http_gateway_stats_t *stats,
     if (s == NULL) {
         (void) ngx_atomic_fetch_add(&sh->dropped, 1);
 
-        if (sh->logged == 0
-            || ngx_current_msec - sh->logged
-               >= NGX_HTTP_GATEWAY_STATS_LOG_INTERVAL)
+        if (ngx_http_gateway_log_due(&sh->logged,
+                                     NGX_HTTP_GATEWAY_STATS_LOG_INTERVAL))
         {
-            sh->logged = ngx_current_msec ? ngx_current_msec : 1;
-
             ngx_log_error(NGX_LOG_WARN, log, 0,
                           "the gateway_stats zone is full: a series of "
                           "\"%V\" is not counted (gateway_metrics_zone "
