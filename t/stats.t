@@ -6,9 +6,17 @@
 # Every block uses its own route, zone and upstream names, so the file also
 # runs under TEST_NGINX_USE_HUP (where the registry lives on across blocks).
 
+use FindBin;
+use lib $FindBin::Bin;
 use Test::Nginx::Socket 'no_plan';
+use JwtMint;
 
 $ENV{TEST_NGINX_CLOSED_PORT} ||= 2319;
+
+our %T;
+$T{ok} = jwt('HS256', \'stats-secret', { sub => 'u', exp => time + 3600, roles => ['viewer'] });
+$T{bad} = jwt('HS256', \'other-secret', { sub => 'u', exp => time + 3600 });
+$T{expired} = jwt('HS256', \'stats-secret', { sub => 'u', exp => time - 3600 });
 
 no_shuffle();
 run_tests();
@@ -111,7 +119,8 @@ __DATA__
 --- error_code eval
 [502, 502, 503, 200]
 --- response_body_like eval
-["", "", "", qr/^gateway_circuit_transitions_total\{upstream="s5",peer="127\.0\.0\.1:\d+",to="open"\} 1$/m]
+["", "", "", qr/^gateway_circuit_transitions_total\{upstream="s5",peer="127\.0\.0\.1:\d+",to="open"\} 1$
+(?s:.*)^gateway_circuit_state\{upstream="s5",peer="127\.0\.0\.1:\d+"\} 2$/m]
 --- no_error_log
 [alert]
 
@@ -139,7 +148,7 @@ __DATA__
 --- http_config
     gateway_metrics_zone 32k;
 --- config eval
-join "\n", (map { "location /s7/l$_ { return 200 \"$_\\n\"; }" } 1 .. 120),
+CORE::join "\n", (map { "location /s7/l$_ { return 200 \"$_\\n\"; }" } 1 .. 120),
            'location = /stats { return 200 $gateway_stats; }';
 --- request eval
 ["GET /s7/l1", "GET /s7/l120", "GET /stats"]
@@ -157,3 +166,32 @@ join "\n", (map { "location /s7/l$_ { return 200 \"$_\\n\"; }" } 1 .. 120),
 --- must_die
 --- error_log eval
 qr/\[emerg\].*invalid zone size "1k", at least \d+ in .*nginx\.conf:\d+/
+
+
+
+=== TEST 9: JWT and RBAC results per route
+--- http_config
+    gateway_rbac_role viewer orders:read;
+--- config
+    location /s9 {
+        gateway_route s9-orders;
+        gateway_jwt "api";
+        gateway_jwt_secret "stats-secret";
+        gateway_authorize orders:$gateway_action;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location /back { return 200 "ok\n"; }
+    location = /stats { return 200 $gateway_stats; }
+--- request eval
+["GET /s9", "GET /s9", "GET /s9", "GET /s9", "DELETE /s9", "GET /stats"]
+--- more_headers eval
+["Authorization: Bearer $main::T{ok}", "", "Authorization: Bearer $main::T{bad}",
+ "Authorization: Bearer $main::T{expired}", "Authorization: Bearer $main::T{ok}", ""]
+--- error_code eval
+[200, 401, 401, 401, 403, 200]
+--- response_body_like eval
+["ok", "", "", "", "", qr/^gateway_jwt_results_total\{route="s9-orders",result="ok"\} 2$
+^gateway_jwt_results_total\{route="s9-orders",result="missing"\} 1$
+^gateway_jwt_results_total\{route="s9-orders",result="invalid"\} 1$
+^gateway_jwt_results_total\{route="s9-orders",result="expired"\} 1$
+^gateway_jwt_results_total\{route="s9-orders",result="forbidden"\} 1$/m]

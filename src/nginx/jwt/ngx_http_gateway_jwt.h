@@ -31,6 +31,13 @@
 /* tokens each worker remembers in front of the verified-token cache */
 #define NGX_HTTP_GATEWAY_JWT_RECENT      512
 
+/* gateway_jwt_results_total's result= */
+#define NGX_HTTP_GATEWAY_JWT_RESULT_OK         0
+#define NGX_HTTP_GATEWAY_JWT_RESULT_MISSING    1
+#define NGX_HTTP_GATEWAY_JWT_RESULT_INVALID    2
+#define NGX_HTTP_GATEWAY_JWT_RESULT_EXPIRED    3
+#define NGX_HTTP_GATEWAY_JWT_RESULT_FORBIDDEN  4
+
 /* what the verified-token cache did for a request */
 #define NGX_HTTP_GATEWAY_JWT_CACHE_NONE  0
 #define NGX_HTTP_GATEWAY_JWT_CACHE_MISS  1
@@ -57,6 +64,8 @@ struct ngx_http_gateway_jwt_remote_s {
     ngx_uint_t                     serial;     /* in this configuration */
     void                          *server;     /* its core srv_conf */
     ngx_http_gateway_jwt_remote_t *copies;     /* for other servers */
+    ngx_queue_t                    waiters;    /* parked for this worker's */
+    void                          *fetcher;    /* fetch, run by this ctx */
     gw_jwt_keyset_t               *keys;
     uint64_t                       version;
     u_char                         fingerprint[NGX_HTTP_GATEWAY_JWT_FP_LEN];
@@ -85,28 +94,22 @@ typedef struct {
     const gw_jwt_keyset_t        **sets;       /* keys, then secret_keys */
     ngx_uint_t                     nsets;
     u_char                         fingerprint[NGX_HTTP_GATEWAY_JWT_FP_LEN];
+    ngx_http_gateway_stat_t       *results;    /* of this route */
 
     unsigned                       secret_set:1;
 } ngx_http_gateway_jwt_loc_conf_t;
 
 
 typedef struct {
-    ngx_shm_zone_t                *cache;
+    ngx_http_gateway_shm_t        *cache;
     gw_jwt_recent_t               *recent;     /* this worker's front of it */
     gw_jwt_spares_t               *spares;
-    ngx_shm_zone_t                *keys;
+    ngx_http_gateway_shm_t        *keys;
+    uint64_t                       keys_generation; /* this configuration's */
     ngx_uint_t                     remotes;    /* key_request serials */
     ngx_int_t                      request_id_index;
     ngx_uint_t                     used;       /* some gateway_jwt REALM */
 } ngx_http_gateway_jwt_main_conf_t;
-
-
-/* The data of both zones: the state in shared memory and its slab pool. */
-typedef struct {
-    void                          *sh;
-    ngx_slab_pool_t               *shpool;
-    uint64_t                       generation; /* of this configuration */
-} ngx_http_gateway_jwt_shctx_t;
 
 
 /*
@@ -134,10 +137,10 @@ typedef struct {
     unsigned                       refetched:1;
     unsigned                       fetch_tried:1;
     unsigned                       cache:2;    /* NGX_HTTP_GATEWAY_JWT_CACHE_* */
-    unsigned                       polling:1;  /* for another's fetch */
     unsigned                       recent:1;   /* jwt is a recent token */
     unsigned                       unmet:1;    /* gateway_jwt_require */
-    ngx_msec_t                     poll_until;
+    unsigned                       abandon:1;  /* its pool ends a fetch */
+    ngx_http_gateway_wait_t        wait;       /* for another's fetch */
     uint64_t                       keys_version; /* key_request's, then */
 } ngx_http_gateway_jwt_ctx_t;
 
@@ -145,10 +148,9 @@ typedef struct {
 extern ngx_module_t  ngx_http_gateway_jwt_module;
 
 
-/* module: the zones, whose state survives reloads */
-ngx_shm_zone_t *ngx_http_gateway_jwt_add_zone(ngx_conf_t *cf, ngx_str_t *name,
-    size_t size, ngx_shm_zone_init_pt init);
-ngx_int_t ngx_http_gateway_jwt_reuse_zone(ngx_shm_zone_t *zone, void *data);
+/* module: gateway_jwt_results_total{route,result}, RBAC's too */
+ngx_http_gateway_stat_t *ngx_http_gateway_jwt_results(ngx_conf_t *cf);
+
 
 /* keys */
 char *ngx_http_gateway_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -179,10 +181,10 @@ size_t ngx_http_gateway_jwt_cache_scope(ngx_http_gateway_jwt_loc_conf_t *jlcf,
 void ngx_http_gateway_jwt_cache_key(u_char *scope, size_t len,
     ngx_str_t *token, u_char *key);
 int64_t ngx_http_gateway_jwt_cache_expire(gw_jwt_t *jwt, int64_t now);
-ngx_int_t ngx_http_gateway_jwt_cache_lookup(ngx_shm_zone_t *zone,
+ngx_int_t ngx_http_gateway_jwt_cache_lookup(ngx_http_gateway_shm_t *shm,
     u_char *key, int64_t now);
-void ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *key,
-    int64_t expire, int64_t now);
+void ngx_http_gateway_jwt_cache_insert(ngx_http_gateway_shm_t *shm,
+    u_char *key, int64_t expire, int64_t now);
 
 /* access */
 ngx_int_t ngx_http_gateway_jwt_check(ngx_http_request_t *r);

@@ -29,7 +29,8 @@ static ngx_inline gw_jwt_status_t ngx_http_gateway_jwt_claims(
 static ngx_int_t ngx_http_gateway_jwt_requires(ngx_http_request_t *r,
     ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_uint_t *status);
 static ngx_int_t ngx_http_gateway_jwt_reject(ngx_http_request_t *r,
-    ngx_http_gateway_jwt_ctx_t *ctx, ngx_int_t status, const char *error);
+    ngx_http_gateway_jwt_ctx_t *ctx, ngx_int_t status, ngx_uint_t result,
+    const char *error);
 static ngx_int_t ngx_http_gateway_jwt_answer(ngx_http_request_t *r,
     ngx_http_gateway_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_gateway_jwt_challenge(ngx_http_request_t *r,
@@ -74,14 +75,18 @@ ngx_http_gateway_jwt_check(ngx_http_request_t *r)
     }
 
     if (ctx->done) {
-        if (ctx->status == NGX_OK || r->error_page) {
+        if (ctx->status == NGX_OK) {
+            return NGX_OK;
+        }
+
+        if (r->error_page) {
             return NGX_DECLINED;
         }
 
         return ngx_http_gateway_jwt_answer(r, ctx);
     }
 
-    if (ctx->waiting) {
+    if (ctx->waiting || ctx->wait.parked) {
         return NGX_AGAIN;
     }
 
@@ -108,6 +113,7 @@ ngx_http_gateway_jwt_check(ngx_http_request_t *r)
 
     if (rc == NGX_DECLINED) {
         return ngx_http_gateway_jwt_reject(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                           NGX_HTTP_GATEWAY_JWT_RESULT_MISSING,
                                            NULL);
     }
 
@@ -127,7 +133,10 @@ ngx_http_gateway_jwt_check(ngx_http_request_t *r)
 
     if (st != GW_JWT_OK) {
         return ngx_http_gateway_jwt_reject(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                           gw_jwt_status_text(st));
+                                   st == GW_JWT_EXPIRED
+                                   ? NGX_HTTP_GATEWAY_JWT_RESULT_EXPIRED
+                                   : NGX_HTTP_GATEWAY_JWT_RESULT_INVALID,
+                                   gw_jwt_status_text(st));
     }
 
     /* claim variables may be used by gateway_jwt_require */
@@ -144,13 +153,21 @@ ngx_http_gateway_jwt_check(ngx_http_request_t *r)
         ctx->verified = 0;
         ctx->unmet = 1;
         return ngx_http_gateway_jwt_reject(r, ctx, status,
-                                           "required claims not present");
+                                   status == NGX_HTTP_FORBIDDEN
+                                   ? NGX_HTTP_GATEWAY_JWT_RESULT_FORBIDDEN
+                                   : NGX_HTTP_GATEWAY_JWT_RESULT_INVALID,
+                                   "required claims not present");
     }
 
     ctx->done = 1;
     ctx->status = NGX_OK;
 
-    return NGX_DECLINED;
+    ngx_http_gateway_stats_add(jlcf->results, NGX_HTTP_GATEWAY_JWT_RESULT_OK,
+                               1);
+
+    /* authenticated: what "satisfy any" takes as access granted */
+
+    return NGX_OK;
 }
 
 
@@ -243,7 +260,7 @@ ngx_http_gateway_jwt_enter(ngx_http_gateway_jwt_ctx_t *ctx,
     if (prev->remote != jlcf->remote) {
         ctx->fetch_tried = 0;
         ctx->refetched = 0;
-        ctx->polling = 0;
+        ctx->wait.timedout = 0;
     }
 }
 
@@ -572,7 +589,8 @@ ngx_http_gateway_jwt_requires(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_gateway_jwt_reject(ngx_http_request_t *r,
-    ngx_http_gateway_jwt_ctx_t *ctx, ngx_int_t status, const char *error)
+    ngx_http_gateway_jwt_ctx_t *ctx, ngx_int_t status, ngx_uint_t result,
+    const char *error)
 {
     ngx_str_t                          id;
     ngx_http_variable_value_t         *vv;
@@ -582,6 +600,8 @@ ngx_http_gateway_jwt_reject(ngx_http_request_t *r,
     ctx->status = status;
     ctx->error = error;
     ctx->verified = 0;
+
+    ngx_http_gateway_stats_add(ctx->conf->results, result, 1);
 
     jmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_jwt_module);
 

@@ -7,8 +7,8 @@
  * a SHA-256 of the key set and the token. Every location a request enters
  * decides by its own rules; subrequests inherit the main request's result.
  *
- * This file holds the directives, the configuration and what both shared
- * zones do alike; the other parts are listed in ngx_http_gateway_jwt.h.
+ * This file holds the directives and the configuration; the other parts
+ * are listed in ngx_http_gateway_jwt.h.
  */
 
 #include "ngx_http_gateway_jwt.h"
@@ -29,6 +29,38 @@ static void *ngx_http_gateway_jwt_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_gateway_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_gateway_jwt_init(ngx_conf_t *cf);
+
+
+/* gateway_jwt_results_total{route,result} */
+
+static ngx_str_t  ngx_http_gateway_jwt_route_label[] = {
+    ngx_string("route"),
+    ngx_null_string
+};
+
+static ngx_str_t  ngx_http_gateway_jwt_result_names[] = {
+    ngx_string("ok"),                    /* NGX_HTTP_GATEWAY_JWT_RESULT_* */
+    ngx_string("missing"),
+    ngx_string("invalid"),
+    ngx_string("expired"),
+    ngx_string("forbidden"),
+    ngx_null_string
+};
+
+static ngx_http_gateway_stats_dim_t  ngx_http_gateway_jwt_results_dims[] = {
+    { ngx_string("result"), ngx_http_gateway_jwt_result_names },
+    { ngx_null_string, NULL }
+};
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_jwt_results_def = {
+    ngx_string("gateway_jwt_results_total"),
+    ngx_string("JWT and RBAC decisions by route: ok, missing token, invalid "
+               "or expired token, forbidden (claims or permission)."),
+    GW_METRIC_COUNTER,
+    ngx_http_gateway_jwt_route_label,
+    ngx_http_gateway_jwt_results_dims,
+    0, NULL, NULL
+};
 
 
 static ngx_command_t  ngx_http_gateway_jwt_commands[] = {
@@ -482,6 +514,24 @@ ngx_http_gateway_jwt_str_array(ngx_conf_t *cf, ngx_array_t *a)
 }
 
 
+/* The results series of the location being merged. */
+
+ngx_http_gateway_stat_t *
+ngx_http_gateway_jwt_results(ngx_conf_t *cf)
+{
+    ngx_http_gateway_stats_family_t  *family;
+
+    family = ngx_http_gateway_stats_family(cf,
+                                           &ngx_http_gateway_jwt_results_def);
+    if (family == NULL) {
+        return NULL;
+    }
+
+    return ngx_http_gateway_stats_series(cf, family,
+                                         ngx_http_gateway_conf_route(cf));
+}
+
+
 static char *
 ngx_http_gateway_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
@@ -528,6 +578,13 @@ ngx_http_gateway_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->audiences) {
         conf->aud = ngx_http_gateway_jwt_str_array(cf, conf->audiences);
         if (conf->aud == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->realm) {
+        conf->results = ngx_http_gateway_jwt_results(cf);
+        if (conf->results == NULL) {
             return NGX_CONF_ERROR;
         }
     }
@@ -579,63 +636,4 @@ static void
 ngx_http_gateway_jwt_free_spares(void *data)
 {
     gw_jwt_spares_free(data);
-}
-
-
-/* shared memory zones */
-
-ngx_shm_zone_t *
-ngx_http_gateway_jwt_add_zone(ngx_conf_t *cf, ngx_str_t *name, size_t size,
-    ngx_shm_zone_init_pt init)
-{
-    ngx_shm_zone_t                *zone;
-    ngx_http_gateway_jwt_shctx_t  *shctx;
-
-    shctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_gateway_jwt_shctx_t));
-    if (shctx == NULL) {
-        return NULL;
-    }
-
-    zone = ngx_shared_memory_add(cf, name, size, &ngx_http_gateway_jwt_module);
-    if (zone == NULL) {
-        return NULL;
-    }
-
-    zone->init = init;
-    zone->data = shctx;
-
-    return zone;
-}
-
-
-/*
- * The first part of a zone's init: NGX_OK when the state already exists
- * (the previous cycle's, after a reload, or the zone's own where shared
- * memory outlives the master), NGX_DECLINED when the caller must create
- * it in the zone's fresh slab pool.
- */
-
-ngx_int_t
-ngx_http_gateway_jwt_reuse_zone(ngx_shm_zone_t *zone, void *data)
-{
-    ngx_http_gateway_jwt_shctx_t  *octx = data;
-
-    ngx_http_gateway_jwt_shctx_t  *shctx;
-
-    shctx = zone->data;
-
-    if (octx) {
-        shctx->sh = octx->sh;
-        shctx->shpool = octx->shpool;
-        return NGX_OK;
-    }
-
-    shctx->shpool = (ngx_slab_pool_t *) zone->shm.addr;
-
-    if (zone->shm.exists) {
-        shctx->sh = shctx->shpool->data;
-        return NGX_OK;
-    }
-
-    return NGX_DECLINED;
 }

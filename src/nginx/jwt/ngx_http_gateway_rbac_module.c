@@ -6,8 +6,7 @@
  * gateway_roles_claim where the token keeps its roles.
  */
 
-#include "ngx_http_gateway.h"
-#include "gw_jwt.h"
+#include "ngx_http_gateway_jwt.h"
 
 
 typedef struct {
@@ -27,6 +26,7 @@ typedef struct {
     ngx_http_complex_value_t  *action;
     ngx_str_t                  roles_claim;
     ngx_uint_t                 authorize_set;
+    ngx_http_gateway_stat_t   *results;    /* JWT's, of this route */
 } ngx_http_gateway_rbac_loc_conf_t;
 
 
@@ -170,7 +170,8 @@ ngx_http_gateway_rbac_check(ngx_http_request_t *r)
                        rlcf->roles_claim.len, (char *) resource.data,
                        resource.len, (char *) action.data, action.len))
     {
-        return NGX_DECLINED;
+        /* authorized: what "satisfy any" takes as access granted */
+        return NGX_OK;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -206,7 +207,8 @@ ngx_http_gateway_rbac_refused(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_gateway_rbac_forbid(ngx_http_request_t *r)
 {
-    ngx_http_gateway_rbac_ctx_t  *ctx;
+    ngx_http_gateway_rbac_ctx_t       *ctx;
+    ngx_http_gateway_rbac_loc_conf_t  *rlcf;
 
     static ngx_str_t  challenge =
         ngx_string("Bearer error=\"insufficient_scope\"");
@@ -217,6 +219,10 @@ ngx_http_gateway_rbac_forbid(ngx_http_request_t *r)
     }
 
     ctx->denied = 1;
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_rbac_module);
+    ngx_http_gateway_stats_add(rlcf->results,
+                               NGX_HTTP_GATEWAY_JWT_RESULT_FORBIDDEN, 1);
 
     if (ngx_http_gateway_set_www_authenticate(r, &challenge) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -440,6 +446,13 @@ ngx_http_gateway_rbac_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
 
     ngx_conf_merge_str_value(conf->roles_claim, prev->roles_claim, "roles");
+
+    if (conf->resource) {
+        conf->results = ngx_http_gateway_jwt_results(cf);
+        if (conf->results == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
 
     if (conf->roles_claim.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -192,14 +192,11 @@ static void
 ngx_http_gateway_rl_log_fallback(ngx_http_request_t *r,
     ngx_http_gateway_rl_zone_t *zone, const char *why, const char *detail)
 {
-    if (zone->fallback_logged != 0
-        && ngx_current_msec - zone->fallback_logged
-           < NGX_HTTP_GATEWAY_RL_FALLBACK_INTERVAL)
+    if (!ngx_http_gateway_log_due(&zone->fallback_logged,
+                                  NGX_HTTP_GATEWAY_RL_FALLBACK_INTERVAL))
     {
         return;
     }
-
-    zone->fallback_logged = ngx_current_msec ? ngx_current_msec : 1;
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "gateway rate limit: zone \"%V\" uses its local counters, "

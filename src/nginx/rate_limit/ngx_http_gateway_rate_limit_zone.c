@@ -117,12 +117,9 @@ ngx_http_gateway_rl_create(ngx_http_request_t *r,
                                        NGX_HTTP_GATEWAY_RL_EVICT_SCAN, 0)
             == 0)
         {
-            if (ngx_current_msec - zone->sh->full_logged
-                    >= NGX_HTTP_GATEWAY_RL_LOG_INTERVAL
-                || zone->sh->full_logged == 0)
+            if (ngx_http_gateway_log_due(&zone->sh->full_logged,
+                                         NGX_HTTP_GATEWAY_RL_LOG_INTERVAL))
             {
-                zone->sh->full_logged = ngx_current_msec ? ngx_current_msec
-                                                         : 1;
                 ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                               "gateway_rate_limit_zone \"%V\" is full and "
                               "no key is idle: new keys are rejected",

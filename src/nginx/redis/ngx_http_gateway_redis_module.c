@@ -29,7 +29,10 @@ typedef struct {
 
 static char *ngx_http_gateway_redis_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_gateway_redis_status(gw_json_writer_t *w,
+    void *data);
 static void *ngx_http_gateway_redis_create_main_conf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_gateway_redis_init(ngx_conf_t *cf);
 
 
 static ngx_http_gateway_arg_t  ngx_http_gateway_redis_args[] = {
@@ -83,7 +86,7 @@ static ngx_command_t  ngx_http_gateway_redis_commands[] = {
 
 static ngx_http_module_t  ngx_http_gateway_redis_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_gateway_redis_init,           /* postconfiguration */
 
     ngx_http_gateway_redis_create_main_conf, /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -259,4 +262,48 @@ ngx_http_gateway_redis_create_main_conf(ngx_conf_t *cf)
     }
 
     return rmcf;
+}
+
+
+/* "redis": {"NAME": {the link as this worker sees it}, ...} */
+
+static ngx_int_t
+ngx_http_gateway_redis_status(gw_json_writer_t *w, void *data)
+{
+    ngx_http_gateway_redis_main_conf_t *rmcf = data;
+
+    ngx_uint_t                 i;
+    ngx_http_gateway_redis_t **redis;
+
+    redis = rmcf->redis.elts;
+
+    gw_json_object_begin(w);
+
+    for (i = 0; i < rmcf->redis.nelts; i++) {
+        gw_json_key(w, (char *) redis[i]->name.data, redis[i]->name.len);
+        ngx_http_gateway_link_status(redis[i]->link, w);
+    }
+
+    gw_json_object_end(w);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_gateway_redis_init(ngx_conf_t *cf)
+{
+    ngx_http_gateway_redis_main_conf_t  *rmcf;
+
+    static ngx_str_t  section = ngx_string("redis");
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_gateway_redis_module);
+
+    if (rmcf->redis.nelts == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_http_gateway_status_add(cf, &section,
+                                       ngx_http_gateway_redis_status, rmcf);
 }

@@ -67,16 +67,40 @@ ngx_int_t ngx_http_gateway_add_step(ngx_conf_t *cf, ngx_uint_t step,
  * (which clear r->ctx), so work is done once per client request.
  * Returns the zeroed state on first use, NULL when out of memory.
  */
-void *ngx_http_gateway_request_state(ngx_http_request_t *r,
+void *ngx_http_gateway_request_state_make(ngx_http_request_t *r,
     ngx_module_t *module, size_t size);
+void *ngx_http_gateway_request_state_scan(ngx_http_request_t *r,
+    ngx_module_t *module);
+
+static ngx_inline void *
+ngx_http_gateway_request_state(ngx_http_request_t *r, ngx_module_t *module,
+    size_t size)
+{
+    void  *state = r->main->ctx[module->ctx_index];
+
+    return state ? state
+                 : ngx_http_gateway_request_state_make(r, module, size);
+}
 
 /* The same state if it was made, else NULL; never allocates. */
-void *ngx_http_gateway_request_state_find(ngx_http_request_t *r,
-    ngx_module_t *module);
+static ngx_inline void *
+ngx_http_gateway_request_state_find(ngx_http_request_t *r,
+    ngx_module_t *module)
+{
+    void  *state = r->main->ctx[module->ctx_index];
+
+    return state ? state : ngx_http_gateway_request_state_scan(r, module);
+}
 
 /* The main request's state for the main request, a subrequest's own. */
 void *ngx_http_gateway_request_state_own(ngx_http_request_t *r,
     ngx_module_t *module, size_t size);
+
+/*
+ * The route label (gateway_route, else the location as written) of the
+ * location being merged, for a feature's per-route series.
+ */
+ngx_str_t *ngx_http_gateway_conf_route(ngx_conf_t *cf);
 
 /* Adds a ngx_http_null_variable terminated list of variables. */
 ngx_int_t ngx_http_gateway_register_variables(ngx_conf_t *cf,
@@ -85,6 +109,22 @@ ngx_int_t ngx_http_gateway_register_variables(ngx_conf_t *cf,
 /* A directive's value that may hold variables, compiled; NULL on error. */
 ngx_http_complex_value_t *ngx_http_gateway_compile_complex_value(
     ngx_conf_t *cf, ngx_str_t *value);
+
+/*
+ * 1 at most once per interval (ms) for *last (0: never): for messages that
+ * would otherwise come with every request while something stays wrong.
+ */
+static ngx_inline ngx_uint_t
+ngx_http_gateway_log_due(ngx_msec_t *last, ngx_msec_t interval)
+{
+    if (*last != 0 && ngx_current_msec - *last < interval) {
+        return 0;
+    }
+
+    *last = ngx_current_msec ? ngx_current_msec : 1;
+
+    return 1;
+}
 
 /* Fills buf with unpredictable bytes. */
 void ngx_http_gateway_random(u_char *buf, size_t len);

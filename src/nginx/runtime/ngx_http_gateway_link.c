@@ -562,9 +562,10 @@ ngx_http_gateway_link_read_handler(ngx_event_t *ev)
         if (link->handlers->recv(link, ngx_http_gateway_link_buffer, n)
             != NGX_OK)
         {
+            /* the owner failed the link with its reason, or left it to us */
+
             if (link->generation == generation) {
-                ngx_http_gateway_link_fail(link, "invalid answer",
-                                           (char *) link->error);
+                ngx_http_gateway_link_fail(link, "invalid answer", NULL);
             }
 
             return;
@@ -660,12 +661,9 @@ ngx_http_gateway_link_fail(ngx_http_gateway_link_t *link, const char *reason,
                      detail ? detail : "");
     *p = '\0';
 
-    if (link->logged == 0
-        || ngx_current_msec - link->logged
-           >= NGX_HTTP_GATEWAY_LINK_LOG_INTERVAL)
+    if (ngx_http_gateway_log_due(&link->logged,
+                                 NGX_HTTP_GATEWAY_LINK_LOG_INTERVAL))
     {
-        link->logged = ngx_current_msec ? ngx_current_msec : 1;
-
         ngx_log_error(NGX_LOG_ERR, link->log, 0, "%V (%V:%d): %s%s%s",
                       &link->name, &link->host, (int) link->port,
                       link->error, link->effect ? "; " : "",
@@ -743,4 +741,35 @@ ngx_http_gateway_link_state_name(ngx_http_gateway_link_t *link)
     };
 
     return names[link->state];
+}
+
+
+void
+ngx_http_gateway_link_status(ngx_http_gateway_link_t *link,
+    gw_json_writer_t *w)
+{
+    const char  *state;
+
+    state = ngx_http_gateway_link_state_name(link);
+
+    gw_json_object_begin(w);
+
+    gw_json_key(w, "host", 4);
+    gw_json_string(w, (char *) link->host.data, link->host.len);
+    gw_json_key(w, "port", 4);
+    gw_json_uint(w, link->port);
+    gw_json_key(w, "state", 5);
+    gw_json_string(w, state, ngx_strlen(state));
+    gw_json_key(w, "failures", 8);
+    gw_json_uint(w, link->failures);
+    gw_json_key(w, "last_error", 10);
+
+    if (link->failures) {
+        gw_json_string(w, (char *) link->error, ngx_strlen(link->error));
+
+    } else {
+        gw_json_null(w);
+    }
+
+    gw_json_object_end(w);
 }

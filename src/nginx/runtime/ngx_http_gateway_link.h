@@ -45,7 +45,8 @@ typedef struct {
 
     /*
      * Bytes arrived (all of them must be taken; they are not kept).
-     * NGX_ERROR fails the link with link->error set by the owner.
+     * NGX_ERROR: the owner failed the link (ngx_http_gateway_link_fail()
+     * with its reason), or the link fails as "invalid answer".
      */
     ngx_int_t   (*recv)(ngx_http_gateway_link_t *link, u_char *data,
                         size_t len);
@@ -143,6 +144,13 @@ void ngx_http_gateway_link_close(ngx_http_gateway_link_t *link);
 
 /* "down", "resolving", "connecting", "connected", "ready" or "idle". */
 const char *ngx_http_gateway_link_state_name(ngx_http_gateway_link_t *link);
+
+/*
+ * The link as this worker sees it, as a status object: host, port, state,
+ * failures, the last error.
+ */
+void ngx_http_gateway_link_status(ngx_http_gateway_link_t *link,
+    gw_json_writer_t *w);
 
 /* the workers' side: every link is started and stopped here */
 ngx_int_t ngx_http_gateway_links_init(ngx_conf_t *cf, ngx_array_t *links);

@@ -20,10 +20,14 @@ ngx_http_gateway_state_cleanup(void *data)
 }
 
 
-/* The main request's state of the module, or NULL: never allocates. */
+/*
+ * The main request's state once r->ctx lost it: an internal redirect or a
+ * jump to a named location (which does not set r->internal) cleared r->ctx,
+ * but the pool still holds the state. NULL when it was never made.
+ */
 
 void *
-ngx_http_gateway_request_state_find(ngx_http_request_t *r,
+ngx_http_gateway_request_state_scan(ngx_http_request_t *r,
     ngx_module_t *module)
 {
     void                           *state;
@@ -31,16 +35,6 @@ ngx_http_gateway_request_state_find(ngx_http_request_t *r,
     ngx_http_gateway_state_link_t  *link;
 
     r = r->main;
-
-    state = ngx_http_get_module_ctx(r, (*module));
-    if (state != NULL) {
-        return state;
-    }
-
-    /*
-     * an internal redirect or a jump to a named location (which does not
-     * set r->internal) cleared r->ctx, but the pool still holds the state
-     */
 
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
         if (cln->handler != ngx_http_gateway_state_cleanup) {
@@ -61,14 +55,14 @@ ngx_http_gateway_request_state_find(ngx_http_request_t *r,
 
 
 void *
-ngx_http_gateway_request_state(ngx_http_request_t *r, ngx_module_t *module,
-    size_t size)
+ngx_http_gateway_request_state_make(ngx_http_request_t *r,
+    ngx_module_t *module, size_t size)
 {
     void                           *state;
     ngx_pool_cleanup_t             *cln;
     ngx_http_gateway_state_link_t  *link;
 
-    state = ngx_http_gateway_request_state_find(r, module);
+    state = ngx_http_gateway_request_state_scan(r, module);
     if (state != NULL) {
         return state;
     }

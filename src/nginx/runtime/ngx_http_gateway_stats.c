@@ -49,6 +49,7 @@ typedef struct {
 struct ngx_http_gateway_stats_family_s {
     ngx_http_gateway_stats_t           *stats;
     ngx_http_gateway_stats_def_t       *def;
+    void                               *data;     /* the collector's */
     gw_metric_family_t                  gw;       /* labels: keyed, dims */
     ngx_uint_t                          nkeyed;
     ngx_uint_t                          ndims;
@@ -246,6 +247,7 @@ ngx_http_gateway_stats_family(ngx_conf_t *cf,
 
     family->stats = stats;
     family->def = def;
+    family->data = def->data;
     family->ncells = 1;
     family->per_cell = 1;
 
@@ -345,6 +347,14 @@ ngx_http_gateway_stats_family(ngx_conf_t *cf,
     *families = family;
 
     return family;
+}
+
+
+void
+ngx_http_gateway_stats_collect_data(ngx_http_gateway_stats_family_t *family,
+    void *data)
+{
+    family->data = data;
 }
 
 
@@ -765,12 +775,9 @@ ngx_http_gateway_stats_find(ngx_http_gateway_stats_t *stats,
     if (s == NULL) {
         (void) ngx_atomic_fetch_add(&sh->dropped, 1);
 
-        if (sh->logged == 0
-            || ngx_current_msec - sh->logged
-               >= NGX_HTTP_GATEWAY_STATS_LOG_INTERVAL)
+        if (ngx_http_gateway_log_due(&sh->logged,
+                                     NGX_HTTP_GATEWAY_STATS_LOG_INTERVAL))
         {
-            sh->logged = ngx_current_msec ? ngx_current_msec : 1;
-
             ngx_log_error(NGX_LOG_WARN, log, 0,
                           "the gateway_stats zone is full: a series of "
                           "\"%V\" is not counted (gateway_metrics_zone "
@@ -970,7 +977,7 @@ ngx_http_gateway_stats_read(ngx_http_request_t *r, ngx_pool_t *pool)
             emit.series = &series;
             emit.failed = 0;
 
-            family[i]->def->collect(&emit, family[i]->def->data);
+            family[i]->def->collect(&emit, family[i]->data);
 
             if (emit.failed) {
                 return NULL;

@@ -87,6 +87,10 @@ typedef struct {
 ngx_http_gateway_stats_family_t *ngx_http_gateway_stats_family(
     ngx_conf_t *cf, ngx_http_gateway_stats_def_t *def);
 
+/* A collector's data of this configuration (instead of def->data). */
+void ngx_http_gateway_stats_collect_data(
+    ngx_http_gateway_stats_family_t *family, void *data);
+
 /*
  * The series of these label values (one per label name, in order; NULL
  * for none), counted from the start of the configuration's workers.

@@ -53,6 +53,9 @@ ngx_http_gateway_park(ngx_http_request_t *r, ngx_http_gateway_wait_t *w,
         ngx_add_timer(&w->event, timeout);
     }
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "gateway: request parked, timeout %M", timeout);
+
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
 
@@ -83,6 +86,9 @@ ngx_http_gateway_wake(ngx_http_gateway_wait_t *w)
     }
 
     ngx_http_gateway_unpark(w);
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, w->request->connection->log, 0,
+                   "gateway: parked request woken");
 
     /* posted, not run here: the waker may be deep in a callback */
 

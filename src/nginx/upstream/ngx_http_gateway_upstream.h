@@ -199,6 +199,8 @@ ngx_int_t ngx_http_gateway_upstream_reconcile(
 ngx_uint_t ngx_http_gateway_upstream_find_slot(
     ngx_http_gateway_upstream_shctx_t *sh, u_char *claimed,
     ngx_http_gateway_peer_conf_t *pc);
+ngx_int_t ngx_http_gateway_upstream_stats_init(ngx_conf_t *cf,
+    ngx_http_gateway_upstream_main_conf_t *gmcf);
 ngx_int_t ngx_http_gateway_upstream_build_map(
     ngx_http_gateway_upstream_srv_conf_t *gcf,
     ngx_http_upstream_rr_peers_t *peers);

@@ -484,6 +484,10 @@ ngx_http_gateway_upstream_postconfiguration(ngx_conf_t *cf)
         }
     }
 
+    if (ngx_http_gateway_upstream_stats_init(cf, gmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (!gmcf->breakers) {
         return NGX_OK;
     }

@@ -57,6 +57,22 @@ static ngx_http_gateway_stats_def_t  ngx_http_gateway_transitions_def = {
 };
 
 
+/* gateway_circuit_state{upstream,peer}: read from the tables when asked */
+
+static void ngx_http_gateway_upstream_collect_states(
+    ngx_http_gateway_stats_emit_t *emit, void *data);
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_states_def = {
+    ngx_string("gateway_circuit_state"),
+    ngx_string("Circuit breaker state of upstream peers: 0 closed, "
+               "1 half-open, 2 open."),
+    GW_METRIC_GAUGE,
+    ngx_http_gateway_transitions_labels,
+    NULL,
+    0, ngx_http_gateway_upstream_collect_states, NULL
+};
+
+
 /*
  * Zone sizes are stable across small changes so reloads reuse the zone;
  * room for the table to double and for the holdings of 16 processes.
@@ -691,4 +707,84 @@ ngx_http_gateway_upstream_build_map(ngx_http_gateway_upstream_srv_conf_t *gcf,
     gcf->map_peers = peers;
 
     return NGX_OK;
+}
+
+
+/* The collected families, once the upstreams are known. */
+
+ngx_int_t
+ngx_http_gateway_upstream_stats_init(ngx_conf_t *cf,
+    ngx_http_gateway_upstream_main_conf_t *gmcf)
+{
+    ngx_http_gateway_stats_family_t  *family;
+
+    if (gmcf->upstreams.nelts == 0) {
+        return NGX_OK;
+    }
+
+    family = ngx_http_gateway_stats_family(cf, &ngx_http_gateway_states_def);
+    if (family == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_gateway_stats_collect_data(family, gmcf);
+
+    return NGX_OK;
+}
+
+
+/* Every live peer's breaker state now, as the balancer would see it. */
+
+static void
+ngx_http_gateway_upstream_collect_states(ngx_http_gateway_stats_emit_t *emit,
+    void *data)
+{
+    ngx_http_gateway_upstream_main_conf_t *gmcf = data;
+
+    int64_t                                 now;
+    ngx_str_t                               labels[2];
+    ngx_uint_t                              i, s, state;
+    ngx_http_gateway_upstream_shctx_t      *sh;
+    ngx_http_gateway_upstream_srv_conf_t  **gcfp, *gcf;
+
+    static const double  value[] = {
+        0,                                   /* GW_CIRCUIT_CLOSED */
+        2,                                   /* GW_CIRCUIT_OPEN */
+        1                                    /* GW_CIRCUIT_HALF_OPEN */
+    };
+
+    now = (int64_t) ngx_current_msec;
+    gcfp = gmcf->upstreams.elts;
+
+    for (i = 0; i < gmcf->upstreams.nelts; i++) {
+        gcf = gcfp[i];
+        sh = gcf->sh;
+
+        if (sh == NULL) {
+            continue;
+        }
+
+        labels[0] = gcf->upstream->host;
+
+        ngx_shmtx_lock(&gcf->shpool->mutex);
+
+        for (s = 0; s < sh->nslots; s++) {
+            if (!(sh->peers[s].flags & GW_PEER_LIVE)) {
+                continue;
+            }
+
+            state = gw_breaker_state(&sh->peers[s].breaker, &gcf->breaker,
+                                     now);
+
+            labels[1].data = sh->addrs[s].name;
+            labels[1].len = sh->addrs[s].name_len;
+
+            /* the labels are copied: the table may change after the lock */
+
+            ngx_http_gateway_stats_emit(emit, labels,
+                                        state < 3 ? value[state] : 0);
+        }
+
+        ngx_shmtx_unlock(&gcf->shpool->mutex);
+    }
 }
