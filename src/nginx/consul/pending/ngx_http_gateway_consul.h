@@ -37,6 +37,7 @@ typedef struct {
     ngx_uint_t                         max_peers;
     ngx_uint_t                         updates;     /* sets published */
     ngx_uint_t                         errors;      /* failed queries */
+    size_t                             skipped;     /* entries left out */
     time_t                             updated;     /* the last publish */
     unsigned                           has_set:1;
     unsigned                           empty_kept:1; /* Consul says none */

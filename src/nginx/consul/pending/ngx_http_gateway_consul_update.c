@@ -32,16 +32,12 @@ ngx_int_t
 ngx_http_gateway_consul_update(ngx_http_gateway_consul_poller_t *p,
     const gw_consul_result_t *res, uint64_t index)
 {
-    ngx_uint_t                        same;
+    ngx_uint_t                        same, skipped;
     ngx_http_gateway_consul_conf_t   *ccf;
     ngx_http_gateway_consul_shctx_t  *sh;
 
     ccf = p->ccf;
     sh = ccf->sh;
-
-    if (res->npeers == 0 && ngx_http_gateway_consul_keep_empty(p, index)) {
-        return NGX_OK;
-    }
 
     ngx_shmtx_lock(&ccf->shpool->mutex);
 
@@ -49,7 +45,23 @@ ngx_http_gateway_consul_update(ngx_http_gateway_consul_poller_t *p,
            && gw_consul_peers_equal(sh->peers, sh->npeers, res->peers,
                                     res->npeers);
 
+    /* entries left out are told when their number changes */
+    skipped = res->skipped != sh->skipped;
+    sh->skipped = res->skipped;
+
     ngx_shmtx_unlock(&ccf->shpool->mutex);
+
+    if (skipped && res->skipped) {
+        ngx_log_error(NGX_LOG_WARN, p->log, 0,
+                      "gateway_consul \"%V\" of upstream \"%V\": %uz of %uz "
+                      "entries left out (the first because %s)",
+                      &ccf->service, &ccf->upstream->host, res->skipped,
+                      res->entries, res->skip_reason);
+    }
+
+    if (res->npeers == 0 && ngx_http_gateway_consul_keep_empty(p, index)) {
+        return NGX_OK;
+    }
 
     /* names are resolved again: their addresses may have changed */
 
@@ -66,14 +78,6 @@ ngx_http_gateway_consul_update(ngx_http_gateway_consul_poller_t *p,
                       "returned more than max_peers=%ui peers, the %ui "
                       "lowest addresses are used", &ccf->service,
                       &ccf->upstream->host, ccf->max_peers, ccf->max_peers);
-    }
-
-    if (res->skipped) {
-        ngx_log_error(NGX_LOG_WARN, p->log, 0,
-                      "gateway_consul \"%V\" of upstream \"%V\": %uz of %uz "
-                      "entries left out (the first because %s)",
-                      &ccf->service, &ccf->upstream->host, res->skipped,
-                      res->entries, res->skip_reason);
     }
 
     ngx_memcpy(p->set, res->peers, res->npeers * sizeof(gw_consul_peer_t));
