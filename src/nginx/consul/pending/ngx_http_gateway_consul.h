@@ -18,6 +18,7 @@
 #include "ngx_http_gateway_args.h"
 #include "ngx_http_gateway_link.h"
 #include "ngx_http_gateway_shm.h"
+#include "ngx_http_gateway_stats.h"
 #include "ngx_http_gateway_upstream_peers.h"
 #include "gw_consul.h"
 #include "gw_http.h"
@@ -53,6 +54,15 @@ typedef struct {
 } ngx_http_gateway_consul_main_conf_t;
 
 
+/* what a gateway_consul counts, as gateway_consul_*{upstream,service} */
+typedef struct {
+    ngx_http_gateway_stat_t           *updates;     /* sets published */
+    ngx_http_gateway_stat_t           *errors;      /* queries failed */
+    ngx_http_gateway_stat_t           *index;       /* X-Consul-Index */
+    ngx_http_gateway_stat_t           *peers;       /* peers published */
+} ngx_http_gateway_consul_stats_t;
+
+
 /* one gateway_consul, inside an upstream{} */
 struct ngx_http_gateway_consul_conf_s {
     ngx_str_t                          service;
@@ -76,6 +86,7 @@ struct ngx_http_gateway_consul_conf_s {
     ngx_http_gateway_shm_t            *shm;
     ngx_slab_pool_t                   *shpool;
     ngx_http_gateway_consul_shctx_t   *sh;
+    ngx_http_gateway_consul_stats_t    stats;
 
 #if (NGX_THREADS)
     ngx_thread_pool_t                 *thread_pool; /* writes the dump */

@@ -52,6 +52,8 @@ static ngx_int_t ngx_http_gateway_consul_init_zone(
 static ngx_int_t ngx_http_gateway_consul_add_links(ngx_conf_t *cf,
     ngx_http_gateway_consul_main_conf_t *cmcf,
     ngx_http_gateway_consul_conf_t *ccf);
+static ngx_int_t ngx_http_gateway_consul_add_stats(ngx_conf_t *cf,
+    ngx_http_gateway_consul_conf_t *ccf);
 static void *ngx_http_gateway_consul_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_gateway_consul_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_http_gateway_consul_init_main_conf(ngx_conf_t *cf,
@@ -151,6 +153,38 @@ static ngx_http_gateway_arg_t  ngx_http_gateway_consul_args[] = {
       ngx_http_gateway_consul_empty_values },
 
       ngx_http_gateway_null_arg
+};
+
+
+/* gateway_consul_*{upstream,service}: what each gateway_consul counts */
+
+static ngx_str_t  ngx_http_gateway_consul_labels[] = {
+    ngx_string("upstream"),
+    ngx_string("service"),
+    ngx_null_string
+};
+
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_consul_stats_defs[] = {
+
+    { ngx_string("gateway_consul_updates_total"),
+      ngx_string("Peer sets published from Consul into an upstream."),
+      GW_METRIC_COUNTER, ngx_http_gateway_consul_labels, NULL, 0, NULL,
+      NULL },
+
+    { ngx_string("gateway_consul_errors_total"),
+      ngx_string("Consul queries that failed (no connection, a status "
+                 "other than 200, a malformed or late reply)."),
+      GW_METRIC_COUNTER, ngx_http_gateway_consul_labels, NULL, 0, NULL,
+      NULL },
+
+    { ngx_string("gateway_consul_index"),
+      ngx_string("The X-Consul-Index of Consul's last good reply."),
+      GW_METRIC_GAUGE, ngx_http_gateway_consul_labels, NULL, 0, NULL, NULL },
+
+    { ngx_string("gateway_consul_peers"),
+      ngx_string("Peers in the set last published from Consul."),
+      GW_METRIC_GAUGE, ngx_http_gateway_consul_labels, NULL, 0, NULL, NULL }
 };
 
 
@@ -492,6 +526,40 @@ ngx_http_gateway_consul_add_links(ngx_conf_t *cf,
 }
 
 
+static ngx_int_t
+ngx_http_gateway_consul_add_stats(ngx_conf_t *cf,
+    ngx_http_gateway_consul_conf_t *ccf)
+{
+    ngx_str_t                          labels[2];
+    ngx_uint_t                         i;
+    ngx_http_gateway_stat_t          **stat[4];
+    ngx_http_gateway_stats_family_t   *family;
+
+    stat[0] = &ccf->stats.updates;
+    stat[1] = &ccf->stats.errors;
+    stat[2] = &ccf->stats.index;
+    stat[3] = &ccf->stats.peers;
+
+    labels[0] = ccf->upstream->host;
+    labels[1] = ccf->service;
+
+    for (i = 0; i < 4; i++) {
+        family = ngx_http_gateway_stats_family(cf,
+                                        &ngx_http_gateway_consul_stats_defs[i]);
+        if (family == NULL) {
+            return NGX_ERROR;
+        }
+
+        *stat[i] = ngx_http_gateway_stats_series(cf, family, labels);
+        if (*stat[i] == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static void *
 ngx_http_gateway_consul_create_main_conf(ngx_conf_t *cf)
 {
@@ -557,7 +625,9 @@ ngx_http_gateway_consul_init_main_conf(ngx_conf_t *cf, void *conf)
     ccf = cmcf->consuls.elts;
 
     for (i = 0; i < cmcf->consuls.nelts; i++) {
-        if (ngx_http_gateway_consul_add_links(cf, cmcf, ccf[i]) != NGX_OK) {
+        if (ngx_http_gateway_consul_add_links(cf, cmcf, ccf[i]) != NGX_OK
+            || ngx_http_gateway_consul_add_stats(cf, ccf[i]) != NGX_OK)
+        {
             return NGX_CONF_ERROR;
         }
 

@@ -590,6 +590,8 @@ ngx_http_gateway_consul_answered(ngx_http_gateway_consul_poller_t *p,
     event = gw_consul_poll_success(&ccf->sh->poll, index);
     ngx_shmtx_unlock(&ccf->shpool->mutex);
 
+    ngx_http_gateway_stats_set(ccf->stats.index, 0, (ngx_atomic_uint_t) index);
+
     switch (event) {
 
     case GW_CONSUL_INDEX_RESET:
@@ -651,6 +653,8 @@ ngx_http_gateway_consul_failed(ngx_http_gateway_consul_poller_t *p,
     *last = '\0';
 
     ngx_shmtx_unlock(&ccf->shpool->mutex);
+
+    ngx_http_gateway_stats_add(ccf->stats.errors, 0, 1);
 
     if (detail && link && link->state >= NGX_HTTP_GATEWAY_LINK_CONNECTED) {
         /* an answer that was not good: the link reports it and closes */

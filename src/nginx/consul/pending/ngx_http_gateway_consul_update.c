@@ -383,6 +383,9 @@ ngx_http_gateway_consul_publish(ngx_http_gateway_consul_poller_t *p)
 
     ngx_shmtx_unlock(&ccf->shpool->mutex);
 
+    ngx_http_gateway_stats_add(ccf->stats.updates, 0, 1);
+    ngx_http_gateway_stats_set(ccf->stats.peers, 0, n);
+
     ngx_http_gateway_consul_log_set(p, out, n);
 
     /* the dump holds addresses: it is read back without resolving */

@@ -704,3 +704,33 @@ my $reply = <$s>;
 like($reply, qr{^HTTP/1\.1 200 .*\r\n\r\nslow\z}s, 'the held request finishes');
 $::Blackhole->stop;
 --- response_body: a
+
+
+
+=== TEST 27: updates, errors, the index and the peers are counted
+--- http_config
+    upstream backend {
+        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=2s;
+        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
+    }
+--- config
+    location = /stats {
+        return 200 $gateway_stats;
+    }
+--- consul
+register('a');
+--- init
+ok(serves('a'), 'a serves');
+register('b');
+ok(serves('a b'), 'a and b serve');
+$Consul->fault('error500');
+ok(wait_for(30, sub { get('/stats') =~ /^gateway_consul_errors_total\{upstream="backend",service="web"\} [1-9]/m }),
+   'an error is counted');
+$Consul->fault('error500', 0);
+my $index = $Consul->health('web')->{headers}{'x-consul-index'};
+ok(wait_for(30, sub { get('/stats') =~ /^gateway_consul_index\{upstream="backend",service="web"\} $index$/m }),
+   'the index is Consul\'s');
+--- request
+GET /stats
+--- response_body_like eval
+qr/^gateway_consul_updates_total\{upstream="backend",service="web"\} 2\n.*^# TYPE gateway_consul_index gauge\n.*^gateway_consul_peers\{upstream="backend",service="web"\} 2$/ms
