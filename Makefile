@@ -5,7 +5,10 @@
 #   make test       install what is missing, build, run every test
 #   make unit       Check unit tests of the core
 #   make test-asan  the suites again with AddressSanitizer and UBSan
+#   make test-cpan TEST_NGINX_LIB=DIR  the suites under CPAN's Test::Nginx,
+#                   DIR being a checkout of openresty/test-nginx
 #   make bench      wrk benchmarks, as ratios to plain nginx proxy_pass
+#   make soak       minutes of load through reloads, kills and outages
 #   make fuzz       libFuzzer targets in fuzz/, FUZZ_SECONDS each
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree.
@@ -55,7 +58,11 @@ BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev \
 TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
               libnginx-mod-stream openssl prometheus \
               python3 python3-protobuf protobuf-compiler
+# what CPAN's Test::Nginx::Socket needs (HTTP::Response included)
+CPAN_DEPS  := libtest-base-perl libtext-diff-perl libtest-longstring-perl \
+              liblist-moreutils-perl libhttp-message-perl
 BENCH_DEPS := wrk redis-server valgrind curl
+SOAK_DEPS  := wrk redis-server curl gdb openssl
 # cases bench/ratelimit runs itself, with the Redis it starts
 BENCH_CASES = $(filter-out baseline limit_req ratelimit_%,\
                 $(basename $(notdir $(wildcard bench/cases/*.conf))))
@@ -66,7 +73,7 @@ PROVE_INC   = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo -I t/li
 TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
               TEST_NGINX_LOAD_MODULES=$(abspath $(MODULE))
 
-.PHONY: all deps test-deps run test unit unit-bins fuzz t runner-selftest test-asan bench clean
+.PHONY: all deps test-deps run test unit unit-bins fuzz t runner-selftest test-asan test-cpan bench soak clean
 
 all: $(MODULE)
 
@@ -121,6 +128,21 @@ test: test-deps
 	$(MAKE) test-asan
 	$(MAKE) fuzz FUZZ_SECONDS=10
 
+# The suites under CPAN's Test::Nginx from a checkout (its code stays there),
+# then the runner self-test, which checks that both runners evaluate the
+# blocks' sections at the same moment.
+TEST_NGINX_LIB ?=
+
+test-cpan: test-deps
+	@if [ ! -f "$(TEST_NGINX_LIB)/lib/Test/Nginx/Socket.pm" ]; then \
+	    echo "TEST_NGINX_LIB must name a checkout of openresty/test-nginx"; \
+	    exit 1; \
+	fi
+	@scripts/install-deps $(CPAN_DEPS)
+	$(MAKE) $(MODULE)
+	$(TEST_ENV) PERL5LIB=$(abspath $(TEST_NGINX_LIB))/lib prove t/
+	TEST_NGINX_LIB=$(abspath $(TEST_NGINX_LIB)) prove -I t/lib t/runner/
+
 # A module built with sanitizers runs inside the distribution's nginx, so the
 # sanitizer runtime is preloaded into nginx (through a wrapper binary).
 test-asan: test-deps
@@ -165,6 +187,12 @@ bench: deps
 	bench/ratelimit $(NGINX_BIN) $(abspath $(MODULE))
 	bench/jwt-verify-speed
 	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
+
+# not part of "make test": minutes long, and it kills processes on purpose
+soak: deps
+	@scripts/install-deps $(SOAK_DEPS)
+	$(MAKE) $(MODULE)
+	bench/soak/run $(NGINX_BIN) $(abspath $(MODULE))
 
 clean:
 	rm -rf $(BUILD) t/servroot
