@@ -303,7 +303,8 @@ ngx_http_gateway_consul_poll(ngx_http_gateway_consul_poller_t *p)
 static void
 ngx_http_gateway_consul_ask(ngx_http_gateway_consul_poller_t *p)
 {
-    u_char                            host[NGX_SOCKADDR_STRLEN + 8];
+    u_char                            host_text[NGX_SOCKADDR_STRLEN + 8];
+    ngx_str_t                         host;
     ngx_uint_t                        server;
     gw_consul_query_t                 q;
     ngx_http_gateway_link_t         **links, *link;
@@ -330,19 +331,11 @@ ngx_http_gateway_consul_ask(ngx_http_gateway_consul_poller_t *p)
 
     p->link = link;
 
-    ngx_memzero(&q, sizeof(gw_consul_query_t));
-    q.service = (char *) ccf->service.data;
-    q.service_len = ccf->service.len;
-    q.tag = (char *) ccf->tag.data;
-    q.tag_len = ccf->tag.len;
-    q.dc = (char *) ccf->dc.data;
-    q.dc_len = ccf->dc.len;
-    q.token = (char *) ccf->token.data;
-    q.token_len = ccf->token.len;
-    q.host = (char *) host;
-    q.host_len = ngx_snprintf(host, sizeof(host), "%V:%d", &link->host,
-                              (int) link->port) - host;
-    q.wait_s = (uint32_t) (ccf->wait / 1000);
+    host.data = host_text;
+    host.len = ngx_snprintf(host_text, sizeof(host_text), "%V:%d",
+                            &link->host, (int) link->port) - host_text;
+
+    ngx_http_gateway_consul_query(ccf, &host, &q);
 
     p->request_len = gw_consul_request(&q, p->index, (char *) p->request,
                                        NGX_HTTP_GATEWAY_CONSUL_REQUEST_SIZE);

@@ -6,7 +6,8 @@
  *   ngx_http_gateway_consul_poller.c   the lease and the blocking queries
  *   ngx_http_gateway_consul_update.c   a reply's set published (names
  *                                      resolved), logged, dumped
- *   ngx_http_gateway_consul_peers.c    Consul's peers as upstream peers
+ *   ngx_http_gateway_consul_peers.c    the query; Consul's peers as upstream
+ *                                      peers
  *   ngx_http_gateway_consul_dump.c     the dump file, read and written
  */
 
@@ -165,7 +166,12 @@ void ngx_http_gateway_consul_update_cancel(
     ngx_http_gateway_consul_poller_t *p);
 
 
-/* Consul's peers as the upstream takes them */
+/* between the configuration and the core */
+
+/* The query of ccf, sent to host ("HOST:PORT", the Host header). */
+void ngx_http_gateway_consul_query(ngx_http_gateway_consul_conf_t *ccf,
+    ngx_str_t *host, gw_consul_query_t *q);
+
 
 /*
  * The upstream peer of an IP peer (its name is the address as nginx

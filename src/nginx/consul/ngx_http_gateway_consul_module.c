@@ -205,7 +205,7 @@ ngx_http_gateway_consul_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     u_char                               *p;
     char                                 *rv;
-    ngx_str_t                            *value, key;
+    ngx_str_t                            *value, key, host;
     ngx_uint_t                            nbootstrap;
     const char                           *why;
     gw_consul_query_t                     query;
@@ -245,18 +245,8 @@ ngx_http_gateway_consul_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     /* what goes into the request is checked now, not at the first poll */
 
-    ngx_memzero(&query, sizeof(gw_consul_query_t));
-    query.service = (char *) ccf->service.data;
-    query.service_len = ccf->service.len;
-    query.tag = (char *) ccf->tag.data;
-    query.tag_len = ccf->tag.len;
-    query.dc = (char *) ccf->dc.data;
-    query.dc_len = ccf->dc.len;
-    query.token = (char *) ccf->token.data;
-    query.token_len = ccf->token.len;
-    query.host = "h";
-    query.host_len = 1;
-    query.wait_s = (uint32_t) (ccf->wait / 1000);
+    ngx_str_set(&host, "consul");
+    ngx_http_gateway_consul_query(ccf, &host, &query);
 
     why = gw_consul_query_check(&query);
     if (why) {
@@ -642,22 +632,35 @@ ngx_http_gateway_consul_init_main_conf(ngx_conf_t *cf, void *conf)
 }
 
 
-static ngx_int_t
-ngx_http_gateway_consul_init_process(ngx_cycle_t *cycle)
+/* this cycle's gateway_consul directives */
+
+static ngx_http_gateway_consul_conf_t **
+ngx_http_gateway_consul_confs(ngx_cycle_t *cycle, ngx_uint_t *n)
 {
-    ngx_uint_t                            i;
-    ngx_http_gateway_consul_conf_t      **ccf;
     ngx_http_gateway_consul_main_conf_t  *cmcf;
 
     cmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_gateway_consul_module);
     if (cmcf == NULL) {
-        return NGX_OK;
+        *n = 0;
+        return NULL;
     }
 
-    ccf = cmcf->consuls.elts;
+    *n = cmcf->consuls.nelts;
 
-    for (i = 0; i < cmcf->consuls.nelts; i++) {
+    return cmcf->consuls.elts;
+}
+
+
+static ngx_int_t
+ngx_http_gateway_consul_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                        i, n;
+    ngx_http_gateway_consul_conf_t  **ccf;
+
+    ccf = ngx_http_gateway_consul_confs(cycle, &n);
+
+    for (i = 0; i < n; i++) {
         if (ngx_http_gateway_consul_poller_start(cycle, ccf[i]) != NGX_OK) {
             return NGX_ERROR;
         }
@@ -670,19 +673,12 @@ ngx_http_gateway_consul_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_gateway_consul_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                            i;
-    ngx_http_gateway_consul_conf_t      **ccf;
-    ngx_http_gateway_consul_main_conf_t  *cmcf;
+    ngx_uint_t                        i, n;
+    ngx_http_gateway_consul_conf_t  **ccf;
 
-    cmcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                               ngx_http_gateway_consul_module);
-    if (cmcf == NULL) {
-        return;
-    }
+    ccf = ngx_http_gateway_consul_confs(cycle, &n);
 
-    ccf = cmcf->consuls.elts;
-
-    for (i = 0; i < cmcf->consuls.nelts; i++) {
+    for (i = 0; i < n; i++) {
         ngx_http_gateway_consul_poller_stop(ccf[i]);
     }
 }
