@@ -61,8 +61,8 @@ TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
 # what CPAN's Test::Nginx::Socket needs (HTTP::Response included)
 CPAN_DEPS  := libtest-base-perl libtext-diff-perl libtest-longstring-perl \
               liblist-moreutils-perl libhttp-message-perl
-BENCH_DEPS := wrk redis-server valgrind curl
-SOAK_DEPS  := wrk redis-server curl gdb openssl
+BENCH_DEPS := wrk redis-server valgrind curl python3
+SOAK_DEPS  := wrk redis-server curl gdb openssl python3
 # cases bench/ratelimit runs itself, with the Redis it starts
 BENCH_CASES = $(filter-out baseline limit_req ratelimit_%,\
                 $(basename $(notdir $(wildcard bench/cases/*.conf))))
@@ -187,6 +187,8 @@ bench: deps
 	bench/ratelimit $(NGINX_BIN) $(abspath $(MODULE))
 	bench/jwt-verify-speed
 	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
+	bench/consul $(NGINX_BIN) $(abspath $(MODULE))
+	BENCH_MODE=instructions bench/consul $(NGINX_BIN) $(abspath $(MODULE))
 
 # not part of "make test": minutes long, and it kills processes on purpose
 soak: deps

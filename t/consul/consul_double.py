@@ -55,6 +55,7 @@ import os
 import random
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -285,6 +286,12 @@ class State:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "consul-double"
+
+    def setup(self):
+        super().setup()
+        # Go's net/http (Consul's server) sets TCP_NODELAY: without it the
+        # body, written after the header, would wait for a delayed ACK
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, fmt, *args):
         if self.server.verbose:

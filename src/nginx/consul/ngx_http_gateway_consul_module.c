@@ -658,6 +658,14 @@ ngx_http_gateway_consul_init_process(ngx_cycle_t *cycle)
     ngx_uint_t                        i, n;
     ngx_http_gateway_consul_conf_t  **ccf;
 
+    /* workers poll; cache managers and loaders do not */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
     ccf = ngx_http_gateway_consul_confs(cycle, &n);
 
     for (i = 0; i < n; i++) {

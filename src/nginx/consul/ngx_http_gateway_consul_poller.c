@@ -96,7 +96,14 @@ ngx_http_gateway_consul_poller_start(ngx_cycle_t *cycle,
     p->response = gw_http_response_new(NGX_HTTP_GATEWAY_CONSUL_MAX_HEADER);
     p->reader = gw_consul_reader_new(&limits);
     if (p->response == NULL || p->reader == NULL) {
-        ngx_http_gateway_consul_poller_stop(ccf);
+        if (p->response) {
+            gw_http_response_free(p->response);
+        }
+
+        if (p->reader) {
+            gw_consul_reader_free(p->reader);
+        }
+
         return NGX_ERROR;
     }
 
