@@ -9,6 +9,7 @@
  *   ngx_http_gateway_consul_peers.c    the query; Consul's peers as upstream
  *                                      peers
  *   ngx_http_gateway_consul_dump.c     the dump file, read and written
+ *   ngx_http_gateway_consul_status.c   the "consul" section of the status
  */
 
 #ifndef _NGX_HTTP_GATEWAY_CONSUL_H_INCLUDED_
@@ -164,6 +165,11 @@ ngx_int_t ngx_http_gateway_consul_update(ngx_http_gateway_consul_poller_t *p,
 /* Stops resolving (the worker exits or lost the lease). */
 void ngx_http_gateway_consul_update_cancel(
     ngx_http_gateway_consul_poller_t *p);
+
+
+/* The "consul" section of the status document. */
+ngx_int_t ngx_http_gateway_consul_status_add(ngx_conf_t *cf,
+    ngx_http_gateway_consul_main_conf_t *cmcf);
 
 
 /* between the configuration and the core */

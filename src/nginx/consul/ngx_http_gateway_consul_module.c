@@ -284,11 +284,20 @@ ngx_http_gateway_consul_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    /* (an absent tag or dc has no data to copy, not even nothing) */
+
     p = ngx_cpymem(key.data, ccf->service.data, ccf->service.len);
     *p++ = '\0';
-    p = ngx_cpymem(p, ccf->tag.data, ccf->tag.len);
+
+    if (ccf->tag.len) {
+        p = ngx_cpymem(p, ccf->tag.data, ccf->tag.len);
+    }
+
     *p++ = '\0';
-    ngx_memcpy(p, ccf->dc.data, ccf->dc.len);
+
+    if (ccf->dc.len) {
+        ngx_memcpy(p, ccf->dc.data, ccf->dc.len);
+    }
 
     ccf->key_hash = ngx_crc32_long(key.data, key.len);
 
@@ -626,6 +635,10 @@ ngx_http_gateway_consul_init_main_conf(ngx_conf_t *cf, void *conf)
         ccf[i]->resolver_timeout =
                                  clcf->resolver_timeout == NGX_CONF_UNSET_MSEC
                                  ? 30000 : clcf->resolver_timeout;
+    }
+
+    if (ngx_http_gateway_consul_status_add(cf, cmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

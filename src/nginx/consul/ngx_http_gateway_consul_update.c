@@ -80,7 +80,10 @@ ngx_http_gateway_consul_update(ngx_http_gateway_consul_poller_t *p,
                       &ccf->upstream->host, ccf->max_peers, ccf->max_peers);
     }
 
-    ngx_memcpy(p->set, res->peers, res->npeers * sizeof(gw_consul_peer_t));
+    if (res->npeers) {
+        ngx_memcpy(p->set, res->peers, res->npeers * sizeof(gw_consul_peer_t));
+    }
+
     p->nset = res->npeers;
     p->set_index = index;
 
