@@ -63,8 +63,8 @@ CPAN_DEPS  := libtest-base-perl libtext-diff-perl libtest-longstring-perl \
               liblist-moreutils-perl libhttp-message-perl
 # make run: openssl makes the demo's key and tokens, curl is what it prints
 RUN_DEPS   := openssl curl
-BENCH_DEPS := wrk redis-server valgrind curl
-SOAK_DEPS  := wrk redis-server curl gdb openssl
+BENCH_DEPS := wrk redis-server valgrind curl python3
+SOAK_DEPS  := wrk redis-server curl gdb openssl python3
 # cases bench/ratelimit and bench/trace-export run themselves
 BENCH_CASES = $(filter-out baseline limit_req ratelimit_% trace_export_%,\
                 $(basename $(notdir $(wildcard bench/cases/*.conf))))
@@ -209,6 +209,8 @@ bench: deps
 	bench/jwt-verify-speed
 	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
 	bench/trace-export $(NGINX_BIN) $(abspath $(MODULE))
+	bench/consul $(NGINX_BIN) $(abspath $(MODULE))
+	BENCH_MODE=instructions bench/consul $(NGINX_BIN) $(abspath $(MODULE))
 
 # not part of "make test": minutes long, and it kills processes on purpose
 soak: deps

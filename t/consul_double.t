@@ -232,7 +232,18 @@ subtest 'faults' => sub {
     my $low = index_of($consul->health('web'));
     cmp_ok $low, '<', $index, 'reset-index sends the index backwards';
     $consul->register(id => 'web-3', port => 8083);
-    cmp_ok index_of($consul->health('web')), '>', $low, 'and it grows from there';
+    my $grown = index_of($consul->health('web'));
+    cmp_ok $grown, '>', $low, 'and it grows from there';
+
+    $consul->fault('error500');
+    $consul->clear;
+    my $r = $consul->health('web');
+    is $r->{status}, 200, 'clear: no fault';
+    is_deeply body($r), [], 'no instance';
+    cmp_ok index_of($r), '>', $grown, 'and a newer index';
+    is scalar @{ $consul->requests }, 1, 'only this query seen';
+    $consul->register(id => 'web-1', port => 8081);
+    $consul->register(id => 'web-2', port => 8082);
 };
 
 subtest 'ACL tokens' => sub {

@@ -52,7 +52,11 @@ sub url { my ($self, $path) = @_; return "http://" . $self->address . $path }
 
 sub start {
     my $self = shift;
+    my $pidfile = File::Spec->catfile(File::Spec->tmpdir,
+                                      "consul-double-$$-$self->{port}.pid");
+    unlink $pidfile;
     my @args = ('--listen', $self->address, '--anonymous', $self->{anonymous},
+                '--pidfile', $pidfile,
                 map { ('--token', $_) } @{ $self->{tokens} });
     my $pid = fork;
     die "fork: $!" unless defined $pid;
@@ -61,11 +65,23 @@ sub start {
         exec python(), $script, @args or POSIX::_exit(127);
     }
     $self->{pid} = $pid;
+
+    # it writes its pid once it listens: another server on the port (or a
+    # double left over) cannot pass for it
     my $deadline = time + 30;
     while (time < $deadline) {
-        my $r = $self->{http}->get($self->url('/v1/status/leader'));
-        return $self if $r->{status} == 200;
-        die "the Consul double exited\n" if waitpid($pid, WNOHANG) == $pid;
+        if (open my $fh, '<', $pidfile) {
+            my $written = <$fh> // '';
+            if ($written =~ /^(\d+)/ && $1 == $pid) {
+                unlink $pidfile;
+                return $self;
+            }
+        }
+        if (waitpid($pid, WNOHANG) == $pid) {
+            delete $self->{pid};
+            die "the Consul double could not listen on " . $self->address
+                . " (is the port in use?)\n";
+        }
         sleep 0.05;
     }
     die "the Consul double did not start on " . $self->address . "\n";
@@ -112,11 +128,11 @@ sub register {
     my %service = (
         ID      => $id,
         Service => $o{service} || 'web',
-        Port    => $o{port},
+        Port    => $o{port} + 0,
         Address => exists $o{address} ? $o{address} : '127.0.0.1',
         Tags    => $o{tags} || [],
     );
-    $service{Weights} = { Passing => $o{weight}, Warning => 1 }
+    $service{Weights} = { Passing => $o{weight} + 0, Warning => 1 }
         if defined $o{weight};
     $service{Meta} = $o{meta} if $o{meta};
     $self->write_request('/v1/catalog/register', {
@@ -149,6 +165,15 @@ sub fault {
 }
 
 sub clear_faults { my $self = shift; $self->request('DELETE', '/double/fault') }
+
+# an empty catalog, no faults, no requests seen
+sub clear {
+    my $self = shift;
+    my $r = $self->request('DELETE', '/double/catalog');
+    die "clear: $r->{status}\n" unless $r->{status} == 200;
+}
+
+sub running { my $self = shift; return defined $self->{pid} }
 
 sub reset_index {
     my ($self, $to) = @_;

@@ -37,6 +37,9 @@ Its own endpoints (not Consul's) drive the tests:
   GET    /double/requests                  the health queries seen, oldest
                                            first (path, query, token)
   DELETE /double/requests                  forget them
+  DELETE /double/catalog                   forget every node, service,
+                                           check, fault and request (the
+                                           index keeps growing)
 
 Faults: hang (read the request, never answer), error500, malformed (a body
 cut in half), close (close without answering), never_block (ignore index),
@@ -52,6 +55,7 @@ import os
 import random
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -125,6 +129,11 @@ class State:
         address = body.get("Address")
         if not node or not address:
             raise ValueError("Must provide node and address")
+        svc = body.get("Service") or {}
+        # what Go's JSON decoding into Consul's structs refuses
+        if not isinstance(svc.get("Port", 0), int) or any(
+                not isinstance(v, int) for v in (svc.get("Weights") or {}).values()):
+            raise ValueError("json: cannot unmarshal string into Go struct field")
         with self.cond:
             affected = set(self._services_on(node))
             index = self._bump()
@@ -238,6 +247,16 @@ class State:
                     self.service_index[name] = index
             return True
 
+    def clear(self):
+        with self.cond:
+            self.nodes.clear()
+            self.services.clear()
+            self.checks.clear()
+            self.faults.clear()
+            self.requests.clear()
+            # what was deregistered changed: blocked queries see it
+            self._bump(*list(self.service_index))
+
     def reset_index(self, to):
         with self.cond:
             self.index = to
@@ -267,6 +286,12 @@ class State:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "consul-double"
+
+    def setup(self):
+        super().setup()
+        # Go's net/http (Consul's server) sets TCP_NODELAY: without it the
+        # body, written after the header, would wait for a delayed ACK
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, fmt, *args):
         if self.server.verbose:
@@ -399,6 +424,9 @@ class Handler(BaseHTTPRequestHandler):
             with state.cond:
                 state.requests.clear()
             return self._text(200, "ok")
+        if url.path == "/double/catalog":
+            state.clear()
+            return self._text(200, "ok")
         self._text(404, "404 page not found")
 
     def do_POST(self):
@@ -424,14 +452,7 @@ class Handler(BaseHTTPRequestHandler):
             del state.requests[:-1000]
             faults = set(state.faults)
 
-        if "hang" in faults:
-            # read the request, never answer (until the fault is cleared)
-            with state.cond:
-                state.cond.wait_for(lambda: "hang" not in state.faults or self.server.stopping)
-            self.close_connection = True
-            return
-        if "close" in faults:
-            self.close_connection = True
+        if self.refuse(faults):
             return
 
         acl = self._policy(query)
@@ -474,6 +495,9 @@ class Handler(BaseHTTPRequestHandler):
             faults = set(state.faults)
             reply_index = state.service_idx(name)
             entries = state.entries(name, tags, passing)
+        # a fault switched on while the query blocked applies to its answer
+        if self.refuse(faults):
+            return
         if "error500" in faults:
             return self._text(500, "rpc error making call: No cluster leader")
         readable = [e for e in entries if self._may_read(policy, e["Service"]["Service"])]
@@ -493,6 +517,18 @@ class Handler(BaseHTTPRequestHandler):
         chunks = (lambda: random.randint(1, 7)) if "tiny_chunks" in faults else None
         self._send(200, body, headers, chunks)
 
+    def refuse(self, faults):
+        """hang: never answer (until the fault is cleared); close: close the
+        connection without an answer. True when the query got either."""
+        state = self._state()
+        if "hang" in faults:
+            with state.cond:
+                state.cond.wait_for(lambda: "hang" not in state.faults or self.server.stopping)
+        elif "close" not in faults:
+            return False
+        self.close_connection = True
+        return True
+
     @staticmethod
     def transform(entries, faults):
         for e in entries:
@@ -511,6 +547,11 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # a client that gave up (a timeout, a worker that exited) is normal
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 def parse_tokens(specs):

@@ -162,11 +162,13 @@ void gw_consul_poll_conf_default(gw_consul_poll_conf_t *conf);
 
 /* Plain data: the glue keeps it in shared memory, where status reads it. */
 typedef struct {
-    uint64_t  index;        /* the next ?index=; 0: a query that does not block */
+    uint64_t  index;        /* the last index seen; 0: none */
     int64_t   tat;          /* rate limit: when the bucket is full again */
     int64_t   retry_at;     /* after errors: no request before */
     uint32_t  errors;       /* consecutive */
     uint32_t  server;       /* which of the configured servers to ask */
+    uint32_t  resync;       /* after an error: the next query does not block */
+    uint32_t  pad;
 } gw_consul_poll_t;
 
 typedef enum {
@@ -182,7 +184,12 @@ void gw_consul_poll_init(gw_consul_poll_t *poll);
 int64_t gw_consul_poll_delay(const gw_consul_poll_t *poll,
                              const gw_consul_poll_conf_t *conf, int64_t now);
 
-/* A request starts now: takes a token; returns the index to send. */
+/*
+ * A request starts now: takes a token; returns the index to send (0, a
+ * query that returns at once, for the first one and the first after an
+ * error: a Consul restarted, or another server, may be at a lower index,
+ * on which a blocking query would wait for nothing).
+ */
 uint64_t gw_consul_poll_begin(gw_consul_poll_t *poll,
                               const gw_consul_poll_conf_t *conf, int64_t now);
 

@@ -66,7 +66,7 @@ ngx_http_gateway_consul_dump_load(ngx_conf_t *cf,
     *peers = NULL;
     *n = 0;
 
-    if (ccf->dump.len == 0) {
+    if (ccf->dump.len == 0 || ngx_process == NGX_PROCESS_SIGNALLER) {
         return NGX_OK;
     }
 

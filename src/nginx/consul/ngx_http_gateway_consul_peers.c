@@ -1,6 +1,7 @@
 /*
- * Consul's peers (gw_consul_peer_t, from a reply or a dump file) as the
- * upstream's peer table takes them.
+ * Between the configuration and the core: the query a gateway_consul
+ * sends, and Consul's peers (gw_consul_peer_t, from a reply or a dump
+ * file) as the upstream's peer table takes them.
  */
 
 #include "ngx_http_gateway_consul.h"
@@ -63,4 +64,24 @@ ngx_http_gateway_consul_ip_peer(ngx_pool_t *pool, const gw_consul_peer_t *peer,
     out->weight = peer->weight;
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_gateway_consul_query(ngx_http_gateway_consul_conf_t *ccf,
+    ngx_str_t *host, gw_consul_query_t *q)
+{
+    ngx_memzero(q, sizeof(gw_consul_query_t));
+
+    q->service = (char *) ccf->service.data;
+    q->service_len = ccf->service.len;
+    q->tag = (char *) ccf->tag.data;
+    q->tag_len = ccf->tag.len;
+    q->dc = (char *) ccf->dc.data;
+    q->dc_len = ccf->dc.len;
+    q->token = (char *) ccf->token.data;
+    q->token_len = ccf->token.len;
+    q->host = (char *) host->data;
+    q->host_len = host->len;
+    q->wait_s = (uint32_t) (ccf->wait / 1000);
 }
