@@ -1,0 +1,394 @@
+/*
+ * A fill: one response copied into one entry and SET in Redis, by the one
+ * request holding the key's fill lock.
+ *
+ *   SET lock TOKEN NX PX 5000        asked for before the request goes
+ *                                    upstream; nothing waits for it
+ *   SET entry VALUE PX TTL           once the body is complete and the
+ *                                    lock is held
+ *   EVAL unlock 1 lock TOKEN         the lock released, if still ours
+ *                                    (EVAL, not EVALSHA: nothing is left
+ *                                    to resend the text if Redis lost it)
+ *
+ * The fill has its own pool: a fast upstream can end the response before
+ * Redis answers for the lock, and the entry then waits for that answer.
+ * The Redis client answers every command exactly once (NULL on failure or
+ * timeout), so the fill always ends. A lock never released expires.
+ */
+
+#include "ngx_http_gateway_cache.h"
+
+
+#define NGX_HTTP_GATEWAY_CACHE_LOCK_ASKED    0
+#define NGX_HTTP_GATEWAY_CACHE_LOCK_HELD     1
+#define NGX_HTTP_GATEWAY_CACHE_LOCK_REFUSED  2
+
+#define NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN     32
+
+
+struct ngx_http_gateway_cache_fill_s {
+    ngx_pool_t                         *pool;
+    ngx_http_gateway_cache_loc_conf_t  *conf;
+    ngx_http_gateway_cache_ctx_t       *ctx;      /* NULL: the request ended */
+
+    ngx_uint_t                          lock;
+    unsigned                            complete:1;
+    unsigned                            abandoned:1;
+
+    u_char                              key[GW_CACHE_KEY_LEN];
+    u_char                              lock_key[GW_CACHE_LOCK_KEY_LEN];
+    u_char                              token[NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN];
+
+    u_char                             *data;     /* ngx_alloc()ed entry */
+    size_t                              head;
+    size_t                              len;
+    size_t                              size;
+    size_t                              max;
+    uint64_t                            ttl_ms;
+};
+
+
+static void ngx_http_gateway_cache_fill_locked(void *data, redisReply *reply);
+static void ngx_http_gateway_cache_fill_store(
+    ngx_http_gateway_cache_fill_t *fill);
+static void ngx_http_gateway_cache_fill_stored(void *data, redisReply *reply);
+static void ngx_http_gateway_cache_fill_unlock(
+    ngx_http_gateway_cache_fill_t *fill);
+static void ngx_http_gateway_cache_fill_unlocked(void *data,
+    redisReply *reply);
+static void ngx_http_gateway_cache_fill_destroy(
+    ngx_http_gateway_cache_fill_t *fill);
+static void ngx_http_gateway_cache_fill_request_done(void *data);
+
+
+static ngx_str_t  ngx_http_gateway_cache_unlock_script =
+    ngx_string("if redis.call('get', KEYS[1]) == ARGV[1] then "
+               "return redis.call('del', KEYS[1]) end return 0");
+
+
+ngx_http_gateway_cache_fill_t *
+ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx)
+{
+    u_char                          random[NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN / 2];
+    ngx_str_t                       argv[6];
+    ngx_pool_t                     *pool;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_request_t             *r;
+    ngx_http_gateway_cache_fill_t  *fill;
+
+    r = ctx->request;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, ngx_cycle->log);
+
+    if (cln == NULL || pool == NULL) {
+        goto failed;
+    }
+
+    fill = ngx_pcalloc(pool, sizeof(ngx_http_gateway_cache_fill_t));
+    if (fill == NULL) {
+        goto failed;
+    }
+
+    fill->pool = pool;
+    fill->conf = ctx->conf;
+    fill->ctx = ctx;
+
+    ngx_memcpy(fill->key, ctx->key, GW_CACHE_KEY_LEN);
+    ngx_memcpy(fill->lock_key, ctx->lock_key, GW_CACHE_LOCK_KEY_LEN);
+
+    ngx_http_gateway_random(random, sizeof(random));
+    ngx_hex_dump(fill->token, random, sizeof(random));
+
+    ngx_str_set(&argv[0], "SET");
+    argv[1].data = fill->lock_key;
+    argv[1].len = GW_CACHE_LOCK_KEY_LEN;
+    argv[2].data = fill->token;
+    argv[2].len = NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN;
+    ngx_str_set(&argv[3], "NX");
+    ngx_str_set(&argv[4], "PX");
+    ngx_str_set(&argv[5], "5000");
+
+    if (ngx_http_gateway_redis_command(ctx->conf->redis, pool,
+                                       ngx_http_gateway_cache_fill_locked,
+                                       fill, 6, argv)
+        == NULL)
+    {
+        goto failed;
+    }
+
+    fill->lock = NGX_HTTP_GATEWAY_CACHE_LOCK_ASKED;
+
+    cln->handler = ngx_http_gateway_cache_fill_request_done;
+    cln->data = ctx;
+
+    return fill;
+
+failed:
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+
+    return NULL;
+}
+
+
+u_char *
+ngx_http_gateway_cache_fill_start(ngx_http_gateway_cache_fill_t *fill,
+    size_t head, size_t body_hint, uint64_t ttl_ms)
+{
+    fill->data = ngx_alloc(head + body_hint, ngx_cycle->log);
+    if (fill->data == NULL) {
+        return NULL;
+    }
+
+    fill->head = head;
+    fill->len = head;
+    fill->size = head + body_hint;
+    fill->max = head + fill->conf->max_size;
+    fill->ttl_ms = ttl_ms;
+
+    return fill->data;
+}
+
+
+/*
+ * A buffer's bytes appended to the entry. A proxied body may lie in the
+ * upstream's temporary file when the client reads slowly: it is read back
+ * as nginx's own output chain does to send it (this worker has just written
+ * it: the page cache holds it).
+ */
+
+ngx_int_t
+ngx_http_gateway_cache_fill_append(ngx_http_gateway_cache_fill_t *fill,
+    ngx_buf_t *b)
+{
+    off_t    size;
+    size_t   want;
+    u_char  *data;
+    ssize_t  n;
+
+    size = ngx_buf_size(b);
+
+    if (size == 0 || ngx_buf_special(b)) {
+        return NGX_OK;
+    }
+
+    if ((off_t) (fill->max - fill->len) < size) {
+        return NGX_DECLINED;
+    }
+
+    if ((off_t) (fill->size - fill->len) < size) {
+        want = ngx_max(fill->size * 2, fill->len + (size_t) size);
+        want = ngx_min(want, fill->max);
+
+        data = ngx_alloc(want, ngx_cycle->log);
+        if (data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(data, fill->data, fill->len);
+        ngx_free(fill->data);
+
+        fill->data = data;
+        fill->size = want;
+    }
+
+    if (ngx_buf_in_memory(b)) {
+        ngx_memcpy(fill->data + fill->len, b->pos, (size_t) size);
+
+    } else {
+        n = ngx_read_file(b->file, fill->data + fill->len, (size_t) size,
+                          b->file_pos);
+        if (n != size) {
+            return NGX_ERROR;
+        }
+    }
+
+    fill->len += (size_t) size;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_gateway_cache_fill_complete(ngx_http_gateway_cache_fill_t *fill)
+{
+    gw_cache_entry_set_body_len(fill->data, fill->len - fill->head);
+
+    fill->complete = 1;
+
+    switch (fill->lock) {
+
+    case NGX_HTTP_GATEWAY_CACHE_LOCK_HELD:
+        ngx_http_gateway_cache_fill_store(fill);
+        ngx_http_gateway_cache_fill_destroy(fill);
+        break;
+
+    case NGX_HTTP_GATEWAY_CACHE_LOCK_REFUSED:
+        ngx_http_gateway_cache_fill_destroy(fill);
+        break;
+
+    default: /* asked: the answer completes the fill */
+        if (fill->ctx) {
+            fill->ctx->fill = NULL;
+            fill->ctx = NULL;
+        }
+    }
+}
+
+
+void
+ngx_http_gateway_cache_fill_abandon(ngx_http_gateway_cache_fill_t *fill)
+{
+    fill->abandoned = 1;
+
+    if (fill->ctx) {
+        fill->ctx->fill = NULL;
+        fill->ctx = NULL;
+    }
+
+    if (fill->data) {
+        ngx_free(fill->data);
+        fill->data = NULL;
+    }
+
+    if (fill->lock == NGX_HTTP_GATEWAY_CACHE_LOCK_ASKED) {
+        return;   /* the answer ends the fill */
+    }
+
+    ngx_http_gateway_cache_fill_unlock(fill);
+    ngx_http_gateway_cache_fill_destroy(fill);
+}
+
+
+static void
+ngx_http_gateway_cache_fill_locked(void *data, redisReply *reply)
+{
+    ngx_http_gateway_cache_fill_t *fill = data;
+
+    /* "OK", or nil when another request fills; NULL: Redis in trouble */
+
+    fill->lock = (reply != NULL && reply->type == REDIS_REPLY_STATUS)
+                 ? NGX_HTTP_GATEWAY_CACHE_LOCK_HELD
+                 : NGX_HTTP_GATEWAY_CACHE_LOCK_REFUSED;
+
+    if (fill->abandoned) {
+        ngx_http_gateway_cache_fill_unlock(fill);
+        ngx_http_gateway_cache_fill_destroy(fill);
+
+    } else if (fill->complete) {
+        if (fill->lock == NGX_HTTP_GATEWAY_CACHE_LOCK_HELD) {
+            ngx_http_gateway_cache_fill_store(fill);
+        }
+
+        ngx_http_gateway_cache_fill_destroy(fill);
+    }
+}
+
+
+static void
+ngx_http_gateway_cache_fill_store(ngx_http_gateway_cache_fill_t *fill)
+{
+    u_char     ttl[NGX_INT64_LEN];
+    ngx_str_t  argv[5];
+
+    ngx_str_set(&argv[0], "SET");
+    argv[1].data = fill->key;
+    argv[1].len = GW_CACHE_KEY_LEN;
+    argv[2].data = fill->data;
+    argv[2].len = fill->len;
+    ngx_str_set(&argv[3], "PX");
+    argv[4].data = ttl;
+    argv[4].len = ngx_sprintf(ttl, "%uL", fill->ttl_ms) - ttl;
+
+    /* pipelined: the entry is in place before the lock goes */
+
+    (void) ngx_http_gateway_redis_command(fill->conf->redis, fill->pool,
+                                          ngx_http_gateway_cache_fill_stored,
+                                          fill->conf, 5, argv);
+
+    ngx_http_gateway_cache_fill_unlock(fill);
+}
+
+
+static void
+ngx_http_gateway_cache_fill_stored(void *data, redisReply *reply)
+{
+    ngx_http_gateway_cache_loc_conf_t *conf = data;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_gateway_cache_log_trouble(ngx_cycle->log, conf,
+                                           "did not store an entry",
+                                           reply ? reply->str : NULL);
+    }
+}
+
+
+static void
+ngx_http_gateway_cache_fill_unlock(ngx_http_gateway_cache_fill_t *fill)
+{
+    ngx_str_t  argv[5];
+
+    if (fill->lock != NGX_HTTP_GATEWAY_CACHE_LOCK_HELD) {
+        return;
+    }
+
+    fill->lock = NGX_HTTP_GATEWAY_CACHE_LOCK_REFUSED;
+
+    ngx_str_set(&argv[0], "EVAL");
+    argv[1] = ngx_http_gateway_cache_unlock_script;
+    ngx_str_set(&argv[2], "1");
+    argv[3].data = fill->lock_key;
+    argv[3].len = GW_CACHE_LOCK_KEY_LEN;
+    argv[4].data = fill->token;
+    argv[4].len = NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN;
+
+    (void) ngx_http_gateway_redis_command(fill->conf->redis, fill->pool,
+                                          ngx_http_gateway_cache_fill_unlocked,
+                                          NULL, 5, argv);
+}
+
+
+static void
+ngx_http_gateway_cache_fill_unlocked(void *data, redisReply *reply)
+{
+    /* nothing waits for it: a lock not released expires */
+}
+
+
+/*
+ * The fill's pool goes: commands still on their way are detached, and are
+ * sent and answered all the same.
+ */
+
+static void
+ngx_http_gateway_cache_fill_destroy(ngx_http_gateway_cache_fill_t *fill)
+{
+    if (fill->ctx) {
+        fill->ctx->fill = NULL;
+        fill->ctx = NULL;
+    }
+
+    if (fill->data) {
+        ngx_free(fill->data);
+    }
+
+    ngx_destroy_pool(fill->pool);
+}
+
+
+/* The request's pool goes: a fill it had not completed is abandoned. */
+
+static void
+ngx_http_gateway_cache_fill_request_done(void *data)
+{
+    ngx_http_gateway_cache_ctx_t *ctx = data;
+
+    /* a fill that completed, or ended, is no longer the request's */
+
+    if (ctx->fill) {
+        ngx_http_gateway_cache_fill_abandon(ctx->fill);
+    }
+}

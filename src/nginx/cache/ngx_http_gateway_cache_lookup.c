@@ -1,0 +1,481 @@
+/*
+ * The lookup, a precontent phase handler: the core's plan for the request,
+ * the key, one Redis GET while the request waits (at most the Redis
+ * timeout), then a hit answered by ngx_http_gateway_cache_hit.c or a miss
+ * that goes upstream, asking for the fill lock on the way.
+ */
+
+#include "ngx_http_gateway_cache.h"
+
+
+static ngx_int_t ngx_http_gateway_cache_plan(ngx_http_request_t *r,
+    ngx_http_gateway_cache_loc_conf_t *conf, gw_cache_request_plan_t *plan);
+static ngx_int_t ngx_http_gateway_cache_keys(ngx_http_request_t *r,
+    ngx_http_gateway_cache_ctx_t *ctx);
+static ngx_int_t ngx_http_gateway_cache_decide(ngx_http_request_t *r,
+    ngx_http_gateway_cache_ctx_t *ctx);
+static ngx_int_t ngx_http_gateway_cache_content_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_gateway_cache_get(ngx_http_gateway_cache_ctx_t *ctx);
+static void ngx_http_gateway_cache_got(void *data, redisReply *reply);
+static void ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
+    redisReply *reply);
+static void ngx_http_gateway_cache_wake(ngx_event_t *ev);
+static void ngx_http_gateway_cache_wake_cleanup(void *data);
+static void ngx_http_gateway_cache_free_value(void *data);
+
+
+/* nginx lower-cased every request header's name while parsing */
+#define ngx_http_gateway_cache_header_is(h, name)                            \
+    ((h)->key.len == sizeof(name) - 1                                         \
+     && ngx_strncmp((h)->lowcase_key, name, sizeof(name) - 1) == 0)
+
+static ngx_str_t  ngx_http_gateway_cache_get_method = ngx_string("GET");
+
+
+ngx_int_t
+ngx_http_gateway_cache_lookup_handler(ngx_http_request_t *r)
+{
+    gw_cache_request_plan_t             plan;
+    ngx_http_gateway_cache_ctx_t       *ctx;
+    ngx_http_gateway_cache_loc_conf_t  *conf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_gateway_cache_module);
+
+    if (ctx != NULL) {
+        if (ctx->waiting) {
+            return NGX_AGAIN;
+        }
+
+        return ctx->looked_up ? ngx_http_gateway_cache_decide(r, ctx)
+                              : NGX_DECLINED;
+    }
+
+    conf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_cache_module);
+
+    if (!conf->enable) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_gateway_cache_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->conf = conf;
+    ngx_http_set_ctx(r, ctx, ngx_http_gateway_cache_module);
+
+    if (ngx_http_gateway_cache_plan(r, conf, &plan) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "gateway cache: lookup:%d store:%d reason:%d",
+                   plan.lookup, plan.store, plan.reason);
+
+    if (!plan.lookup) {
+        ctx->status = NGX_HTTP_GATEWAY_CACHE_BYPASS;
+
+        if (!plan.store) {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (ngx_http_gateway_cache_keys(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->may_store = plan.store;
+
+    if (!plan.lookup) {
+        /* the client's no-cache: fetched afresh, and may refresh the entry */
+        ctx->fill = ngx_http_gateway_cache_fill_create(ctx);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_gateway_cache_get(ctx) != NGX_OK) {
+        ctx->status = NGX_HTTP_GATEWAY_CACHE_ERROR;
+        ctx->may_store = 0;
+        ngx_http_gateway_cache_log_trouble(r->connection->log, conf,
+                                           "is not available", NULL);
+        return NGX_DECLINED;
+    }
+
+    ctx->waiting = 1;
+
+    return NGX_AGAIN;
+}
+
+
+static ngx_int_t
+ngx_http_gateway_cache_plan(ngx_http_request_t *r,
+    ngx_http_gateway_cache_loc_conf_t *conf, gw_cache_request_plan_t *plan)
+{
+    ngx_uint_t           i;
+    ngx_array_t          cc, pragma, *lines;
+    ngx_list_part_t     *part;
+    ngx_table_elt_t     *h;
+    gw_cache_str_t      *line;
+    gw_cache_request_t   request;
+
+    ngx_memzero(&request, sizeof(gw_cache_request_t));
+
+    request.method_cached = (r->method & conf->methods) != 0;
+    request.head = r->method == NGX_HTTP_HEAD;
+    request.authorization = r->headers_in.authorization != NULL;
+    request.cookie = r->headers_in.cookies.nelts != 0;
+    request.authorized = conf->authorized;
+
+    if (conf->bypass != NULL) {
+        switch (ngx_http_test_predicates(r, conf->bypass)) {
+
+        case NGX_ERROR:
+            return NGX_ERROR;
+
+        case NGX_DECLINED:
+            request.bypass = 1;
+            break;
+
+        default: /* NGX_OK */
+            break;
+        }
+    }
+
+    if (!request.method_cached
+        || ((request.authorization || request.cookie) && !conf->authorized))
+    {
+        gw_cache_request_plan(&request, plan);
+        return NGX_OK;
+    }
+
+    /* Cache-Control and Pragma lines, in one pass over the headers */
+
+    ngx_memzero(&cc, sizeof(ngx_array_t));
+    ngx_memzero(&pragma, sizeof(ngx_array_t));
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (ngx_http_gateway_cache_header_is(&h[i], "cache-control")) {
+                lines = &cc;
+
+            } else if (ngx_http_gateway_cache_header_is(&h[i], "pragma")) {
+                lines = &pragma;
+
+            } else {
+                continue;
+            }
+
+            if (lines->elts == NULL
+                && ngx_array_init(lines, r->pool, 2, sizeof(gw_cache_str_t))
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            line = ngx_array_push(lines);
+            if (line == NULL) {
+                return NGX_ERROR;
+            }
+
+            line->data = (const char *) h[i].value.data;
+            line->len = h[i].value.len;
+        }
+    }
+
+    request.cache_control = cc.elts;
+    request.cache_control_n = cc.nelts;
+    request.pragma = pragma.elts;
+    request.pragma_n = pragma.nelts;
+
+    gw_cache_request_plan(&request, plan);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The key is evaluated as if a HEAD request were a GET, so that HEAD is
+ * answered from the GET's entry whatever the key holds ($request_method
+ * is not cacheable: it is read again after the method is put back).
+ */
+
+static ngx_int_t
+ngx_http_gateway_cache_keys(ngx_http_request_t *r,
+    ngx_http_gateway_cache_ctx_t *ctx)
+{
+    ngx_int_t   rc;
+    ngx_str_t   key, method;
+    ngx_uint_t  m;
+
+    method = r->method_name;
+    m = r->method;
+
+    if (m == NGX_HTTP_HEAD) {
+        r->method_name = ngx_http_gateway_cache_get_method;
+        r->method = NGX_HTTP_GET;
+    }
+
+    rc = ngx_http_complex_value(r, ctx->conf->key, &key);
+
+    r->method_name = method;
+    r->method = m;
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "gateway cache: key \"%V\"", &key);
+
+    gw_cache_redis_keys((const char *) key.data, key.len,
+                        (char *) ctx->key, (char *) ctx->lock_key);
+
+    return NGX_OK;
+}
+
+
+/* Redis answered (or did not): a hit is served, anything else goes on. */
+
+static ngx_int_t
+ngx_http_gateway_cache_decide(ngx_http_request_t *r,
+    ngx_http_gateway_cache_ctx_t *ctx)
+{
+    if (ctx->status == NGX_HTTP_GATEWAY_CACHE_HIT) {
+        /* past the other precontent handlers (try_files, fail-fast) */
+        r->content_handler = ngx_http_gateway_cache_content_handler;
+        return NGX_OK;
+    }
+
+    ctx->looked_up = 0;   /* decided once */
+
+    if (ctx->status != NGX_HTTP_GATEWAY_CACHE_ERROR && ctx->may_store) {
+        ctx->fill = ngx_http_gateway_cache_fill_create(ctx);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_gateway_cache_content_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_gateway_cache_serve(r);
+}
+
+
+ngx_table_elt_t *
+ngx_http_gateway_cache_accept_encoding(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+
+    return r->headers_in.accept_encoding;
+
+#else
+
+    ngx_uint_t  n;
+
+    static ngx_http_gateway_header_t  accept_encoding =
+        ngx_http_gateway_header("Accept-Encoding", "accept-encoding");
+
+    return ngx_http_gateway_find_request_header(r, &accept_encoding, &n);
+
+#endif
+}
+
+
+static ngx_int_t
+ngx_http_gateway_cache_get(ngx_http_gateway_cache_ctx_t *ctx)
+{
+    ngx_str_t            argv[2];
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    ctx->wake = ngx_pcalloc(r->pool, sizeof(ngx_event_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (ctx->wake == NULL || cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->wake->handler = ngx_http_gateway_cache_wake;
+    ctx->wake->data = r;
+    ctx->wake->log = r->connection->log;
+
+    cln->handler = ngx_http_gateway_cache_wake_cleanup;
+    cln->data = ctx;
+
+    ngx_str_set(&argv[0], "GET");
+    argv[1].data = ctx->key;
+    argv[1].len = GW_CACHE_KEY_LEN;
+
+    if (ngx_http_gateway_redis_command(ctx->conf->redis, r->pool,
+                                       ngx_http_gateway_cache_got, ctx,
+                                       2, argv)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_gateway_cache_got(void *data, redisReply *reply)
+{
+    ngx_http_gateway_cache_ctx_t *ctx = data;
+
+    ngx_http_gateway_cache_found(ctx, reply);
+
+    ctx->looked_up = 1;
+
+    if (ctx->waiting) {
+        ctx->waiting = 0;
+        ngx_post_event(ctx->wake, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
+    redisReply *reply)
+{
+    gw_cache_str_t            accept_encoding;
+    ngx_table_elt_t          *ae;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_request_t       *r;
+    gw_cache_entry_status_t   st;
+
+    r = ctx->request;
+
+    if (reply == NULL) {
+        ctx->status = NGX_HTTP_GATEWAY_CACHE_ERROR;
+        ngx_http_gateway_cache_log_trouble(r->connection->log, ctx->conf,
+                                           "did not answer", NULL);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        ctx->status = NGX_HTTP_GATEWAY_CACHE_MISS;
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        if (reply->type == REDIS_REPLY_ERROR
+            && ngx_strncmp(reply->str, "WRONGTYPE", 9) == 0)
+        {
+            /* not an entry: overwritten by the fill */
+            ctx->status = NGX_HTTP_GATEWAY_CACHE_MISS;
+            return;
+        }
+
+        ctx->status = NGX_HTTP_GATEWAY_CACHE_ERROR;
+        ngx_http_gateway_cache_log_trouble(r->connection->log, ctx->conf,
+                                           "answered with an error",
+                                           reply->type == REDIS_REPLY_ERROR
+                                           ? reply->str : NULL);
+        return;
+    }
+
+    ctx->value = ngx_alloc(reply->len, r->connection->log);
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (ctx->value == NULL || cln == NULL) {
+        ctx->status = NGX_HTTP_GATEWAY_CACHE_ERROR;
+        return;
+    }
+
+    ngx_memcpy(ctx->value, reply->str, reply->len);
+    ctx->value_len = reply->len;
+
+    cln->handler = ngx_http_gateway_cache_free_value;
+    cln->data = ctx;
+
+    st = gw_cache_entry_decode(ctx->value, ctx->value_len, ngx_time(),
+                               &ctx->entry);
+
+    switch (st) {
+
+    case GW_CACHE_ENTRY_FRESH:
+        ae = ngx_http_gateway_cache_accept_encoding(r);
+
+        accept_encoding.data = ae ? (const char *) ae->value.data : NULL;
+        accept_encoding.len = ae ? ae->value.len : 0;
+
+        if (gw_cache_entry_variant_matches(&ctx->entry, accept_encoding)) {
+            ctx->status = NGX_HTTP_GATEWAY_CACHE_HIT;
+            return;
+        }
+
+        /* made for another Accept-Encoding: this request's may replace it */
+        ctx->status = NGX_HTTP_GATEWAY_CACHE_MISS;
+        break;
+
+    case GW_CACHE_ENTRY_EXPIRED:
+        ctx->status = NGX_HTTP_GATEWAY_CACHE_EXPIRED;
+        break;
+
+    default: /* GW_CACHE_ENTRY_CORRUPT */
+        ctx->status = NGX_HTTP_GATEWAY_CACHE_MISS;
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "gateway cache: the value in gateway_redis \"%V\" is "
+                      "not a cache entry, it will be replaced",
+                      &ctx->conf->name);
+        break;
+    }
+
+    ngx_http_gateway_cache_free_value(ctx);
+}
+
+
+static void
+ngx_http_gateway_cache_wake(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ev->data;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_gateway_cache_wake_cleanup(void *data)
+{
+    ngx_http_gateway_cache_ctx_t *ctx = data;
+
+    if (ctx->wake->posted) {
+        ngx_delete_posted_event(ctx->wake);
+    }
+}
+
+
+static void
+ngx_http_gateway_cache_free_value(void *data)
+{
+    ngx_http_gateway_cache_ctx_t *ctx = data;
+
+    if (ctx->value) {
+        ngx_free(ctx->value);
+        ctx->value = NULL;
+    }
+}
