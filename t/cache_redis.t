@@ -480,7 +480,8 @@ for my $status (301, 404) {
 # -- two misses at once: one fill ---------------------------------------------------
 
 {
-    # the upstream holds the first answer (only the first) until released
+    # the upstream holds the first answer (only the first) halfway through
+    # its body until released: its header has taken the lock
     my $t = u('/c/concurrent', hold => 'first', h => 'Cache-Control: max-age=100');
 
     my $pid = open(my $first, '-|') // die "fork: $!";

@@ -126,8 +126,8 @@ package CacheHarness::Upstream;
 #                   requests for the target
 #   size=N          instead, N bytes of binary body starting "#N\0"
 #   chunked=1       chunked transfer coding
-#   hold=TAG        the first answer for the target waits until
-#                   release(TAG)
+#   hold=TAG        the first answer for the target sends its header and
+#                   the first half of its body, then waits for release(TAG)
 # Every request line is appended to requests.log.
 
 use File::Path qw(make_path remove_tree);
@@ -214,11 +214,6 @@ sub _serve {
     }
     my $arg = sub { $q{ $_[0] } ? $q{ $_[0] }[0] : undef };
 
-    if ((my $tag = $arg->('hold')) && $serial == 1) {
-        my $deadline = time + 30;
-        sleep 0.02 while !-e "$self->{dir}/release-$tag" && time < $deadline;
-    }
-
     my $body;
     if (defined(my $size = $arg->('size'))) {
         $body = "#$serial\0";
@@ -244,7 +239,15 @@ sub _serve {
         $head .= 'Content-Length: ' . length($body) . "\r\n";
     }
     $body = '' if $method eq 'HEAD';
-    syswrite $c, "$head\r\n$body";
+    my $out = "$head\r\n$body";
+    if ((my $tag = $arg->('hold')) && $serial == 1) {
+        my $half = length($head) + 2 + int(length($body) / 2);
+        syswrite $c, substr($out, 0, $half);
+        $out = substr($out, $half);
+        my $deadline = time + 30;
+        sleep 0.02 while !-e "$self->{dir}/release-$tag" && time < $deadline;
+    }
+    syswrite $c, $out;
     close $c;
 }
 

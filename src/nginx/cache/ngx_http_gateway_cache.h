@@ -53,7 +53,7 @@ typedef struct {
 
     unsigned                            looked_up:1;
     unsigned                            waiting:1;
-    unsigned                            may_store:1;
+    unsigned                            may_store:1;    /* not yet looked at */
 
     u_char                              key[GW_CACHE_KEY_LEN];
     u_char                              lock_key[GW_CACHE_LOCK_KEY_LEN];
@@ -88,18 +88,19 @@ void ngx_http_gateway_cache_log_trouble(ngx_log_t *log,
 
 
 /*
- * A fill outlives its request when needed: it asks for the lock before the
- * request goes upstream, and the answer may come after the response has
- * ended; the entry is sent once both are there. Its memory is its own.
+ * A fill outlives its request when needed: it asks for the lock once the
+ * response is known to be storable, and the answer may come after the
+ * response has ended; the entry is sent once both are there. Its memory is
+ * its own.
  */
 
 /* Asks for the fill lock; NULL when Redis cannot be asked. */
 ngx_http_gateway_cache_fill_t *ngx_http_gateway_cache_fill_create(
-    ngx_http_gateway_cache_ctx_t *ctx);
+    ngx_http_gateway_cache_ctx_t *ctx, uint64_t ttl_ms);
 
-/* The entry's head (head bytes, then body_hint bytes for the body). */
+/* Room for the entry: head bytes, then body_hint bytes for the body. */
 u_char *ngx_http_gateway_cache_fill_start(ngx_http_gateway_cache_fill_t *fill,
-    size_t head, size_t body_hint, uint64_t ttl_ms);
+    size_t head, size_t body_hint);
 
 /* Appends a body buffer; NGX_DECLINED past gateway_cache_max_size. */
 ngx_int_t ngx_http_gateway_cache_fill_append(

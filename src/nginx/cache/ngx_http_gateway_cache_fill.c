@@ -2,18 +2,21 @@
  * A fill: one response copied into one entry and SET in Redis, by the one
  * request holding the key's fill lock.
  *
- *   SET lock TOKEN NX PX 5000        asked for before the request goes
- *                                    upstream; nothing waits for it
+ *   SET lock TOKEN NX PX 5000        once the response is known to be
+ *                                    storable; nothing waits for it
  *   SET entry VALUE PX TTL           once the body is complete and the
  *                                    lock is held
- *   EVAL unlock 1 lock TOKEN         the lock released, if still ours
- *                                    (EVAL, not EVALSHA: nothing is left
- *                                    to resend the text if Redis lost it)
+ *   EVAL unlock 1 lock TOKEN         the lock released, if still ours (EVAL,
+ *                                    not EVALSHA: nothing is left to send
+ *                                    the text again if Redis lost it)
+ *
+ * The lock is released as soon as the entry is in place (pipelined after
+ * it), so that a bypass or a deleted entry can be filled again at once.
  *
  * The fill has its own pool: a fast upstream can end the response before
  * Redis answers for the lock, and the entry then waits for that answer.
  * The Redis client answers every command exactly once (NULL on failure or
- * timeout), so the fill always ends. A lock never released expires.
+ * timeout), so the fill always ends.
  */
 
 #include "ngx_http_gateway_cache.h"
@@ -24,6 +27,9 @@
 #define NGX_HTTP_GATEWAY_CACHE_LOCK_REFUSED  2
 
 #define NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN     32
+
+/* a fill slower than this (milliseconds) lets another request fill */
+#define NGX_HTTP_GATEWAY_CACHE_LOCK_MS       "5000"
 
 
 struct ngx_http_gateway_cache_fill_s {
@@ -67,7 +73,8 @@ static ngx_str_t  ngx_http_gateway_cache_unlock_script =
 
 
 ngx_http_gateway_cache_fill_t *
-ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx)
+ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
+    uint64_t ttl_ms)
 {
     u_char                          random[NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN / 2];
     ngx_str_t                       argv[6];
@@ -107,7 +114,9 @@ ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx)
     argv[2].len = NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN;
     ngx_str_set(&argv[3], "NX");
     ngx_str_set(&argv[4], "PX");
-    ngx_str_set(&argv[5], "5000");
+    ngx_str_set(&argv[5], NGX_HTTP_GATEWAY_CACHE_LOCK_MS);
+
+    fill->ttl_ms = ttl_ms;
 
     if (ngx_http_gateway_redis_command(ctx->conf->redis, pool,
                                        ngx_http_gateway_cache_fill_locked,
@@ -136,7 +145,7 @@ failed:
 
 u_char *
 ngx_http_gateway_cache_fill_start(ngx_http_gateway_cache_fill_t *fill,
-    size_t head, size_t body_hint, uint64_t ttl_ms)
+    size_t head, size_t body_hint)
 {
     fill->data = ngx_alloc(head + body_hint, ngx_cycle->log);
     if (fill->data == NULL) {
@@ -147,7 +156,6 @@ ngx_http_gateway_cache_fill_start(ngx_http_gateway_cache_fill_t *fill,
     fill->len = head;
     fill->size = head + body_hint;
     fill->max = head + fill->conf->max_size;
-    fill->ttl_ms = ttl_ms;
 
     return fill->data;
 }
@@ -302,8 +310,6 @@ ngx_http_gateway_cache_fill_store(ngx_http_gateway_cache_fill_t *fill)
     ngx_str_set(&argv[3], "PX");
     argv[4].data = ttl;
     argv[4].len = ngx_sprintf(ttl, "%uL", fill->ttl_ms) - ttl;
-
-    /* pipelined: the entry is in place before the lock goes */
 
     (void) ngx_http_gateway_redis_command(fill->conf->redis, fill->pool,
                                           ngx_http_gateway_cache_fill_stored,

@@ -2,7 +2,7 @@
  * The lookup, a precontent phase handler: the core's plan for the request,
  * the key, one Redis GET while the request waits (at most the Redis
  * timeout), then a hit answered by ngx_http_gateway_cache_hit.c or a miss
- * that goes upstream, asking for the fill lock on the way.
+ * that goes upstream and may fill the cache (ngx_http_gateway_cache_store.c).
  */
 
 #include "ngx_http_gateway_cache.h"
@@ -92,8 +92,7 @@ ngx_http_gateway_cache_lookup_handler(ngx_http_request_t *r)
     ctx->may_store = plan.store;
 
     if (!plan.lookup) {
-        /* the client's no-cache: fetched afresh, and may refresh the entry */
-        ctx->fill = ngx_http_gateway_cache_fill_create(ctx);
+        /* a bypass, the client's no-cache: fetched afresh, may refresh */
         return NGX_DECLINED;
     }
 
@@ -254,8 +253,8 @@ ngx_http_gateway_cache_decide(ngx_http_request_t *r,
 
     ctx->looked_up = 0;   /* decided once */
 
-    if (ctx->status != NGX_HTTP_GATEWAY_CACHE_ERROR && ctx->may_store) {
-        ctx->fill = ngx_http_gateway_cache_fill_create(ctx);
+    if (ctx->status == NGX_HTTP_GATEWAY_CACHE_ERROR) {
+        ctx->may_store = 0;
     }
 
     return NGX_DECLINED;

@@ -24,6 +24,8 @@ static char *ngx_http_gateway_cache_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_gateway_cache_key_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_gateway_cache_max_size_check(ngx_conf_t *cf,
+    void *post, void *data);
 static ngx_int_t ngx_http_gateway_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_gateway_cache_add_variables(ngx_conf_t *cf);
@@ -39,6 +41,13 @@ static ngx_conf_bitmask_t  ngx_http_gateway_cache_methods_mask[] = {
     { ngx_string("POST"), NGX_HTTP_POST },
     { ngx_null_string, 0 }
 };
+
+
+/* Redis refuses a value above its proto-max-bulk-len, 512m by default */
+#define NGX_HTTP_GATEWAY_CACHE_MAX_SIZE  (512 * 1024 * 1024 - 65536)
+
+static ngx_conf_post_t  ngx_http_gateway_cache_max_size_post =
+    { ngx_http_gateway_cache_max_size_check };
 
 
 static ngx_command_t  ngx_http_gateway_cache_commands[] = {
@@ -83,7 +92,7 @@ static ngx_command_t  ngx_http_gateway_cache_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_gateway_cache_loc_conf_t, max_size),
-      NULL },
+      &ngx_http_gateway_cache_max_size_post },
 
     { ngx_string("gateway_cache_authorized"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -203,6 +212,19 @@ ngx_http_gateway_cache_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     gccf->key = ngx_http_gateway_compile_complex_value(cf, &value[1]);
     if (gccf->key == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_gateway_cache_max_size_check(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t *size = data;
+
+    if (*size > NGX_HTTP_GATEWAY_CACHE_MAX_SIZE) {
+        return "must be less than 512m";
     }
 
     return NGX_CONF_OK;

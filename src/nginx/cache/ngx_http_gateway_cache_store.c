@@ -1,6 +1,8 @@
 /*
  * Filling the cache: the header filter asks the core whether the response
- * may be stored and writes the entry's head; the body filter copies each
+ * may be stored, asks Redis for the fill lock and writes the entry's head
+ * (a response that is not stored costs Redis nothing); the body filter
+ * copies each
  * buffer into the entry before passing it on unchanged, so the client is
  * never kept waiting; the last buffer completes the entry, which the fill
  * (ngx_http_gateway_cache_fill.c) sends to Redis. A body beyond
@@ -56,10 +58,14 @@ ngx_http_gateway_cache_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_gateway_cache_module);
 
-    if (r == r->main && ctx != NULL && ctx->fill != NULL
-        && (r->header_only || ngx_http_gateway_cache_start(r, ctx) != NGX_OK))
-    {
-        ngx_http_gateway_cache_fill_abandon(ctx->fill);
+    if (r == r->main && ctx != NULL && ctx->may_store && !r->header_only) {
+        ctx->may_store = 0;   /* one response per request is looked at */
+
+        if (ngx_http_gateway_cache_start(r, ctx) != NGX_OK
+            && ctx->fill != NULL)
+        {
+            ngx_http_gateway_cache_fill_abandon(ctx->fill);
+        }
     }
 
     return ngx_http_next_header_filter(r);
@@ -158,11 +164,16 @@ ngx_http_gateway_cache_start(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    ctx->fill = ngx_http_gateway_cache_fill_create(ctx, plan.ttl_ms);
+    if (ctx->fill == NULL) {
+        return NGX_DECLINED;
+    }
+
     size = resp.content_length >= 0
            ? (size_t) resp.content_length
            : ngx_min(ctx->conf->max_size, NGX_HTTP_GATEWAY_CACHE_FIRST_BODY);
 
-    p = ngx_http_gateway_cache_fill_start(ctx->fill, head, size, plan.ttl_ms);
+    p = ngx_http_gateway_cache_fill_start(ctx->fill, head, size);
     if (p == NULL) {
         return NGX_ERROR;
     }
