@@ -49,8 +49,10 @@ BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev \
               libpcre2-dev zlib1g-dev g++ make pkg-config
 TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server
 BENCH_DEPS := wrk redis-server valgrind curl
-# cases bench/ratelimit runs itself, with the Redis it starts
-BENCH_CASES = $(filter-out baseline limit_req ratelimit_%,\
+# cases bench/ratelimit and bench/cache run themselves, with the Redis and
+# file server they start
+BENCH_CASES = $(filter-out baseline limit_req ratelimit_% cache_% \
+                proxy_cache_% big_proxy,\
                 $(basename $(notdir $(wildcard bench/cases/*.conf))))
 FUZZ_DEPS  := clang libclang-rt-14-dev
 
@@ -156,6 +158,7 @@ bench: deps
 	$(MAKE) $(MODULE)
 	bench/run $(NGINX_BIN) $(abspath $(MODULE)) $(BENCH_CASES)
 	bench/ratelimit $(NGINX_BIN) $(abspath $(MODULE))
+	bench/cache $(NGINX_BIN) $(abspath $(MODULE))
 	bench/jwt-verify-speed
 	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
 
