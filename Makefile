@@ -5,6 +5,8 @@
 #   make test       install what is missing, build, run every test
 #   make unit       Check unit tests of the core
 #   make test-asan  the suites again with AddressSanitizer and UBSan
+#   make test-cpan TEST_NGINX_LIB=DIR  the suites under CPAN's Test::Nginx,
+#                   DIR being a checkout of openresty/test-nginx
 #   make bench      wrk benchmarks, as ratios to plain nginx proxy_pass
 #   make fuzz       libFuzzer targets in fuzz/, FUZZ_SECONDS each
 #
@@ -47,7 +49,16 @@ UNIT_BINS  := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
 
 BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev \
               libpcre2-dev zlib1g-dev g++ make pkg-config
-TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server
+# libnginx-mod-stream: the runner's self-test (t/runner/) loads the stream
+# module; openssl: t/JwtMint.pm signs test tokens with its command line tool;
+# prometheus: promtool checks the metrics output; python3, python3-protobuf,
+# protobuf-compiler: the OTLP receiver double and its independent checks
+TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
+              libnginx-mod-stream openssl prometheus \
+              python3 python3-protobuf protobuf-compiler
+# what CPAN's Test::Nginx::Socket needs (HTTP::Response included)
+CPAN_DEPS  := libtest-base-perl libtext-diff-perl libtest-longstring-perl \
+              liblist-moreutils-perl libhttp-message-perl
 BENCH_DEPS := wrk redis-server valgrind curl
 # cases bench/ratelimit and bench/cache run themselves, with the Redis and
 # file server they start
@@ -61,7 +72,7 @@ PROVE_INC   = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo -I t/li
 TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
               TEST_NGINX_LOAD_MODULES=$(abspath $(MODULE))
 
-.PHONY: all deps test-deps run test unit unit-bins fuzz t runner-selftest test-asan bench clean
+.PHONY: all deps test-deps run test unit unit-bins fuzz t runner-selftest test-asan test-cpan bench clean
 
 all: $(MODULE)
 
@@ -92,7 +103,7 @@ $(MODULE): $(CORE_LIB) $(NGX_TREE)/objs/Makefile $(NGX_GLUE)
 	cp $(NGX_TREE)/objs/ngx_http_gateway_module.so $@
 
 # One Check suite per executable, so suites are added without shared edits.
-$(BUILD)/unit/%: t/unit/%.c t/unit/unit.h $(CORE_LIB)
+$(BUILD)/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror $(SAN_FLAGS) $(CORE_INC) \
 	    $< $(CORE_LIB) $$(pkg-config --cflags --libs check) \
@@ -116,6 +127,21 @@ test: test-deps
 	$(MAKE) test-asan
 	$(MAKE) fuzz FUZZ_SECONDS=10
 
+# The suites under CPAN's Test::Nginx from a checkout (its code stays there),
+# then the runner self-test, which checks that both runners evaluate the
+# blocks' sections at the same moment.
+TEST_NGINX_LIB ?=
+
+test-cpan: test-deps
+	@if [ ! -f "$(TEST_NGINX_LIB)/lib/Test/Nginx/Socket.pm" ]; then \
+	    echo "TEST_NGINX_LIB must name a checkout of openresty/test-nginx"; \
+	    exit 1; \
+	fi
+	@scripts/install-deps $(CPAN_DEPS)
+	$(MAKE) $(MODULE)
+	$(TEST_ENV) PERL5LIB=$(abspath $(TEST_NGINX_LIB))/lib prove t/
+	TEST_NGINX_LIB=$(abspath $(TEST_NGINX_LIB)) prove -I t/lib t/runner/
+
 # A module built with sanitizers runs inside the distribution's nginx, so the
 # sanitizer runtime is preloaded into nginx (through a wrapper binary).
 test-asan: test-deps
@@ -133,7 +159,7 @@ test-asan: test-deps
 # Fuzz targets link the core sources built by clang with libFuzzer and ASan.
 $(BUILD)/fuzz/%: fuzz/%.cpp $(CORE_SRCS) $(wildcard src/core/*.hpp src/core/include/*.h)
 	@mkdir -p $(dir $@)
-	clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) \
+	clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) -Isrc/core \
 	    $< $(CORE_SRCS) -lssl -lcrypto -o $@
 
 fuzz: test-deps

@@ -93,8 +93,8 @@ __DATA__
 
 
 === TEST 3: least_conn sends new requests away from a slow peer
-A mirrored request stays on peer a for a second; the four requests made
-one at a time while it hangs all go to b.
+A mirrored request stays on peer a for 5 s; the four requests made one at
+a time while it hangs all go to b.
 --- http_config
     upstream lc {
         gateway_balancer least_conn;
@@ -105,7 +105,7 @@ one at a time while it hangs all go to b.
         listen 127.0.0.1:$TEST_NGINX_PEER_A;
         location / {
             proxy_pass http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT;
-            proxy_read_timeout 1s;
+            proxy_read_timeout 5s;
             error_page 504 = @late;
         }
         location @late { return 200 "a"; }
@@ -127,6 +127,7 @@ one at a time while it hangs all go to b.
 GET /drive.html
 --- response_body
 b|b|b|b
+--- timeout: 15
 
 
 

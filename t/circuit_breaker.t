@@ -10,7 +10,9 @@
 # Every block gets, from the preprocessor below:
 #   - headers X-Upstream ($upstream_addr), X-Circuit, X-Peer on every reply;
 #   - nginx's own 502/503/504 pages replaced by "E502" etc. (status kept);
-#   - GET /sleep, which returns after 1.2 s without any module;
+#   - GET /sleep, which returns after 6 s without any module: longer than
+#     the blocks' open=5s, which in turn gives a busy machine seconds for
+#     the checks that must come while a circuit is open;
 #   - with a "# drive: URI ..." line in --- config, GET /drive requests
 #     those URIs one after the other (SSI) and returns their bodies joined
 #     with "|", so one request can check a sequence and the error log.
@@ -70,7 +72,7 @@ _EOC_
 
     location = /sleep {
         proxy_pass http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT;
-        proxy_read_timeout 1200ms;
+        proxy_read_timeout 6s;
         error_page 504 = @slept;
     }
     location @slept {
@@ -289,7 +291,7 @@ opened after
 === TEST 9: half-open after the open period, a successful trial closes it
 --- http_config
     upstream flaky {
-        gateway_circuit_breaker failures=1 open=1s;
+        gateway_circuit_breaker failures=1 open=5s;
         server 127.0.0.1:$TEST_NGINX_PEER_A;
     }
     server {
@@ -314,13 +316,14 @@ opened after
 --- response_headers eval
 ["X-Circuit: closed", "X-Circuit: open", "", "X-Circuit: half_open",
  "X-Circuit: closed"]
+--- timeout: 20
 
 
 
 === TEST 10: the same, seen in the log
 --- http_config
     upstream flaky {
-        gateway_circuit_breaker failures=1 open=1s;
+        gateway_circuit_breaker failures=1 open=5s;
         server 127.0.0.1:$TEST_NGINX_PEER_A;
     }
     server {
@@ -341,8 +344,9 @@ opened after
 GET /drive
 --- response_body chomp
 failed|E503|slept|ok|ok
+--- timeout: 20
 --- error_log
-opened after 1 failures, for 1000 ms
+opened after 1 failures, for 5000 ms
 is half-open
 closed after a successful trial
 
@@ -351,7 +355,7 @@ closed after a successful trial
 === TEST 11: a failed trial reopens it for twice as long
 --- http_config
     upstream flaky2 {
-        gateway_circuit_breaker failures=1 open=1s;
+        gateway_circuit_breaker failures=1 open=5s;
         server 127.0.0.1:$TEST_NGINX_PEER_A;
     }
     server {
@@ -372,9 +376,10 @@ closed after a successful trial
 GET /drive
 --- response_body chomp
 failed|slept|failed|slept|E503
+--- timeout: 30
 --- error_log
-opened after 1 failures, for 1000 ms
-reopened after a failed trial, for 2000 ms
+opened after 1 failures, for 5000 ms
+reopened after a failed trial, for 10000 ms
 
 
 
@@ -416,7 +421,7 @@ GET /t
 --- timeout: 0.3
 --- abort
 --- ignore_response
---- wait: 0.3
+--- wait: 2
 --- error_log
 client prematurely closed connection
 --- no_error_log
@@ -470,11 +475,11 @@ opened after
 
 
 === TEST 16: a half-open trial is decided by its response header
-The trial's answer streams for more than a second; its header has closed
-the circuit long before, so a request made meanwhile reaches the peer.
+The trial's answer streams for 10 s; its header has closed the circuit
+long before, so a request made 2 s into it reaches the peer.
 --- http_config
     upstream streamy {
-        gateway_circuit_breaker failures=1 open=1s;
+        gateway_circuit_breaker failures=1 open=5s;
         server 127.0.0.1:$TEST_NGINX_PEER_A;
     }
     server {
@@ -488,7 +493,7 @@ the circuit long before, so a request made meanwhile reaches the peer.
         }
         location /slow {
             proxy_pass http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT;
-            proxy_read_timeout 1500ms;
+            proxy_read_timeout 10s;
             error_page 504 = @done;
         }
         location @done { return 200 "done"; }
@@ -504,7 +509,7 @@ the circuit long before, so a request made meanwhile reaches the peer.
     }
     location = /short-sleep {
         proxy_pass http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT;
-        proxy_read_timeout 300ms;
+        proxy_read_timeout 2s;
         error_page 504 = @slept;
     }
     location = /drive.html {
@@ -523,5 +528,6 @@ streaming <!--# include virtual="/slow" -->
 [500, 200, 200]
 --- response_body eval
 ["failed", "slept", "slept|quick\n"]
+--- timeout: 30
 --- no_error_log
 reopened

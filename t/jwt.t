@@ -16,10 +16,12 @@ $T{hs_other} = jwt('HS256', \'other-secret', \%claims);
 $T{hs_expired} = jwt('HS256', \'top-secret', { %claims, exp => $now - 3600 });
 $T{hs_noexp} = do { my %c = %claims; delete $c{exp}; jwt('HS256', \'top-secret', \%c) };
 $T{hs_notadmin} = jwt('HS256', \'top-secret', { %claims, admin => 0 });
-$T{hs_leeway_exp} = jwt('HS256', \'top-secret', { %claims, exp => $now - 5 });
-$T{hs_leeway_exp_far} = jwt('HS256', \'top-secret', { %claims, exp => $now - 120 });
-$T{hs_leeway_nbf} = jwt('HS256', \'top-secret', { %claims, nbf => $now + 10 });
-$T{hs_leeway_nbf_far} = jwt('HS256', \'top-secret', { %claims, nbf => $now + 600 });
+# the leeway edges are a day wide (gateway_jwt_leeway 1d in TEST 16), so
+# how long the run takes to get there does not matter
+$T{hs_leeway_exp} = jwt('HS256', \'top-secret', { %claims, exp => $now - 3600 });
+$T{hs_leeway_exp_far} = jwt('HS256', \'top-secret', { %claims, exp => $now - 2 * 86400 });
+$T{hs_leeway_nbf} = jwt('HS256', \'top-secret', { %claims, nbf => $now + 12 * 3600 });
+$T{hs_leeway_nbf_far} = jwt('HS256', \'top-secret', { %claims, nbf => $now + 2 * 86400 });
 $T{hs_decimal} = jwt('HS256', \'top-secret', { %claims, exp => $now + 3600.25, nbf => $now - 0.5 });
 $T{hs_iss} = jwt('HS256', \'top-secret', { %claims, iss => 'https://evil.example' });
 $T{hs_aud} = jwt('HS256', \'top-secret', { %claims, aud => 'api' });
@@ -369,7 +371,7 @@ WWW-Authenticate: Bearer realm="my \"api\" \\ realm"
     location /t {
         gateway_jwt "api";
         gateway_jwt_secret "top-secret";
-        gateway_jwt_leeway 60s;
+        gateway_jwt_leeway 1d;
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
     }
     location /strict {

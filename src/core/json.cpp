@@ -9,6 +9,9 @@
 #include <numeric>
 #include <vector>
 
+#include "json_quote.hpp"
+#include "utf8.hpp"
+
 namespace gw::json {
 
 namespace {
@@ -437,25 +440,8 @@ private:
     // forms, no surrogates, nothing above U+10FFFF).
     bool utf8() noexcept
     {
-        auto b0 = static_cast<unsigned char>(s_[pos_]);
-        std::size_t n;
-        std::uint32_t cp, min;
-        if (b0 >= 0xc2 && b0 <= 0xdf) {
-            n = 2; cp = b0 & 0x1f; min = 0x80;
-        } else if (b0 >= 0xe0 && b0 <= 0xef) {
-            n = 3; cp = b0 & 0x0f; min = 0x800;
-        } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-            n = 4; cp = b0 & 0x07; min = 0x10000;
-        } else {
-            return false;
-        }
-        if (s_.size() - pos_ < n) return false;
-        for (std::size_t i = 1; i < n; ++i) {
-            auto b = static_cast<unsigned char>(s_[pos_ + i]);
-            if ((b & 0xc0) != 0x80) return false;
-            cp = cp << 6 | (b & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        std::size_t n = utf8::sequence(s_, pos_);
+        if (n == 0) return false;
         std::memcpy(out_, s_.data() + pos_, n);
         out_ += n;
         pos_ += n;
@@ -594,27 +580,12 @@ const Value *Value::find(std::string_view key) const noexcept
 
 void quote(std::string_view s, std::string &out)
 {
-    static constexpr char hex[] = "0123456789abcdef";
-    out += '"';
-    for (char c : s) {
-        auto b = static_cast<unsigned char>(c);
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (b < 0x20) {
-                out += "\\u00";
-                out += hex[b >> 4];
-                out += hex[b & 0xf];
-            } else {
-                out += c;
-            }
-        }
-    }
-    out += '"';
+    struct Appender {
+        std::string &s;
+        void put(char c) { s += c; }
+        void write(std::string_view t) { s += t; }
+    } appender{out};
+    quote_to(s, appender);
 }
 
 void Value::serialize_to(std::string &out) const

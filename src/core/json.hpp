@@ -121,7 +121,7 @@ Result parse(std::string_view text, const Limits &limits = {},
 
 const char *error_text(Error e) noexcept;
 
-// Appends s as a JSON string literal (quotes and escapes) to out.
+// Appends s as a JSON string literal to out (see json_quote.hpp).
 void quote(std::string_view s, std::string &out);
 
 } // namespace gw::json

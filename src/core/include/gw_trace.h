@@ -3,6 +3,7 @@
 #define GW_TRACE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,6 +36,20 @@ int gw_traceparent_is_valid(const char *value, size_t len);
 
 /* Writes the GW_TRACEPARENT_LEN characters of the child traceparent. */
 void gw_trace_format_child(const gw_trace_t *trace, char *out);
+
+/*
+ * Sampling of new traces by trace id, as OpenTelemetry's TraceIdRatioBased:
+ * a trace is sampled when the last 56 bits of its id are at least the
+ * threshold (1 - ratio) * 2^56, so every gateway decides alike and a trace
+ * kept at one ratio is kept at every higher ratio.
+ *
+ * Parses a ratio written as 0, 1 or a decimal fraction between them (at most
+ * 9 digits after the point); returns 0 and sets *threshold, -1 if invalid.
+ */
+int gw_trace_ratio_threshold(const char *text, size_t len, uint64_t *threshold);
+
+/* 1 when the trace (32 lower-case hex characters) is sampled. */
+int gw_trace_id_sampled(const char *trace_id, uint64_t threshold);
 
 #ifdef __cplusplus
 }

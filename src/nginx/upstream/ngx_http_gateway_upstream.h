@@ -24,6 +24,8 @@
     (((map)[(i) / 64] >> ((i) % 64)) & 1)
 #define ngx_http_gateway_bit_set(map, i)                                    \
     ((map)[(i) / 64] |= (uint64_t) 1 << ((i) % 64))
+#define ngx_http_gateway_bit_clear(map, i)                                  \
+    ((map)[(i) / 64] &= ~((uint64_t) 1 << ((i) % 64)))
 
 
 /* a configured peer (round robin's view, primaries then backups) */
@@ -112,7 +114,9 @@ typedef struct {
 
     gw_pick_t                          pick;
     ngx_str_t                         *name;
+    ngx_uint_t                         tries_left;  /* when last freed */
     unsigned                           picked:1;
+    unsigned                           freed:1;
     unsigned                           started:1;
     unsigned                           reported:1;
 

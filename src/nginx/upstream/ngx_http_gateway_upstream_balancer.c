@@ -127,6 +127,21 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
     locked = 0;
     failed = 0;
 
+    /*
+     * nginx gives a try back when a kept-alive connection failed (the peer
+     * had closed it, e.g. on its reload): that try did not really reach the
+     * peer, so the peer may be chosen again, on a fresh connection, as
+     * round robin does with a single peer
+     */
+
+    if (bp->freed && pc->tries > bp->tries_left
+        && bp->pick.index / 64 < bp->tried_words)
+    {
+        ngx_http_gateway_bit_clear(bp->tried, bp->pick.index);
+    }
+
+    bp->freed = 0;
+
     reserved = !bp->started
                && ngx_http_gateway_upstream_take_reserved(bp, &pick);
 
@@ -391,6 +406,8 @@ ngx_http_gateway_upstream_free_peer(ngx_peer_connection_t *pc, void *data,
     }
 
     bp->picked = 0;
+    bp->freed = 1;
+    bp->tries_left = pc->tries;
 
     ctx = ngx_http_gateway_upstream_ctx(bp->request);
     if (ctx && ctx->attempt == bp) {
