@@ -150,6 +150,14 @@ sub settle {
     return wait_stored($t);
 }
 
+# Write commands Redis has run.
+sub redis_writes {
+    my $stats = redis_call($redis_port, 'INFO', 'commandstats');
+    my $n = 0;
+    $n += $1 while $stats =~ /^cmdstat_(?:set|eval|evalsha):calls=(\d+)/mg;
+    return $n;
+}
+
 sub pttl { redis_call($redis_port, 'PTTL', key_of($_[0])) }
 
 # The headers of an answer that must be the same on a hit as on the miss.
@@ -177,6 +185,7 @@ ok(wait_until(10, sub { my (undef, undef, undef, $h) = get(u('/c/warmup'));
     ok(!exists $l1->{age}, 'miss: no Age');
     ok(wait_stored($t), 'the response is stored');
 
+    my $writes = redis_writes();
     my ($s2, $h2, $b2, $l2) = get($t);
     is($s2, 200, 'hit: 200');
     is($l2->{'x-cache'}, 'HIT', 'hit: X-Cache HIT');
@@ -185,6 +194,8 @@ ok(wait_until(10, sub { my (undef, undef, undef, $h) = get(u('/c/warmup'));
     like($l2->{age} // '', qr/^\d+$/, 'hit: an Age header');
     is($l2->{'content-type'}, 'text/html; charset=koi8-r', 'hit: Content-Type with its charset');
     is($up->hits($t), 1, 'the upstream was asked once');
+    settle();
+    is(redis_writes(), $writes + 3, 'a hit writes nothing to Redis (the settling fill did)');
 
     my ($s3, undef, undef, $l3) = get($t, headers => [['If-None-Match', '"v1"']]);
     is($s3, 304, 'a conditional request to a hit gets 304');

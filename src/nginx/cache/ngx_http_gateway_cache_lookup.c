@@ -247,6 +247,7 @@ ngx_http_gateway_cache_decide(ngx_http_request_t *r,
 {
     if (ctx->status == NGX_HTTP_GATEWAY_CACHE_HIT) {
         /* past the other precontent handlers (try_files, fail-fast) */
+        ctx->may_store = 0;
         r->content_handler = ngx_http_gateway_cache_content_handler;
         return NGX_OK;
     }
