@@ -8,6 +8,7 @@
 #   make test-cpan TEST_NGINX_LIB=DIR  the suites under CPAN's Test::Nginx,
 #                   DIR being a checkout of openresty/test-nginx
 #   make bench      wrk benchmarks, as ratios to plain nginx proxy_pass
+#   make soak       minutes of load through reloads, kills and outages
 #   make fuzz       libFuzzer targets in fuzz/, FUZZ_SECONDS each
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree.
@@ -52,7 +53,8 @@ BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev \
 # libnginx-mod-stream: the runner's self-test (t/runner/) loads the stream
 # module; openssl: t/JwtMint.pm signs test tokens with its command line tool;
 # prometheus: promtool checks the metrics output; python3, python3-protobuf,
-# protobuf-compiler: the OTLP receiver double and its independent checks
+# protobuf-compiler: the OTLP receiver double and its independent checks;
+# python3 also runs the Consul API double (t/consul/)
 TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
               libnginx-mod-stream openssl prometheus \
               python3 python3-protobuf protobuf-compiler
@@ -60,6 +62,7 @@ TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
 CPAN_DEPS  := libtest-base-perl libtext-diff-perl libtest-longstring-perl \
               liblist-moreutils-perl libhttp-message-perl
 BENCH_DEPS := wrk redis-server valgrind curl
+SOAK_DEPS  := wrk redis-server curl gdb openssl
 # cases bench/ratelimit and bench/cache run themselves, with the Redis and
 # file server they start
 BENCH_CASES = $(filter-out baseline limit_req ratelimit_% cache_% \
@@ -72,7 +75,7 @@ PROVE_INC   = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo -I t/li
 TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
               TEST_NGINX_LOAD_MODULES=$(abspath $(MODULE))
 
-.PHONY: all deps test-deps run test unit unit-bins fuzz t runner-selftest test-asan test-cpan bench clean
+.PHONY: all deps test-deps run test unit unit-bins fuzz t runner-selftest test-asan test-cpan bench soak clean
 
 all: $(MODULE)
 
@@ -187,6 +190,12 @@ bench: deps
 	bench/cache $(NGINX_BIN) $(abspath $(MODULE))
 	bench/jwt-verify-speed
 	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
+
+# not part of "make test": minutes long, and it kills processes on purpose
+soak: deps
+	@scripts/install-deps $(SOAK_DEPS)
+	$(MAKE) $(MODULE)
+	bench/soak/run $(NGINX_BIN) $(abspath $(MODULE))
 
 clean:
 	rm -rf $(BUILD) t/servroot

@@ -204,3 +204,27 @@ GET /t
 X-Cache: [ERROR]
 --- response_body
 ok
+
+
+
+=== TEST 13: results are counted by route and status
+--- http_config
+    gateway_redis r 127.0.0.1:1;
+--- config
+    location /t13 {
+        gateway_route cached13;
+        gateway_cache r;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location /back {
+        return 200 "ok\n";
+    }
+    location = /stats { return 200 $gateway_stats; }
+--- request eval
+["GET /t13", "GET /t13", "GET /t13", "GET /stats"]
+--- more_headers eval
+["", "Authorization: Bearer x", "", ""]
+--- response_body_like eval
+["ok", "ok", "ok",
+ qr/^gateway_cache_results_total\{route="cached13",status="bypass"\} 1$
+^gateway_cache_results_total\{route="cached13",status="error"\} 2$/m]

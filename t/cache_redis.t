@@ -94,6 +94,14 @@ EOF
             limit_rate 64k;
             proxy_pass http://127.0.0.1:$up_port;
         }
+        location /counted/ {
+            gateway_route counted;
+            gateway_cache cache;
+            proxy_pass http://127.0.0.1:$up_port;
+        }
+        location = /stats {
+            return 200 \$gateway_stats;
+        }
         location /plain/ {
             add_header X-Cache "[\$gateway_cache_status]" always;
             proxy_pass http://127.0.0.1:$up_port;
@@ -204,6 +212,23 @@ ok(wait_until(10, sub { my (undef, undef, undef, $h) = get(u('/c/warmup'));
     is($s4, 206, 'a range of a hit: 206');
     is($b4, substr($b1, 0, 6), 'the range is cut from the stored body');
     is($up->hits($t), 1, 'still once');
+}
+
+# -- results counted by route ------------------------------------------------
+
+{
+    my $t = u('/counted/x', h => 'Cache-Control: max-age=100');
+    get($t);
+    ok(wait_stored($t), 'counted: stored');
+    get($t) for 1 .. 2;
+    get($t, headers => [['Cookie', 'a=b']]);
+    my (undef, undef, $stats) = get('/stats');
+    like($stats, qr/^gateway_cache_results_total\{route="counted",status="hit"\} 2$/m,
+         'gateway_cache_results_total: 2 hits');
+    like($stats, qr/^gateway_cache_results_total\{route="counted",status="miss"\} 1$/m,
+         '1 miss');
+    like($stats, qr/^gateway_cache_results_total\{route="counted",status="bypass"\} 1$/m,
+         '1 bypass');
 }
 
 # -- 301 and 404 are stored too --------------------------------------------

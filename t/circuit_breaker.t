@@ -28,15 +28,12 @@ BEGIN {
     $ENV{TEST_NGINX_CLOSED_PORT} ||= 2319;
 }
 
-use IO::Socket::INET;
+use FindBin;
+use lib $FindBin::Bin;
+use Blackhole;
 
 # accepted by the kernel, never read, never answered
-our $Blackhole = IO::Socket::INET->new(
-    LocalAddr => '127.0.0.1',
-    LocalPort => $ENV{TEST_NGINX_BLACKHOLE_PORT},
-    Listen    => 1024,
-    ReuseAddr => 1,
-) or die "cannot listen on $ENV{TEST_NGINX_BLACKHOLE_PORT}: $!";
+our $Blackhole = blackhole($ENV{TEST_NGINX_BLACKHOLE_PORT});
 
 use Test::Nginx::Socket 'no_plan';
 
@@ -531,3 +528,29 @@ streaming <!--# include virtual="/slow" -->
 --- timeout: 30
 --- no_error_log
 reopened
+
+
+
+=== TEST 17: every *_pass module fails fast on an open upstream
+--- http_config
+    upstream refused {
+        gateway_circuit_breaker failures=1 open=60s;
+        server 127.0.0.1:$TEST_NGINX_CLOSED_PORT;
+    }
+--- config
+    location /t { proxy_pass http://refused; }
+    location /fastcgi { fastcgi_pass refused; }
+    location /scgi { scgi_pass refused; }
+    location /uwsgi { uwsgi_pass refused; }
+    location /grpc { grpc_pass grpc://refused; }
+    location /memcached {
+        set $memcached_key $uri;
+        memcached_pass refused;
+    }
+--- request eval
+["GET /t", "GET /fastcgi", "GET /scgi", "GET /uwsgi", "GET /grpc",
+ "GET /memcached"]
+--- error_code eval
+[502, 503, 503, 503, 503, 503]
+--- response_headers eval
+["X-Circuit: closed", ("!X-Upstream\nX-Circuit: open") x 5]

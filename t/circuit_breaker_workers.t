@@ -15,14 +15,11 @@ BEGIN {
     $ENV{TEST_NGINX_BLACKHOLE_PORT} ||= 2318;
 }
 
-use IO::Socket::INET;
+use FindBin;
+use lib $FindBin::Bin;
+use Blackhole;
 
-our $Blackhole = IO::Socket::INET->new(
-    LocalAddr => '127.0.0.1',
-    LocalPort => $ENV{TEST_NGINX_BLACKHOLE_PORT},
-    Listen    => 1024,
-    ReuseAddr => 1,
-) or die "cannot listen on $ENV{TEST_NGINX_BLACKHOLE_PORT}: $!";
+our $Blackhole = blackhole($ENV{TEST_NGINX_BLACKHOLE_PORT});
 
 use Test::Nginx::Socket 'no_plan';
 

@@ -521,7 +521,7 @@ X-Seen: []
 
 
 
-=== TEST 23: an internal redirect inherits the result (validated once)
+=== TEST 23: an internal redirect is decided by the new location's rules
 --- config
     location /t {
         gateway_jwt "api";
@@ -535,12 +535,28 @@ X-Seen: []
         rewrite ^ /_echo break;
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT;
     }
---- request
-GET /t
+    location /s {
+        gateway_jwt "api";
+        gateway_jwt_secret "top-secret";
+        try_files /nonexistent @same;
+    }
+    location @same {
+        gateway_jwt "api";
+        gateway_jwt_secret "top-secret";
+        proxy_set_header X-Sub $gateway_jwt_claim_sub;
+        rewrite ^ /_echo break;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT;
+    }
+--- request eval
+["GET /t", "GET /s"]
 --- more_headers eval
-main::bearer('hs')
---- response_body
-sub=alice
+[main::bearer('hs'), main::bearer('hs')]
+--- error_code eval
+[401, 200]
+--- response_headers eval
+['WWW-Authenticate: Bearer realm="other", error="invalid_token", error_description="signature verification failed"', ""]
+--- response_body_like eval
+["", "^sub=alice\n\$"]
 
 
 

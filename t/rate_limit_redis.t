@@ -228,6 +228,27 @@ my @codes = map { scalar get($c_port, '/t', 'henry') } 1 .. 3;
 is_deeply(\@codes, [200, 200, 429], 'later requests use the local counters');
 
 $c->stop;
+
+# -- a client that leaves while its request waits for Redis ----------------
+
+my $g = gateway('g', $c_port,
+                "gateway_redis r 127.0.0.1:$stall_port timeout=3s connect_timeout=3s;");
+
+# the request is read, waits for the stalled Redis, and its client is gone
+my $gone = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $c_port)
+    or die "connect: $!";
+print $gone "GET /t HTTP/1.0\r\nHost: x\r\nX-Client: lena\r\n\r\n";
+close $gone;
+
+ok(wait_until(15, sub { $g->log_text =~ /\*\d+ client prematurely closed connection, client/ }),
+   'the waiting request ends when its client leaves, not when Redis fails');
+ok(wait_until(15, sub { $g->log_text =~ /gateway_redis "r" \(127\.0\.0\.1:\d+\): no answer within timeout/ }),
+   'the stalled Redis is given up on later');
+is_deeply([map { scalar get($c_port, '/t', 'lena') } 1 .. 4], [200, 200, 200, 429],
+          'the request whose client left took no quota when Redis failed');
+unlike($g->log_text, qr/\[(alert|crit)\]/, 'no alerts');
+
+$g->stop;
 $stall->stop;
 
 # -- a wrong password, then the right one, and db= -------------------------

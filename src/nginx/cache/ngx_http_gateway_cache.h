@@ -17,13 +17,19 @@
 #include "gw_cache.h"
 
 
-/* $gateway_cache_status */
+/* $gateway_cache_status, and the status cell of the results (less one) */
 #define NGX_HTTP_GATEWAY_CACHE_NONE      0
 #define NGX_HTTP_GATEWAY_CACHE_HIT       1
 #define NGX_HTTP_GATEWAY_CACHE_MISS      2
 #define NGX_HTTP_GATEWAY_CACHE_BYPASS    3
 #define NGX_HTTP_GATEWAY_CACHE_EXPIRED   4
 #define NGX_HTTP_GATEWAY_CACHE_ERROR     5
+
+
+typedef struct {
+    ngx_uint_t                         used;    /* some gateway_cache NAME */
+    ngx_http_gateway_stats_family_t   *results;
+} ngx_http_gateway_cache_main_conf_t;
 
 
 typedef struct {
@@ -39,6 +45,8 @@ typedef struct {
     ngx_array_t                 *bypass;
     size_t                       max_size;
     ngx_flag_t                   authorized;
+
+    ngx_http_gateway_stat_t     *results;     /* by route */
 } ngx_http_gateway_cache_loc_conf_t;
 
 
@@ -52,7 +60,6 @@ typedef struct {
     ngx_uint_t                          status;     /* $gateway_cache_status */
 
     unsigned                            looked_up:1;
-    unsigned                            waiting:1;
     unsigned                            may_store:1;    /* not yet looked at */
 
     u_char                              key[GW_CACHE_KEY_LEN];
@@ -64,14 +71,19 @@ typedef struct {
     gw_cache_entry_t                    entry;
 
     ngx_http_gateway_cache_fill_t      *fill;       /* a miss that may fill */
-    ngx_event_t                        *wake;
+    ngx_http_gateway_wait_t             wait;       /* for the lookup */
 } ngx_http_gateway_cache_ctx_t;
 
 
 extern ngx_module_t  ngx_http_gateway_cache_module;
 
 
+/* The gateway's cache step (precontent, after the rate limits). */
 ngx_int_t ngx_http_gateway_cache_lookup_handler(ngx_http_request_t *r);
+
+/* The request's $gateway_cache_status is known: it is counted. */
+void ngx_http_gateway_cache_result(ngx_http_gateway_cache_ctx_t *ctx,
+    ngx_uint_t status);
 
 /* The request's Accept-Encoding, the variant a Vary-ing entry is for. */
 ngx_table_elt_t *ngx_http_gateway_cache_accept_encoding(ngx_http_request_t *r);

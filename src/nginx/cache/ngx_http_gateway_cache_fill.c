@@ -54,14 +54,16 @@ struct ngx_http_gateway_cache_fill_s {
 };
 
 
-static void ngx_http_gateway_cache_fill_locked(void *data, redisReply *reply);
+static void ngx_http_gateway_cache_fill_locked(void *data,
+    ngx_http_gateway_redis_reply_t *reply);
 static void ngx_http_gateway_cache_fill_store(
     ngx_http_gateway_cache_fill_t *fill);
-static void ngx_http_gateway_cache_fill_stored(void *data, redisReply *reply);
+static void ngx_http_gateway_cache_fill_stored(void *data,
+    ngx_http_gateway_redis_reply_t *reply);
 static void ngx_http_gateway_cache_fill_unlock(
     ngx_http_gateway_cache_fill_t *fill);
 static void ngx_http_gateway_cache_fill_unlocked(void *data,
-    redisReply *reply);
+    ngx_http_gateway_redis_reply_t *reply);
 static void ngx_http_gateway_cache_fill_destroy(
     ngx_http_gateway_cache_fill_t *fill);
 static void ngx_http_gateway_cache_fill_request_done(void *data);
@@ -272,13 +274,15 @@ ngx_http_gateway_cache_fill_abandon(ngx_http_gateway_cache_fill_t *fill)
 
 
 static void
-ngx_http_gateway_cache_fill_locked(void *data, redisReply *reply)
+ngx_http_gateway_cache_fill_locked(void *data,
+    ngx_http_gateway_redis_reply_t *reply)
 {
     ngx_http_gateway_cache_fill_t *fill = data;
 
     /* "OK", or nil when another request fills; NULL: Redis in trouble */
 
-    fill->lock = (reply != NULL && reply->type == REDIS_REPLY_STATUS)
+    fill->lock = (reply != NULL
+                  && reply->type == NGX_HTTP_GATEWAY_REDIS_STATUS)
                  ? NGX_HTTP_GATEWAY_CACHE_LOCK_HELD
                  : NGX_HTTP_GATEWAY_CACHE_LOCK_REFUSED;
 
@@ -320,14 +324,16 @@ ngx_http_gateway_cache_fill_store(ngx_http_gateway_cache_fill_t *fill)
 
 
 static void
-ngx_http_gateway_cache_fill_stored(void *data, redisReply *reply)
+ngx_http_gateway_cache_fill_stored(void *data,
+    ngx_http_gateway_redis_reply_t *reply)
 {
     ngx_http_gateway_cache_loc_conf_t *conf = data;
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+    if (reply == NULL || reply->type == NGX_HTTP_GATEWAY_REDIS_ERROR) {
         ngx_http_gateway_cache_log_trouble(ngx_cycle->log, conf,
                                            "did not store an entry",
-                                           reply ? reply->str : NULL);
+                                           reply ? (char *) reply->str.data
+                                                 : NULL);
     }
 }
 
@@ -358,7 +364,8 @@ ngx_http_gateway_cache_fill_unlock(ngx_http_gateway_cache_fill_t *fill)
 
 
 static void
-ngx_http_gateway_cache_fill_unlocked(void *data, redisReply *reply)
+ngx_http_gateway_cache_fill_unlocked(void *data,
+    ngx_http_gateway_redis_reply_t *reply)
 {
     /* nothing waits for it: a lock not released expires */
 }

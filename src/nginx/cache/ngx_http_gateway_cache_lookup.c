@@ -1,6 +1,6 @@
 /*
- * The lookup, a precontent phase handler: the core's plan for the request,
- * the key, one Redis GET while the request waits (at most the Redis
+ * The lookup, the gateway's cache step: the core's plan for the request,
+ * the key, one Redis GET while the request is parked (at most the Redis
  * timeout), then a hit answered by ngx_http_gateway_cache_hit.c or a miss
  * that goes upstream and may fill the cache (ngx_http_gateway_cache_store.c).
  */
@@ -16,11 +16,10 @@ static ngx_int_t ngx_http_gateway_cache_decide(ngx_http_request_t *r,
     ngx_http_gateway_cache_ctx_t *ctx);
 static ngx_int_t ngx_http_gateway_cache_content_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gateway_cache_get(ngx_http_gateway_cache_ctx_t *ctx);
-static void ngx_http_gateway_cache_got(void *data, redisReply *reply);
-static void ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
-    redisReply *reply);
-static void ngx_http_gateway_cache_wake(ngx_event_t *ev);
-static void ngx_http_gateway_cache_wake_cleanup(void *data);
+static void ngx_http_gateway_cache_got(void *data,
+    ngx_http_gateway_redis_reply_t *reply);
+static ngx_uint_t ngx_http_gateway_cache_found(
+    ngx_http_gateway_cache_ctx_t *ctx, ngx_http_gateway_redis_reply_t *reply);
 static void ngx_http_gateway_cache_free_value(void *data);
 
 
@@ -46,7 +45,7 @@ ngx_http_gateway_cache_lookup_handler(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_gateway_cache_module);
 
     if (ctx != NULL) {
-        if (ctx->waiting) {
+        if (ctx->wait.parked) {
             return NGX_AGAIN;
         }
 
@@ -78,7 +77,7 @@ ngx_http_gateway_cache_lookup_handler(ngx_http_request_t *r)
                    plan.lookup, plan.store, plan.reason);
 
     if (!plan.lookup) {
-        ctx->status = NGX_HTTP_GATEWAY_CACHE_BYPASS;
+        ngx_http_gateway_cache_result(ctx, NGX_HTTP_GATEWAY_CACHE_BYPASS);
 
         if (!plan.store) {
             return NGX_DECLINED;
@@ -97,16 +96,14 @@ ngx_http_gateway_cache_lookup_handler(ngx_http_request_t *r)
     }
 
     if (ngx_http_gateway_cache_get(ctx) != NGX_OK) {
-        ctx->status = NGX_HTTP_GATEWAY_CACHE_ERROR;
+        ngx_http_gateway_cache_result(ctx, NGX_HTTP_GATEWAY_CACHE_ERROR);
         ctx->may_store = 0;
         ngx_http_gateway_cache_log_trouble(r->connection->log, conf,
                                            "is not available", NULL);
         return NGX_DECLINED;
     }
 
-    ctx->waiting = 1;
-
-    return NGX_AGAIN;
+    return ngx_http_gateway_park(r, &ctx->wait, NULL, 0);
 }
 
 
@@ -300,30 +297,15 @@ ngx_http_gateway_cache_accept_encoding(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_gateway_cache_get(ngx_http_gateway_cache_ctx_t *ctx)
 {
-    ngx_str_t            argv[2];
-    ngx_pool_cleanup_t  *cln;
-    ngx_http_request_t  *r;
-
-    r = ctx->request;
-
-    ctx->wake = ngx_pcalloc(r->pool, sizeof(ngx_event_t));
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (ctx->wake == NULL || cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->wake->handler = ngx_http_gateway_cache_wake;
-    ctx->wake->data = r;
-    ctx->wake->log = r->connection->log;
-
-    cln->handler = ngx_http_gateway_cache_wake_cleanup;
-    cln->data = ctx;
+    ngx_str_t  argv[2];
 
     ngx_str_set(&argv[0], "GET");
     argv[1].data = ctx->key;
     argv[1].len = GW_CACHE_KEY_LEN;
 
-    if (ngx_http_gateway_redis_command(ctx->conf->redis, r->pool,
+    /* the client answers exactly once (NULL when late): no timeout here */
+
+    if (ngx_http_gateway_redis_command(ctx->conf->redis, ctx->request->pool,
                                        ngx_http_gateway_cache_got, ctx,
                                        2, argv)
         == NULL)
@@ -336,25 +318,26 @@ ngx_http_gateway_cache_get(ngx_http_gateway_cache_ctx_t *ctx)
 
 
 static void
-ngx_http_gateway_cache_got(void *data, redisReply *reply)
+ngx_http_gateway_cache_got(void *data, ngx_http_gateway_redis_reply_t *reply)
 {
     ngx_http_gateway_cache_ctx_t *ctx = data;
 
-    ngx_http_gateway_cache_found(ctx, reply);
+    ngx_http_gateway_cache_result(ctx,
+                                  ngx_http_gateway_cache_found(ctx, reply));
 
     ctx->looked_up = 1;
 
-    if (ctx->waiting) {
-        ctx->waiting = 0;
-        ngx_post_event(ctx->wake, &ngx_posted_events);
-    }
+    ngx_http_gateway_wake(&ctx->wait);
 }
 
 
-static void
+/* What Redis answered means for the request: its $gateway_cache_status. */
+
+static ngx_uint_t
 ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
-    redisReply *reply)
+    ngx_http_gateway_redis_reply_t *reply)
 {
+    ngx_uint_t                status;
     gw_cache_str_t            accept_encoding;
     ngx_table_elt_t          *ae;
     ngx_pool_cleanup_t       *cln;
@@ -364,43 +347,44 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
     r = ctx->request;
 
     if (reply == NULL) {
-        ctx->status = NGX_HTTP_GATEWAY_CACHE_ERROR;
         ngx_http_gateway_cache_log_trouble(r->connection->log, ctx->conf,
                                            "did not answer", NULL);
-        return;
+        return NGX_HTTP_GATEWAY_CACHE_ERROR;
     }
 
-    if (reply->type == REDIS_REPLY_NIL) {
-        ctx->status = NGX_HTTP_GATEWAY_CACHE_MISS;
-        return;
-    }
+    switch (reply->type) {
 
-    if (reply->type != REDIS_REPLY_STRING) {
-        if (reply->type == REDIS_REPLY_ERROR
-            && ngx_strncmp(reply->str, "WRONGTYPE", 9) == 0)
+    case NGX_HTTP_GATEWAY_REDIS_STRING:
+        break;
+
+    case NGX_HTTP_GATEWAY_REDIS_NIL:
+        return NGX_HTTP_GATEWAY_CACHE_MISS;
+
+    default:
+        if (reply->type == NGX_HTTP_GATEWAY_REDIS_ERROR
+            && reply->str.len >= 9
+            && ngx_strncmp(reply->str.data, "WRONGTYPE", 9) == 0)
         {
             /* not an entry: overwritten by the fill */
-            ctx->status = NGX_HTTP_GATEWAY_CACHE_MISS;
-            return;
+            return NGX_HTTP_GATEWAY_CACHE_MISS;
         }
 
-        ctx->status = NGX_HTTP_GATEWAY_CACHE_ERROR;
         ngx_http_gateway_cache_log_trouble(r->connection->log, ctx->conf,
                                            "answered with an error",
-                                           reply->type == REDIS_REPLY_ERROR
-                                           ? reply->str : NULL);
-        return;
+                                           reply->type
+                                           == NGX_HTTP_GATEWAY_REDIS_ERROR
+                                           ? (char *) reply->str.data : NULL);
+        return NGX_HTTP_GATEWAY_CACHE_ERROR;
     }
 
-    ctx->value = ngx_alloc(reply->len, r->connection->log);
+    ctx->value = ngx_alloc(reply->str.len, r->connection->log);
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (ctx->value == NULL || cln == NULL) {
-        ctx->status = NGX_HTTP_GATEWAY_CACHE_ERROR;
-        return;
+        return NGX_HTTP_GATEWAY_CACHE_ERROR;
     }
 
-    ngx_memcpy(ctx->value, reply->str, reply->len);
-    ctx->value_len = reply->len;
+    ngx_memcpy(ctx->value, reply->str.data, reply->str.len);
+    ctx->value_len = reply->str.len;
 
     cln->handler = ngx_http_gateway_cache_free_value;
     cln->data = ctx;
@@ -417,20 +401,19 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
         accept_encoding.len = ae ? ae->value.len : 0;
 
         if (gw_cache_entry_variant_matches(&ctx->entry, accept_encoding)) {
-            ctx->status = NGX_HTTP_GATEWAY_CACHE_HIT;
-            return;
+            return NGX_HTTP_GATEWAY_CACHE_HIT;
         }
 
         /* made for another Accept-Encoding: this request's may replace it */
-        ctx->status = NGX_HTTP_GATEWAY_CACHE_MISS;
+        status = NGX_HTTP_GATEWAY_CACHE_MISS;
         break;
 
     case GW_CACHE_ENTRY_EXPIRED:
-        ctx->status = NGX_HTTP_GATEWAY_CACHE_EXPIRED;
+        status = NGX_HTTP_GATEWAY_CACHE_EXPIRED;
         break;
 
     default: /* GW_CACHE_ENTRY_CORRUPT */
-        ctx->status = NGX_HTTP_GATEWAY_CACHE_MISS;
+        status = NGX_HTTP_GATEWAY_CACHE_MISS;
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "gateway cache: the value in gateway_redis \"%V\" is "
                       "not a cache entry, it will be replaced",
@@ -439,33 +422,8 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
     }
 
     ngx_http_gateway_cache_free_value(ctx);
-}
 
-
-static void
-ngx_http_gateway_cache_wake(ngx_event_t *ev)
-{
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = ev->data;
-    c = r->connection;
-
-    ngx_http_set_log_request(c->log, r);
-
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_http_gateway_cache_wake_cleanup(void *data)
-{
-    ngx_http_gateway_cache_ctx_t *ctx = data;
-
-    if (ctx->wake->posted) {
-        ngx_delete_posted_event(ctx->wake);
-    }
+    return status;
 }
 
 

@@ -9,6 +9,7 @@
  *   gateway_cache_max_size SIZE;        1m
  *   gateway_cache_authorized on | off;  off
  *   $gateway_cache_status
+ *   gateway_cache_results_total{route,status}
  *
  * The policy and the entry format are the core's (gw_cache.h); the files
  * are listed in ngx_http_gateway_cache.h.
@@ -29,6 +30,7 @@ static char *ngx_http_gateway_cache_max_size_check(ngx_conf_t *cf,
 static ngx_int_t ngx_http_gateway_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_gateway_cache_add_variables(ngx_conf_t *cf);
+static void *ngx_http_gateway_cache_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_gateway_cache_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_gateway_cache_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
@@ -109,7 +111,7 @@ static ngx_http_module_t  ngx_http_gateway_cache_module_ctx = {
     ngx_http_gateway_cache_add_variables,  /* preconfiguration */
     ngx_http_gateway_cache_init,           /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_gateway_cache_create_main_conf, /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -156,6 +158,38 @@ static ngx_str_t  ngx_http_gateway_cache_status_names[] = {
 };
 
 
+/* gateway_cache_results_total{route,status} */
+
+static ngx_str_t  ngx_http_gateway_cache_route_label[] = {
+    ngx_string("route"),
+    ngx_null_string
+};
+
+static ngx_str_t  ngx_http_gateway_cache_results[] = {
+    ngx_string("hit"),                   /* NGX_HTTP_GATEWAY_CACHE_* - 1 */
+    ngx_string("miss"),
+    ngx_string("bypass"),
+    ngx_string("expired"),
+    ngx_string("error"),
+    ngx_null_string
+};
+
+static ngx_http_gateway_stats_dim_t  ngx_http_gateway_cache_results_dims[] = {
+    { ngx_string("status"), ngx_http_gateway_cache_results },
+    { ngx_null_string, NULL }
+};
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_cache_results_def = {
+    ngx_string("gateway_cache_results_total"),
+    ngx_string("Response cache lookups by route and $gateway_cache_status: "
+               "hit, miss, bypass, expired, error (Redis in trouble)."),
+    GW_METRIC_COUNTER,
+    ngx_http_gateway_cache_route_label,
+    ngx_http_gateway_cache_results_dims,
+    0, NULL, NULL
+};
+
+
 static ngx_str_t  ngx_http_gateway_cache_default_key =
     ngx_string("$scheme$request_method$host$request_uri");
 
@@ -168,7 +202,8 @@ ngx_http_gateway_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_gateway_cache_loc_conf_t *gccf = conf;
 
-    ngx_str_t  *value;
+    ngx_str_t                           *value;
+    ngx_http_gateway_cache_main_conf_t  *gcmcf;
 
     if (gccf->enable != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -180,6 +215,10 @@ ngx_http_gateway_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         gccf->enable = 0;
         return NGX_CONF_OK;
     }
+
+    gcmcf = ngx_http_conf_get_module_main_conf(cf,
+                                               ngx_http_gateway_cache_module);
+    gcmcf->used = 1;
 
     gccf->enable = 1;
     gccf->name = value[1];
@@ -228,6 +267,16 @@ ngx_http_gateway_cache_max_size_check(ngx_conf_t *cf, void *post, void *data)
     }
 
     return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_gateway_cache_result(ngx_http_gateway_cache_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    ctx->status = status;
+
+    ngx_http_gateway_stats_add(ctx->conf->results, status - 1, 1);
 }
 
 
@@ -284,6 +333,20 @@ ngx_http_gateway_cache_log_trouble(ngx_log_t *log,
 
 
 static void *
+ngx_http_gateway_cache_create_main_conf(ngx_conf_t *cf)
+{
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     gcmcf->used = 0;
+     *     gcmcf->results = NULL;
+     */
+
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_gateway_cache_main_conf_t));
+}
+
+
+static void *
 ngx_http_gateway_cache_create_loc_conf(ngx_conf_t *cf)
 {
     ngx_http_gateway_cache_loc_conf_t  *conf;
@@ -300,6 +363,7 @@ ngx_http_gateway_cache_create_loc_conf(ngx_conf_t *cf)
      *     conf->redis = NULL;
      *     conf->key = NULL;
      *     conf->methods = 0;
+     *     conf->results = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -318,6 +382,8 @@ ngx_http_gateway_cache_merge_loc_conf(ngx_conf_t *cf, void *parent,
 {
     ngx_http_gateway_cache_loc_conf_t *prev = parent;
     ngx_http_gateway_cache_loc_conf_t *conf = child;
+
+    ngx_http_gateway_cache_main_conf_t  *gcmcf;
 
     if (conf->enable == NGX_CONF_UNSET) {
         conf->enable = prev->enable;
@@ -342,6 +408,23 @@ ngx_http_gateway_cache_merge_loc_conf(ngx_conf_t *cf, void *parent,
         }
 
         ngx_http_gateway_redis_use(conf->redis);
+
+        gcmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                ngx_http_gateway_cache_module);
+
+        if (gcmcf->results == NULL) {
+            gcmcf->results = ngx_http_gateway_stats_family(cf,
+                                          &ngx_http_gateway_cache_results_def);
+            if (gcmcf->results == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        conf->results = ngx_http_gateway_stats_series(cf, gcmcf->results,
+                                              ngx_http_gateway_route_label(cf));
+        if (conf->results == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (conf->key == NULL) {
@@ -376,24 +459,28 @@ ngx_http_gateway_cache_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t
 ngx_http_gateway_cache_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_gateway_cache_main_conf_t  *gcmcf;
 
-    /*
-     * Before the content phase, so every access check (the gateway's and
-     * nginx's own, whatever "satisfy" says) has let the request through;
-     * registered last, it runs first in its phase, before the upstream's
-     * fail-fast check: a hit is answered even when every peer is down.
-     */
+    gcmcf = ngx_http_conf_get_module_main_conf(cf,
+                                               ngx_http_gateway_cache_module);
 
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
+    if (!gcmcf->used) {
+        return NGX_OK;
     }
 
-    *h = ngx_http_gateway_cache_lookup_handler;
+    /*
+     * A step of the precontent phase: every access check (the gateway's
+     * and nginx's own, whatever "satisfy" says) and the rate limits have
+     * let the request through; a hit is served before the upstream's
+     * fail-fast check, so even when every peer's circuit is open.
+     */
+
+    if (ngx_http_gateway_add_step(cf, NGX_HTTP_GATEWAY_STEP_CACHE,
+                                  ngx_http_gateway_cache_lookup_handler)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return ngx_http_gateway_cache_filters_init(cf);
 }

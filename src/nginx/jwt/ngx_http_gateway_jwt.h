@@ -43,16 +43,24 @@ typedef struct {
 } ngx_http_gateway_jwt_require_t;
 
 
-/* A key_request JWKS as this worker last parsed it from shared memory. */
-typedef struct {
+typedef struct ngx_http_gateway_jwt_remote_s  ngx_http_gateway_jwt_remote_t;
+
+/*
+ * A gateway_jwt_key_request in one server{} (where its URI is resolved),
+ * and its JWKS as this worker last parsed it from shared memory. The
+ * shared copy belongs to this directive of this configuration only.
+ */
+struct ngx_http_gateway_jwt_remote_s {
     ngx_str_t                      uri;        /* as configured */
     ngx_str_t                      path;       /* the subrequest's URI */
     ngx_str_t                      args;
-    uint32_t                       hash;
+    ngx_uint_t                     serial;     /* in this configuration */
+    void                          *server;     /* its core srv_conf */
+    ngx_http_gateway_jwt_remote_t *copies;     /* for other servers */
     gw_jwt_keyset_t               *keys;
     uint64_t                       version;
     u_char                         fingerprint[NGX_HTTP_GATEWAY_JWT_FP_LEN];
-} ngx_http_gateway_jwt_remote_t;
+};
 
 
 typedef struct {
@@ -87,7 +95,9 @@ typedef struct {
     gw_jwt_recent_t               *recent;     /* this worker's front of it */
     gw_jwt_spares_t               *spares;
     ngx_shm_zone_t                *keys;
+    ngx_uint_t                     remotes;    /* key_request serials */
     ngx_int_t                      request_id_index;
+    ngx_uint_t                     used;       /* some gateway_jwt REALM */
 } ngx_http_gateway_jwt_main_conf_t;
 
 
@@ -95,12 +105,19 @@ typedef struct {
 typedef struct {
     void                          *sh;
     ngx_slab_pool_t               *shpool;
+    uint64_t                       generation; /* of this configuration */
 } ngx_http_gateway_jwt_shctx_t;
 
 
-/* Per main request, surviving internal redirects. */
+/*
+ * Per main request, surviving internal redirects. The decision is the
+ * location's in conf: a request entering another location is decided
+ * again there, reusing jwt when it was verified with the same keys.
+ */
 typedef struct {
+    ngx_http_gateway_jwt_loc_conf_t *conf;
     gw_jwt_t                      *jwt;
+    ngx_str_t                      token;      /* the text jwt was made of */
     gw_jwt_spares_t               *spares;     /* where jwt goes when done */
     ngx_str_t                      realm;
     ngx_int_t                      status;     /* NGX_OK or the HTTP status */
@@ -108,7 +125,9 @@ typedef struct {
     ngx_http_gateway_jwt_remote_t *fetching;
 
     unsigned                       done:1;
-    unsigned                       verified:1;
+    unsigned                       trusted:1;  /* jwt's signature is good */
+    unsigned                       verified:1; /* and conf accepted it */
+    unsigned                       cleanup:1;  /* releases jwt with the pool */
     unsigned                       exempt:1;
     unsigned                       realm_set:1;
     unsigned                       waiting:1;  /* a JWKS subrequest runs */
@@ -144,6 +163,8 @@ ngx_int_t ngx_http_gateway_jwt_request_keys(ngx_http_request_t *r,
 /* key_request */
 char *ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_http_gateway_jwt_remote_t *ngx_http_gateway_jwt_server_remote(
+    ngx_conf_t *cf, ngx_http_gateway_jwt_remote_t *remote);
 ngx_int_t ngx_http_gateway_jwt_remote_keys(ngx_http_request_t *r,
     ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_http_gateway_jwt_ctx_t *ctx);
 ngx_int_t ngx_http_gateway_jwt_remote_refetch(ngx_http_request_t *r,
@@ -163,7 +184,9 @@ void ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *key,
     int64_t expire, int64_t now);
 
 /* access */
+ngx_int_t ngx_http_gateway_jwt_check(ngx_http_request_t *r);
 ngx_http_gateway_jwt_ctx_t *ngx_http_gateway_jwt_ctx(ngx_http_request_t *r);
+gw_jwt_t *ngx_http_gateway_jwt_verified(ngx_http_request_t *r);
 
 /* variables */
 ngx_int_t ngx_http_gateway_jwt_add_variables(ngx_conf_t *cf);

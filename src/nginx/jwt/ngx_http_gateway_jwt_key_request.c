@@ -1,8 +1,10 @@
 /*
  * gateway_jwt_key_request: a JWKS fetched by subrequest from a local URI
  * and shared by the workers. The document's text is kept in the shared
- * zone "gateway_jwt_keys" (across reloads), each worker parses it once per
- * version. When the keys are missing or stale one request fetches them:
+ * zone "gateway_jwt_keys", each worker parses it once per version. It
+ * belongs to one directive in one server{} of one configuration, never to
+ * the URI's text: two servers whose "/_jwks" lead to different providers
+ * never trust each other's keys, and a reload fetches them anew. When the keys are missing or stale one request fetches them:
  * without keys the others poll the zone until it is done, with stale keys
  * they go on with the old ones. A token naming an unknown kid refetches at
  * most every NGX_HTTP_GATEWAY_JWT_REFETCH seconds.
@@ -26,15 +28,15 @@
 typedef struct {
     ngx_queue_t                    queue;
     uint64_t                       version;
+    uint64_t                       generation; /* configurations so far */
 } ngx_http_gateway_jwt_keys_sh_t;
 
 
-/* One key_request URI's JWKS in shared memory. */
+/* One key_request's JWKS in shared memory. */
 typedef struct {
     ngx_queue_t                    queue;
-    uint32_t                       hash;
-    size_t                         uri_len;
-    u_char                        *uri;
+    uint64_t                       generation; /* its configuration */
+    ngx_uint_t                     serial;     /* its key_request there */
     u_char                        *text;
     size_t                         len;
     uint64_t                       version;
@@ -48,6 +50,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_gateway_jwt_init_keys_zone(ngx_shm_zone_t *zone,
     void *data);
+static void ngx_http_gateway_jwt_keys_forget(
+    ngx_http_gateway_jwt_shctx_t *shctx);
 static ngx_http_gateway_jwt_keys_node_t *ngx_http_gateway_jwt_keys_node(
     ngx_http_gateway_jwt_shctx_t *shctx,
     ngx_http_gateway_jwt_remote_t *remote);
@@ -57,6 +61,8 @@ static ngx_uint_t ngx_http_gateway_jwt_keys_should_fetch(ngx_shm_zone_t *zone,
     ngx_http_gateway_jwt_remote_t *remote, time_t key_cache,
     ngx_uint_t unknown_kid);
 static void ngx_http_gateway_jwt_keys_poll(ngx_http_request_t *r);
+static ngx_int_t ngx_http_gateway_jwt_keys_clean_headers(
+    ngx_http_request_t *sr);
 static ngx_int_t ngx_http_gateway_jwt_keys_fetch(ngx_http_request_t *r,
     ngx_http_gateway_jwt_ctx_t *ctx, ngx_http_gateway_jwt_remote_t *remote);
 static ngx_int_t ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r,
@@ -105,8 +111,12 @@ ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_jwt_module);
+
     jlcf->remote->uri = value[1];
-    jlcf->remote->hash = ngx_crc32_short(value[1].data, value[1].len);
+    jlcf->remote->serial = ++jmcf->remotes;
+    jlcf->remote->server = ngx_http_conf_get_module_srv_conf(cf,
+                                                         ngx_http_core_module);
 
     /* "/_jwks?tenant=a": the subrequest takes the arguments apart */
 
@@ -120,9 +130,7 @@ ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
         jlcf->remote->args.len = value[1].data + value[1].len - (p + 1);
     }
 
-    jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_jwt_module);
-
-    /* one zone serves every key_request URI */
+    /* one zone serves every key_request */
 
     if (jmcf->keys == NULL) {
         jmcf->keys = ngx_http_gateway_jwt_add_zone(cf,
@@ -138,29 +146,114 @@ ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * The key_request for the server{} being merged: its URI is resolved in
+ * the request's own server, so one inherited from the http{} level gets a
+ * copy, and keys of its own, in every server.
+ */
+
+ngx_http_gateway_jwt_remote_t *
+ngx_http_gateway_jwt_server_remote(ngx_conf_t *cf,
+    ngx_http_gateway_jwt_remote_t *remote)
+{
+    void                              *server;
+    ngx_http_gateway_jwt_remote_t     *copy;
+    ngx_http_gateway_jwt_main_conf_t  *jmcf;
+
+    server = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+
+    for (copy = remote; copy; copy = copy->copies) {
+        if (copy->server == server) {
+            return copy;
+        }
+    }
+
+    copy = ngx_palloc(cf->pool, sizeof(ngx_http_gateway_jwt_remote_t));
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_jwt_module);
+
+    *copy = *remote;
+    copy->serial = ++jmcf->remotes;
+    copy->server = server;
+
+    copy->copies = remote->copies;
+    remote->copies = copy;
+
+    return copy;
+}
+
+
+/*
+ * Every configuration (start, reload) is a new generation: its key_request
+ * nodes start empty. Nodes two generations back are freed here; workers of
+ * the previous one may still be finishing requests with theirs.
+ */
+
 static ngx_int_t
 ngx_http_gateway_jwt_init_keys_zone(ngx_shm_zone_t *zone, void *data)
 {
     ngx_http_gateway_jwt_shctx_t    *shctx;
     ngx_http_gateway_jwt_keys_sh_t  *sh;
 
-    if (ngx_http_gateway_jwt_reuse_zone(zone, data) == NGX_OK) {
-        return NGX_OK;
-    }
-
     shctx = zone->data;
 
-    sh = ngx_slab_calloc(shctx->shpool, sizeof(ngx_http_gateway_jwt_keys_sh_t));
-    if (sh == NULL) {
-        return NGX_ERROR;
+    if (ngx_http_gateway_jwt_reuse_zone(zone, data) != NGX_OK) {
+        sh = ngx_slab_calloc(shctx->shpool,
+                             sizeof(ngx_http_gateway_jwt_keys_sh_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        shctx->sh = sh;
+        shctx->shpool->data = sh;
+
+        ngx_queue_init(&sh->queue);
     }
 
-    shctx->sh = sh;
-    shctx->shpool->data = sh;
+    sh = shctx->sh;
 
-    ngx_queue_init(&sh->queue);
+    ngx_shmtx_lock(&shctx->shpool->mutex);
+
+    shctx->generation = ++sh->generation;
+    ngx_http_gateway_jwt_keys_forget(shctx);
+
+    ngx_shmtx_unlock(&shctx->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_gateway_jwt_keys_forget(ngx_http_gateway_jwt_shctx_t *shctx)
+{
+    ngx_queue_t                       *q, *next;
+    ngx_http_gateway_jwt_keys_sh_t    *sh;
+    ngx_http_gateway_jwt_keys_node_t  *kn;
+
+    sh = shctx->sh;
+
+    for (q = ngx_queue_head(&sh->queue);
+         q != ngx_queue_sentinel(&sh->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        kn = ngx_queue_data(q, ngx_http_gateway_jwt_keys_node_t, queue);
+
+        if (kn->generation + 1 >= shctx->generation) {
+            continue;
+        }
+
+        ngx_queue_remove(q);
+
+        if (kn->text) {
+            ngx_slab_free_locked(shctx->shpool, kn->text);
+        }
+
+        ngx_slab_free_locked(shctx->shpool, kn);
+    }
 }
 
 
@@ -252,7 +345,7 @@ ngx_http_gateway_jwt_remote_refetch(ngx_http_request_t *r,
 }
 
 
-/* The shared node of a URI, added when missing; under the zone's mutex. */
+/* The shared node of a key_request, added when missing; under the mutex. */
 
 static ngx_http_gateway_jwt_keys_node_t *
 ngx_http_gateway_jwt_keys_node(ngx_http_gateway_jwt_shctx_t *shctx,
@@ -270,8 +363,8 @@ ngx_http_gateway_jwt_keys_node(ngx_http_gateway_jwt_shctx_t *shctx,
     {
         kn = ngx_queue_data(q, ngx_http_gateway_jwt_keys_node_t, queue);
 
-        if (kn->hash == remote->hash && kn->uri_len == remote->uri.len
-            && ngx_memcmp(kn->uri, remote->uri.data, remote->uri.len) == 0)
+        if (kn->generation == shctx->generation
+            && kn->serial == remote->serial)
         {
             return kn;
         }
@@ -283,15 +376,8 @@ ngx_http_gateway_jwt_keys_node(ngx_http_gateway_jwt_shctx_t *shctx,
         return NULL;
     }
 
-    kn->uri = ngx_slab_alloc_locked(shctx->shpool, remote->uri.len);
-    if (kn->uri == NULL) {
-        ngx_slab_free_locked(shctx->shpool, kn);
-        return NULL;
-    }
-
-    ngx_memcpy(kn->uri, remote->uri.data, remote->uri.len);
-    kn->uri_len = remote->uri.len;
-    kn->hash = remote->hash;
+    kn->generation = shctx->generation;
+    kn->serial = remote->serial;
 
     ngx_queue_insert_tail(&sh->queue, &kn->queue);
 
@@ -299,7 +385,7 @@ ngx_http_gateway_jwt_keys_node(ngx_http_gateway_jwt_shctx_t *shctx,
 }
 
 
-/* Picks up a JWKS another worker (or an earlier configuration) fetched. */
+/* Picks up a JWKS another worker fetched. */
 
 static void
 ngx_http_gateway_jwt_keys_sync(ngx_http_request_t *r, ngx_shm_zone_t *zone,
@@ -473,7 +559,7 @@ ngx_http_gateway_jwt_keys_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    /* a GET without the client's body */
+    /* a GET without the client's body and headers */
 
     sr->method = NGX_HTTP_GET;
     ngx_str_set(&sr->method_name, "GET");
@@ -483,10 +569,46 @@ ngx_http_gateway_jwt_keys_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    if (ngx_http_gateway_jwt_keys_clean_headers(sr) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ctx->waiting = 1;
     ctx->fetching = remote;
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * A subrequest starts with a copy of the client's headers: Range,
+ * If-None-Match or Accept-Encoding would let any client make the fetch
+ * fail (206, 304, a compressed body), and its cookies and Authorization
+ * would go to the identity provider. The fetch sends none of them; only
+ * the request's host (nginx's validated $host) is kept.
+ */
+
+static ngx_int_t
+ngx_http_gateway_jwt_keys_clean_headers(ngx_http_request_t *sr)
+{
+    ngx_str_t  server;
+
+    server = sr->headers_in.server;
+
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+
+    if (ngx_list_init(&sr->headers_in.headers, sr->pool, 1,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->headers_in.server = server;
+    sr->headers_in.content_length_n = -1;
+    sr->headers_in.keep_alive_n = -1;
+
+    return NGX_OK;
 }
 
 
@@ -539,6 +661,17 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
 
     } else if (status != NGX_HTTP_OK) {
         ngx_snprintf((u_char *) err, sizeof(err), "status %ui%Z", status);
+
+    } else if (r->headers_out.content_encoding
+               && r->headers_out.content_encoding->hash
+               && !(r->headers_out.content_encoding->value.len == 8
+                    && ngx_strncasecmp(
+                           r->headers_out.content_encoding->value.data,
+                           (u_char *) "identity", 8) == 0))
+    {
+        ngx_snprintf((u_char *) err, sizeof(err),
+                     "the body is encoded (Content-Encoding: %V)%Z",
+                     &r->headers_out.content_encoding->value);
 
     } else if (b == NULL || b->last == b->pos) {
         ngx_snprintf((u_char *) err, sizeof(err), "empty response%Z");

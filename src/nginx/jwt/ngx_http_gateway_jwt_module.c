@@ -4,8 +4,8 @@
  * Keys come from PEM/JWKS files (parsed at configuration load), an HMAC
  * secret, or a JWKS fetched by subrequest and shared by the workers in
  * shared memory. Verified tokens may be remembered in a shared LRU keyed by
- * a SHA-256 of the key set and the token. The token is validated once per
- * main request; internal redirects and subrequests inherit the result.
+ * a SHA-256 of the key set and the token. Every location a request enters
+ * decides by its own rules; subrequests inherit the main request's result.
  *
  * This file holds the directives, the configuration and what both shared
  * zones do alike; the other parts are listed in ngx_http_gateway_jwt.h.
@@ -173,7 +173,8 @@ ngx_http_gateway_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t  *value, var;
+    ngx_str_t                         *value, var;
+    ngx_http_gateway_jwt_main_conf_t  *jmcf;
 
     if (jlcf->realm != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -198,6 +199,9 @@ ngx_http_gateway_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (jlcf->realm == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_jwt_module);
+    jmcf->used = 1;
 
     jlcf->token = NULL;
 
@@ -498,6 +502,13 @@ ngx_http_gateway_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->remote, prev->remote, NULL);
+
+    if (conf->remote) {
+        conf->remote = ngx_http_gateway_jwt_server_remote(cf, conf->remote);
+        if (conf->remote == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
     ngx_conf_merge_uint_value(conf->algorithms, prev->algorithms, 0);
     ngx_conf_merge_ptr_value(conf->issuers, prev->issuers, NULL);
     ngx_conf_merge_ptr_value(conf->audiences, prev->audiences, NULL);
@@ -555,7 +566,12 @@ ngx_http_gateway_jwt_init(ngx_conf_t *cf)
     cln->handler = ngx_http_gateway_jwt_free_spares;
     cln->data = jmcf->spares;
 
-    return NGX_OK;
+    if (!jmcf->used) {
+        return NGX_OK;
+    }
+
+    return ngx_http_gateway_add_step(cf, NGX_HTTP_GATEWAY_STEP_JWT,
+                                     ngx_http_gateway_jwt_check);
 }
 
 

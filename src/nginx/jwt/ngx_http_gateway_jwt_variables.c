@@ -2,7 +2,8 @@
  * The variables of a verified token: $gateway_jwt_claim_NAME,
  * $gateway_jwt_header_NAME, those of gateway_jwt_claim_set, and
  * $gateway_jwt_cache_status. They are not found until the token's
- * signature and claims have been verified.
+ * signature and claims have been verified. Control bytes in a value are
+ * rendered as \xHH, so no claim can split a header or a log line.
  */
 
 #include "ngx_http_gateway_jwt.h"
@@ -108,19 +109,64 @@ ngx_http_gateway_jwt_claim_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* found: the verified token has the value (none has nothing). */
+/*
+ * found: the verified token has the value (none has nothing). Identity
+ * providers let users write their own names: a byte below 0x20 or 0x7f
+ * becomes \xHH (nginx's log escaping), everything else stays as it is.
+ */
 
 static ngx_int_t
-ngx_http_gateway_jwt_set_value(ngx_http_variable_value_t *v, int found,
-    gw_jwt_str_t *value)
+ngx_http_gateway_jwt_set_value(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, int found, gw_jwt_str_t *value)
 {
+    u_char      c, *p, *src;
+    size_t      i, controls;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
     if (!found) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->data = (u_char *) value->data;
-    v->len = value->len;
+    src = (u_char *) value->data;
+    controls = 0;
+
+    for (i = 0; i < value->len; i++) {
+        if (src[i] < 0x20 || src[i] == 0x7f) {
+            controls++;
+        }
+    }
+
+    if (controls == 0) {
+        v->data = src;
+        v->len = value->len;
+
+    } else {
+        p = ngx_pnalloc(r->pool, value->len + 3 * controls);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->data = p;
+
+        for (i = 0; i < value->len; i++) {
+            c = src[i];
+
+            if (c < 0x20 || c == 0x7f) {
+                *p++ = '\\';
+                *p++ = 'x';
+                *p++ = hex[c >> 4];
+                *p++ = hex[c & 0xf];
+
+            } else {
+                *p++ = c;
+            }
+        }
+
+        v->len = p - v->data;
+    }
+
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
@@ -136,15 +182,14 @@ ngx_http_gateway_jwt_claim_variable(ngx_http_request_t *r,
     ngx_str_t *name = (ngx_str_t *) data;
 
     gw_jwt_t      *jwt;
-    ngx_uint_t     exempt;
     gw_jwt_str_t   path, value;
 
-    jwt = ngx_http_gateway_jwt_token(r, &exempt);
+    jwt = ngx_http_gateway_jwt_verified(r);
 
     path.data = (char *) name->data + ngx_http_gateway_jwt_claim_prefix.len;
     path.len = name->len - ngx_http_gateway_jwt_claim_prefix.len;
 
-    return ngx_http_gateway_jwt_set_value(v,
+    return ngx_http_gateway_jwt_set_value(r, v,
                                  jwt && gw_jwt_claim(jwt, &path, 1, &value),
                                  &value);
 }
@@ -157,15 +202,14 @@ ngx_http_gateway_jwt_header_variable(ngx_http_request_t *r,
     ngx_str_t *name = (ngx_str_t *) data;
 
     gw_jwt_t      *jwt;
-    ngx_uint_t     exempt;
     gw_jwt_str_t   member, value;
 
-    jwt = ngx_http_gateway_jwt_token(r, &exempt);
+    jwt = ngx_http_gateway_jwt_verified(r);
 
     member.data = (char *) name->data + ngx_http_gateway_jwt_header_prefix.len;
     member.len = name->len - ngx_http_gateway_jwt_header_prefix.len;
 
-    return ngx_http_gateway_jwt_set_value(v,
+    return ngx_http_gateway_jwt_set_value(r, v,
                 jwt && gw_jwt_header(jwt, member.data, member.len, &value),
                 &value);
 }
@@ -178,12 +222,11 @@ ngx_http_gateway_jwt_claim_set_variable(ngx_http_request_t *r,
     ngx_http_gateway_jwt_claim_set_t *cs = (void *) data;
 
     gw_jwt_t      *jwt;
-    ngx_uint_t     exempt;
     gw_jwt_str_t   value;
 
-    jwt = ngx_http_gateway_jwt_token(r, &exempt);
+    jwt = ngx_http_gateway_jwt_verified(r);
 
-    return ngx_http_gateway_jwt_set_value(v,
+    return ngx_http_gateway_jwt_set_value(r, v,
                    jwt && gw_jwt_claim(jwt, cs->path, cs->depth, &value),
                    &value);
 }
