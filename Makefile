@@ -151,6 +151,8 @@ test-asan: test-deps
 	$(MAKE) BUILD=$(BUILD)/asan SANITIZE=address,undefined all unit-bins
 	@set -e; for t in $(UNIT_BINS:$(BUILD)/%=$(BUILD)/asan/%); do $$t; done
 	rm -rf $(BUILD)/asan/reports && mkdir -p $(BUILD)/asan/reports
+	@# workers of suites that run their own nginx are "nobody": they report too
+	chmod 1777 $(BUILD)/asan/reports
 	GATEWAY_ASAN_LOG=$(abspath $(BUILD)/asan/reports/nginx) \
 	    TEST_NGINX_BINARY=$(abspath scripts/nginx-asan) \
 	    TEST_NGINX_LOAD_MODULES=$(abspath $(BUILD)/asan/ngx_http_gateway_module.so) \

@@ -135,6 +135,11 @@ use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
+use RateLimitHarness ();
+
+# a forked server like the Blackhole: its stop() and DESTROY kill it
+use parent -norequire, 'RateLimitHarness::Blackhole';
+
 sub new {
     my ($class, %o) = @_;
     my $self = bless {%o}, $class;
@@ -250,15 +255,5 @@ sub _serve {
     syswrite $c, $out;
     close $c;
 }
-
-sub stop {
-    my $self = shift;
-    return unless $self->{pid};
-    kill 'KILL', $self->{pid};
-    waitpid $self->{pid}, 0;
-    delete $self->{pid};
-}
-
-sub DESTROY { $_[0]->stop }
 
 1;

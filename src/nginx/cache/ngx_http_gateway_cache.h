@@ -65,9 +65,7 @@ typedef struct {
     u_char                              key[GW_CACHE_KEY_LEN];
     u_char                              lock_key[GW_CACHE_LOCK_KEY_LEN];
 
-    /* a hit: the value read from Redis, and the entry inside it */
-    u_char                             *value;
-    size_t                              value_len;
+    /* a hit: the entry, inside the reply Redis gave (kept till the end) */
     gw_cache_entry_t                    entry;
 
     ngx_http_gateway_cache_fill_t      *fill;       /* a miss that may fill */

@@ -5,7 +5,10 @@
  *   SET lock TOKEN NX PX 5000        once the response is known to be
  *                                    storable; nothing waits for it
  *   SET entry VALUE PX TTL           once the body is complete and the
- *                                    lock is held
+ *                                    lock is held; encoded around the
+ *                                    entry where it was put together, so
+ *                                    that it goes to the connection with
+ *                                    no further copy
  *   EVAL unlock 1 lock TOKEN         the lock released, if still ours (EVAL,
  *                                    not EVALSHA: nothing is left to send
  *                                    the text again if Redis lost it)
@@ -28,6 +31,13 @@
 
 #define NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN     32
 
+/*
+ * Room before the entry for the SET's head ("*5 $3 SET $73 KEY $LEN", 106
+ * bytes at most) and after it for "PX $N TTL".
+ */
+#define NGX_HTTP_GATEWAY_CACHE_SET_HEAD      128
+#define NGX_HTTP_GATEWAY_CACHE_SET_TAIL      64
+
 /* a fill slower than this (milliseconds) lets another request fill */
 #define NGX_HTTP_GATEWAY_CACHE_LOCK_MS       "5000"
 
@@ -45,11 +55,12 @@ struct ngx_http_gateway_cache_fill_s {
     u_char                              lock_key[GW_CACHE_LOCK_KEY_LEN];
     u_char                              token[NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN];
 
-    u_char                             *data;     /* ngx_alloc()ed entry */
-    size_t                              head;
-    size_t                              len;
-    size_t                              size;
-    size_t                              max;
+    u_char                             *data;     /* ngx_alloc()ed */
+    u_char                             *entry;    /* in it, after SET_HEAD */
+    size_t                              head;     /* the entry's head */
+    size_t                              len;      /* the entry so far */
+    size_t                              size;     /* room for the entry */
+    size_t                              max;      /* head and max_size */
     uint64_t                            ttl_ms;
 };
 
@@ -149,17 +160,20 @@ u_char *
 ngx_http_gateway_cache_fill_start(ngx_http_gateway_cache_fill_t *fill,
     size_t head, size_t body_hint)
 {
-    fill->data = ngx_alloc(head + body_hint, ngx_cycle->log);
+    fill->data = ngx_alloc(NGX_HTTP_GATEWAY_CACHE_SET_HEAD + head + body_hint
+                           + NGX_HTTP_GATEWAY_CACHE_SET_TAIL,
+                           ngx_cycle->log);
     if (fill->data == NULL) {
         return NULL;
     }
 
+    fill->entry = fill->data + NGX_HTTP_GATEWAY_CACHE_SET_HEAD;
     fill->head = head;
     fill->len = head;
     fill->size = head + body_hint;
     fill->max = head + fill->conf->max_size;
 
-    return fill->data;
+    return fill->entry;
 }
 
 
@@ -193,23 +207,26 @@ ngx_http_gateway_cache_fill_append(ngx_http_gateway_cache_fill_t *fill,
         want = ngx_max(fill->size * 2, fill->len + (size_t) size);
         want = ngx_min(want, fill->max);
 
-        data = ngx_alloc(want, ngx_cycle->log);
+        data = ngx_alloc(NGX_HTTP_GATEWAY_CACHE_SET_HEAD + want
+                         + NGX_HTTP_GATEWAY_CACHE_SET_TAIL, ngx_cycle->log);
         if (data == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(data, fill->data, fill->len);
+        ngx_memcpy(data + NGX_HTTP_GATEWAY_CACHE_SET_HEAD, fill->entry,
+                   fill->len);
         ngx_free(fill->data);
 
         fill->data = data;
+        fill->entry = data + NGX_HTTP_GATEWAY_CACHE_SET_HEAD;
         fill->size = want;
     }
 
     if (ngx_buf_in_memory(b)) {
-        ngx_memcpy(fill->data + fill->len, b->pos, (size_t) size);
+        ngx_memcpy(fill->entry + fill->len, b->pos, (size_t) size);
 
     } else {
-        n = ngx_read_file(b->file, fill->data + fill->len, (size_t) size,
+        n = ngx_read_file(b->file, fill->entry + fill->len, (size_t) size,
                           b->file_pos);
         if (n != size) {
             return NGX_ERROR;
@@ -225,7 +242,7 @@ ngx_http_gateway_cache_fill_append(ngx_http_gateway_cache_fill_t *fill,
 void
 ngx_http_gateway_cache_fill_complete(ngx_http_gateway_cache_fill_t *fill)
 {
-    gw_cache_entry_set_body_len(fill->data, fill->len - fill->head);
+    gw_cache_entry_set_body_len(fill->entry, fill->len - fill->head);
 
     fill->complete = 1;
 
@@ -303,21 +320,31 @@ ngx_http_gateway_cache_fill_locked(void *data,
 static void
 ngx_http_gateway_cache_fill_store(ngx_http_gateway_cache_fill_t *fill)
 {
-    u_char     ttl[NGX_INT64_LEN];
-    ngx_str_t  argv[5];
+    u_char  *p, *start, *last;
+    size_t   n;
+    u_char   ttl[NGX_INT64_LEN];
+    u_char   head[NGX_HTTP_GATEWAY_CACHE_SET_HEAD];
 
-    ngx_str_set(&argv[0], "SET");
-    argv[1].data = fill->key;
-    argv[1].len = GW_CACHE_KEY_LEN;
-    argv[2].data = fill->data;
-    argv[2].len = fill->len;
-    ngx_str_set(&argv[3], "PX");
-    argv[4].data = ttl;
-    argv[4].len = ngx_sprintf(ttl, "%uL", fill->ttl_ms) - ttl;
+    /* SET KEY VALUE PX TTL in RESP, around the entry */
 
-    (void) ngx_http_gateway_redis_command(fill->conf->redis, fill->pool,
+    p = ngx_sprintf(head, "*5\r\n$3\r\nSET\r\n$%uz\r\n",
+                    (size_t) GW_CACHE_KEY_LEN);
+    p = ngx_cpymem(p, fill->key, GW_CACHE_KEY_LEN);
+    p = ngx_sprintf(p, "\r\n$%uz\r\n", fill->len);
+
+    n = p - head;
+    start = ngx_cpymem(fill->entry - n, head, n) - n;
+
+    p = ngx_sprintf(ttl, "%uL", fill->ttl_ms);
+    last = ngx_sprintf(fill->entry + fill->len, "\r\n$2\r\nPX\r\n$%uz\r\n",
+                       (size_t) (p - ttl));
+    last = ngx_cpymem(last, ttl, p - ttl);
+    last = ngx_cpymem(last, "\r\n", 2);
+
+    (void) ngx_http_gateway_redis_command_encoded(fill->conf->redis,
+                                          fill->pool,
                                           ngx_http_gateway_cache_fill_stored,
-                                          fill->conf, 5, argv);
+                                          fill->conf, start, last - start);
 
     ngx_http_gateway_cache_fill_unlock(fill);
 }

@@ -20,7 +20,7 @@ static void ngx_http_gateway_cache_got(void *data,
     ngx_http_gateway_redis_reply_t *reply);
 static ngx_uint_t ngx_http_gateway_cache_found(
     ngx_http_gateway_cache_ctx_t *ctx, ngx_http_gateway_redis_reply_t *reply);
-static void ngx_http_gateway_cache_free_value(void *data);
+static void ngx_http_gateway_cache_free_reply(void *data);
 
 
 /* nginx lower-cased every request header's name while parsing */
@@ -337,7 +337,6 @@ static ngx_uint_t
 ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
     ngx_http_gateway_redis_reply_t *reply)
 {
-    ngx_uint_t                status;
     gw_cache_str_t            accept_encoding;
     ngx_table_elt_t          *ae;
     ngx_pool_cleanup_t       *cln;
@@ -377,19 +376,7 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
         return NGX_HTTP_GATEWAY_CACHE_ERROR;
     }
 
-    ctx->value = ngx_alloc(reply->str.len, r->connection->log);
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (ctx->value == NULL || cln == NULL) {
-        return NGX_HTTP_GATEWAY_CACHE_ERROR;
-    }
-
-    ngx_memcpy(ctx->value, reply->str.data, reply->str.len);
-    ctx->value_len = reply->str.len;
-
-    cln->handler = ngx_http_gateway_cache_free_value;
-    cln->data = ctx;
-
-    st = gw_cache_entry_decode(ctx->value, ctx->value_len, ngx_time(),
+    st = gw_cache_entry_decode(reply->str.data, reply->str.len, ngx_time(),
                                &ctx->entry);
 
     switch (st) {
@@ -400,40 +387,40 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
         accept_encoding.data = ae ? (const char *) ae->value.data : NULL;
         accept_encoding.len = ae ? ae->value.len : 0;
 
-        if (gw_cache_entry_variant_matches(&ctx->entry, accept_encoding)) {
-            return NGX_HTTP_GATEWAY_CACHE_HIT;
+        if (!gw_cache_entry_variant_matches(&ctx->entry, accept_encoding)) {
+            /* made for another Accept-Encoding: this one's may replace it */
+            return NGX_HTTP_GATEWAY_CACHE_MISS;
         }
 
-        /* made for another Accept-Encoding: this request's may replace it */
-        status = NGX_HTTP_GATEWAY_CACHE_MISS;
-        break;
+        /* a hit is served from the reply itself: kept, not copied */
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_GATEWAY_CACHE_ERROR;
+        }
+
+        ngx_http_gateway_redis_reply_keep(reply);
+
+        cln->handler = ngx_http_gateway_cache_free_reply;
+        cln->data = reply;
+
+        return NGX_HTTP_GATEWAY_CACHE_HIT;
 
     case GW_CACHE_ENTRY_EXPIRED:
-        status = NGX_HTTP_GATEWAY_CACHE_EXPIRED;
-        break;
+        return NGX_HTTP_GATEWAY_CACHE_EXPIRED;
 
     default: /* GW_CACHE_ENTRY_CORRUPT */
-        status = NGX_HTTP_GATEWAY_CACHE_MISS;
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "gateway cache: the value in gateway_redis \"%V\" is "
                       "not a cache entry, it will be replaced",
                       &ctx->conf->name);
-        break;
+        return NGX_HTTP_GATEWAY_CACHE_MISS;
     }
-
-    ngx_http_gateway_cache_free_value(ctx);
-
-    return status;
 }
 
 
 static void
-ngx_http_gateway_cache_free_value(void *data)
+ngx_http_gateway_cache_free_reply(void *data)
 {
-    ngx_http_gateway_cache_ctx_t *ctx = data;
-
-    if (ctx->value) {
-        ngx_free(ctx->value);
-        ctx->value = NULL;
-    }
+    ngx_http_gateway_redis_reply_free(data);
 }

@@ -16,6 +16,10 @@
 #include <hiredis/hiredis.h>
 
 
+/* one read's worth, and the longest bulk string Redis sends (512m) */
+#define NGX_HTTP_GATEWAY_REDIS_READ      16384
+#define NGX_HTTP_GATEWAY_REDIS_MAX_BULK  (512 * 1024 * 1024)
+
 /* what a command is for */
 #define NGX_HTTP_GATEWAY_REDIS_USER    0
 #define NGX_HTTP_GATEWAY_REDIS_AUTH    1
@@ -35,6 +39,8 @@ struct ngx_http_gateway_redis_cmd_s {
     int                                argc;
     const char                       **argv;
     size_t                            *lens;
+    u_char                            *text;      /* encoded by the caller */
+    size_t                             len;
 };
 
 
@@ -43,6 +49,8 @@ static ngx_http_gateway_redis_cmd_t *ngx_http_gateway_redis_send(
     ngx_http_gateway_redis_script_t *script,
     ngx_http_gateway_redis_handler_pt handler, void *data,
     ngx_uint_t nkeys, ngx_uint_t argc, ngx_str_t *argv);
+static ngx_http_gateway_redis_cmd_t *ngx_http_gateway_redis_start(
+    ngx_http_gateway_redis_cmd_t *cmd, ngx_pool_t *pool);
 static ngx_http_gateway_redis_cmd_t *ngx_http_gateway_redis_alloc(
     ngx_http_gateway_redis_t *redis, ngx_uint_t kind, ngx_uint_t argc,
     size_t size);
@@ -58,6 +66,7 @@ static void ngx_http_gateway_redis_connected(ngx_http_gateway_link_t *link);
 static ngx_int_t ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link,
     u_char *data, size_t len);
 static void ngx_http_gateway_redis_closed(ngx_http_gateway_link_t *link);
+static size_t ngx_http_gateway_redis_pending(redisReader *reader);
 
 static void *ngx_http_gateway_redis_string(const redisReadTask *task,
     char *str, size_t len);
@@ -152,7 +161,6 @@ ngx_http_gateway_redis_send(ngx_http_gateway_redis_t *redis, ngx_pool_t *pool,
     u_char                        *p;
     size_t                         size, nlen;
     ngx_uint_t                     i, n, total;
-    ngx_pool_cleanup_t            *cln;
     ngx_http_gateway_redis_cmd_t  *cmd;
     u_char                         buf[NGX_INT_T_LEN];
 
@@ -199,6 +207,53 @@ ngx_http_gateway_redis_send(ngx_http_gateway_redis_t *redis, ngx_pool_t *pool,
         cmd->lens[n] = argv[i].len;
         p = ngx_cpymem(p, argv[i].data, argv[i].len);
     }
+
+    return ngx_http_gateway_redis_start(cmd, pool);
+}
+
+
+ngx_http_gateway_redis_cmd_t *
+ngx_http_gateway_redis_command_encoded(ngx_http_gateway_redis_t *redis,
+    ngx_pool_t *pool, ngx_http_gateway_redis_handler_pt handler, void *data,
+    u_char *text, size_t len)
+{
+    ngx_uint_t                     queued;
+    ngx_http_gateway_redis_cmd_t  *cmd;
+
+    if (!ngx_http_gateway_redis_available(redis)) {
+        return NULL;
+    }
+
+    /* the text is copied only to wait for the connection */
+
+    queued = redis->link->state < NGX_HTTP_GATEWAY_LINK_CONNECTED;
+
+    cmd = ngx_http_gateway_redis_alloc(redis, NGX_HTTP_GATEWAY_REDIS_USER, 0,
+                                       queued ? len : 0);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cmd->handler = handler;
+    cmd->data = data;
+    cmd->text = queued ? (u_char *) ngx_cpymem(cmd->lens, text, len) - len
+                       : text;
+    cmd->len = len;
+
+    return ngx_http_gateway_redis_start(cmd, pool);
+}
+
+
+/* A command made: sent now, or queued behind the handshake to come. */
+
+static ngx_http_gateway_redis_cmd_t *
+ngx_http_gateway_redis_start(ngx_http_gateway_redis_cmd_t *cmd,
+    ngx_pool_t *pool)
+{
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_gateway_redis_t  *redis;
+
+    redis = cmd->redis;
 
     cln = ngx_pool_cleanup_add(pool, 0);
     if (cln == NULL) {
@@ -266,6 +321,18 @@ ngx_http_gateway_redis_write(ngx_http_gateway_redis_cmd_t *cmd)
 
     redis = cmd->redis;
 
+    if (cmd->text) {
+        /* encoded by the caller; its memory is not kept past this */
+        rc = ngx_http_gateway_link_send(redis->link, cmd->text, cmd->len);
+        cmd->text = NULL;
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        goto sent;
+    }
+
     len = redisFormatCommandArgv(&text, cmd->argc, cmd->argv, cmd->lens);
     if (len < 0) {
         return NGX_ERROR;
@@ -278,6 +345,8 @@ ngx_http_gateway_redis_write(ngx_http_gateway_redis_cmd_t *cmd)
     if (rc != NGX_OK) {
         return NGX_ERROR;
     }
+
+sent:
 
     first = ngx_queue_empty(&redis->sent);
 
@@ -431,14 +500,21 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
 {
     void                            *r;
     ngx_uint_t                       generation, kind;
+    redisReader                     *reader;
     ngx_http_gateway_redis_t        *redis;
     ngx_http_gateway_redis_cmd_t    *cmd;
     ngx_http_gateway_redis_reply_t  *reply;
 
     redis = link->data;
     generation = link->generation;
+    reader = redis->reader;
 
-    if (redisReaderFeed(redis->reader, (char *) data, len) != REDIS_OK) {
+    if (data == (u_char *) reader->buf + sdslen(reader->buf)) {
+        /* read in place (ngx_http_gateway_redis_buffer) */
+        sdsIncrLen(reader->buf, (int) len);
+        reader->len = sdslen(reader->buf);
+
+    } else if (redisReaderFeed(reader, (char *) data, len) != REDIS_OK) {
         ngx_http_gateway_link_fail(link, "invalid answer", "no memory");
         return NGX_ERROR;
     }
@@ -516,7 +592,10 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
         }
 
         ngx_http_gateway_redis_answer(redis, cmd, reply);
-        ngx_http_gateway_redis_free_reply(reply);
+
+        if (!reply->kept) {
+            ngx_http_gateway_redis_free_reply(reply);
+        }
 
         /* a handler may have done anything, the link is checked again */
 
@@ -528,6 +607,123 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
     ngx_http_gateway_redis_expect(redis);
 
     return NGX_OK;
+}
+
+
+/*
+ * The link reads straight into the reader's buffer, where
+ * redisReaderFeed() would copy what it read. Room is made for the whole of
+ * a bulk reply whose length is known, so a large value is read without the
+ * buffer being grown (and copied) on the way.
+ */
+
+u_char *
+ngx_http_gateway_redis_buffer(ngx_http_gateway_link_t *link, size_t *size)
+{
+    sds                        buf;
+    size_t                     want;
+    redisReader               *reader;
+    ngx_http_gateway_redis_t  *redis;
+
+    redis = link->data;
+    reader = redis->reader;
+
+    if (reader == NULL) {
+        return NULL;
+    }
+
+    /* as redisReaderFeed(): a large buffer left empty is made anew */
+
+    if (reader->len == 0 && reader->maxbuf != 0
+        && sdsavail(reader->buf) > reader->maxbuf)
+    {
+        sdsfree(reader->buf);
+        reader->pos = 0;
+
+        reader->buf = sdsempty();
+        if (reader->buf == NULL) {
+            return NULL;
+        }
+    }
+
+    want = ngx_http_gateway_redis_pending(reader);
+
+    if (sdsavail(reader->buf) < want) {
+        buf = sdsMakeRoomFor(reader->buf, want);
+        if (buf == NULL) {
+            return NULL;
+        }
+
+        reader->buf = buf;
+    }
+
+    *size = sdsavail(reader->buf);
+
+    return (u_char *) reader->buf + sdslen(reader->buf);
+}
+
+
+/*
+ * How much more the reply being read needs, when it is a bulk string
+ * whose length has arrived ("$LEN\r\n", the '$' already taken when the
+ * reader is in the middle of it); else one read's worth. A hint only: a
+ * wrong one costs a buffer of another size, never a wrong reply.
+ */
+
+static size_t
+ngx_http_gateway_redis_pending(redisReader *reader)
+{
+    char    *p, *last;
+    size_t   n, total;
+
+    p = reader->buf + reader->pos;
+    last = reader->buf + reader->len;
+
+    if (reader->ridx == -1 && p < last && *p == '$') {
+        p++;
+
+    } else if (reader->ridx != 0
+               || reader->rstack[0].type != REDIS_REPLY_STRING)
+    {
+        return NGX_HTTP_GATEWAY_REDIS_READ;
+    }
+
+    for (n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (*p - '0');
+
+        if (n > NGX_HTTP_GATEWAY_REDIS_MAX_BULK) {
+            return NGX_HTTP_GATEWAY_REDIS_READ;
+        }
+    }
+
+    if (last - p < 2 || p[0] != '\r' || p[1] != '\n') {
+        return NGX_HTTP_GATEWAY_REDIS_READ;
+    }
+
+    /* what the reply takes from pos, less what is there */
+
+    total = (p + 2 - (reader->buf + reader->pos)) + n + 2;
+
+    if (total <= (size_t) (last - (reader->buf + reader->pos))) {
+        return NGX_HTTP_GATEWAY_REDIS_READ;
+    }
+
+    return ngx_max(total - (last - (reader->buf + reader->pos)),
+                   NGX_HTTP_GATEWAY_REDIS_READ);
+}
+
+
+void
+ngx_http_gateway_redis_reply_keep(ngx_http_gateway_redis_reply_t *reply)
+{
+    reply->kept = 1;
+}
+
+
+void
+ngx_http_gateway_redis_reply_free(ngx_http_gateway_redis_reply_t *reply)
+{
+    ngx_http_gateway_redis_free_reply(reply);
 }
 
 
