@@ -1,7 +1,9 @@
 /*
- * The Redis client on its background link: commands are encoded by hiredis
- * (redisFormatCommandArgv) and pipelined on the link's connection, replies
- * are parsed by hiredis's reader into ngx_http_gateway_redis_reply_t (its
+ * The Redis client on its background link: commands are encoded in RESP
+ * here (with nginx's formatting, cheaper than hiredis's printf) and
+ * pipelined on the link's connection, replies are parsed by hiredis's
+ * reader, straight from where the link reads, into
+ * ngx_http_gateway_redis_reply_t (its
  * reply functions are ours, so no hiredis type leaves this file) and
  * matched to the commands in order. AUTH, SELECT and PING go first on every
  * connection; the link is ready once PING is answered. The reply to the
@@ -313,11 +315,13 @@ ngx_http_gateway_redis_alloc(ngx_http_gateway_redis_t *redis, ngx_uint_t kind,
 static ngx_int_t
 ngx_http_gateway_redis_write(ngx_http_gateway_redis_cmd_t *cmd)
 {
-    int                        len;
-    char                      *text;
+    int                        i;
+    u_char                    *p, *text;
+    size_t                     size;
     ngx_int_t                  rc;
     ngx_uint_t                 first;
     ngx_http_gateway_redis_t  *redis;
+    u_char                     small[1024];
 
     redis = cmd->redis;
 
@@ -333,14 +337,37 @@ ngx_http_gateway_redis_write(ngx_http_gateway_redis_cmd_t *cmd)
         goto sent;
     }
 
-    len = redisFormatCommandArgv(&text, cmd->argc, cmd->argv, cmd->lens);
-    if (len < 0) {
-        return NGX_ERROR;
+    /* *ARGC, then $LEN and the bytes of each argument */
+
+    size = NGX_INT_T_LEN + 3;
+
+    for (i = 0; i < cmd->argc; i++) {
+        size += NGX_SIZE_T_LEN + 5 + cmd->lens[i];
     }
 
-    rc = ngx_http_gateway_link_send(redis->link, (u_char *) text, len);
+    text = small;
 
-    redisFreeCommand(text);
+    if (size > sizeof(small)) {
+        text = ngx_alloc(size, redis->link->log);
+        if (text == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    p = ngx_sprintf(text, "*%d\r\n", cmd->argc);
+
+    for (i = 0; i < cmd->argc; i++) {
+        p = ngx_sprintf(p, "$%uz\r\n", cmd->lens[i]);
+        p = ngx_cpymem(p, cmd->argv[i], cmd->lens[i]);
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+
+    rc = ngx_http_gateway_link_send(redis->link, text, p - text);
+
+    if (text != small) {
+        ngx_free(text);
+    }
 
     if (rc != NGX_OK) {
         return NGX_ERROR;
