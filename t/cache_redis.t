@@ -162,7 +162,7 @@ sub settle {
 sub redis_writes {
     my $stats = redis_call($redis_port, 'INFO', 'commandstats');
     my $n = 0;
-    $n += $1 while $stats =~ /^cmdstat_(?:set|eval|evalsha):calls=(\d+)/mg;
+    $n += $1 while $stats =~ /^cmdstat_(?:set|del|eval|evalsha):calls=(\d+)/mg;
     return $n;
 }
 

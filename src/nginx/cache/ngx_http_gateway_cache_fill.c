@@ -2,19 +2,22 @@
  * A fill: one response copied into one entry and SET in Redis, by the one
  * request holding the key's fill lock.
  *
- *   SET lock TOKEN NX PX 5000        once the response is known to be
+ *   SET lock 1 NX PX 5000            once the response is known to be
  *                                    storable; nothing waits for it
  *   SET entry VALUE PX TTL           once the body is complete and the
  *                                    lock is held; encoded around the
  *                                    entry where it was put together, so
  *                                    that it goes to the connection with
  *                                    no further copy
- *   EVAL unlock 1 lock TOKEN         the lock released, if still ours (EVAL,
- *                                    not EVALSHA: nothing is left to send
- *                                    the text again if Redis lost it)
+ *   DEL lock                         pipelined after the entry, or when
+ *                                    the fill is abandoned
  *
- * The lock is released as soon as the entry is in place (pipelined after
- * it), so that a bypass or a deleted entry can be filled again at once.
+ * The lock is released as soon as the entry is in place, so that a bypass
+ * or a deleted entry can be filled again at once. It only spares Redis and
+ * the workers concurrent copies of one response: a fill slower than the
+ * lock's 5s that deletes the next filler's lock lets a third one fill too,
+ * which costs one more SET of the same entry and nothing else, so the lock
+ * carries no token to check against.
  *
  * The fill has its own pool: a fast upstream can end the response before
  * Redis answers for the lock, and the entry then waits for that answer.
@@ -28,8 +31,6 @@
 #define NGX_HTTP_GATEWAY_CACHE_LOCK_ASKED    0
 #define NGX_HTTP_GATEWAY_CACHE_LOCK_HELD     1
 #define NGX_HTTP_GATEWAY_CACHE_LOCK_REFUSED  2
-
-#define NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN     32
 
 /*
  * Room before the entry for the SET's head ("*5 $3 SET $73 KEY $LEN", 106
@@ -53,7 +54,6 @@ struct ngx_http_gateway_cache_fill_s {
 
     u_char                              key[GW_CACHE_KEY_LEN];
     u_char                              lock_key[GW_CACHE_LOCK_KEY_LEN];
-    u_char                              token[NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN];
 
     u_char                             *data;     /* ngx_alloc()ed */
     u_char                             *entry;    /* in it, after SET_HEAD */
@@ -80,16 +80,10 @@ static void ngx_http_gateway_cache_fill_destroy(
 static void ngx_http_gateway_cache_fill_request_done(void *data);
 
 
-static ngx_str_t  ngx_http_gateway_cache_unlock_script =
-    ngx_string("if redis.call('get', KEYS[1]) == ARGV[1] then "
-               "return redis.call('del', KEYS[1]) end return 0");
-
-
 ngx_http_gateway_cache_fill_t *
 ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
     uint64_t ttl_ms)
 {
-    u_char                          random[NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN / 2];
     ngx_str_t                       argv[6];
     ngx_pool_t                     *pool;
     ngx_pool_cleanup_t             *cln;
@@ -99,7 +93,7 @@ ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
     r = ctx->request;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
-    pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, ngx_cycle->log);
+    pool = ngx_create_pool(1024, ngx_cycle->log);
 
     if (cln == NULL || pool == NULL) {
         goto failed;
@@ -117,14 +111,10 @@ ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
     ngx_memcpy(fill->key, ctx->key, GW_CACHE_KEY_LEN);
     ngx_memcpy(fill->lock_key, ctx->lock_key, GW_CACHE_LOCK_KEY_LEN);
 
-    ngx_http_gateway_random(random, sizeof(random));
-    ngx_hex_dump(fill->token, random, sizeof(random));
-
     ngx_str_set(&argv[0], "SET");
     argv[1].data = fill->lock_key;
     argv[1].len = GW_CACHE_LOCK_KEY_LEN;
-    argv[2].data = fill->token;
-    argv[2].len = NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN;
+    ngx_str_set(&argv[2], "1");
     ngx_str_set(&argv[3], "NX");
     ngx_str_set(&argv[4], "PX");
     ngx_str_set(&argv[5], NGX_HTTP_GATEWAY_CACHE_LOCK_MS);
@@ -368,7 +358,7 @@ ngx_http_gateway_cache_fill_stored(void *data,
 static void
 ngx_http_gateway_cache_fill_unlock(ngx_http_gateway_cache_fill_t *fill)
 {
-    ngx_str_t  argv[5];
+    ngx_str_t  argv[2];
 
     if (fill->lock != NGX_HTTP_GATEWAY_CACHE_LOCK_HELD) {
         return;
@@ -376,17 +366,13 @@ ngx_http_gateway_cache_fill_unlock(ngx_http_gateway_cache_fill_t *fill)
 
     fill->lock = NGX_HTTP_GATEWAY_CACHE_LOCK_REFUSED;
 
-    ngx_str_set(&argv[0], "EVAL");
-    argv[1] = ngx_http_gateway_cache_unlock_script;
-    ngx_str_set(&argv[2], "1");
-    argv[3].data = fill->lock_key;
-    argv[3].len = GW_CACHE_LOCK_KEY_LEN;
-    argv[4].data = fill->token;
-    argv[4].len = NGX_HTTP_GATEWAY_CACHE_TOKEN_LEN;
+    ngx_str_set(&argv[0], "DEL");
+    argv[1].data = fill->lock_key;
+    argv[1].len = GW_CACHE_LOCK_KEY_LEN;
 
     (void) ngx_http_gateway_redis_command(fill->conf->redis, fill->pool,
                                           ngx_http_gateway_cache_fill_unlocked,
-                                          NULL, 5, argv);
+                                          NULL, 2, argv);
 }
 
 
