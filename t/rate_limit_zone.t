@@ -93,10 +93,11 @@ is full
 
 === TEST 5: keys that drained their quota at the LRU tail do not keep new clients out of a full zone
 # 300 drained keys (more than one search looks at) fill most of the zone's
-# ~416 places. The first new key after it is full meets only drained ones
-# and is refused; they move to the head, so the next new keys evict the
-# idle keys behind them, until the drained ones are back at the tail
-# (about 117 keys later).
+# ~400 places (the exact number depends on the slab layout). The first new
+# key after it is full meets only drained ones and is refused; they move to
+# the head, so the next new keys evict the idle keys behind them, until the
+# drained ones are back at the tail (about a hundred keys later). Wherever
+# the zone fills up, the last keys must all get in again.
 --- http_config
     gateway_rate_limit_zone z5 key=$arg_k rate=100000r/s burst=100000000 size=64k;
 --- config
@@ -117,4 +118,4 @@ is full
 [(map { sprintf "GET /drain?k=d%059d", $_ } 1 .. 300),
  (map { sprintf "GET /t?k=%060d", $_ } 1 .. 220)]
 --- error_code_like eval
-[("^200\$") x 400, ("^(200|429)\$") x 30, ("^200\$") x 90]
+[("^200\$") x 360, ("^(200|429)\$") x 100, ("^200\$") x 60]

@@ -95,7 +95,7 @@ span_b(void)
 
 /* Span C: 33 values longer than the limit, over 16 KB in all. */
 static gw_trace_t      trace_c;
-static char            keys_c[33][4];
+static char            keys_c[33][16];
 static char            long_value[600];
 static gw_otlp_attr_t  attrs_c[33];
 

@@ -24,7 +24,7 @@ static ngx_int_t ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
     ngx_str_t *token, gw_jwt_status_t *status);
 static ngx_uint_t ngx_http_gateway_jwt_cacheable(
     ngx_http_gateway_jwt_loc_conf_t *jlcf, gw_jwt_t *jwt);
-static gw_jwt_status_t ngx_http_gateway_jwt_claims(
+static ngx_inline gw_jwt_status_t ngx_http_gateway_jwt_claims(
     ngx_http_gateway_jwt_loc_conf_t *jlcf, gw_jwt_t *jwt, int64_t now);
 static ngx_int_t ngx_http_gateway_jwt_requires(ngx_http_request_t *r,
     ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_uint_t *status);
@@ -510,7 +510,7 @@ ngx_http_gateway_jwt_cacheable(ngx_http_gateway_jwt_loc_conf_t *jlcf,
 
 /* exp, nbf, iss and aud as the location wants them. */
 
-static gw_jwt_status_t
+static ngx_inline gw_jwt_status_t
 ngx_http_gateway_jwt_claims(ngx_http_gateway_jwt_loc_conf_t *jlcf,
     gw_jwt_t *jwt, int64_t now)
 {
