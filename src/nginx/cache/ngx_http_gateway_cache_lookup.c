@@ -99,7 +99,8 @@ ngx_http_gateway_cache_lookup_handler(ngx_http_request_t *r)
         ngx_http_gateway_cache_result(ctx, NGX_HTTP_GATEWAY_CACHE_ERROR);
         ctx->may_store = 0;
         ngx_http_gateway_cache_log_trouble(r->connection->log, conf,
-                                           "is not available", NULL);
+                                           "is not available, requests go "
+                                           "to the upstream", NULL);
         return NGX_DECLINED;
     }
 
@@ -347,7 +348,9 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
 
     if (reply == NULL) {
         ngx_http_gateway_cache_log_trouble(r->connection->log, ctx->conf,
-                                           "did not answer", NULL);
+                                           "did not answer in time, "
+                                           "requests go to the upstream",
+                                           NULL);
         return NGX_HTTP_GATEWAY_CACHE_ERROR;
     }
 
@@ -369,7 +372,8 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
         }
 
         ngx_http_gateway_cache_log_trouble(r->connection->log, ctx->conf,
-                                           "answered with an error",
+                                           "answered with an error, requests "
+                                           "go to the upstream",
                                            reply->type
                                            == NGX_HTTP_GATEWAY_REDIS_ERROR
                                            ? (char *) reply->str.data : NULL);

@@ -318,7 +318,8 @@ ngx_http_gateway_cache_log_trouble(ngx_log_t *log,
 {
     static ngx_msec_t  logged;
 
-    if (logged && ngx_current_msec - logged < NGX_HTTP_GATEWAY_CACHE_LOG_INTERVAL)
+    if (logged
+        && ngx_current_msec - logged < NGX_HTTP_GATEWAY_CACHE_LOG_INTERVAL)
     {
         return;
     }
@@ -326,8 +327,7 @@ ngx_http_gateway_cache_log_trouble(ngx_log_t *log,
     logged = ngx_current_msec ? ngx_current_msec : 1;
 
     ngx_log_error(NGX_LOG_WARN, log, 0,
-                  "gateway cache: gateway_redis \"%V\" %s%s%s, "
-                  "requests go to the upstream",
+                  "gateway cache: gateway_redis \"%V\" %s%s%s",
                   &conf->name, what, detail ? ": " : "", detail ? detail : "");
 }
 
