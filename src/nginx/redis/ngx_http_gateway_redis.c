@@ -18,9 +18,16 @@
 #include <hiredis/hiredis.h>
 
 
-/* one read's worth, and the longest bulk string Redis sends (512m) */
+/*
+ * One read's worth, the reader's buffer kept between replies (at most),
+ * and the longest bulk string Redis sends (512m).
+ */
 #define NGX_HTTP_GATEWAY_REDIS_READ      16384
+#define NGX_HTTP_GATEWAY_REDIS_KEEP      (4 * 1024 * 1024)
 #define NGX_HTTP_GATEWAY_REDIS_MAX_BULK  (512 * 1024 * 1024)
+
+/* a bulk string this long is handed over in the buffer it was read into */
+#define NGX_HTTP_GATEWAY_REDIS_LARGE     16384
 
 /* what a command is for */
 #define NGX_HTTP_GATEWAY_REDIS_USER    0
@@ -78,6 +85,8 @@ static void *ngx_http_gateway_redis_integer(const redisReadTask *task,
     long long value);
 static void *ngx_http_gateway_redis_nil(const redisReadTask *task);
 static void ngx_http_gateway_redis_free_reply(void *reply);
+static void ngx_http_gateway_redis_recycle(sds buf);
+static sds ngx_http_gateway_redis_spare(void);
 
 
 ngx_http_gateway_link_handlers_t  ngx_http_gateway_redis_link_handlers = {
@@ -86,6 +95,19 @@ ngx_http_gateway_link_handlers_t  ngx_http_gateway_redis_link_handlers = {
     NULL,
     ngx_http_gateway_redis_closed
 };
+
+
+/*
+ * Readers' buffers large replies took away and gave back when freed, up to
+ * NGX_HTTP_GATEWAY_REDIS_KEEP bytes in all: the next replies are read into
+ * memory already mapped (a buffer the kernel maps afresh for every large
+ * reply costs more in page faults than a copy would).
+ */
+#define NGX_HTTP_GATEWAY_REDIS_SPARES  16
+
+static sds     ngx_http_gateway_redis_spares[NGX_HTTP_GATEWAY_REDIS_SPARES];
+static size_t  ngx_http_gateway_redis_nspares;
+static size_t  ngx_http_gateway_redis_spare_bytes;
 
 
 static redisReplyObjectFunctions  ngx_http_gateway_redis_replies = {
@@ -439,6 +461,8 @@ ngx_http_gateway_redis_connected(ngx_http_gateway_link_t *link)
         return;
     }
 
+    ((redisReader *) redis->reader)->privdata = redis->reader;
+
     ngx_http_gateway_redis_handshake(redis);
 
     while (link->state >= NGX_HTTP_GATEWAY_LINK_CONNECTED
@@ -559,6 +583,23 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
 
         reply = r;
 
+        if (reply->borrowed) {
+            /* the reply takes the buffer it lies in; the reader gets another */
+            reply->buffer = reader->buf;
+            reply->borrowed = 0;
+
+            reader->buf = ngx_http_gateway_redis_spare();
+            reader->pos = 0;
+            reader->len = 0;
+
+            if (reader->buf == NULL) {
+                ngx_http_gateway_redis_free_reply(reply);
+                ngx_http_gateway_link_fail(link, "invalid answer",
+                                           "no memory");
+                return NGX_ERROR;
+            }
+        }
+
         if (ngx_queue_empty(&redis->sent)) {
             ngx_http_gateway_redis_free_reply(reply);
             ngx_http_gateway_link_fail(link, "invalid answer",
@@ -659,10 +700,13 @@ ngx_http_gateway_redis_buffer(ngx_http_gateway_link_t *link, size_t *size)
         return NULL;
     }
 
-    /* as redisReaderFeed(): a large buffer left empty is made anew */
+    /*
+     * A buffer left empty is kept for the next replies up to a size
+     * (hiredis frees it above 16k): memory the kernel maps afresh for every
+     * large reply costs more in page faults than the reply's copy.
+     */
 
-    if (reader->len == 0 && reader->maxbuf != 0
-        && sdsavail(reader->buf) > reader->maxbuf)
+    if (reader->len == 0 && sdsavail(reader->buf) > NGX_HTTP_GATEWAY_REDIS_KEEP)
     {
         sdsfree(reader->buf);
         reader->pos = 0;
@@ -675,8 +719,9 @@ ngx_http_gateway_redis_buffer(ngx_http_gateway_link_t *link, size_t *size)
 
     want = ngx_http_gateway_redis_pending(reader);
 
-    if (sdsavail(reader->buf) < want) {
-        buf = sdsMakeRoomFor(reader->buf, want);
+    if (sdsavail(reader->buf) < ngx_max(want, NGX_HTTP_GATEWAY_REDIS_READ)) {
+        buf = sdsMakeRoomFor(reader->buf,
+                             ngx_max(want, NGX_HTTP_GATEWAY_REDIS_READ));
         if (buf == NULL) {
             return NULL;
         }
@@ -684,7 +729,15 @@ ngx_http_gateway_redis_buffer(ngx_http_gateway_link_t *link, size_t *size)
         reader->buf = buf;
     }
 
-    *size = sdsavail(reader->buf);
+    /*
+     * A large bulk string is read to its end and no further, so that it
+     * ends the buffer and is handed over without a copy; other reads take
+     * one read's worth, so that what Redis pipelined behind a reply is not
+     * read along with it (and moved, and copied).
+     */
+
+    *size = (want >= NGX_HTTP_GATEWAY_REDIS_LARGE)
+            ? want : ngx_min(sdsavail(reader->buf), NGX_HTTP_GATEWAY_REDIS_READ);
 
     return (u_char *) reader->buf + sdslen(reader->buf);
 }
@@ -693,18 +746,19 @@ ngx_http_gateway_redis_buffer(ngx_http_gateway_link_t *link, size_t *size)
 /*
  * How much more the reply being read needs, when it is a bulk string
  * whose length has arrived ("$LEN\r\n", the '$' already taken when the
- * reader is in the middle of it); else one read's worth. A hint only: a
- * wrong one costs a buffer of another size, never a wrong reply.
+ * reader is in the middle of it); else 0. A hint only: a wrong one costs a
+ * read of another size, or a copy, never a wrong reply.
  */
 
 static size_t
 ngx_http_gateway_redis_pending(redisReader *reader)
 {
-    char    *p, *last;
+    char    *p, *start, *last;
     size_t   n, total;
 
-    p = reader->buf + reader->pos;
+    start = reader->buf + reader->pos;
     last = reader->buf + reader->len;
+    p = start;
 
     if (reader->ridx == -1 && p < last && *p == '$') {
         p++;
@@ -712,31 +766,26 @@ ngx_http_gateway_redis_pending(redisReader *reader)
     } else if (reader->ridx != 0
                || reader->rstack[0].type != REDIS_REPLY_STRING)
     {
-        return NGX_HTTP_GATEWAY_REDIS_READ;
+        return 0;
     }
 
     for (n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
         n = n * 10 + (*p - '0');
 
         if (n > NGX_HTTP_GATEWAY_REDIS_MAX_BULK) {
-            return NGX_HTTP_GATEWAY_REDIS_READ;
+            return 0;
         }
     }
 
     if (last - p < 2 || p[0] != '\r' || p[1] != '\n') {
-        return NGX_HTTP_GATEWAY_REDIS_READ;
+        return 0;
     }
 
-    /* what the reply takes from pos, less what is there */
+    /* what the reply takes from its start, less what is there */
 
-    total = (p + 2 - (reader->buf + reader->pos)) + n + 2;
+    total = (p + 2 - start) + n + 2;
 
-    if (total <= (size_t) (last - (reader->buf + reader->pos))) {
-        return NGX_HTTP_GATEWAY_REDIS_READ;
-    }
-
-    return ngx_max(total - (last - (reader->buf + reader->pos)),
-                   NGX_HTTP_GATEWAY_REDIS_READ);
+    return total > (size_t) (last - start) ? total - (last - start) : 0;
 }
 
 
@@ -849,11 +898,39 @@ ngx_http_gateway_redis_string(const redisReadTask *task, char *str,
     size_t len)
 {
     ngx_uint_t                       type;
+    redisReader                     *reader;
     ngx_http_gateway_redis_reply_t  *reply;
 
     type = (task->type == REDIS_REPLY_ERROR) ? NGX_HTTP_GATEWAY_REDIS_ERROR
            : (task->type == REDIS_REPLY_STATUS) ? NGX_HTTP_GATEWAY_REDIS_STATUS
            : NGX_HTTP_GATEWAY_REDIS_STRING;
+
+    /*
+     * A large value that ends the reader's buffer is not copied: the reply
+     * takes that buffer once the reader is done with it (in recv()). The
+     * reader then only records that it is consumed (sdsrange() moves
+     * nothing and writes its first byte, the '$'), so the value stays in
+     * place.
+     */
+
+    reader = task->privdata;
+
+    if (type == NGX_HTTP_GATEWAY_REDIS_STRING
+        && task->parent == NULL
+        && len >= NGX_HTTP_GATEWAY_REDIS_LARGE
+        && str + len + 2 == reader->buf + reader->len)
+    {
+        reply = ngx_http_gateway_redis_reply(task, type, 0);
+        if (reply == NULL) {
+            return NULL;
+        }
+
+        reply->str.data = (u_char *) str;
+        reply->str.len = len;
+        reply->borrowed = 1;
+
+        return reply;
+    }
 
     /* the text stays terminated, for logs */
 
@@ -915,6 +992,47 @@ ngx_http_gateway_redis_nil(const redisReadTask *task)
 }
 
 
+/* A buffer a reply took: kept for a reader, or freed. */
+
+static void
+ngx_http_gateway_redis_recycle(sds buf)
+{
+    size_t  size;
+
+    size = sdsalloc(buf);
+
+    if (ngx_http_gateway_redis_nspares < NGX_HTTP_GATEWAY_REDIS_SPARES
+        && ngx_http_gateway_redis_spare_bytes + size
+           <= NGX_HTTP_GATEWAY_REDIS_KEEP)
+    {
+        sdsclear(buf);
+        ngx_http_gateway_redis_spares[ngx_http_gateway_redis_nspares++] = buf;
+        ngx_http_gateway_redis_spare_bytes += size;
+        return;
+    }
+
+    sdsfree(buf);
+}
+
+
+/* A buffer for a reader whose buffer a reply took. */
+
+static sds
+ngx_http_gateway_redis_spare(void)
+{
+    sds  buf;
+
+    if (ngx_http_gateway_redis_nspares == 0) {
+        return sdsempty();
+    }
+
+    buf = ngx_http_gateway_redis_spares[--ngx_http_gateway_redis_nspares];
+    ngx_http_gateway_redis_spare_bytes -= sdsalloc(buf);
+
+    return buf;
+}
+
+
 static void
 ngx_http_gateway_redis_free_reply(void *data)
 {
@@ -927,6 +1045,10 @@ ngx_http_gateway_redis_free_reply(void *data)
 
     for (i = 0; i < reply->elements; i++) {
         ngx_http_gateway_redis_free_reply(reply->element[i]);
+    }
+
+    if (reply->buffer) {
+        ngx_http_gateway_redis_recycle(reply->buffer);
     }
 
     ngx_free(reply);

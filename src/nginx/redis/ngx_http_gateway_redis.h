@@ -44,7 +44,11 @@ struct ngx_http_gateway_redis_reply_s {
     ngx_str_t                          str;      /* STRING, STATUS, ERROR */
     size_t                             elements; /* ARRAY */
     ngx_http_gateway_redis_reply_t   **element;
-    unsigned                           kept:1;   /* the client's */
+
+    /* the client's */
+    void                              *buffer;   /* str lies in it */
+    unsigned                           kept:1;
+    unsigned                           borrowed:1;
 };
 
 
