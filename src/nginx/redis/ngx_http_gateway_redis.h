@@ -36,7 +36,9 @@ typedef enum {
 
 /*
  * A reply as Redis gave it; valid until its handler returns, unless the
- * handler keeps it (ngx_http_gateway_redis_reply_keep()).
+ * handler keeps it (ngx_http_gateway_redis_reply_keep()). STATUS and ERROR
+ * text is NUL-terminated (for logs); a large STRING lies where it was read
+ * and is not.
  */
 struct ngx_http_gateway_redis_reply_s {
     ngx_uint_t                         type;
