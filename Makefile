@@ -61,12 +61,14 @@ TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
 # what CPAN's Test::Nginx::Socket needs (HTTP::Response included)
 CPAN_DEPS  := libtest-base-perl libtext-diff-perl libtest-longstring-perl \
               liblist-moreutils-perl libhttp-message-perl
+# make run: openssl makes the demo's key and tokens, curl is what it prints
+RUN_DEPS   := openssl curl
 BENCH_DEPS := wrk redis-server valgrind curl
 SOAK_DEPS  := wrk redis-server curl gdb openssl
-# cases bench/ratelimit and bench/cache run themselves, with the Redis and
-# file server they start
+# cases bench/ratelimit, bench/cache and bench/trace-export run themselves,
+# with the Redis, file server or collector they start
 BENCH_CASES = $(filter-out baseline limit_req ratelimit_% cache_% \
-                proxy_cache_% big_proxy,\
+                proxy_cache_% big_proxy trace_export_%,\
                 $(basename $(notdir $(wildcard bench/cases/*.conf))))
 FUZZ_DEPS  := clang libclang-rt-14-dev
 
@@ -161,11 +163,29 @@ test-asan: test-deps
 	    cat $(BUILD)/asan/reports/*; echo "sanitizer reports above"; exit 1; \
 	fi
 
-# Fuzz targets link the core sources built by clang with libFuzzer and ASan.
-$(BUILD)/fuzz/%: fuzz/%.cpp $(CORE_SRCS) $(wildcard src/core/*.hpp src/core/include/*.h)
+# Fuzz targets link the core, built once by clang with coverage for
+# libFuzzer and with ASan and UBSan, into one binary per target.
+FUZZ_CXXFLAGS := -std=c++20 -g -O1 $(CORE_INC) -Isrc/core
+FUZZ_CORE_OBJS := $(CORE_SRCS:src/core/%.cpp=$(BUILD)/fuzz/core/%.o)
+FUZZ_CORE_LIB  := $(BUILD)/fuzz/libgateway_core.a
+
+$(BUILD)/fuzz/core/%.o: src/core/%.cpp
 	@mkdir -p $(dir $@)
-	clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) -Isrc/core \
-	    $< $(CORE_SRCS) -lssl -lcrypto -o $@
+	clang++ $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+	    -MMD -MP -c $< -o $@
+
+-include $(FUZZ_CORE_OBJS:.o=.d)
+
+$(FUZZ_CORE_LIB): $(FUZZ_CORE_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: fuzz/%.cpp $(FUZZ_CORE_LIB)
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_CXXFLAGS) -fsanitize=fuzzer,address,undefined -MMD -MP \
+	    $< $(FUZZ_CORE_LIB) -lssl -lcrypto -o $@
+
+-include $(FUZZ_BINS:=.d)
 
 fuzz: test-deps
 	@scripts/install-deps $(FUZZ_DEPS)
@@ -182,6 +202,7 @@ fuzz: test-deps
 	done
 
 run: deps $(MODULE)
+	@scripts/install-deps $(RUN_DEPS)
 	scripts/run-example $(NGINX_BIN) $(abspath $(MODULE))
 
 bench: deps
@@ -192,6 +213,7 @@ bench: deps
 	bench/cache $(NGINX_BIN) $(abspath $(MODULE))
 	bench/jwt-verify-speed
 	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
+	bench/trace-export $(NGINX_BIN) $(abspath $(MODULE))
 
 # not part of "make test": minutes long, and it kills processes on purpose
 soak: deps

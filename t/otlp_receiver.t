@@ -98,7 +98,7 @@ for my $b (@bad) {
 is(status(post(request($good), type => 'application/json')), 400, 'refused: JSON sent as protobuf');
 is(status(post(request($good), type => '')), 400, 'refused: no Content-Type');
 is(status(post(request($good), path => '/v1/logs')), 404, 'refused: another path');
-like($receiver->control('/stats'), qr/spans=1 invalid=17 /, 'each refusal is counted');
+like($receiver->control('/stats'), qr/ spans=1 invalid=17 /, 'each refusal is counted');
 
 # fault modes
 for my $code (503, 429, 400) {
@@ -113,7 +113,7 @@ like($partial, qr/\x0a\x18\x08\x01\x12\x14rejected by the test\z/,
 
 $receiver->control('/mode?set=hang');
 my $hung = post(request($good), keep => 1);
-like($receiver->control('/stats?posts=22&wait=30'), qr/posts=22 .*mode=hang/, 'a hung request arrived');
+like($receiver->control('/stats?hung=1&wait=30'), qr/posts=22 hung=1 .*mode=hang/, 'a hung request arrived');
 ok(!IO::Select->new($hung)->can_read(1), 'and is not answered');
 $receiver->control('/mode?set=ok');
 ok(IO::Select->new($hung)->can_read(30), 'until the mode changes');

@@ -1,5 +1,7 @@
 #include "otlp_batcher.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <new>
 #include <string_view>
 
@@ -13,6 +15,18 @@ namespace {
 constexpr std::size_t max_spare_chunks = 2;
 
 } // namespace
+
+void Bytes::resize(std::size_t n)
+{
+    if (n > capacity_) {
+        std::size_t capacity = std::max(n, 2 * capacity_);
+        auto grown = std::make_unique_for_overwrite<std::uint8_t[]>(capacity);
+        if (size_) std::memcpy(grown.get(), data_.get(), size_);
+        data_ = std::move(grown);
+        capacity_ = capacity;
+    }
+    size_ = n;
+}
 
 Batcher::Batcher(std::span<const gw_otlp_attr_t> resource, gw_otlp_str_t scope_name, gw_otlp_str_t scope_version,
                  std::size_t batch, std::size_t queue)
@@ -34,7 +48,7 @@ Batcher::Chunk &Batcher::open_chunk()
         chunk = std::move(spare_.back());
         spare_.pop_back();
     }
-    chunk.bytes.assign(header_room_, 0);
+    chunk.bytes.resize(header_room_);
     chunks_.push_back(std::move(chunk));
     return chunks_.back();
 }
@@ -45,18 +59,14 @@ gw_otlp_rc_e Batcher::add(const gw_otlp_span_t &span)
 
     Chunk &chunk = open_chunk();
     std::size_t mark = chunk.bytes.size();
-    try {
-        protobuf::Writer w(chunk.bytes);
-        bool valid = true;
-        w.delimited(scope_spans_spans, [&] { valid = encode_span(span, w); });
-        if (!valid) {
-            chunk.bytes.resize(mark);
-            return GW_OTLP_INVALID;
-        }
-    } catch (const std::bad_alloc &) {
-        chunk.bytes.resize(mark);
-        throw;
-    }
+    chunk.bytes.resize(mark + 1 + protobuf::delimited_overhead + span_room(span));
+
+    protobuf::Writer w(chunk.bytes.data() + mark);
+    bool valid = true;
+    w.delimited(scope_spans_spans, [&] { valid = encode_span(span, w); });
+    chunk.bytes.resize(valid ? static_cast<std::size_t>(w.end() - chunk.bytes.data()) : mark);
+    if (!valid) return GW_OTLP_INVALID;
+
     ++chunk.spans;
     ++held_;
     return GW_OTLP_OK;
@@ -70,7 +80,8 @@ std::span<const std::uint8_t> Batcher::take()
     std::size_t spans_size = bytes.size() - header_room_;
     std::uint8_t *end = bytes.data() + header_room_;
     std::uint8_t *start = write_request_header(end, resource_field_, scope_field_, spans_size);
-    return {start, static_cast<std::size_t>(bytes.data() + bytes.size() - start)};
+    body_ = {start, static_cast<std::size_t>(bytes.data() + bytes.size() - start)};
+    return body_;
 }
 
 void Batcher::release(bool done)
@@ -146,6 +157,13 @@ size_t gw_otlp_batcher_take(gw_otlp_batcher_t *b, const unsigned char **body, si
     *body = taken.data();
     *len = taken.size();
     return taken.empty() ? 0 : b->batcher.batch_spans();
+}
+
+void gw_otlp_batcher_body(const gw_otlp_batcher_t *b, const unsigned char **body, size_t *len)
+{
+    auto in_flight = b->batcher.body();
+    *body = in_flight.data();
+    *len = in_flight.size();
 }
 
 void gw_otlp_batcher_release(gw_otlp_batcher_t *b, int done)

@@ -7,12 +7,30 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "gw_otlp.h"
 
 namespace gw::otlp {
+
+// A growable byte array whose new bytes are left uninitialised: a span's
+// room is written over at once, so zeroing it first would be wasted.
+class Bytes {
+public:
+    std::uint8_t *data() noexcept { return data_.get(); }
+    std::size_t size() const noexcept { return size_; }
+    void clear() noexcept { size_ = 0; }
+    // Sets the size; growing keeps the bytes held and leaves the new ones
+    // unset (std::bad_alloc, the bytes unchanged, when out of memory).
+    void resize(std::size_t n);
+
+private:
+    std::unique_ptr<std::uint8_t[]> data_;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
+};
 
 class Batcher {
 public:
@@ -24,6 +42,7 @@ public:
     // The oldest batch as a request body (empty when none is waiting or one
     // is in flight); it stays valid until release().
     std::span<const std::uint8_t> take();
+    std::span<const std::uint8_t> body() const noexcept { return in_flight_ ? body_ : std::span<const std::uint8_t>(); }
     void release(bool done);
 
     std::size_t batch_spans() const noexcept { return in_flight_ ? chunks_.front().spans : 0; }
@@ -32,7 +51,7 @@ public:
 
 private:
     struct Chunk {
-        std::vector<std::uint8_t> bytes;   // header room, then span records
+        Bytes bytes;                       // header room, then span records
         std::size_t spans = 0;
     };
 
@@ -48,6 +67,7 @@ private:
     std::vector<Chunk> spare_;   // emptied chunks kept for their capacity
     std::size_t held_ = 0;
     bool in_flight_ = false;
+    std::span<const std::uint8_t> body_;   // of the batch in flight
 };
 
 } // namespace gw::otlp

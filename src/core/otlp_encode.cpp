@@ -1,5 +1,6 @@
 #include "otlp_encode.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <string_view>
@@ -48,14 +49,27 @@ std::string_view view(gw_otlp_str_t s) noexcept
     return s.data ? std::string_view(s.data, s.len) : std::string_view();
 }
 
-// Appends at most limit bytes of text as well-formed UTF-8 (collectors
+bool is_ascii(std::string_view text) noexcept
+{
+    std::uint64_t seen = 0;
+    std::size_t i = 0;
+    for (; i + 8 <= text.size(); i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, text.data() + i, 8);
+        seen |= word;
+    }
+    for (; i < text.size(); ++i) seen |= static_cast<unsigned char>(text[i]);
+    return (seen & 0x8080808080808080ull) == 0;
+}
+
+// Writes at most limit bytes of text as well-formed UTF-8 (collectors
 // refuse a whole request for one bad string): a byte that starts no valid
 // character becomes U+FFFD, and a cut falls between two characters.
-void append_bounded_utf8(std::string_view text, std::size_t limit, std::vector<std::uint8_t> &out)
+void write_bounded_utf8(std::string_view text, std::size_t limit, Writer &w) noexcept
 {
     std::size_t room = limit;
     auto put = [&](std::string_view piece) {
-        out.insert(out.end(), piece.begin(), piece.end());
+        w.append(piece.data(), piece.size());
         room -= piece.size();
     };
     std::size_t plain = 0;   // start of the run copied as it is
@@ -76,15 +90,50 @@ void append_bounded_utf8(std::string_view text, std::size_t limit, std::vector<s
     put(text.substr(plain, i - plain));
 }
 
-void text_field(Writer &w, std::uint32_t number, gw_otlp_str_t text)
+// Room a text field may take: its tag, its length, at most GW_OTLP_VALUE_MAX
+// bytes (three for each byte that becomes U+FFFD).
+std::size_t text_room(gw_otlp_str_t text) noexcept
 {
-    if (text.len == 0) return;
-    w.delimited(number, [&] { append_bounded_utf8(view(text), GW_OTLP_VALUE_MAX, w.bytes()); });
+    return 1 + protobuf::delimited_overhead + 1 + std::min<std::size_t>(GW_OTLP_VALUE_MAX, 3 * text.len);
 }
 
-void attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a)
+void text_field(Writer &w, std::uint32_t number, gw_otlp_str_t text) noexcept
+{
+    if (text.len == 0) return;
+    std::string_view t = view(text);
+    std::size_t n = std::min<std::size_t>(t.size(), GW_OTLP_VALUE_MAX);
+
+    // the usual case: ASCII, copied as it is
+    if (is_ascii(t.substr(0, n))) {
+        w.tag(number, WireType::length_delimited);
+        w.varint(n);
+        w.append(t.data(), n);
+        return;
+    }
+    w.delimited(number, [&] { write_bounded_utf8(t, GW_OTLP_VALUE_MAX, w); });
+}
+
+void attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a) noexcept
 {
     if (a.key.len == 0 || (!a.is_int && a.str.len == 0)) return;
+
+    // the usual case, short ASCII text: every length takes one byte and is
+    // known at once (what follows writes the same bytes, more slowly)
+    std::string_view key = view(a.key), value = view(a.str);
+    std::size_t value_field = 2 + value.size(), pair = 2 + key.size() + 2 + value_field;
+    if (!a.is_int && pair < 0x80 && is_ascii(key) && is_ascii(value)) {
+        std::uint8_t head[2] = {static_cast<std::uint8_t>(number << 3 | 2), static_cast<std::uint8_t>(pair)};
+        std::uint8_t key_head[2] = {field::key << 3 | 2, static_cast<std::uint8_t>(key.size())};
+        std::uint8_t value_head[4] = {field::value << 3 | 2, static_cast<std::uint8_t>(value_field),
+                                      field::string_value << 3 | 2, static_cast<std::uint8_t>(value.size())};
+        w.append(head, 2);
+        w.append(key_head, 2);
+        w.append(key.data(), key.size());
+        w.append(value_head, 4);
+        w.append(value.data(), value.size());
+        return;
+    }
+
     w.delimited(number, [&] {
         text_field(w, field::key, a.key);
         w.delimited(field::value, [&] {
@@ -97,6 +146,12 @@ void attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a)
             }
         });
     });
+}
+
+std::size_t attribute_room(const gw_otlp_attr_t &a) noexcept
+{
+    std::size_t value = a.is_int ? 1 + protobuf::max_varint_size : text_room(a.str);
+    return 2 * (2 + protobuf::delimited_overhead) + text_room(a.key) + value;
 }
 
 template <std::size_t N>
@@ -112,7 +167,15 @@ std::size_t delimited_size(std::size_t content) noexcept
 
 } // namespace
 
-bool encode_span(const gw_otlp_span_t &span, Writer &w)
+std::size_t span_room(const gw_otlp_span_t &span) noexcept
+{
+    // ids, kind, times, status, flags and their tags
+    std::size_t room = 96 + text_room(span.trace_state) + text_room(span.name);
+    for (std::size_t i = 0; i < span.nattrs; ++i) room += attribute_room(span.attrs[i]);
+    return room;
+}
+
+bool encode_span(const gw_otlp_span_t &span, Writer &w) noexcept
 {
     const gw_trace_t &t = *span.trace;
     std::array<std::uint8_t, 16> trace_id;
@@ -139,22 +202,26 @@ bool encode_span(const gw_otlp_span_t &span, Writer &w)
 
 std::vector<std::uint8_t> encode_resource_field(std::span<const gw_otlp_attr_t> attrs)
 {
-    std::vector<std::uint8_t> out;
-    Writer w(out);
+    std::size_t room = 2 + protobuf::delimited_overhead;
+    for (const auto &a : attrs) room += attribute_room(a);
+    std::vector<std::uint8_t> out(room);
+    Writer w(out.data());
     w.delimited(field::resource, [&] {
         for (const auto &a : attrs) attribute(w, field::resource_attributes, a);
     });
+    out.resize(static_cast<std::size_t>(w.end() - out.data()));
     return out;
 }
 
 std::vector<std::uint8_t> encode_scope_field(gw_otlp_str_t name, gw_otlp_str_t version)
 {
-    std::vector<std::uint8_t> out;
-    Writer w(out);
+    std::vector<std::uint8_t> out(2 + protobuf::delimited_overhead + text_room(name) + text_room(version));
+    Writer w(out.data());
     w.delimited(field::scope, [&] {
         text_field(w, field::scope_name, name);
         text_field(w, field::scope_version, version);
     });
+    out.resize(static_cast<std::size_t>(w.end() - out.data()));
     return out;
 }
 

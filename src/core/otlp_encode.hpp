@@ -12,9 +12,12 @@
 
 namespace gw::otlp {
 
-// Appends the fields of a Span message; false (nothing appended) when the
-// trace context's ids are not lower-case hex.
-bool encode_span(const gw_otlp_span_t &span, protobuf::Writer &w);
+// Bytes encode_span() may write for span, at most.
+std::size_t span_room(const gw_otlp_span_t &span) noexcept;
+
+// Writes the fields of a Span message; false when the trace context's ids
+// are not lower-case hex (what was written is then to be dropped).
+bool encode_span(const gw_otlp_span_t &span, protobuf::Writer &w) noexcept;
 
 // The first fields of ResourceSpans and of ScopeSpans, each with its tag
 // and length, ready to frame batches of spans.

@@ -2,60 +2,41 @@
 
 namespace gw::protobuf {
 
-std::uint8_t *put_varint(std::uint8_t *out, std::uint64_t value) noexcept
-{
-    for (; value >= 0x80; value >>= 7) *out++ = static_cast<std::uint8_t>(value | 0x80);
-    *out++ = static_cast<std::uint8_t>(value);
-    return out;
-}
-
-void Writer::varint(std::uint64_t value)
-{
-    std::uint8_t buf[max_varint_size];
-    std::uint8_t *end = put_varint(buf, value);
-    out_.insert(out_.end(), buf, end);
-}
-
-void Writer::varint_field(std::uint32_t field, std::uint64_t value)
+void Writer::varint_field(std::uint32_t field, std::uint64_t value) noexcept
 {
     if (value == 0) return;
     tag(field, WireType::varint);
     varint(value);
 }
 
-void Writer::fixed32_field(std::uint32_t field, std::uint32_t value)
+void Writer::fixed32_field(std::uint32_t field, std::uint32_t value) noexcept
 {
     if (value == 0) return;
     tag(field, WireType::fixed32);
-    for (int i = 0; i < 4; ++i) out_.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
+    for (int i = 0; i < 4; ++i) *p_++ = static_cast<std::uint8_t>(value >> (8 * i));
 }
 
-void Writer::fixed64_field(std::uint32_t field, std::uint64_t value)
+void Writer::fixed64_field(std::uint32_t field, std::uint64_t value) noexcept
 {
     if (value == 0) return;
     tag(field, WireType::fixed64);
-    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
+    for (int i = 0; i < 8; ++i) *p_++ = static_cast<std::uint8_t>(value >> (8 * i));
 }
 
-void Writer::bytes_field(std::uint32_t field, std::span<const std::uint8_t> bytes)
+void Writer::bytes_field(std::uint32_t field, std::span<const std::uint8_t> bytes) noexcept
 {
     if (bytes.empty()) return;
     tag(field, WireType::length_delimited);
     varint(bytes.size());
-    append(bytes);
+    append(bytes.data(), bytes.size());
 }
 
-void Writer::bytes_field(std::uint32_t field, std::string_view bytes)
+void Writer::widen(std::uint8_t *mark, std::size_t len) noexcept
 {
-    bytes_field(field, std::span(reinterpret_cast<const std::uint8_t *>(bytes.data()), bytes.size()));
-}
-
-void Writer::close(std::size_t mark)
-{
-    std::size_t len = out_.size() - mark - 1;
     std::size_t width = varint_size(len);
-    if (width > 1) out_.insert(out_.begin() + static_cast<std::ptrdiff_t>(mark) + 1, width - 1, 0);
-    put_varint(out_.data() + mark, len);
+    std::memmove(mark + width, mark + 1, len);
+    p_ += width - 1;
+    put_varint(mark, len);
 }
 
 std::optional<std::uint64_t> Reader::varint() noexcept

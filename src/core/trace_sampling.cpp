@@ -70,4 +70,11 @@ int gw_trace_id_sampled(const char *trace_id, uint64_t threshold)
     return trace_id != nullptr && gw::trace_id_sampled({trace_id, GW_TRACE_ID_LEN}, threshold);
 }
 
+void gw_trace_sample_new(gw_trace_t *trace, uint64_t threshold)
+{
+    if (trace->continued) return;
+    trace->flags[0] = '0';
+    trace->flags[1] = gw::trace_id_sampled({trace->trace_id, GW_TRACE_ID_LEN}, threshold) ? '1' : '0';
+}
+
 } // extern "C"

@@ -11,9 +11,11 @@ A second port controls it and answers questions about what it received:
         waits (up to SECONDS, default 30) until at least N spans match every
         where= (an attribute, a resource attribute or a span field), then
         answers "invalid=I spans=K" and one line per matching span
-  GET /stats?posts=N&wait=SECONDS
-        waits until N export requests arrived; answers counters
+  GET /stats?posts=N&answered=CODE:N&hung=N&wait=SECONDS
+        waits until N export requests arrived, N were answered CODE, N are
+        hanging; answers counters
   GET /errors       every violation of the specification seen
+  GET /headers      the headers of the last export request
   GET /mode?set=M   how export requests are answered from now on:
         ok (200), partial (200 with partial_success rejecting all spans),
         hang (read the request, never answer), 503, 429, 400, 404, or
@@ -361,7 +363,9 @@ class State:
         self.errors = []
         self.mode = "ok"
         self.posts = 0
+        self.hung = 0
         self.answered = {}
+        self.headers = ""
         self.official = official
 
     def record(self, body, headers):
@@ -428,6 +432,7 @@ def make_otlp_handler(state, path):
                 return
             with state.cond:
                 state.posts += 1
+                state.headers = str(self.headers)
                 mode = state.mode
                 state.cond.notify_all()
             try:
@@ -463,6 +468,7 @@ def make_otlp_handler(state, path):
         def answer(self, status, body, ctype="application/x-protobuf"):
             with state.cond:
                 state.answered[status] = state.answered.get(status, 0) + 1
+                state.cond.notify_all()
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -472,6 +478,8 @@ def make_otlp_handler(state, path):
         def hang(self):
             # never answer; let go once the mode changes or the client leaves
             with state.cond:
+                state.hung += 1
+                state.cond.notify_all()
                 state.cond.wait_for(lambda: state.mode != "hang", timeout=300)
             self.close_connection = True
 
@@ -554,11 +562,17 @@ def make_control_handler(state, receiver):
                     text += "".join(line(s) + "\n" for s in found)
             elif url.path == "/stats":
                 posts = int(q.get("posts", ["0"])[0])
+                hung = int(q.get("hung", ["0"])[0])
+                code, answered = (int(x) for x in q.get("answered", ["0:0"])[0].split(":"))
                 with state.cond:
-                    state.cond.wait_for(lambda: state.posts >= posts, timeout=wait)
-                    text = "posts=%d spans=%d invalid=%d mode=%s answered=%s\n" % (
-                        state.posts, len(state.spans), len(state.errors), state.mode,
+                    state.cond.wait_for(lambda: state.posts >= posts and state.hung >= hung
+                                        and state.answered.get(code, 0) >= answered, timeout=wait)
+                    text = "posts=%d hung=%d spans=%d invalid=%d mode=%s answered=%s\n" % (
+                        state.posts, state.hung, len(state.spans), len(state.errors), state.mode,
                         ",".join("%d:%d" % kv for kv in sorted(state.answered.items())))
+            elif url.path == "/headers":
+                with state.cond:
+                    text = state.headers
             elif url.path == "/errors":
                 with state.cond:
                     text = "".join(e + "\n" for e in state.errors)

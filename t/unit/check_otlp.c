@@ -176,8 +176,11 @@ START_TEST(batches_are_cut_at_batch_spans)
     ck_assert_uint_eq(gw_otlp_batcher_pending(b), 2);
     ck_assert_uint_eq(gw_otlp_batcher_held(b), 3);
 
-    /* one batch in flight at a time */
+    /* one batch in flight at a time, whose body can be had again */
     ck_assert_uint_eq(gw_otlp_batcher_take(b, &body, &len), 0);
+    gw_otlp_batcher_body(b, &body, &len);
+    ck_assert_uint_eq(len, request_a_len);
+    ck_assert(memcmp(body, request_a, len) == 0);
 
     gw_otlp_batcher_release(b, 1);
     ck_assert_uint_eq(gw_otlp_batcher_held(b), 2);
@@ -187,6 +190,8 @@ START_TEST(batches_are_cut_at_batch_spans)
     gw_otlp_batcher_release(b, 1);
     ck_assert_uint_eq(gw_otlp_batcher_held(b), 0);
     ck_assert_uint_eq(gw_otlp_batcher_take(b, &body, &len), 0);
+    gw_otlp_batcher_body(b, &body, &len);
+    ck_assert_uint_eq(len, 0);
     gw_otlp_batcher_destroy(b);
 }
 END_TEST

@@ -81,6 +81,10 @@ size_t gw_otlp_batcher_held(const gw_otlp_batcher_t *b);
 size_t gw_otlp_batcher_take(gw_otlp_batcher_t *b, const unsigned char **body,
     size_t *len);
 
+/* The body of the batch in flight again (empty when none is). */
+void gw_otlp_batcher_body(const gw_otlp_batcher_t *b,
+    const unsigned char **body, size_t *len);
+
 /*
  * Ends the batch in flight: done (delivered, or refused for good) frees its
  * spans; otherwise it stays first in line and the next take sends it again.

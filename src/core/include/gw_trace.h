@@ -16,7 +16,7 @@ extern "C" {
 #define GW_TRACE_RANDOM     24   /* 16 bytes for a new trace id, 8 for the span id */
 
 /* Ids are kept as the lower-case hex text they travel as. */
-typedef struct {
+typedef struct gw_trace_s {
     char          trace_id[GW_TRACE_ID_LEN];
     char          parent_id[GW_SPAN_ID_LEN];   /* meaningful when continued */
     char          span_id[GW_SPAN_ID_LEN];     /* this hop's span */
@@ -50,6 +50,12 @@ int gw_trace_ratio_threshold(const char *text, size_t len, uint64_t *threshold);
 
 /* 1 when the trace (32 lower-case hex characters) is sampled. */
 int gw_trace_id_sampled(const char *trace_id, uint64_t threshold);
+
+/*
+ * Applies a ratio's threshold to a trace the gateway starts: its flags say
+ * sampled (01) or not (00). A continued trace keeps its parent's flags.
+ */
+void gw_trace_sample_new(gw_trace_t *trace, uint64_t threshold);
 
 #ifdef __cplusplus
 }

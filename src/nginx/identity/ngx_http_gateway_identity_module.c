@@ -4,13 +4,16 @@
  *   gateway_request_id on|off;   $gateway_request_id
  *   gateway_trace on|off;        $gateway_trace_id, $gateway_span_id,
  *                                $gateway_parent_span_id, $gateway_traceparent
+ *   gateway_trace_sample RATIO|parent;   $gateway_trace_sampled
  *
  * Keeps a valid incoming X-Request-ID or makes a 128-bit one, sends it
  * upstream as X-Gateway-Request-ID and returns it to the client; continues
  * a valid incoming traceparent with a new span, or starts a trace, and
  * sends the child traceparent upstream (tracestate only with a valid
  * parent). Both read the request headers in one pass and change them with
- * at most one rebuild of the header list.
+ * at most one rebuild of the header list. gateway_trace_sample decides
+ * whether a trace the gateway starts is sampled (by a ratio of trace ids),
+ * or always is ("parent"): a continued trace keeps its parent's decision.
  */
 
 #include "ngx_http_gateway.h"
@@ -23,9 +26,15 @@ typedef struct {
 } ngx_http_gateway_identity_main_conf_t;
 
 
+/* gateway_trace_sample parent: no ratio, a new trace is sampled */
+#define NGX_HTTP_GATEWAY_TRACE_SAMPLE_PARENT  ((uint64_t) -1)
+#define NGX_HTTP_GATEWAY_TRACE_SAMPLE_UNSET   ((uint64_t) -2)
+
+
 typedef struct {
     ngx_flag_t                  request_id;
     ngx_flag_t                  trace;
+    uint64_t                    sample;  /* a ratio's threshold, or PARENT */
 } ngx_http_gateway_identity_loc_conf_t;
 
 
@@ -68,6 +77,8 @@ static ngx_int_t ngx_http_gateway_trace_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_gateway_identity_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gateway_identity_header_filter(
     ngx_http_request_t *r);
+static char *ngx_http_gateway_trace_sample(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_gateway_identity_flag(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static void *ngx_http_gateway_identity_create_main_conf(ngx_conf_t *cf);
@@ -100,6 +111,13 @@ static ngx_command_t  ngx_http_gateway_identity_commands[] = {
       ngx_http_gateway_identity_flag,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_gateway_identity_loc_conf_t, trace),
+      NULL },
+
+    { ngx_string("gateway_trace_sample"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_gateway_trace_sample,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
       ngx_null_command
@@ -141,7 +159,8 @@ enum {
     ngx_http_gateway_trace_id_var,
     ngx_http_gateway_span_id_var,
     ngx_http_gateway_parent_id_var,
-    ngx_http_gateway_traceparent_var
+    ngx_http_gateway_traceparent_var,
+    ngx_http_gateway_sampled_var
 };
 
 
@@ -163,6 +182,9 @@ static ngx_http_variable_t  ngx_http_gateway_identity_vars[] = {
       ngx_http_gateway_trace_variable, ngx_http_gateway_traceparent_var,
       0, 0 },
 
+    { ngx_string("gateway_trace_sampled"), NULL,
+      ngx_http_gateway_trace_variable, ngx_http_gateway_sampled_var, 0, 0 },
+
       ngx_http_null_variable
 };
 
@@ -179,9 +201,10 @@ static ngx_http_gateway_identity_t *
 ngx_http_gateway_identity(ngx_http_request_t *r, ngx_uint_t id,
     ngx_uint_t trace)
 {
-    ngx_uint_t                    count[ngx_http_gateway_identity_headers];
-    ngx_table_elt_t              *first[ngx_http_gateway_identity_headers];
-    ngx_http_gateway_identity_t  *st;
+    ngx_uint_t                     count[ngx_http_gateway_identity_headers];
+    ngx_table_elt_t               *first[ngx_http_gateway_identity_headers];
+    ngx_http_gateway_identity_t   *st;
+    ngx_http_gateway_identity_loc_conf_t  *ilcf;
     u_char                        random[GW_REQUEST_ID_RANDOM
                                          + GW_TRACE_RANDOM];
 
@@ -223,6 +246,13 @@ ngx_http_gateway_identity(ngx_http_request_t *r, ngx_uint_t id,
 
         gw_trace_begin((char *) st->incoming_parent.data,
                        st->incoming_parent.len, random, &st->trace);
+
+        ilcf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_identity_module);
+
+        if (ilcf->sample != NGX_HTTP_GATEWAY_TRACE_SAMPLE_PARENT) {
+            gw_trace_sample_new(&st->trace, ilcf->sample);
+        }
+
         gw_trace_format_child(&st->trace, (char *) st->traceparent);
 
         st->trace_begun = 1;
@@ -325,6 +355,12 @@ ngx_http_gateway_trace_variable(ngx_http_request_t *r,
         v->len = GW_SPAN_ID_LEN;
         break;
 
+    case ngx_http_gateway_sampled_var:
+        v->data = (u_char *) (ngx_http_gateway_trace_is_sampled(&st->trace)
+                              ? "1" : "0");
+        v->len = 1;
+        break;
+
     default: /* ngx_http_gateway_traceparent_var */
         v->data = st->traceparent;
         v->len = GW_TRACEPARENT_LEN;
@@ -336,6 +372,25 @@ ngx_http_gateway_trace_variable(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+gw_trace_t *
+ngx_http_gateway_trace_context(ngx_http_request_t *r)
+{
+    ngx_http_gateway_identity_t           *st;
+    ngx_http_gateway_identity_loc_conf_t  *ilcf;
+
+    ilcf = ngx_http_get_module_loc_conf(r->main,
+                                        ngx_http_gateway_identity_module);
+
+    if (!ilcf->trace) {
+        return NULL;
+    }
+
+    st = ngx_http_gateway_identity(r->main, 0, 1);
+
+    return st ? &st->trace : NULL;
 }
 
 
@@ -541,6 +596,7 @@ ngx_http_gateway_identity_create_loc_conf(ngx_conf_t *cf)
 
     conf->request_id = NGX_CONF_UNSET;
     conf->trace = NGX_CONF_UNSET;
+    conf->sample = NGX_HTTP_GATEWAY_TRACE_SAMPLE_UNSET;
 
     return conf;
 }
@@ -555,6 +611,46 @@ ngx_http_gateway_identity_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     ngx_conf_merge_value(conf->request_id, prev->request_id, 0);
     ngx_conf_merge_value(conf->trace, prev->trace, 0);
+
+    if (conf->sample == NGX_HTTP_GATEWAY_TRACE_SAMPLE_UNSET) {
+        conf->sample = prev->sample == NGX_HTTP_GATEWAY_TRACE_SAMPLE_UNSET
+                       ? NGX_HTTP_GATEWAY_TRACE_SAMPLE_PARENT : prev->sample;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* gateway_trace_sample RATIO|parent */
+
+static char *
+ngx_http_gateway_trace_sample(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gateway_identity_loc_conf_t *ilcf = conf;
+
+    ngx_str_t  *value;
+
+    if (ilcf->sample != NGX_HTTP_GATEWAY_TRACE_SAMPLE_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 6 && ngx_strncmp(value[1].data, "parent", 6) == 0) {
+        ilcf->sample = NGX_HTTP_GATEWAY_TRACE_SAMPLE_PARENT;
+        return NGX_CONF_OK;
+    }
+
+    if (gw_trace_ratio_threshold((char *) value[1].data, value[1].len,
+                                 &ilcf->sample)
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\", a ratio from 0 "
+                           "to 1 or \"parent\" expected", &value[1],
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

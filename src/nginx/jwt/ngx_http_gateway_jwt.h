@@ -136,6 +136,7 @@ typedef struct {
     unsigned                       cache:2;    /* NGX_HTTP_GATEWAY_JWT_CACHE_* */
     unsigned                       polling:1;  /* for another's fetch */
     unsigned                       recent:1;   /* jwt is a recent token */
+    unsigned                       unmet:1;    /* gateway_jwt_require */
     ngx_msec_t                     poll_until;
     uint64_t                       keys_version; /* key_request's, then */
 } ngx_http_gateway_jwt_ctx_t;

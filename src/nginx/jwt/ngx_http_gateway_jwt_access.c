@@ -142,6 +142,7 @@ ngx_http_gateway_jwt_check(ngx_http_request_t *r)
 
     if (rc == NGX_DECLINED) {
         ctx->verified = 0;
+        ctx->unmet = 1;
         return ngx_http_gateway_jwt_reject(r, ctx, status,
                                            "required claims not present");
     }

@@ -152,6 +152,16 @@ ngx_int_t ngx_http_gateway_set_www_authenticate(ngx_http_request_t *r,
 
 
 /*
+ * The main request's trace context, begun when first asked for; NULL when
+ * gateway_trace is off where the request ended (or out of memory).
+ */
+struct gw_trace_s *ngx_http_gateway_trace_context(ngx_http_request_t *r);
+
+/* 1 when the trace's flags say sampled. */
+#define ngx_http_gateway_trace_is_sampled(trace)                              \
+    (ngx_hextoi((u_char *) (trace)->flags, 2) & 1)
+
+/*
  * The token gateway_jwt verified for the location the main request is in
  * (NULL when there is none); *exempt is set when gateway_jwt evaluated to
  * "off" there.
