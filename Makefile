@@ -65,8 +65,10 @@ CPAN_DEPS  := libtest-base-perl libtext-diff-perl libtest-longstring-perl \
 RUN_DEPS   := openssl curl
 BENCH_DEPS := wrk redis-server valgrind curl python3
 SOAK_DEPS  := wrk redis-server curl gdb openssl python3
-# cases bench/ratelimit and bench/trace-export run themselves
-BENCH_CASES = $(filter-out baseline limit_req ratelimit_% trace_export_%,\
+# cases bench/ratelimit, bench/cache and bench/trace-export run themselves,
+# with the Redis, file server or collector they start
+BENCH_CASES = $(filter-out baseline limit_req ratelimit_% cache_% \
+                proxy_cache_% big_proxy trace_export_%,\
                 $(basename $(notdir $(wildcard bench/cases/*.conf))))
 FUZZ_DEPS  := clang libclang-rt-14-dev
 
@@ -151,6 +153,8 @@ test-asan: test-deps
 	$(MAKE) BUILD=$(BUILD)/asan SANITIZE=address,undefined all unit-bins
 	@set -e; for t in $(UNIT_BINS:$(BUILD)/%=$(BUILD)/asan/%); do $$t; done
 	rm -rf $(BUILD)/asan/reports && mkdir -p $(BUILD)/asan/reports
+	@# workers of suites that run their own nginx are "nobody": they report too
+	chmod 1777 $(BUILD)/asan/reports
 	GATEWAY_ASAN_LOG=$(abspath $(BUILD)/asan/reports/nginx) \
 	    TEST_NGINX_BINARY=$(abspath scripts/nginx-asan) \
 	    TEST_NGINX_LOAD_MODULES=$(abspath $(BUILD)/asan/ngx_http_gateway_module.so) \
@@ -206,6 +210,7 @@ bench: deps
 	$(MAKE) $(MODULE)
 	bench/run $(NGINX_BIN) $(abspath $(MODULE)) $(BENCH_CASES)
 	bench/ratelimit $(NGINX_BIN) $(abspath $(MODULE))
+	bench/cache $(NGINX_BIN) $(abspath $(MODULE))
 	bench/jwt-verify-speed
 	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
 	bench/trace-export $(NGINX_BIN) $(abspath $(MODULE))

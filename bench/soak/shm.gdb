@@ -13,7 +13,8 @@ while $part
     printf "zone "
     output *$zone->shm.name.data@$zone->shm.name.len
     printf " lock %lu wait %lu\n", ((ngx_slab_pool_t *) $zone->shm.addr)->lock.lock, ((ngx_slab_pool_t *) $zone->shm.addr)->lock.wait
-    if $zone->init == ngx_http_gateway_upstream_init_zone
+    # zones made through ngx_http_gateway_shm carry their type
+    if $zone->init == ngx_http_gateway_shm_init && ((ngx_http_gateway_shm_t *) $zone->data)->type == &ngx_http_gateway_upstream_shm_type
       set $table = (ngx_http_gateway_upstream_shctx_t *) ((ngx_slab_pool_t *) $zone->shm.addr)->data
       set $s = 0
       while $s < $table->nslots

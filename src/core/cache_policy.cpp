@@ -174,7 +174,6 @@ Vary Vary::parse(std::span<const gw_cache_str_t> lines) noexcept
 gw_cache_request_plan_t plan_request(const gw_cache_request_t &r) noexcept
 {
     if (!r.method_cached) return {0, 0, GW_CACHE_REQUEST_METHOD};
-    if (r.bypass) return {0, 0, GW_CACHE_REQUEST_BYPASS};
     if (r.authorization && !r.authorized) return {0, 0, GW_CACHE_REQUEST_AUTHORIZATION};
     if (r.cookie && !r.authorized) return {0, 0, GW_CACHE_REQUEST_COOKIE};
 
@@ -188,8 +187,11 @@ gw_cache_request_plan_t plan_request(const gw_cache_request_t &r) noexcept
         });
     }
 
-    gw_cache_request_plan_t plan{!no_cache, !cc.no_store && !r.head, GW_CACHE_REQUEST_CACHED};
-    if (no_cache) {
+    // like proxy_cache_bypass: not read from the cache, but may refresh it
+    gw_cache_request_plan_t plan{!r.bypass && !no_cache, !cc.no_store && !r.head, GW_CACHE_REQUEST_CACHED};
+    if (r.bypass) {
+        plan.reason = GW_CACHE_REQUEST_BYPASS;
+    } else if (no_cache) {
         plan.reason = GW_CACHE_REQUEST_NO_CACHE;
     } else if (cc.no_store) {
         plan.reason = GW_CACHE_REQUEST_NO_STORE;

@@ -103,7 +103,7 @@ START_TEST(a_plain_get_is_looked_up_and_stored)
 END_TEST
 
 
-START_TEST(methods_bypass_and_credentials_skip_both_ways)
+START_TEST(methods_and_credentials_skip_both_ways)
 {
     gw_cache_request_t       r;
     gw_cache_request_plan_t  p;
@@ -113,12 +113,6 @@ START_TEST(methods_bypass_and_credentials_skip_both_ways)
     p = plan_request(&r);
     ck_assert(!p.lookup && !p.store);
     ck_assert_int_eq(p.reason, GW_CACHE_REQUEST_METHOD);
-
-    r = get_request();
-    r.bypass = 1;
-    p = plan_request(&r);
-    ck_assert(!p.lookup && !p.store);
-    ck_assert_int_eq(p.reason, GW_CACHE_REQUEST_BYPASS);
 
     r = get_request();
     r.authorization = 1;
@@ -138,8 +132,27 @@ START_TEST(methods_bypass_and_credentials_skip_both_ways)
     p = plan_request(&r);
     ck_assert(p.lookup && p.store);
 
-    /* authorized does not lift a bypass */
+    /* a bypass does not lift the credentials rule */
+    r.authorized = 0;
     r.bypass = 1;
+    p = plan_request(&r);
+    ck_assert(!p.lookup && !p.store);
+    ck_assert_int_eq(p.reason, GW_CACHE_REQUEST_AUTHORIZATION);
+}
+END_TEST
+
+
+START_TEST(bypass_skips_the_lookup_but_may_store)
+{
+    gw_cache_request_t       r = get_request();
+    gw_cache_request_plan_t  p;
+
+    r.bypass = 1;
+    p = plan_request(&r);
+    ck_assert(!p.lookup && p.store);
+    ck_assert_int_eq(p.reason, GW_CACHE_REQUEST_BYPASS);
+
+    r.head = 1;
     p = plan_request(&r);
     ck_assert(!p.lookup && !p.store);
 }
@@ -494,7 +507,8 @@ main(void)
     TCase  *tc = tcase_create("core");
 
     tcase_add_test(tc, a_plain_get_is_looked_up_and_stored);
-    tcase_add_test(tc, methods_bypass_and_credentials_skip_both_ways);
+    tcase_add_test(tc, methods_and_credentials_skip_both_ways);
+    tcase_add_test(tc, bypass_skips_the_lookup_but_may_store);
     tcase_add_test(tc, head_is_looked_up_and_never_stores);
     tcase_add_test(tc, client_no_cache_skips_the_lookup_but_may_store);
     tcase_add_test(tc, only_200_301_and_404_are_stored);

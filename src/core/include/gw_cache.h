@@ -26,7 +26,7 @@ typedef struct {
 typedef enum {
     GW_CACHE_REQUEST_CACHED = 0,         /* looked up; a miss may fill */
     GW_CACHE_REQUEST_METHOD,             /* not in gateway_cache_methods */
-    GW_CACHE_REQUEST_BYPASS,             /* gateway_cache_bypass */
+    GW_CACHE_REQUEST_BYPASS,             /* gateway_cache_bypass: not read */
     GW_CACHE_REQUEST_AUTHORIZATION,      /* Authorization, not authorized */
     GW_CACHE_REQUEST_COOKIE,             /* Cookie, not authorized */
     GW_CACHE_REQUEST_NO_CACHE,           /* client's no-cache: not looked up */
@@ -56,11 +56,12 @@ typedef struct {
 } gw_cache_request_plan_t;
 
 /*
- * What to do with a request: a method that is not cached, a true
- * gateway_cache_bypass, Authorization or Cookie (unless authorized) skip
- * the cache both ways; the client's no-cache (or Pragma: no-cache without
- * Cache-Control) skips the lookup but may store, no-store the reverse;
- * HEAD is looked up but never stores (its response has no body).
+ * What to do with a request: a method that is not cached, Authorization
+ * or Cookie (unless authorized) skip the cache both ways; a true
+ * gateway_cache_bypass (as proxy_cache_bypass) and the client's no-cache
+ * (or Pragma: no-cache without Cache-Control) skip the lookup but may
+ * store, the client's no-store the reverse; HEAD is looked up but never
+ * stores (its response has no body).
  */
 void gw_cache_request_plan(const gw_cache_request_t *request,
                            gw_cache_request_plan_t *plan);

@@ -1,7 +1,9 @@
 /*
- * The Redis client on its background link: commands are encoded by hiredis
- * (redisFormatCommandArgv) and pipelined on the link's connection, replies
- * are parsed by hiredis's reader into ngx_http_gateway_redis_reply_t (its
+ * The Redis client on its background link: commands are encoded in RESP
+ * here (with nginx's formatting, cheaper than hiredis's printf) and
+ * pipelined on the link's connection, replies are parsed by hiredis's
+ * reader, straight from where the link reads, into
+ * ngx_http_gateway_redis_reply_t (its
  * reply functions are ours, so no hiredis type leaves this file) and
  * matched to the commands in order. AUTH, SELECT and PING go first on every
  * connection; the link is ready once PING is answered. The reply to the
@@ -15,6 +17,17 @@
 #include <openssl/sha.h>
 #include <hiredis/hiredis.h>
 
+
+/*
+ * One read's worth, the reader's buffer kept between replies (at most),
+ * and the longest bulk string Redis sends (512m).
+ */
+#define NGX_HTTP_GATEWAY_REDIS_READ      16384
+#define NGX_HTTP_GATEWAY_REDIS_KEEP      (4 * 1024 * 1024)
+#define NGX_HTTP_GATEWAY_REDIS_MAX_BULK  (512 * 1024 * 1024)
+
+/* a bulk string this long is handed over in the buffer it was read into */
+#define NGX_HTTP_GATEWAY_REDIS_LARGE     16384
 
 /* what a command is for */
 #define NGX_HTTP_GATEWAY_REDIS_USER    0
@@ -35,6 +48,8 @@ struct ngx_http_gateway_redis_cmd_s {
     int                                argc;
     const char                       **argv;
     size_t                            *lens;
+    u_char                            *text;      /* encoded by the caller */
+    size_t                             len;
 };
 
 
@@ -43,6 +58,8 @@ static ngx_http_gateway_redis_cmd_t *ngx_http_gateway_redis_send(
     ngx_http_gateway_redis_script_t *script,
     ngx_http_gateway_redis_handler_pt handler, void *data,
     ngx_uint_t nkeys, ngx_uint_t argc, ngx_str_t *argv);
+static ngx_http_gateway_redis_cmd_t *ngx_http_gateway_redis_start(
+    ngx_http_gateway_redis_cmd_t *cmd, ngx_pool_t *pool);
 static ngx_http_gateway_redis_cmd_t *ngx_http_gateway_redis_alloc(
     ngx_http_gateway_redis_t *redis, ngx_uint_t kind, ngx_uint_t argc,
     size_t size);
@@ -58,6 +75,7 @@ static void ngx_http_gateway_redis_connected(ngx_http_gateway_link_t *link);
 static ngx_int_t ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link,
     u_char *data, size_t len);
 static void ngx_http_gateway_redis_closed(ngx_http_gateway_link_t *link);
+static size_t ngx_http_gateway_redis_pending(redisReader *reader);
 
 static void *ngx_http_gateway_redis_string(const redisReadTask *task,
     char *str, size_t len);
@@ -67,6 +85,8 @@ static void *ngx_http_gateway_redis_integer(const redisReadTask *task,
     long long value);
 static void *ngx_http_gateway_redis_nil(const redisReadTask *task);
 static void ngx_http_gateway_redis_free_reply(void *reply);
+static void ngx_http_gateway_redis_recycle(sds buf);
+static sds ngx_http_gateway_redis_spare(void);
 
 
 ngx_http_gateway_link_handlers_t  ngx_http_gateway_redis_link_handlers = {
@@ -75,6 +95,19 @@ ngx_http_gateway_link_handlers_t  ngx_http_gateway_redis_link_handlers = {
     NULL,
     ngx_http_gateway_redis_closed
 };
+
+
+/*
+ * Readers' buffers large replies took away and gave back when freed, up to
+ * NGX_HTTP_GATEWAY_REDIS_KEEP bytes in all: the next replies are read into
+ * memory already mapped (a buffer the kernel maps afresh for every large
+ * reply costs more in page faults than a copy would).
+ */
+#define NGX_HTTP_GATEWAY_REDIS_SPARES  16
+
+static sds     ngx_http_gateway_redis_spares[NGX_HTTP_GATEWAY_REDIS_SPARES];
+static size_t  ngx_http_gateway_redis_nspares;
+static size_t  ngx_http_gateway_redis_spare_bytes;
 
 
 static redisReplyObjectFunctions  ngx_http_gateway_redis_replies = {
@@ -152,7 +185,6 @@ ngx_http_gateway_redis_send(ngx_http_gateway_redis_t *redis, ngx_pool_t *pool,
     u_char                        *p;
     size_t                         size, nlen;
     ngx_uint_t                     i, n, total;
-    ngx_pool_cleanup_t            *cln;
     ngx_http_gateway_redis_cmd_t  *cmd;
     u_char                         buf[NGX_INT_T_LEN];
 
@@ -199,6 +231,53 @@ ngx_http_gateway_redis_send(ngx_http_gateway_redis_t *redis, ngx_pool_t *pool,
         cmd->lens[n] = argv[i].len;
         p = ngx_cpymem(p, argv[i].data, argv[i].len);
     }
+
+    return ngx_http_gateway_redis_start(cmd, pool);
+}
+
+
+ngx_http_gateway_redis_cmd_t *
+ngx_http_gateway_redis_command_encoded(ngx_http_gateway_redis_t *redis,
+    ngx_pool_t *pool, ngx_http_gateway_redis_handler_pt handler, void *data,
+    u_char *text, size_t len)
+{
+    ngx_uint_t                     queued;
+    ngx_http_gateway_redis_cmd_t  *cmd;
+
+    if (!ngx_http_gateway_redis_available(redis)) {
+        return NULL;
+    }
+
+    /* the text is copied only to wait for the connection */
+
+    queued = redis->link->state < NGX_HTTP_GATEWAY_LINK_CONNECTED;
+
+    cmd = ngx_http_gateway_redis_alloc(redis, NGX_HTTP_GATEWAY_REDIS_USER, 0,
+                                       queued ? len : 0);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cmd->handler = handler;
+    cmd->data = data;
+    cmd->text = queued ? (u_char *) ngx_cpymem(cmd->lens, text, len) - len
+                       : text;
+    cmd->len = len;
+
+    return ngx_http_gateway_redis_start(cmd, pool);
+}
+
+
+/* A command made: sent now, or queued behind the handshake to come. */
+
+static ngx_http_gateway_redis_cmd_t *
+ngx_http_gateway_redis_start(ngx_http_gateway_redis_cmd_t *cmd,
+    ngx_pool_t *pool)
+{
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_gateway_redis_t  *redis;
+
+    redis = cmd->redis;
 
     cln = ngx_pool_cleanup_add(pool, 0);
     if (cln == NULL) {
@@ -258,26 +337,65 @@ ngx_http_gateway_redis_alloc(ngx_http_gateway_redis_t *redis, ngx_uint_t kind,
 static ngx_int_t
 ngx_http_gateway_redis_write(ngx_http_gateway_redis_cmd_t *cmd)
 {
-    int                        len;
-    char                      *text;
+    int                        i;
+    u_char                    *p, *text;
+    size_t                     size;
     ngx_int_t                  rc;
     ngx_uint_t                 first;
     ngx_http_gateway_redis_t  *redis;
+    u_char                     small[1024];
 
     redis = cmd->redis;
 
-    len = redisFormatCommandArgv(&text, cmd->argc, cmd->argv, cmd->lens);
-    if (len < 0) {
-        return NGX_ERROR;
+    if (cmd->text) {
+        /* encoded by the caller; its memory is not kept past this */
+        rc = ngx_http_gateway_link_send(redis->link, cmd->text, cmd->len);
+        cmd->text = NULL;
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        goto sent;
     }
 
-    rc = ngx_http_gateway_link_send(redis->link, (u_char *) text, len);
+    /* *ARGC, then $LEN and the bytes of each argument */
 
-    redisFreeCommand(text);
+    size = NGX_INT_T_LEN + 3;
+
+    for (i = 0; i < cmd->argc; i++) {
+        size += NGX_SIZE_T_LEN + 5 + cmd->lens[i];
+    }
+
+    text = small;
+
+    if (size > sizeof(small)) {
+        text = ngx_alloc(size, redis->link->log);
+        if (text == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    p = ngx_sprintf(text, "*%d\r\n", cmd->argc);
+
+    for (i = 0; i < cmd->argc; i++) {
+        p = ngx_sprintf(p, "$%uz\r\n", cmd->lens[i]);
+        p = ngx_cpymem(p, cmd->argv[i], cmd->lens[i]);
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+
+    rc = ngx_http_gateway_link_send(redis->link, text, p - text);
+
+    if (text != small) {
+        ngx_free(text);
+    }
 
     if (rc != NGX_OK) {
         return NGX_ERROR;
     }
+
+sent:
 
     first = ngx_queue_empty(&redis->sent);
 
@@ -342,6 +460,8 @@ ngx_http_gateway_redis_connected(ngx_http_gateway_link_t *link)
         ngx_http_gateway_link_fail(link, "cannot connect", "no memory");
         return;
     }
+
+    ((redisReader *) redis->reader)->privdata = redis->reader;
 
     ngx_http_gateway_redis_handshake(redis);
 
@@ -431,14 +551,21 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
 {
     void                            *r;
     ngx_uint_t                       generation, kind;
+    redisReader                     *reader;
     ngx_http_gateway_redis_t        *redis;
     ngx_http_gateway_redis_cmd_t    *cmd;
     ngx_http_gateway_redis_reply_t  *reply;
 
     redis = link->data;
     generation = link->generation;
+    reader = redis->reader;
 
-    if (redisReaderFeed(redis->reader, (char *) data, len) != REDIS_OK) {
+    if (data == (u_char *) reader->buf + sdslen(reader->buf)) {
+        /* read in place (ngx_http_gateway_redis_buffer) */
+        sdsIncrLen(reader->buf, (int) len);
+        reader->len = sdslen(reader->buf);
+
+    } else if (redisReaderFeed(reader, (char *) data, len) != REDIS_OK) {
         ngx_http_gateway_link_fail(link, "invalid answer", "no memory");
         return NGX_ERROR;
     }
@@ -455,6 +582,23 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
         }
 
         reply = r;
+
+        if (reply->borrowed) {
+            /* the reply takes the buffer it lies in; the reader gets another */
+            reply->buffer = reader->buf;
+            reply->borrowed = 0;
+
+            reader->buf = ngx_http_gateway_redis_spare();
+            reader->pos = 0;
+            reader->len = 0;
+
+            if (reader->buf == NULL) {
+                ngx_http_gateway_redis_free_reply(reply);
+                ngx_http_gateway_link_fail(link, "invalid answer",
+                                           "no memory");
+                return NGX_ERROR;
+            }
+        }
 
         if (ngx_queue_empty(&redis->sent)) {
             ngx_http_gateway_redis_free_reply(reply);
@@ -516,7 +660,10 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
         }
 
         ngx_http_gateway_redis_answer(redis, cmd, reply);
-        ngx_http_gateway_redis_free_reply(reply);
+
+        if (!reply->kept) {
+            ngx_http_gateway_redis_free_reply(reply);
+        }
 
         /* a handler may have done anything, the link is checked again */
 
@@ -528,6 +675,131 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
     ngx_http_gateway_redis_expect(redis);
 
     return NGX_OK;
+}
+
+
+/*
+ * The link reads straight into the reader's buffer, where
+ * redisReaderFeed() would copy what it read. Room is made for the whole of
+ * a bulk reply whose length is known, so a large value is read without the
+ * buffer being grown (and copied) on the way.
+ */
+
+u_char *
+ngx_http_gateway_redis_buffer(ngx_http_gateway_link_t *link, size_t *size)
+{
+    sds                        buf;
+    size_t                     want;
+    redisReader               *reader;
+    ngx_http_gateway_redis_t  *redis;
+
+    redis = link->data;
+    reader = redis->reader;
+
+    if (reader == NULL) {
+        return NULL;
+    }
+
+    /*
+     * A buffer left empty is kept for the next replies up to a size
+     * (hiredis frees it above 16k): memory the kernel maps afresh for every
+     * large reply costs more in page faults than the reply's copy.
+     */
+
+    if (reader->len == 0 && sdsavail(reader->buf) > NGX_HTTP_GATEWAY_REDIS_KEEP)
+    {
+        sdsfree(reader->buf);
+        reader->pos = 0;
+
+        reader->buf = sdsempty();
+        if (reader->buf == NULL) {
+            return NULL;
+        }
+    }
+
+    want = ngx_http_gateway_redis_pending(reader);
+
+    if (sdsavail(reader->buf) < ngx_max(want, NGX_HTTP_GATEWAY_REDIS_READ)) {
+        buf = sdsMakeRoomFor(reader->buf,
+                             ngx_max(want, NGX_HTTP_GATEWAY_REDIS_READ));
+        if (buf == NULL) {
+            return NULL;
+        }
+
+        reader->buf = buf;
+    }
+
+    /*
+     * A large bulk string is read to its end and no further, so that it
+     * ends the buffer and is handed over without a copy; other reads take
+     * one read's worth, so that what Redis pipelined behind a reply is not
+     * read along with it (and moved, and copied).
+     */
+
+    *size = (want >= NGX_HTTP_GATEWAY_REDIS_LARGE)
+            ? want : ngx_min(sdsavail(reader->buf), NGX_HTTP_GATEWAY_REDIS_READ);
+
+    return (u_char *) reader->buf + sdslen(reader->buf);
+}
+
+
+/*
+ * How much more the reply being read needs, when it is a bulk string
+ * whose length has arrived ("$LEN\r\n", the '$' already taken when the
+ * reader is in the middle of it); else 0. A hint only: a wrong one costs a
+ * read of another size, or a copy, never a wrong reply.
+ */
+
+static size_t
+ngx_http_gateway_redis_pending(redisReader *reader)
+{
+    char    *p, *start, *last;
+    size_t   n, total;
+
+    start = reader->buf + reader->pos;
+    last = reader->buf + reader->len;
+    p = start;
+
+    if (reader->ridx == -1 && p < last && *p == '$') {
+        p++;
+
+    } else if (reader->ridx != 0
+               || reader->rstack[0].type != REDIS_REPLY_STRING)
+    {
+        return 0;
+    }
+
+    for (n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (*p - '0');
+
+        if (n > NGX_HTTP_GATEWAY_REDIS_MAX_BULK) {
+            return 0;
+        }
+    }
+
+    if (last - p < 2 || p[0] != '\r' || p[1] != '\n') {
+        return 0;
+    }
+
+    /* what the reply takes from its start, less what is there */
+
+    total = (p + 2 - start) + n + 2;
+
+    return total > (size_t) (last - start) ? total - (last - start) : 0;
+}
+
+
+void
+ngx_http_gateway_redis_reply_keep(ngx_http_gateway_redis_reply_t *reply)
+{
+    reply->kept = 1;
+}
+
+
+void
+ngx_http_gateway_redis_reply_free(ngx_http_gateway_redis_reply_t *reply)
+{
+    ngx_http_gateway_redis_free_reply(reply);
 }
 
 
@@ -626,11 +898,39 @@ ngx_http_gateway_redis_string(const redisReadTask *task, char *str,
     size_t len)
 {
     ngx_uint_t                       type;
+    redisReader                     *reader;
     ngx_http_gateway_redis_reply_t  *reply;
 
     type = (task->type == REDIS_REPLY_ERROR) ? NGX_HTTP_GATEWAY_REDIS_ERROR
            : (task->type == REDIS_REPLY_STATUS) ? NGX_HTTP_GATEWAY_REDIS_STATUS
            : NGX_HTTP_GATEWAY_REDIS_STRING;
+
+    /*
+     * A large value that ends the reader's buffer is not copied: the reply
+     * takes that buffer once the reader is done with it (in recv()). The
+     * reader then only records that it is consumed (sdsrange() moves
+     * nothing and writes its first byte, the '$'), so the value stays in
+     * place.
+     */
+
+    reader = task->privdata;
+
+    if (type == NGX_HTTP_GATEWAY_REDIS_STRING
+        && task->parent == NULL
+        && len >= NGX_HTTP_GATEWAY_REDIS_LARGE
+        && str + len + 2 == reader->buf + reader->len)
+    {
+        reply = ngx_http_gateway_redis_reply(task, type, 0);
+        if (reply == NULL) {
+            return NULL;
+        }
+
+        reply->str.data = (u_char *) str;
+        reply->str.len = len;
+        reply->borrowed = 1;
+
+        return reply;
+    }
 
     /* the text stays terminated, for logs */
 
@@ -692,6 +992,47 @@ ngx_http_gateway_redis_nil(const redisReadTask *task)
 }
 
 
+/* A buffer a reply took: kept for a reader, or freed. */
+
+static void
+ngx_http_gateway_redis_recycle(sds buf)
+{
+    size_t  size;
+
+    size = sdsalloc(buf);
+
+    if (ngx_http_gateway_redis_nspares < NGX_HTTP_GATEWAY_REDIS_SPARES
+        && ngx_http_gateway_redis_spare_bytes + size
+           <= NGX_HTTP_GATEWAY_REDIS_KEEP)
+    {
+        sdsclear(buf);
+        ngx_http_gateway_redis_spares[ngx_http_gateway_redis_nspares++] = buf;
+        ngx_http_gateway_redis_spare_bytes += size;
+        return;
+    }
+
+    sdsfree(buf);
+}
+
+
+/* A buffer for a reader whose buffer a reply took. */
+
+static sds
+ngx_http_gateway_redis_spare(void)
+{
+    sds  buf;
+
+    if (ngx_http_gateway_redis_nspares == 0) {
+        return sdsempty();
+    }
+
+    buf = ngx_http_gateway_redis_spares[--ngx_http_gateway_redis_nspares];
+    ngx_http_gateway_redis_spare_bytes -= sdsalloc(buf);
+
+    return buf;
+}
+
+
 static void
 ngx_http_gateway_redis_free_reply(void *data)
 {
@@ -704,6 +1045,10 @@ ngx_http_gateway_redis_free_reply(void *data)
 
     for (i = 0; i < reply->elements; i++) {
         ngx_http_gateway_redis_free_reply(reply->element[i]);
+    }
+
+    if (reply->buffer) {
+        ngx_http_gateway_redis_recycle(reply->buffer);
     }
 
     ngx_free(reply);

@@ -34,13 +34,23 @@ typedef enum {
 } ngx_http_gateway_redis_type_e;
 
 
-/* A reply as Redis gave it; valid until its handler returns. */
+/*
+ * A reply as Redis gave it; valid until its handler returns, unless the
+ * handler keeps it (ngx_http_gateway_redis_reply_keep()). STATUS and ERROR
+ * text is NUL-terminated (for logs); a large STRING lies where it was read
+ * and is not.
+ */
 struct ngx_http_gateway_redis_reply_s {
     ngx_uint_t                         type;
     int64_t                            integer;  /* INTEGER */
     ngx_str_t                          str;      /* STRING, STATUS, ERROR */
     size_t                             elements; /* ARRAY */
     ngx_http_gateway_redis_reply_t   **element;
+
+    /* the client's */
+    void                              *buffer;   /* str lies in it */
+    unsigned                           kept:1;
+    unsigned                           borrowed:1;
 };
 
 
@@ -74,6 +84,14 @@ ngx_str_t *ngx_http_gateway_redis_name(ngx_http_gateway_redis_t *redis);
  */
 ngx_uint_t ngx_http_gateway_redis_available(ngx_http_gateway_redis_t *redis);
 
+/*
+ * Keeps the reply a handler was given past the handler, so that a large
+ * value is used where it was read rather than copied out; it is then the
+ * caller's to free with ngx_http_gateway_redis_reply_free().
+ */
+void ngx_http_gateway_redis_reply_keep(ngx_http_gateway_redis_reply_t *reply);
+void ngx_http_gateway_redis_reply_free(ngx_http_gateway_redis_reply_t *reply);
+
 /* Computes the script's SHA-1. */
 void ngx_http_gateway_redis_script_init(ngx_http_gateway_redis_script_t *s);
 
@@ -85,6 +103,17 @@ ngx_http_gateway_redis_cmd_t *ngx_http_gateway_redis_command(
     ngx_http_gateway_redis_t *redis, ngx_pool_t *pool,
     ngx_http_gateway_redis_handler_pt handler, void *data,
     ngx_uint_t argc, ngx_str_t *argv);
+
+/*
+ * Sends a command the caller encoded in RESP itself, so that a large value
+ * goes from where it was put together straight to the connection instead
+ * of being copied into an argument: text is sent at once (or copied only
+ * while the connection is not up yet) and may be freed once this returns.
+ */
+ngx_http_gateway_redis_cmd_t *ngx_http_gateway_redis_command_encoded(
+    ngx_http_gateway_redis_t *redis, ngx_pool_t *pool,
+    ngx_http_gateway_redis_handler_pt handler, void *data, u_char *text,
+    size_t len);
 
 /* EVALSHA script nkeys argv..., falling back to EVAL on NOSCRIPT. */
 ngx_http_gateway_redis_cmd_t *ngx_http_gateway_redis_eval(

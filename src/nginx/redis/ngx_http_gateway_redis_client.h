@@ -31,5 +31,9 @@ struct ngx_http_gateway_redis_s {
 /* the link's handlers (ngx_http_gateway_redis.c) */
 extern ngx_http_gateway_link_handlers_t  ngx_http_gateway_redis_link_handlers;
 
+/* the link reads into hiredis's reader buffer: no copy on the way in */
+u_char *ngx_http_gateway_redis_buffer(ngx_http_gateway_link_t *link,
+    size_t *size);
+
 
 #endif /* _NGX_HTTP_GATEWAY_REDIS_CLIENT_H_INCLUDED_ */

@@ -214,6 +214,7 @@ ngx_http_gateway_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     redis->link->data = redis;
     redis->link->handlers = &ngx_http_gateway_redis_link_handlers;
+    redis->link->buffer = ngx_http_gateway_redis_buffer;
     redis->link->connect_timeout = opt.connect_timeout;
     redis->link->effect = "its users fall back until it is back";
 

@@ -27,6 +27,7 @@ typedef enum {
     NGX_HTTP_GATEWAY_STEP_JWT = 0,
     NGX_HTTP_GATEWAY_STEP_RBAC,
     NGX_HTTP_GATEWAY_STEP_RATE_LIMIT,
+    NGX_HTTP_GATEWAY_STEP_CACHE,       /* a hit is served even if no peer is */
     NGX_HTTP_GATEWAY_STEP_FAIL_FAST,
     NGX_HTTP_GATEWAY_STEPS
 } ngx_http_gateway_step_e;
@@ -61,6 +62,13 @@ extern ngx_module_t  ngx_http_gateway_module;
  */
 ngx_int_t ngx_http_gateway_add_step(ngx_conf_t *cf, ngx_uint_t step,
     ngx_http_gateway_step_pt handler);
+
+/*
+ * The route label of the location being merged (gateway_route, or the
+ * location as written), for a feature's series: valid in the merge of any
+ * module that comes after ngx_http_gateway_module.
+ */
+ngx_str_t *ngx_http_gateway_route_label(ngx_conf_t *cf);
 
 /*
  * Per main request state of a module that survives internal redirects

@@ -507,6 +507,8 @@ ngx_http_gateway_link_write_handler(ngx_event_t *ev)
 static void
 ngx_http_gateway_link_read_handler(ngx_event_t *ev)
 {
+    u_char                   *buf;
+    size_t                    size;
     ssize_t                   n;
     ngx_uint_t                generation;
     ngx_connection_t         *c;
@@ -529,8 +531,20 @@ ngx_http_gateway_link_read_handler(ngx_event_t *ev)
     generation = link->generation;
 
     for ( ;; ) {
-        n = c->recv(c, ngx_http_gateway_link_buffer,
-                    NGX_HTTP_GATEWAY_LINK_READ_SIZE);
+        buf = ngx_http_gateway_link_buffer;
+        size = NGX_HTTP_GATEWAY_LINK_READ_SIZE;
+
+        if (link->buffer) {
+            buf = link->buffer(link, &size);
+
+            if (buf == NULL) {
+                ngx_http_gateway_link_fail(link, "invalid answer",
+                                           "no memory");
+                return;
+            }
+        }
+
+        n = c->recv(c, buf, size);
 
         if (n == NGX_AGAIN) {
             break;
@@ -559,8 +573,7 @@ ngx_http_gateway_link_read_handler(ngx_event_t *ev)
             return;
         }
 
-        if (link->handlers->recv(link, ngx_http_gateway_link_buffer, n)
-            != NGX_OK)
+        if (link->handlers->recv(link, buf, n) != NGX_OK)
         {
             /* the owner failed the link with its reason, or left it to us */
 

@@ -63,6 +63,16 @@ typedef struct {
 } ngx_http_gateway_link_handlers_t;
 
 
+/*
+ * Where the next read lands (*size bytes at most), for an owner that keeps
+ * what arrives anyway (a parser's buffer): recv() is then called with data
+ * pointing there, and a copy is saved. A NULL return fails the link (no
+ * memory).
+ */
+typedef u_char *(*ngx_http_gateway_link_buffer_pt)(
+    ngx_http_gateway_link_t *link, size_t *size);
+
+
 #define NGX_HTTP_GATEWAY_LINK_ERRLEN  128
 
 
@@ -81,6 +91,7 @@ struct ngx_http_gateway_link_s {
     /* the owner's */
     void                              *data;
     ngx_http_gateway_link_handlers_t  *handlers;
+    ngx_http_gateway_link_buffer_pt    buffer;   /* NULL: the link's own */
     const char                        *effect;   /* "its users fall back" */
     ngx_http_gateway_stat_t           *failures_stat; /* counts each failure */
     unsigned                           persistent:1; /* reconnects itself */

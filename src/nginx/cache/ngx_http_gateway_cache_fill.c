@@ -1,0 +1,420 @@
+/*
+ * A fill: one response copied into one entry and SET in Redis, by the one
+ * request holding the key's fill lock.
+ *
+ *   SET lock 1 NX PX 5000            once the response is known to be
+ *                                    storable; nothing waits for it
+ *   SET entry VALUE PX TTL           once the body is complete and the
+ *                                    lock is held; encoded around the
+ *                                    entry where it was put together, so
+ *                                    that it goes to the connection with
+ *                                    no further copy
+ *   DEL lock                         pipelined after the entry, or when
+ *                                    the fill is abandoned
+ *
+ * The lock is released as soon as the entry is in place, so that a bypass
+ * or a deleted entry can be filled again at once. It only spares Redis and
+ * the workers concurrent copies of one response: a fill slower than the
+ * lock's 5s that deletes the next filler's lock lets a third one fill too,
+ * which costs one more SET of the same entry and nothing else, so the lock
+ * carries no token to check against.
+ *
+ * The fill has its own pool: a fast upstream can end the response before
+ * Redis answers for the lock, and the entry then waits for that answer.
+ * The Redis client answers every command exactly once (NULL on failure or
+ * timeout), so the fill always ends.
+ */
+
+#include "ngx_http_gateway_cache.h"
+
+
+#define NGX_HTTP_GATEWAY_CACHE_LOCK_ASKED    0
+#define NGX_HTTP_GATEWAY_CACHE_LOCK_HELD     1
+#define NGX_HTTP_GATEWAY_CACHE_LOCK_REFUSED  2
+
+/*
+ * Room before the entry for the SET's head ("*5 $3 SET $73 KEY $LEN", 106
+ * bytes at most) and after it for "PX $N TTL".
+ */
+#define NGX_HTTP_GATEWAY_CACHE_SET_HEAD      128
+#define NGX_HTTP_GATEWAY_CACHE_SET_TAIL      64
+
+/* a fill slower than this (milliseconds) lets another request fill */
+#define NGX_HTTP_GATEWAY_CACHE_LOCK_MS       "5000"
+
+
+struct ngx_http_gateway_cache_fill_s {
+    ngx_pool_t                         *pool;
+    ngx_http_gateway_cache_loc_conf_t  *conf;
+    ngx_http_gateway_cache_ctx_t       *ctx;      /* NULL: the request ended */
+
+    ngx_uint_t                          lock;
+    unsigned                            complete:1;
+    unsigned                            abandoned:1;
+
+    u_char                              key[GW_CACHE_KEY_LEN];
+    u_char                              lock_key[GW_CACHE_LOCK_KEY_LEN];
+
+    u_char                             *data;     /* ngx_alloc()ed */
+    u_char                             *entry;    /* in it, after SET_HEAD */
+    size_t                              head;     /* the entry's head */
+    size_t                              len;      /* the entry so far */
+    size_t                              size;     /* room for the entry */
+    size_t                              max;      /* head and max_size */
+    uint64_t                            ttl_ms;
+};
+
+
+static void ngx_http_gateway_cache_fill_locked(void *data,
+    ngx_http_gateway_redis_reply_t *reply);
+static void ngx_http_gateway_cache_fill_store(
+    ngx_http_gateway_cache_fill_t *fill);
+static void ngx_http_gateway_cache_fill_stored(void *data,
+    ngx_http_gateway_redis_reply_t *reply);
+static void ngx_http_gateway_cache_fill_unlock(
+    ngx_http_gateway_cache_fill_t *fill);
+static void ngx_http_gateway_cache_fill_unlocked(void *data,
+    ngx_http_gateway_redis_reply_t *reply);
+static void ngx_http_gateway_cache_fill_destroy(
+    ngx_http_gateway_cache_fill_t *fill);
+static void ngx_http_gateway_cache_fill_request_done(void *data);
+
+
+ngx_http_gateway_cache_fill_t *
+ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
+    uint64_t ttl_ms)
+{
+    ngx_str_t                       argv[6];
+    ngx_pool_t                     *pool;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_request_t             *r;
+    ngx_http_gateway_cache_fill_t  *fill;
+
+    r = ctx->request;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+
+    if (cln == NULL || pool == NULL) {
+        goto failed;
+    }
+
+    fill = ngx_pcalloc(pool, sizeof(ngx_http_gateway_cache_fill_t));
+    if (fill == NULL) {
+        goto failed;
+    }
+
+    fill->pool = pool;
+    fill->conf = ctx->conf;
+    fill->ctx = ctx;
+
+    ngx_memcpy(fill->key, ctx->key, GW_CACHE_KEY_LEN);
+    ngx_memcpy(fill->lock_key, ctx->lock_key, GW_CACHE_LOCK_KEY_LEN);
+
+    ngx_str_set(&argv[0], "SET");
+    argv[1].data = fill->lock_key;
+    argv[1].len = GW_CACHE_LOCK_KEY_LEN;
+    ngx_str_set(&argv[2], "1");
+    ngx_str_set(&argv[3], "NX");
+    ngx_str_set(&argv[4], "PX");
+    ngx_str_set(&argv[5], NGX_HTTP_GATEWAY_CACHE_LOCK_MS);
+
+    fill->ttl_ms = ttl_ms;
+
+    if (ngx_http_gateway_redis_command(ctx->conf->redis, pool,
+                                       ngx_http_gateway_cache_fill_locked,
+                                       fill, 6, argv)
+        == NULL)
+    {
+        goto failed;
+    }
+
+    fill->lock = NGX_HTTP_GATEWAY_CACHE_LOCK_ASKED;
+
+    cln->handler = ngx_http_gateway_cache_fill_request_done;
+    cln->data = ctx;
+
+    return fill;
+
+failed:
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+
+    return NULL;
+}
+
+
+u_char *
+ngx_http_gateway_cache_fill_start(ngx_http_gateway_cache_fill_t *fill,
+    size_t head, size_t body_hint)
+{
+    fill->data = ngx_alloc(NGX_HTTP_GATEWAY_CACHE_SET_HEAD + head + body_hint
+                           + NGX_HTTP_GATEWAY_CACHE_SET_TAIL,
+                           ngx_cycle->log);
+    if (fill->data == NULL) {
+        return NULL;
+    }
+
+    fill->entry = fill->data + NGX_HTTP_GATEWAY_CACHE_SET_HEAD;
+    fill->head = head;
+    fill->len = head;
+    fill->size = head + body_hint;
+    fill->max = head + fill->conf->max_size;
+
+    return fill->entry;
+}
+
+
+/*
+ * A buffer's bytes appended to the entry. A proxied body may lie in the
+ * upstream's temporary file when the client reads slowly: it is read back
+ * as nginx's own output chain does to send it (this worker has just written
+ * it: the page cache holds it).
+ */
+
+ngx_int_t
+ngx_http_gateway_cache_fill_append(ngx_http_gateway_cache_fill_t *fill,
+    ngx_buf_t *b)
+{
+    off_t    size;
+    size_t   want;
+    u_char  *data;
+    ssize_t  n;
+
+    size = ngx_buf_size(b);
+
+    if (size == 0 || ngx_buf_special(b)) {
+        return NGX_OK;
+    }
+
+    if ((off_t) (fill->max - fill->len) < size) {
+        return NGX_DECLINED;
+    }
+
+    if ((off_t) (fill->size - fill->len) < size) {
+        want = ngx_max(fill->size * 2, fill->len + (size_t) size);
+        want = ngx_min(want, fill->max);
+
+        data = ngx_alloc(NGX_HTTP_GATEWAY_CACHE_SET_HEAD + want
+                         + NGX_HTTP_GATEWAY_CACHE_SET_TAIL, ngx_cycle->log);
+        if (data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(data + NGX_HTTP_GATEWAY_CACHE_SET_HEAD, fill->entry,
+                   fill->len);
+        ngx_free(fill->data);
+
+        fill->data = data;
+        fill->entry = data + NGX_HTTP_GATEWAY_CACHE_SET_HEAD;
+        fill->size = want;
+    }
+
+    if (ngx_buf_in_memory(b)) {
+        ngx_memcpy(fill->entry + fill->len, b->pos, (size_t) size);
+
+    } else {
+        n = ngx_read_file(b->file, fill->entry + fill->len, (size_t) size,
+                          b->file_pos);
+        if (n != size) {
+            return NGX_ERROR;
+        }
+    }
+
+    fill->len += (size_t) size;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_gateway_cache_fill_complete(ngx_http_gateway_cache_fill_t *fill)
+{
+    gw_cache_entry_set_body_len(fill->entry, fill->len - fill->head);
+
+    fill->complete = 1;
+
+    switch (fill->lock) {
+
+    case NGX_HTTP_GATEWAY_CACHE_LOCK_HELD:
+        ngx_http_gateway_cache_fill_store(fill);
+        ngx_http_gateway_cache_fill_destroy(fill);
+        break;
+
+    case NGX_HTTP_GATEWAY_CACHE_LOCK_REFUSED:
+        ngx_http_gateway_cache_fill_destroy(fill);
+        break;
+
+    default: /* asked: the answer completes the fill */
+        if (fill->ctx) {
+            fill->ctx->fill = NULL;
+            fill->ctx = NULL;
+        }
+    }
+}
+
+
+void
+ngx_http_gateway_cache_fill_abandon(ngx_http_gateway_cache_fill_t *fill)
+{
+    fill->abandoned = 1;
+
+    if (fill->ctx) {
+        fill->ctx->fill = NULL;
+        fill->ctx = NULL;
+    }
+
+    if (fill->data) {
+        ngx_free(fill->data);
+        fill->data = NULL;
+    }
+
+    if (fill->lock == NGX_HTTP_GATEWAY_CACHE_LOCK_ASKED) {
+        return;   /* the answer ends the fill */
+    }
+
+    ngx_http_gateway_cache_fill_unlock(fill);
+    ngx_http_gateway_cache_fill_destroy(fill);
+}
+
+
+static void
+ngx_http_gateway_cache_fill_locked(void *data,
+    ngx_http_gateway_redis_reply_t *reply)
+{
+    ngx_http_gateway_cache_fill_t *fill = data;
+
+    /* "OK", or nil when another request fills; NULL: Redis in trouble */
+
+    fill->lock = (reply != NULL
+                  && reply->type == NGX_HTTP_GATEWAY_REDIS_STATUS)
+                 ? NGX_HTTP_GATEWAY_CACHE_LOCK_HELD
+                 : NGX_HTTP_GATEWAY_CACHE_LOCK_REFUSED;
+
+    if (fill->abandoned) {
+        ngx_http_gateway_cache_fill_unlock(fill);
+        ngx_http_gateway_cache_fill_destroy(fill);
+
+    } else if (fill->complete) {
+        if (fill->lock == NGX_HTTP_GATEWAY_CACHE_LOCK_HELD) {
+            ngx_http_gateway_cache_fill_store(fill);
+        }
+
+        ngx_http_gateway_cache_fill_destroy(fill);
+    }
+}
+
+
+static void
+ngx_http_gateway_cache_fill_store(ngx_http_gateway_cache_fill_t *fill)
+{
+    u_char  *p, *start, *last;
+    size_t   n;
+    u_char   ttl[NGX_INT64_LEN];
+    u_char   head[NGX_HTTP_GATEWAY_CACHE_SET_HEAD];
+
+    /* SET KEY VALUE PX TTL in RESP, around the entry */
+
+    p = ngx_sprintf(head, "*5\r\n$3\r\nSET\r\n$%uz\r\n",
+                    (size_t) GW_CACHE_KEY_LEN);
+    p = ngx_cpymem(p, fill->key, GW_CACHE_KEY_LEN);
+    p = ngx_sprintf(p, "\r\n$%uz\r\n", fill->len);
+
+    n = p - head;
+    start = ngx_cpymem(fill->entry - n, head, n) - n;
+
+    p = ngx_sprintf(ttl, "%uL", fill->ttl_ms);
+    last = ngx_sprintf(fill->entry + fill->len, "\r\n$2\r\nPX\r\n$%uz\r\n",
+                       (size_t) (p - ttl));
+    last = ngx_cpymem(last, ttl, p - ttl);
+    last = ngx_cpymem(last, "\r\n", 2);
+
+    (void) ngx_http_gateway_redis_command_encoded(fill->conf->redis,
+                                          fill->pool,
+                                          ngx_http_gateway_cache_fill_stored,
+                                          fill->conf, start, last - start);
+
+    ngx_http_gateway_cache_fill_unlock(fill);
+}
+
+
+static void
+ngx_http_gateway_cache_fill_stored(void *data,
+    ngx_http_gateway_redis_reply_t *reply)
+{
+    ngx_http_gateway_cache_loc_conf_t *conf = data;
+
+    if (reply == NULL || reply->type == NGX_HTTP_GATEWAY_REDIS_ERROR) {
+        ngx_http_gateway_cache_log_trouble(ngx_cycle->log, conf,
+                                           "did not store an entry",
+                                           reply ? (char *) reply->str.data
+                                                 : NULL);
+    }
+}
+
+
+static void
+ngx_http_gateway_cache_fill_unlock(ngx_http_gateway_cache_fill_t *fill)
+{
+    ngx_str_t  argv[2];
+
+    if (fill->lock != NGX_HTTP_GATEWAY_CACHE_LOCK_HELD) {
+        return;
+    }
+
+    fill->lock = NGX_HTTP_GATEWAY_CACHE_LOCK_REFUSED;
+
+    ngx_str_set(&argv[0], "DEL");
+    argv[1].data = fill->lock_key;
+    argv[1].len = GW_CACHE_LOCK_KEY_LEN;
+
+    (void) ngx_http_gateway_redis_command(fill->conf->redis, fill->pool,
+                                          ngx_http_gateway_cache_fill_unlocked,
+                                          NULL, 2, argv);
+}
+
+
+static void
+ngx_http_gateway_cache_fill_unlocked(void *data,
+    ngx_http_gateway_redis_reply_t *reply)
+{
+    /* nothing waits for it: a lock not released expires */
+}
+
+
+/*
+ * The fill's pool goes: commands still on their way are detached, and are
+ * sent and answered all the same.
+ */
+
+static void
+ngx_http_gateway_cache_fill_destroy(ngx_http_gateway_cache_fill_t *fill)
+{
+    if (fill->ctx) {
+        fill->ctx->fill = NULL;
+        fill->ctx = NULL;
+    }
+
+    if (fill->data) {
+        ngx_free(fill->data);
+    }
+
+    ngx_destroy_pool(fill->pool);
+}
+
+
+/* The request's pool goes: a fill it had not completed is abandoned. */
+
+static void
+ngx_http_gateway_cache_fill_request_done(void *data)
+{
+    ngx_http_gateway_cache_ctx_t *ctx = data;
+
+    /* a fill that completed, or ended, is no longer the request's */
+
+    if (ctx->fill) {
+        ngx_http_gateway_cache_fill_abandon(ctx->fill);
+    }
+}
