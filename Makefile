@@ -5,7 +5,10 @@
 #   make test       install what is missing, build, run every test
 #   make unit       Check unit tests of the core
 #   make test-asan  the suites again with AddressSanitizer and UBSan
+#   make test-cpan TEST_NGINX_LIB=DIR  the suites under CPAN's Test::Nginx,
+#                   DIR being a checkout of openresty/test-nginx
 #   make bench      wrk benchmarks, as ratios to plain nginx proxy_pass
+#   make soak       minutes of load through reloads, kills and outages
 #   make fuzz       libFuzzer targets in fuzz/, FUZZ_SECONDS each
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree.
@@ -47,10 +50,23 @@ UNIT_BINS  := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/unit/%)
 
 BUILD_DEPS := nginx nginx-dev libssl-dev libhiredis-dev \
               libpcre2-dev zlib1g-dev g++ make pkg-config
-TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server prometheus
-BENCH_DEPS := wrk redis-server valgrind curl
-# cases bench/ratelimit runs itself, with the Redis it starts
-BENCH_CASES = $(filter-out baseline limit_req ratelimit_%,\
+# libnginx-mod-stream: the runner's self-test (t/runner/) loads the stream
+# module; openssl: t/JwtMint.pm signs test tokens with its command line tool;
+# prometheus: promtool checks the metrics output; python3, python3-protobuf,
+# protobuf-compiler: the OTLP receiver double and its independent checks;
+# python3 also runs the Consul API double (t/consul/)
+TEST_DEPS  := check libtest-base-perl libtext-diff-perl redis-server \
+              libnginx-mod-stream openssl prometheus \
+              python3 python3-protobuf protobuf-compiler
+# what CPAN's Test::Nginx::Socket needs (HTTP::Response included)
+CPAN_DEPS  := libtest-base-perl libtext-diff-perl libtest-longstring-perl \
+              liblist-moreutils-perl libhttp-message-perl
+# make run: openssl makes the demo's key and tokens, curl is what it prints
+RUN_DEPS   := openssl curl
+BENCH_DEPS := wrk redis-server valgrind curl python3
+SOAK_DEPS  := wrk redis-server curl gdb openssl python3
+# cases bench/ratelimit and bench/trace-export run themselves
+BENCH_CASES = $(filter-out baseline limit_req ratelimit_% trace_export_%,\
                 $(basename $(notdir $(wildcard bench/cases/*.conf))))
 FUZZ_DEPS  := clang libclang-rt-14-dev
 
@@ -59,7 +75,7 @@ PROVE_INC   = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo -I t/li
 TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
               TEST_NGINX_LOAD_MODULES=$(abspath $(MODULE))
 
-.PHONY: all deps test-deps run test unit unit-bins fuzz t runner-selftest test-asan bench clean
+.PHONY: all deps test-deps run test unit unit-bins fuzz t runner-selftest test-asan test-cpan bench soak clean
 
 all: $(MODULE)
 
@@ -114,6 +130,21 @@ test: test-deps
 	$(MAKE) test-asan
 	$(MAKE) fuzz FUZZ_SECONDS=10
 
+# The suites under CPAN's Test::Nginx from a checkout (its code stays there),
+# then the runner self-test, which checks that both runners evaluate the
+# blocks' sections at the same moment.
+TEST_NGINX_LIB ?=
+
+test-cpan: test-deps
+	@if [ ! -f "$(TEST_NGINX_LIB)/lib/Test/Nginx/Socket.pm" ]; then \
+	    echo "TEST_NGINX_LIB must name a checkout of openresty/test-nginx"; \
+	    exit 1; \
+	fi
+	@scripts/install-deps $(CPAN_DEPS)
+	$(MAKE) $(MODULE)
+	$(TEST_ENV) PERL5LIB=$(abspath $(TEST_NGINX_LIB))/lib prove t/
+	TEST_NGINX_LIB=$(abspath $(TEST_NGINX_LIB)) prove -I t/lib t/runner/
+
 # A module built with sanitizers runs inside the distribution's nginx, so the
 # sanitizer runtime is preloaded into nginx (through a wrapper binary).
 test-asan: test-deps
@@ -128,11 +159,29 @@ test-asan: test-deps
 	    cat $(BUILD)/asan/reports/*; echo "sanitizer reports above"; exit 1; \
 	fi
 
-# Fuzz targets link the core sources built by clang with libFuzzer and ASan.
-$(BUILD)/fuzz/%: fuzz/%.cpp $(CORE_SRCS) $(wildcard src/core/*.hpp src/core/include/*.h)
+# Fuzz targets link the core, built once by clang with coverage for
+# libFuzzer and with ASan and UBSan, into one binary per target.
+FUZZ_CXXFLAGS := -std=c++20 -g -O1 $(CORE_INC) -Isrc/core
+FUZZ_CORE_OBJS := $(CORE_SRCS:src/core/%.cpp=$(BUILD)/fuzz/core/%.o)
+FUZZ_CORE_LIB  := $(BUILD)/fuzz/libgateway_core.a
+
+$(BUILD)/fuzz/core/%.o: src/core/%.cpp
 	@mkdir -p $(dir $@)
-	clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined $(CORE_INC) -Isrc/core \
-	    $< $(CORE_SRCS) -lssl -lcrypto -o $@
+	clang++ $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+	    -MMD -MP -c $< -o $@
+
+-include $(FUZZ_CORE_OBJS:.o=.d)
+
+$(FUZZ_CORE_LIB): $(FUZZ_CORE_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: fuzz/%.cpp $(FUZZ_CORE_LIB)
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_CXXFLAGS) -fsanitize=fuzzer,address,undefined -MMD -MP \
+	    $< $(FUZZ_CORE_LIB) -lssl -lcrypto -o $@
+
+-include $(FUZZ_BINS:=.d)
 
 fuzz: test-deps
 	@scripts/install-deps $(FUZZ_DEPS)
@@ -149,6 +198,7 @@ fuzz: test-deps
 	done
 
 run: deps $(MODULE)
+	@scripts/install-deps $(RUN_DEPS)
 	scripts/run-example $(NGINX_BIN) $(abspath $(MODULE))
 
 bench: deps
@@ -158,6 +208,15 @@ bench: deps
 	bench/ratelimit $(NGINX_BIN) $(abspath $(MODULE))
 	bench/jwt-verify-speed
 	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
+	bench/trace-export $(NGINX_BIN) $(abspath $(MODULE))
+	bench/consul $(NGINX_BIN) $(abspath $(MODULE))
+	BENCH_MODE=instructions bench/consul $(NGINX_BIN) $(abspath $(MODULE))
+
+# not part of "make test": minutes long, and it kills processes on purpose
+soak: deps
+	@scripts/install-deps $(SOAK_DEPS)
+	$(MAKE) $(MODULE)
+	bench/soak/run $(NGINX_BIN) $(abspath $(MODULE))
 
 clean:
 	rm -rf $(BUILD) t/servroot

@@ -1,6 +1,7 @@
 // libFuzzer target: JWS compact tokens through parsing (with reused spare
 // tokens), verification with an HMAC secret, the verified-token path, the
-// per-worker memo, claims, variables and roles.
+// per-worker memo, claims, variables and roles; and the input as a
+// NumericDate.
 #include <cstddef>
 #include <cstdint>
 
@@ -29,6 +30,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_jwt_t *jwt = nullptr;
     const char *text = reinterpret_cast<const char *>(data);
     static const unsigned char scope[32] = {7};
+
+    // exp and nbf are read by this; the input as one NumericDate
+    gw_jwt_numeric_date_ms(text, size);
 
     // a remembered token is found by its text alone
     if (gw_jwt_t *found = gw_jwt_recent_find(w.recent, scope, sizeof(scope), text, size, 1000)) {

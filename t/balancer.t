@@ -17,15 +17,12 @@ BEGIN {
     $ENV{TEST_NGINX_BLACKHOLE_PORT} ||= 2318;
 }
 
-use IO::Socket::INET;
+use FindBin;
+use lib $FindBin::Bin;
+use Blackhole;
 
 # a peer that accepts and never answers
-our $Blackhole = IO::Socket::INET->new(
-    LocalAddr => '127.0.0.1',
-    LocalPort => $ENV{TEST_NGINX_BLACKHOLE_PORT},
-    Listen    => 1024,
-    ReuseAddr => 1,
-) or die "cannot listen on $ENV{TEST_NGINX_BLACKHOLE_PORT}: $!";
+our $Blackhole = blackhole($ENV{TEST_NGINX_BLACKHOLE_PORT});
 
 use Test::Nginx::Socket 'no_plan';
 
@@ -93,8 +90,8 @@ __DATA__
 
 
 === TEST 3: least_conn sends new requests away from a slow peer
-A mirrored request stays on peer a for a second; the four requests made
-one at a time while it hangs all go to b.
+A mirrored request stays on peer a for 5 s; the four requests made one at
+a time while it hangs all go to b.
 --- http_config
     upstream lc {
         gateway_balancer least_conn;
@@ -105,7 +102,7 @@ one at a time while it hangs all go to b.
         listen 127.0.0.1:$TEST_NGINX_PEER_A;
         location / {
             proxy_pass http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT;
-            proxy_read_timeout 1s;
+            proxy_read_timeout 5s;
             error_page 504 = @late;
         }
         location @late { return 200 "a"; }
@@ -127,6 +124,7 @@ one at a time while it hangs all go to b.
 GET /drive.html
 --- response_body
 b|b|b|b
+--- timeout: 15
 
 
 
@@ -386,7 +384,8 @@ qr/\[emerg\] .*"max_fails" and "fail_timeout" of server "127\.0\.0\.1:\d+" are n
 
 
 
-=== TEST 19: keepalive must come after
+=== TEST 19: keepalive must come after (before nginx 1.29.7; see TEST 22)
+--- skip_nginx: 2: >= 1.29.7
 --- http_config
     upstream bad {
         server 127.0.0.1:$TEST_NGINX_PEER_A;
@@ -422,3 +421,33 @@ qr/\[emerg\] .*the gateway balancer of upstream "bad" in .*nginx\.conf:\d+ was r
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"gateway_balancer" directive is not allowed here/
+
+
+
+=== TEST 22: from nginx 1.29.7 keepalive may come first: it wraps the balancer at the end
+--- skip_nginx: 6: < 1.29.7
+--- http_config
+    upstream kafirst {
+        server 127.0.0.1:$TEST_NGINX_PEER_A;
+        server 127.0.0.1:$TEST_NGINX_PEER_B;
+        keepalive 4;
+        gateway_balancer round_robin;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PEER_A;
+        return 200 "a$connection_requests";
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PEER_B;
+        return 200 "b$connection_requests";
+    }
+--- config
+    location /t {
+        proxy_pass http://kafirst;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+    }
+--- request eval
+[("GET /t") x 3]
+--- response_body eval
+[qw(a1 b1 a2)]

@@ -10,7 +10,9 @@
 # Every block gets, from the preprocessor below:
 #   - headers X-Upstream ($upstream_addr), X-Circuit, X-Peer on every reply;
 #   - nginx's own 502/503/504 pages replaced by "E502" etc. (status kept);
-#   - GET /sleep, which returns after 1.2 s without any module;
+#   - GET /sleep, which returns after 6 s without any module: longer than
+#     the blocks' open=5s, which in turn gives a busy machine seconds for
+#     the checks that must come while a circuit is open;
 #   - with a "# drive: URI ..." line in --- config, GET /drive requests
 #     those URIs one after the other (SSI) and returns their bodies joined
 #     with "|", so one request can check a sequence and the error log.
@@ -26,15 +28,12 @@ BEGIN {
     $ENV{TEST_NGINX_CLOSED_PORT} ||= 2319;
 }
 
-use IO::Socket::INET;
+use FindBin;
+use lib $FindBin::Bin;
+use Blackhole;
 
 # accepted by the kernel, never read, never answered
-our $Blackhole = IO::Socket::INET->new(
-    LocalAddr => '127.0.0.1',
-    LocalPort => $ENV{TEST_NGINX_BLACKHOLE_PORT},
-    Listen    => 1024,
-    ReuseAddr => 1,
-) or die "cannot listen on $ENV{TEST_NGINX_BLACKHOLE_PORT}: $!";
+our $Blackhole = blackhole($ENV{TEST_NGINX_BLACKHOLE_PORT});
 
 use Test::Nginx::Socket 'no_plan';
 
@@ -70,7 +69,7 @@ _EOC_
 
     location = /sleep {
         proxy_pass http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT;
-        proxy_read_timeout 1200ms;
+        proxy_read_timeout 6s;
         error_page 504 = @slept;
     }
     location @slept {
@@ -289,7 +288,7 @@ opened after
 === TEST 9: half-open after the open period, a successful trial closes it
 --- http_config
     upstream flaky {
-        gateway_circuit_breaker failures=1 open=1s;
+        gateway_circuit_breaker failures=1 open=5s;
         server 127.0.0.1:$TEST_NGINX_PEER_A;
     }
     server {
@@ -314,13 +313,14 @@ opened after
 --- response_headers eval
 ["X-Circuit: closed", "X-Circuit: open", "", "X-Circuit: half_open",
  "X-Circuit: closed"]
+--- timeout: 20
 
 
 
 === TEST 10: the same, seen in the log
 --- http_config
     upstream flaky {
-        gateway_circuit_breaker failures=1 open=1s;
+        gateway_circuit_breaker failures=1 open=5s;
         server 127.0.0.1:$TEST_NGINX_PEER_A;
     }
     server {
@@ -341,8 +341,9 @@ opened after
 GET /drive
 --- response_body chomp
 failed|E503|slept|ok|ok
+--- timeout: 20
 --- error_log
-opened after 1 failures, for 1000 ms
+opened after 1 failures, for 5000 ms
 is half-open
 closed after a successful trial
 
@@ -351,7 +352,7 @@ closed after a successful trial
 === TEST 11: a failed trial reopens it for twice as long
 --- http_config
     upstream flaky2 {
-        gateway_circuit_breaker failures=1 open=1s;
+        gateway_circuit_breaker failures=1 open=5s;
         server 127.0.0.1:$TEST_NGINX_PEER_A;
     }
     server {
@@ -372,9 +373,10 @@ closed after a successful trial
 GET /drive
 --- response_body chomp
 failed|slept|failed|slept|E503
+--- timeout: 30
 --- error_log
-opened after 1 failures, for 1000 ms
-reopened after a failed trial, for 2000 ms
+opened after 1 failures, for 5000 ms
+reopened after a failed trial, for 10000 ms
 
 
 
@@ -416,7 +418,7 @@ GET /t
 --- timeout: 0.3
 --- abort
 --- ignore_response
---- wait: 0.3
+--- wait: 2
 --- error_log
 client prematurely closed connection
 --- no_error_log
@@ -470,11 +472,11 @@ opened after
 
 
 === TEST 16: a half-open trial is decided by its response header
-The trial's answer streams for more than a second; its header has closed
-the circuit long before, so a request made meanwhile reaches the peer.
+The trial's answer streams for 10 s; its header has closed the circuit
+long before, so a request made 2 s into it reaches the peer.
 --- http_config
     upstream streamy {
-        gateway_circuit_breaker failures=1 open=1s;
+        gateway_circuit_breaker failures=1 open=5s;
         server 127.0.0.1:$TEST_NGINX_PEER_A;
     }
     server {
@@ -488,7 +490,7 @@ the circuit long before, so a request made meanwhile reaches the peer.
         }
         location /slow {
             proxy_pass http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT;
-            proxy_read_timeout 1500ms;
+            proxy_read_timeout 10s;
             error_page 504 = @done;
         }
         location @done { return 200 "done"; }
@@ -504,7 +506,7 @@ the circuit long before, so a request made meanwhile reaches the peer.
     }
     location = /short-sleep {
         proxy_pass http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT;
-        proxy_read_timeout 300ms;
+        proxy_read_timeout 2s;
         error_page 504 = @slept;
     }
     location = /drive.html {
@@ -523,5 +525,32 @@ streaming <!--# include virtual="/slow" -->
 [500, 200, 200]
 --- response_body eval
 ["failed", "slept", "slept|quick\n"]
+--- timeout: 30
 --- no_error_log
 reopened
+
+
+
+=== TEST 17: every *_pass module fails fast on an open upstream
+--- http_config
+    upstream refused {
+        gateway_circuit_breaker failures=1 open=60s;
+        server 127.0.0.1:$TEST_NGINX_CLOSED_PORT;
+    }
+--- config
+    location /t { proxy_pass http://refused; }
+    location /fastcgi { fastcgi_pass refused; }
+    location /scgi { scgi_pass refused; }
+    location /uwsgi { uwsgi_pass refused; }
+    location /grpc { grpc_pass grpc://refused; }
+    location /memcached {
+        set $memcached_key $uri;
+        memcached_pass refused;
+    }
+--- request eval
+["GET /t", "GET /fastcgi", "GET /scgi", "GET /uwsgi", "GET /grpc",
+ "GET /memcached"]
+--- error_code eval
+[502, 503, 503, 503, 503, 503]
+--- response_headers eval
+["X-Circuit: closed", ("!X-Upstream\nX-Circuit: open") x 5]

@@ -15,14 +15,11 @@ BEGIN {
     $ENV{TEST_NGINX_BLACKHOLE_PORT} ||= 2318;
 }
 
-use IO::Socket::INET;
+use FindBin;
+use lib $FindBin::Bin;
+use Blackhole;
 
-our $Blackhole = IO::Socket::INET->new(
-    LocalAddr => '127.0.0.1',
-    LocalPort => $ENV{TEST_NGINX_BLACKHOLE_PORT},
-    Listen    => 1024,
-    ReuseAddr => 1,
-) or die "cannot listen on $ENV{TEST_NGINX_BLACKHOLE_PORT}: $!";
+our $Blackhole = blackhole($ENV{TEST_NGINX_BLACKHOLE_PORT});
 
 use Test::Nginx::Socket 'no_plan';
 
@@ -34,7 +31,8 @@ add_block_preprocessor(sub {
     my $block = shift;
 
     # the peer: "?fail=1" answers 500 "F" at once, anything else answers
-    # 200 "T" after 1 s; the front server answers "U" for our fail-fast 503
+    # 200 "T" after 5 s (ample time for the other requests of a burst to
+    # arrive meanwhile); the front server answers "U" for our fail-fast 503
     $block->set_value('http_config', $block->http_config . <<'_EOC_');
     server {
         listen 127.0.0.1:$TEST_NGINX_PEER_A;
@@ -43,7 +41,7 @@ add_block_preprocessor(sub {
                 return 500 "F";
             }
             proxy_pass http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT;
-            proxy_read_timeout 1s;
+            proxy_read_timeout 5s;
             error_page 504 = @late;
         }
         location @late { return 200 "T"; }
@@ -52,7 +50,7 @@ add_block_preprocessor(sub {
         listen 127.0.0.1:$TEST_NGINX_FRONT_PORT reuseport;
         location / {
             proxy_pass http://backend;
-            proxy_read_timeout 5s;
+            proxy_read_timeout 15s;
             error_page 503 = @open;
         }
         location @open { return 200 "U"; }
@@ -62,7 +60,7 @@ _EOC_
     $block->set_value('config', <<'_EOC_' . ($block->config // ''));
     location /f/ {
         proxy_pass http://127.0.0.1:$TEST_NGINX_FRONT_PORT/;
-        proxy_read_timeout 5s;
+        proxy_read_timeout 15s;
     }
     location = /sleep {
         proxy_pass http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT;
@@ -101,9 +99,9 @@ opened after 4 failures
 
 
 === TEST 2: half-open admits exactly half_open trials across both workers
-After the open period, six requests arrive at once, on six connections;
-the two trials hang for a second while the four others are refused at
-once; the trials succeed and close the circuit.
+After the open period, seven requests arrive at once, on seven
+connections; the two trials hang for 5 s while the five others are
+refused at once; the trials succeed and close the circuit.
 --- http_config
     upstream backend {
         gateway_circuit_breaker failures=1 open=1s half_open=2;
@@ -122,6 +120,7 @@ GET /drive
 sub { my @a = split /\|/, $_[0]; CORE::join '|', @a[0, 1], CORE::join '', sort @a[2 .. $#a] }
 --- response_body chomp
 F|slept|TTUUUUU
+--- timeout: 20
 --- error_log
 is half-open
 closed after a successful trial

@@ -19,10 +19,6 @@ add_block_preprocessor(sub {
     location = /_echo {
         return 200 "sub=$http_x_sub\n";
     }
-    location = /pause {
-        limit_rate 100;
-        return 200 "......................................................................................................................................................\n";
-    }
 _EOC_
     }
 });
@@ -57,25 +53,34 @@ __DATA__
 
 
 === TEST 2: a cached token ends at its exp
+The token expired an hour ago and a day's leeway still admits it: its entry
+ends at its exp, so every use is verified again (a cache ignoring exp would
+hit), and a location without leeway refuses it.
 --- http_config
     gateway_jwt_cache 1m;
 --- config
     location /t {
         gateway_jwt "api";
         gateway_jwt_key_file $TEST_NGINX_JWT_KEYS/rsa1.pub;
+        gateway_jwt_leeway 1d;
+        add_header X-JWT-Cache $gateway_jwt_cache_status always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location /strict {
+        gateway_jwt "api";
+        gateway_jwt_key_file $TEST_NGINX_JWT_KEYS/rsa1.pub;
         add_header X-JWT-Cache $gateway_jwt_cache_status always;
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
     }
 --- request eval
-["GET /t", "GET /pause", "GET /t"]
+["GET /t", "GET /t", "GET /strict"]
 --- more_headers eval
-do { my $t = JwtMint::jwt('RS256', 'rsa1', { sub => 'brief', exp => time + 2 }, { kid => 'rsa1' });
-     ["Authorization: Bearer $t", "", "Authorization: Bearer $t"] }
+do { my $t = JwtMint::jwt('RS256', 'rsa1', { sub => 'late', exp => time - 3600 }, { kid => 'rsa1' });
+     [("Authorization: Bearer $t") x 3] }
 --- error_code eval
 [200, 200, 401]
 --- response_headers eval
-["X-JWT-Cache: MISS", "", "X-JWT-Cache: MISS"]
---- timeout: 10
+[("X-JWT-Cache: MISS") x 3]
 
 
 

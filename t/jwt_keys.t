@@ -18,12 +18,16 @@ $T{rsa2} = jwt('RS256', 'rsa2', { sub => 'bob', exp => $exp }, { kid => 'rsa2' }
 $T{rsa9} = jwt('RS256', 'rsa2', { sub => 'eve', exp => $exp }, { kid => 'rsa9' });
 $T{ec} = jwt('ES256', 'ec256', { sub => 'carol', exp => $exp }, { kid => 'ec256' });
 
-# the JWKS the provider serves is picked by the client's X-Set header (the
-# subrequest sees the client's headers), so one test can rotate keys
+# the JWKS the provider serves is picked by the client's ?set= argument
+# (the key subrequest carries none of the client's headers, but sees its
+# $request_uri), so one test can rotate keys
 add_block_preprocessor(sub {
     my $block = shift;
     if (!defined $block->http_config) {
         $block->set_value('http_config', <<'_EOC_');
+    map $request_uri $jwks_set {
+        "~[?&]set=(?<set>\w+)"  $set;
+    }
     server {
         listen 127.0.0.1:$TEST_NGINX_IDP_PORT;
         location ~ ^/jwks/(?<set>\w+)$ {
@@ -62,15 +66,15 @@ __DATA__
     location = /_jwks {
         internal;
         proxy_set_header Authorization "";
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$jwks_set;
         access_log logs/jwks.log;
     }
 --- request eval
-["GET /t", "GET /t", "GET /t"]
+["GET /t?set=rotation", "GET /t?set=rotation", "GET /t?set=broken"]
 --- more_headers eval
-["X-Set: rotation\nAuthorization: Bearer $main::T{rsa1}",
- "X-Set: rotation\nAuthorization: Bearer $main::T{rsa2}",
- "X-Set: broken\nAuthorization: Bearer $main::T{rsa1}"]
+["Authorization: Bearer $main::T{rsa1}",
+ "Authorization: Bearer $main::T{rsa2}",
+ "Authorization: Bearer $main::T{rsa1}"]
 --- response_body eval
 ["sub=alice\n", "sub=bob\n", "sub=alice\n"]
 --- no_error_log
@@ -88,15 +92,15 @@ __DATA__
     }
     location = /_jwks {
         internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$jwks_set;
     }
 --- request eval
-["GET /t", "GET /t", "GET /t", "GET /t"]
+["GET /t?set=rsa1", "GET /t?set=rotation", "GET /t?set=all", "GET /t?set=all"]
 --- more_headers eval
-["X-Set: rsa1\nAuthorization: Bearer $main::T{rsa1}",
- "X-Set: rotation\nAuthorization: Bearer $main::T{rsa2}",
- "X-Set: all\nAuthorization: Bearer $main::T{ec}",
- "X-Set: all\nAuthorization: Bearer $main::T{rsa9}"]
+["Authorization: Bearer $main::T{rsa1}",
+ "Authorization: Bearer $main::T{rsa2}",
+ "Authorization: Bearer $main::T{ec}",
+ "Authorization: Bearer $main::T{rsa9}"]
 --- error_code eval
 [200, 200, 401, 401]
 --- response_headers_like eval
@@ -134,13 +138,13 @@ gateway jwt: fetching keys from "/_jwks" failed: status 502; no keys yet
     }
     location = /_jwks {
         internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$jwks_set;
     }
 --- request eval
-["GET /t", "GET /t"]
+["GET /t?set=garbage", "GET /t?set=empty"]
 --- more_headers eval
-["X-Set: garbage\nAuthorization: Bearer $main::T{rsa1}",
- "X-Set: empty\nAuthorization: Bearer $main::T{rsa1}"]
+["Authorization: Bearer $main::T{rsa1}",
+ "Authorization: Bearer $main::T{rsa1}"]
 --- error_code eval
 [401, 401]
 --- error_log eval
@@ -188,7 +192,7 @@ fetching keys from "/_jwks" failed
     }
     location = /_jwks {
         internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$jwks_set;
     }
     location = /pause {
         # about 2s: nginx sends this slowly
@@ -196,13 +200,13 @@ fetching keys from "/_jwks" failed
         return 200 "......................................................................................................................................................\n";
     }
 --- request eval
-["GET /t", "GET /pause", "GET /t", "GET /pause", "GET /t"]
+["GET /t?set=rsa1", "GET /pause", "GET /t?set=broken", "GET /pause", "GET /t?set=rsa2"]
 --- more_headers eval
-["X-Set: rsa1\nAuthorization: Bearer $main::T{rsa1}",
+["Authorization: Bearer $main::T{rsa1}",
  "",
- "X-Set: broken\nAuthorization: Bearer $main::T{rsa1}",
+ "Authorization: Bearer $main::T{rsa1}",
  "",
- "X-Set: rsa2\nAuthorization: Bearer $main::T{rsa1}"]
+ "Authorization: Bearer $main::T{rsa1}"]
 --- error_code eval
 [200, 200, 200, 200, 401]
 --- timeout: 10
@@ -218,13 +222,13 @@ fetching keys from "/_jwks" failed
     }
     location = /_jwks {
         internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$jwks_set;
     }
 --- request
-POST /t
+POST /t?set=rsa1
 hello
 --- more_headers eval
-"X-Set: rsa1\nAuthorization: Bearer $main::T{rsa1}"
+"Authorization: Bearer $main::T{rsa1}"
 --- error_code: 200
 
 
@@ -238,12 +242,12 @@ hello
     }
     location = /_jwks {
         internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$jwks_set;
     }
 --- request
-HEAD /t
+HEAD /t?set=rsa1
 --- more_headers eval
-"X-Set: rsa1\nAuthorization: Bearer $main::T{rsa1}"
+"Authorization: Bearer $main::T{rsa1}"
 --- error_code: 200
 
 
@@ -305,6 +309,9 @@ qr{\[emerg\] .*invalid URI "http://idp/jwks", expected a local URI such as "/_jw
 === TEST 12: with the verified-token cache, changed keys still end a cached token
 --- http_config
     gateway_jwt_cache 1m;
+    map $request_uri $jwks_set {
+        "~[?&]set=(?<set>\w+)"  $set;
+    }
     server {
         listen 127.0.0.1:$TEST_NGINX_IDP_PORT;
         location ~ ^/jwks/(?<set>\w+)$ {
@@ -324,7 +331,7 @@ qr{\[emerg\] .*invalid URI "http://idp/jwks", expected a local URI such as "/_jw
     }
     location = /_jwks {
         internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$http_x_set;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$jwks_set;
     }
     location = /pause {
         # about 2s: nginx sends this slowly
@@ -332,14 +339,14 @@ qr{\[emerg\] .*invalid URI "http://idp/jwks", expected a local URI such as "/_jw
         return 200 "......................................................................................................................................................\n";
     }
 --- request eval
-["GET /t", "GET /t", "GET /pause", "GET /t", "GET /pause", "GET /t"]
+["GET /t?set=rsa1", "GET /t?set=rsa1", "GET /pause", "GET /t?set=broken", "GET /pause", "GET /t?set=rsa2"]
 --- more_headers eval
-["X-Set: rsa1\nAuthorization: Bearer $main::T{rsa1}",
- "X-Set: rsa1\nAuthorization: Bearer $main::T{rsa1}",
+["Authorization: Bearer $main::T{rsa1}",
+ "Authorization: Bearer $main::T{rsa1}",
  "",
- "X-Set: broken\nAuthorization: Bearer $main::T{rsa1}",
+ "Authorization: Bearer $main::T{rsa1}",
  "",
- "X-Set: rsa2\nAuthorization: Bearer $main::T{rsa1}"]
+ "Authorization: Bearer $main::T{rsa1}"]
 --- error_code eval
 [200, 200, 200, 200, 200, 401]
 --- response_headers eval

@@ -90,7 +90,7 @@ qr/\[emerg\].*"gateway_rate_limit_zone" must have "key=", "rate=" and "size=" pa
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\].*invalid cost "cost=0".* in .*nginx\.conf:\d+/
+qr/\[emerg\].*invalid parameter "cost=0".* in .*nginx\.conf:\d+/
 
 
 
@@ -147,7 +147,7 @@ qr/\[emerg\].*invalid value "draft"/
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\].*invalid burst value "burst=0"/
+qr/\[emerg\].*invalid parameter "burst=0"/
 
 
 

@@ -1,6 +1,8 @@
 # Zone memory (keys of 60 bytes take 128-byte slab chunks, so a 32k zone
 # holds about 190 of them): a full zone rejects new keys with the zone's status and logs
-# it once; idle keys are evicted, least recently used first, so a zone of
+# it once; idle keys are evicted, least recently used first (busy keys the
+# search passes move to the head, so drained keys cannot wall off the idle
+# ones behind them), so a zone of
 # idle keys never refuses a new one.
 #
 # The blocks of the full zone share one nginx (the second has no config),
@@ -86,3 +88,34 @@ is full
  (map { sprintf "GET /t?k=new%060d", $_ } 1 .. 120)]
 --- error_code_like eval
 [("^(200|429)\$") x 220, ("^200\$") x 121]
+
+
+
+=== TEST 5: keys that drained their quota at the LRU tail do not keep new clients out of a full zone
+# 300 drained keys (more than one search looks at) fill most of the zone's
+# ~400 places (the exact number depends on the slab layout). The first new
+# key after it is full meets only drained ones and is refused; they move to
+# the head, so the next new keys evict the idle keys behind them, until the
+# drained ones are back at the tail (about a hundred keys later). Wherever
+# the zone fills up, the last keys must all get in again.
+--- http_config
+    gateway_rate_limit_zone z5 key=$arg_k rate=100000r/s burst=100000000 size=64k;
+--- config
+    location /drain {
+        # each key takes its whole bucket: busy for 1000s
+        gateway_rate_limit z5 cost=100000000;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location /t {
+        # each key takes one token, back within a millisecond: idle
+        gateway_rate_limit z5;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location /back {
+        return 200 "ok\n";
+    }
+--- request eval
+[(map { sprintf "GET /drain?k=d%059d", $_ } 1 .. 300),
+ (map { sprintf "GET /t?k=%060d", $_ } 1 .. 220)]
+--- error_code_like eval
+[("^200\$") x 360, ("^(200|429)\$") x 100, ("^200\$") x 60]

@@ -222,16 +222,41 @@ WWW-Authenticate: Bearer error="insufficient_scope"
         return 204;
     }
 --- request eval
-["GET /t", "HEAD /t", "POST /t", "PUT /t", "PATCH /t", "DELETE /t", "OPTIONS /t"]
+["GET /t", "HEAD /t", "POST /t", "PUT /t", "PATCH /t", "DELETE /t", "OPTIONS /t",
+ "READ /t", "PROPFIND /t"]
 --- response_headers eval
 ["X-Action: read", "X-Action: read", "X-Action: create", "X-Action: update",
- "X-Action: update", "X-Action: delete", "X-Action: options"]
+ "X-Action: update", "X-Action: delete", "X-Action: OPTIONS", "X-Action: READ",
+ "X-Action: PROPFIND"]
 --- error_code eval
-[204, 204, 204, 204, 204, 204, 204]
+[204, 204, 204, 204, 204, 204, 204, 204, 204]
 
 
 
-=== TEST 11: gateway_authorize off in a location
+=== TEST 11: methods that are not documented never pass for read, create, update or delete
+--- http_config
+    gateway_rbac_role editor orders:read orders:update orders:create orders:delete;
+    gateway_rbac_role webdav orders:PROPFIND;
+--- config
+    location /orders {
+        gateway_jwt "api";
+        gateway_jwt_secret "rbac-secret";
+        gateway_authorize orders:$gateway_action;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+--- request eval
+["READ /orders", "CREATE /orders", "UPDATE /orders", "PROPFIND /orders",
+ "read /orders", "GET /orders", "PROPFIND /orders"]
+--- more_headers eval
+[main::bearer('editor'), main::bearer('editor'), main::bearer('editor'),
+ main::bearer('editor'), main::bearer('editor'), main::bearer('editor'),
+ "Authorization: Bearer " . main::tok(roles => ['webdav'])]
+--- error_code eval
+[403, 403, 403, 403, 400, 200, 200]
+
+
+
+=== TEST 12: gateway_authorize off in a location
 --- config
     gateway_jwt "api";
     gateway_jwt_secret "rbac-secret";
@@ -252,7 +277,7 @@ WWW-Authenticate: Bearer error="insufficient_scope"
 
 
 
-=== TEST 12: nginx -t: a permission without an action
+=== TEST 13: nginx -t: a permission without an action
 --- http_config
     gateway_rbac_role viewer orders;
 --- config
@@ -263,7 +288,7 @@ qr{\[emerg\] .*invalid permission "orders" for role "viewer": permission is not 
 
 
 
-=== TEST 13: nginx -t: gateway_authorize needs resource:action
+=== TEST 14: nginx -t: gateway_authorize needs resource:action
 --- config
     location /t {
         gateway_authorize orders;
@@ -274,7 +299,7 @@ qr{\[emerg\] .*invalid permission "orders", expected "resource:action" in .*ngin
 
 
 
-=== TEST 14: the denial is logged at info with the permission
+=== TEST 15: the denial is logged at info with the permission
 --- config
     location /orders {
         gateway_jwt "api";

@@ -3,6 +3,7 @@
 // effective weight since the breaker takes that role) and weighted least
 // connections with round-robin tie breaking.
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <type_traits>
@@ -15,6 +16,7 @@ namespace gw::balancer {
 static_assert(std::is_trivially_copyable_v<gw_peer_t>);
 static_assert(std::is_standard_layout_v<gw_peer_t>);
 static_assert(std::is_trivially_copyable_v<gw_pick_t>);
+static_assert(std::is_trivially_copyable_v<gw_holding_t>);
 
 namespace {
 
@@ -151,6 +153,53 @@ gw_transition_t report(std::span<gw_peer_t> peers, const gw_breaker_conf_t &conf
     return breaker::report(p.breaker, conf, pick.breaker_generation, pick.trial != 0, outcome, now);
 }
 
+void hold(std::span<gw_holding_t> holdings, const gw_pick_t &pick) noexcept
+{
+    if (pick.index >= holdings.size()) return;
+    gw_holding_t &h = holdings[pick.index];
+
+    // a slot's peer changes only once nobody holds it
+    if (h.slot_generation != pick.slot_generation) h = gw_holding_t{pick.slot_generation, 0, 0, 0};
+    h.conns++;
+
+    if (pick.trial) {
+        if (h.trial_generation != pick.breaker_generation) {
+            h.trial_generation = pick.breaker_generation;
+            h.trials = 0;
+        }
+        h.trials++;
+    }
+}
+
+void unhold(std::span<gw_holding_t> holdings, const gw_pick_t &pick) noexcept
+{
+    if (pick.index >= holdings.size()) return;
+    gw_holding_t &h = holdings[pick.index];
+    if (h.slot_generation != pick.slot_generation) return;
+
+    if (h.conns > 0) h.conns--;
+    if (pick.trial && h.trial_generation == pick.breaker_generation && h.trials > 0) h.trials--;
+}
+
+std::uint32_t reclaim(std::span<gw_peer_t> peers, std::span<gw_holding_t> holdings) noexcept
+{
+    std::uint32_t given = 0;
+
+    for (std::size_t i = 0; i < peers.size() && i < holdings.size(); i++) {
+        gw_holding_t &h = holdings[i];
+        gw_peer_t &p = peers[i];
+
+        if (h.slot_generation == p.slot_generation) {
+            std::uint32_t conns = std::min(h.conns, p.conns);
+            p.conns -= conns;
+            given += conns;
+            breaker::abandon_trials(p.breaker, h.trial_generation, h.trials);
+        }
+        h = gw_holding_t{};
+    }
+    return given;
+}
+
 bool available(std::span<const gw_peer_t> peers, const gw_breaker_conf_t &conf, std::int64_t now) noexcept
 {
     for (const gw_peer_t &p : peers) {
@@ -201,6 +250,24 @@ gw_transition_t gw_balancer_report(gw_peer_t *peers, size_t n, const gw_breaker_
 {
     if (peers == nullptr || conf == nullptr || pick == nullptr) return GW_TRANSITION_NONE;
     return gw::balancer::report({peers, n}, *conf, *pick, outcome, now);
+}
+
+void gw_balancer_hold(gw_holding_t *holdings, size_t n, const gw_pick_t *pick)
+{
+    if (holdings == nullptr || pick == nullptr) return;
+    gw::balancer::hold({holdings, n}, *pick);
+}
+
+void gw_balancer_unhold(gw_holding_t *holdings, size_t n, const gw_pick_t *pick)
+{
+    if (holdings == nullptr || pick == nullptr) return;
+    gw::balancer::unhold({holdings, n}, *pick);
+}
+
+uint32_t gw_balancer_reclaim(gw_peer_t *peers, gw_holding_t *holdings, size_t n)
+{
+    if (peers == nullptr || holdings == nullptr) return 0;
+    return gw::balancer::reclaim({peers, n}, {holdings, n});
 }
 
 int gw_balancer_available(const gw_peer_t *peers, size_t n, const gw_breaker_conf_t *conf, int64_t now)

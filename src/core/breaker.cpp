@@ -133,4 +133,10 @@ gw_transition_t report(gw_breaker_t &b, const gw_breaker_conf_t &conf, std::uint
     return GW_TRANSITION_NONE;
 }
 
+void abandon_trials(gw_breaker_t &b, std::uint64_t generation, std::uint32_t trials) noexcept
+{
+    if (state_of(b) != State::half_open || generation != b.generation) return;
+    b.trials -= std::min(trials, b.trials);
+}
+
 } // namespace gw::breaker

@@ -52,6 +52,10 @@ Admission admit(gw_breaker_t &b, const gw_breaker_conf_t &conf, std::int64_t now
 gw_transition_t report(gw_breaker_t &b, const gw_breaker_conf_t &conf, std::uint64_t generation,
                        bool trial, gw_outcome_t outcome, std::int64_t now) noexcept;
 
+// Trials admitted under `generation` that will never report (their process
+// died) stop counting, so the circuit admits others in their place.
+void abandon_trials(gw_breaker_t &b, std::uint64_t generation, std::uint32_t trials) noexcept;
+
 std::int64_t open_period(const gw_breaker_conf_t &conf, std::uint32_t opens) noexcept;
 
 } // namespace gw::breaker

@@ -26,6 +26,14 @@ inline constexpr auto pairs = [] {
     return table;
 }();
 
+// The value of each lower-case hex digit, -1 for any other byte.
+inline constexpr auto values = [] {
+    std::array<std::int8_t, 256> table{};
+    table.fill(-1);
+    for (std::size_t i = 0; i < digits.size(); ++i) table[static_cast<unsigned char>(digits[i])] = static_cast<std::int8_t>(i);
+    return table;
+}();
+
 // Writes 2 * bytes.size() characters to out.
 inline void encode(std::span<const std::uint8_t> bytes, char *out) noexcept
 {
@@ -33,6 +41,20 @@ inline void encode(std::span<const std::uint8_t> bytes, char *out) noexcept
         *out++ = pairs[b][0];
         *out++ = pairs[b][1];
     }
+}
+
+// Reads 2 * out.size() lower-case hex characters of text into out; false
+// when text has another length or another character.
+inline bool decode(std::string_view text, std::span<std::uint8_t> out) noexcept
+{
+    if (text.size() != 2 * out.size()) return false;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        int high = values[static_cast<unsigned char>(text[2 * i])];
+        int low = values[static_cast<unsigned char>(text[2 * i + 1])];
+        if (high < 0 || low < 0) return false;
+        out[i] = static_cast<std::uint8_t>(high << 4 | low);
+    }
+    return true;
 }
 
 } // namespace gw::hex

@@ -226,24 +226,31 @@ std::optional<std::int64_t> numeric_date_ms(std::string_view t) noexcept
         }
     }
 
-    std::string digits;                 // significant digits
-    long point = 0;                     // digits before the decimal point
+    // value = 0.digits * 10^point: digits has no leading zeros (however
+    // many a fraction has) and holds the first 64 significant ones
+    std::string digits;
+    long point = 0;
     auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
     if (i >= t.size() || !is_digit(t[i])) return std::nullopt;
     while (i < t.size() && is_digit(t[i])) {
-        if (digits.size() < 64) {
-            digits += t[i];
-            ++point;
-        } else {
-            return std::nullopt;        // far beyond any date
+        if (digits.empty() && t[i] == '0') {
+            ++i;
+            continue;
         }
+        if (digits.size() >= 64) return std::nullopt;   // far beyond any date
+        digits += t[i];
+        ++point;
         ++i;
     }
     if (i < t.size() && t[i] == '.') {
         ++i;
         if (i >= t.size() || !is_digit(t[i])) return std::nullopt;
         while (i < t.size() && is_digit(t[i])) {
-            if (digits.size() < 64) digits += t[i];   // further digits are below 1 ms
+            if (digits.empty() && t[i] == '0') {
+                --point;
+            } else if (digits.size() < 64) {
+                digits += t[i];                 // further digits are below 1 ms
+            }
             ++i;
         }
     }
@@ -260,12 +267,6 @@ std::optional<std::int64_t> numeric_date_ms(std::string_view t) noexcept
         if (neg) exp = -exp;
     }
     if (i != t.size()) return std::nullopt;
-
-    // drop leading zeros
-    std::size_t lead = 0;
-    while (lead < digits.size() && digits[lead] == '0') ++lead;
-    digits.erase(0, lead);
-    point -= static_cast<long>(lead);
     if (digits.empty()) return 0;
 
     long ms_point = point + exp + 3;    // digits of the value in milliseconds

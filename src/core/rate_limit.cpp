@@ -271,11 +271,18 @@ gw_rl_result_t take(const gw_rl_policy_t &p, gw_rl_state_t &s, std::uint64_t now
 }
 
 
-void refund(const gw_rl_policy_t &p, gw_rl_state_t &s, std::uint32_t cost) noexcept
+void refund(const gw_rl_policy_t &p, gw_rl_state_t &s, const gw_rl_state_t &taken,
+            std::uint32_t cost) noexcept
 {
     if (p.algorithm == GW_RL_SLIDING_WINDOW) {
-        std::uint64_t cur = Window::current(s);
-        Window::set(s, Window::previous(s), cur - std::min<std::uint64_t>(cur, cost));
+        // the cost went into the window taken.stamp starts
+        std::uint64_t prev = Window::previous(s), cur = Window::current(s);
+        if (s.stamp == taken.stamp) {
+            cur -= std::min<std::uint64_t>(cur, cost);
+        } else if (s.stamp == taken.stamp + p.period_ms) {
+            prev -= std::min<std::uint64_t>(prev, cost);
+        }
+        Window::set(s, prev, cur);
     } else {
         s.value -= std::min<std::uint64_t>(s.value, std::uint64_t{cost} * unit);
     }
@@ -357,9 +364,10 @@ void gw_rl_describe(const gw_rl_policy_t *policy, gw_rl_result_t *result)
     result->window_s = policy->window_s;
 }
 
-void gw_rl_refund(const gw_rl_policy_t *policy, gw_rl_state_t *state, uint32_t cost)
+void gw_rl_refund(const gw_rl_policy_t *policy, gw_rl_state_t *state, const gw_rl_state_t *taken,
+                  uint32_t cost)
 {
-    gw::rl::refund(*policy, *state, cost);
+    gw::rl::refund(*policy, *state, *taken, cost);
 }
 
 int gw_rl_is_idle(const gw_rl_policy_t *policy, const gw_rl_state_t *state, uint64_t now_ms)

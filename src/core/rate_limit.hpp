@@ -23,7 +23,8 @@ gw_rl_status_t make_policy(gw_rl_policy_t &policy, std::uint32_t algorithm, Rate
 gw_rl_result_t take(const gw_rl_policy_t &policy, gw_rl_state_t &state, std::uint64_t now,
                     std::uint32_t cost) noexcept;
 std::uint32_t window_seconds(const gw_rl_policy_t &policy) noexcept;
-void refund(const gw_rl_policy_t &policy, gw_rl_state_t &state, std::uint32_t cost) noexcept;
+void refund(const gw_rl_policy_t &policy, gw_rl_state_t &state, const gw_rl_state_t &taken,
+            std::uint32_t cost) noexcept;
 bool is_idle(const gw_rl_policy_t &policy, const gw_rl_state_t &state, std::uint64_t now) noexcept;
 
 std::uint64_t key_hash(std::string_view key) noexcept;

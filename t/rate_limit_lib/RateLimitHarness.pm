@@ -16,7 +16,7 @@ use Time::HiRes qw(sleep time);
 use Exporter 'import';
 our @EXPORT_OK = qw(
     nginx_binary module_path port
-    http_get count_requests wait_until
+    http_get count_requests wait_until token_bucket_admits
 );
 
 sub nginx_binary { $ENV{TEST_NGINX_BINARY} || 'nginx' }
@@ -74,7 +74,11 @@ sub http_get {
 
 # Keep-alive clients hammering one URL until the deadline; each is a child
 # process. Returns a hash: status => count, pids => {pid => admitted},
-# first (earliest send), last (latest answer).
+# first (earliest send), last (latest answer), and, when the location adds
+# "X-Msec: $msec", the gateway's own clock: server_first and server_last
+# (its first and last answers) and decisions, every answer as
+# [msec, admitted], in the order of the gateway's clock. A busy machine
+# delays the clients, but not what the gateway saw and decided.
 sub count_requests {
     my (%o) = @_;
     my $clients = $o{clients} || 4;
@@ -87,9 +91,10 @@ sub count_requests {
         my $pid = fork // die "fork: $!";
         if ($pid == 0) {
             close $r;
-            my $res = _client($ports[$i % @ports], $o{path}, $until,
-                              $o{headers} || {});
-            print $w join(' ', map { "$_=$res->{$_}" } sort keys %$res), "\n";
+            my ($res, $decisions) = _client($ports[$i % @ports], $o{path},
+                                            $until, $o{headers} || {});
+            print $w join(' ', map { "$_=$res->{$_}" } sort keys %$res), "\n",
+                     join(' ', @$decisions), "\n";
             close $w;
             POSIX::_exit(0);
         }
@@ -98,30 +103,58 @@ sub count_requests {
     }
 
     my %total = (first => 9e99, last => 0);
+    my @decisions;
     for my $k (@kids) {
         my ($pid, $r) = @$k;
         my $line = <$r> // '';
+        my $answers = <$r> // '';
         close $r;
         waitpid $pid, 0;
         for (split ' ', $line) {
             my ($key, $v) = split /=/;
-            if ($key eq 'first') {
-                $total{first} = $v if $v < $total{first};
-            } elsif ($key eq 'last') {
-                $total{last} = $v if $v > $total{last};
+            if ($key =~ /first$/) {
+                $total{$key} = $v if $v < ($total{$key} // 9e99);
+            } elsif ($key =~ /last$/) {
+                $total{$key} = $v if $v > ($total{$key} // 0);
             } elsif ($key =~ /^pid(\d+)$/) {
                 $total{pids}{$1} += $v;
             } else {
                 $total{$key} += $v;
             }
         }
+        push @decisions, map { [split m{/}] } split ' ', $answers;
+    }
+    if (@decisions) {
+        $total{decisions} = [sort { $a->[0] <=> $b->[0] } @decisions];
+        $total{server_first} = $total{decisions}[0][0];
+        $total{server_last} = $total{decisions}[-1][0];
     }
     return \%total;
+}
+
+# How many of the decisions (as count_requests returns them) an exact token
+# bucket of $rate per second holding $burst admits, fed the same requests at
+# the same times.
+sub token_bucket_admits {
+    my ($rate, $burst, $decisions) = @_;
+    return 0 unless @$decisions;
+    my ($tokens, $then, $admitted) = ($burst, $decisions->[0][0], 0);
+    for my $d (@$decisions) {
+        $tokens += ($d->[0] - $then) * $rate;
+        $tokens = $burst if $tokens > $burst;
+        $then = $d->[0];
+        if ($tokens >= 1) {
+            $tokens -= 1;
+            $admitted++;
+        }
+    }
+    return $admitted;
 }
 
 sub _client {
     my ($port, $path, $until, $headers) = @_;
     my %res;
+    my @decisions;
     my $extra = join '', map { "$_: $headers->{$_}\r\n" } keys %$headers;
     my $req = "GET $path HTTP/1.1\r\nHost: localhost\r\n$extra\r\n";
     my $sock;
@@ -145,7 +178,7 @@ sub _client {
             undef $sock;
             next;
         }
-        my ($status, $pid, $ok, $close) = _read_response($sock, \$buf);
+        my ($status, $pid, $ok, $close, $msec) = _read_response($sock, \$buf);
         if (!$ok) {
             $res{broken}++;
             undef $sock;
@@ -154,11 +187,12 @@ sub _client {
         $res{last} = time;
         $res{$status}++;
         $res{"pid$pid"}++ if $pid && $status == 200;
+        push @decisions, "$msec/" . ($status == 200 ? 1 : 0) if defined $msec;
         undef $sock if $close;   # keepalive_requests reached
     }
     $res{first} //= 0;
     $res{last} //= 0;
-    return \%res;
+    return (\%res, \@decisions);
 }
 
 sub _read_response {
@@ -174,6 +208,7 @@ sub _read_response {
     my ($status) = $head =~ m{^HTTP/1\.\d (\d+)};
     my ($len) = $head =~ /\r\nContent-Length:\s*(\d+)/i;
     my ($pid) = $head =~ /\r\nX-Pid:\s*(\d+)/i;
+    my ($msec) = $head =~ /\r\nX-Msec:\s*([\d.]+)/i;
     $len //= 0;
     while (length($$buf) < $end + $len) {
         my $n = sysread($sock, $$buf, 65536, length $$buf);
@@ -181,7 +216,7 @@ sub _read_response {
     }
     substr($$buf, 0, $end + $len) = '';
     my $close = $head =~ /\r\nConnection:\s*close/i ? 1 : 0;
-    return ($status, $pid, 1, $close);
+    return ($status, $pid, 1, $close, $msec);
 }
 
 

@@ -7,7 +7,9 @@
 # "prove -v -I <repo>/t/lib" against a plain nginx (no module needed),
 # then checks the outcome, the diagnostics, and that no nginx is left.
 # Env: SELFTEST_NGINX (default /usr/sbin/nginx), SELFTEST_PORT (default 1990;
-# the fixtures also use SELFTEST_PORT+3 for a stream server).
+# the fixtures also use SELFTEST_PORT+3 for a stream server); TEST_NGINX_LIB
+# (a checkout of CPAN's Test::Nginx: the fixture about when sections are
+# evaluated runs under it too, to show both runners agree).
 
 use strict;
 use warnings;
@@ -21,6 +23,7 @@ use Time::HiRes qw(time sleep);
 
 my $repo  = abs_path(dirname(abs_path(__FILE__)) . '/../..');
 my $lib   = "$repo/t/lib";
+my $cpan_lib = $ENV{TEST_NGINX_LIB} ? "$ENV{TEST_NGINX_LIB}/lib" : undef;
 my $nginx = $ENV{SELFTEST_NGINX} || '/usr/sbin/nginx';
 my $port  = $ENV{SELFTEST_PORT} || 1990;
 my $stream_port = $port + 3;
@@ -58,9 +61,11 @@ sub leftover_nginx {
     return @out;
 }
 
-# run a fixture; returns (exit status, combined output)
+# run a fixture with the runner in t/lib (or the one in $env{-lib});
+# returns (exit status, combined output)
 sub run_fixture {
     my ($name, $body, %env) = @_;
+    my $runner = delete $env{-lib} // $lib;
     my $file = "t/$name.t";
     open my $out, '>', "$dir/$file" or die "$file: $!";
     print $out $body;
@@ -76,7 +81,7 @@ sub run_fixture {
         chdir $dir or die "chdir: $!";
         open STDOUT, '>', "$dir/$name.out" or die;
         open STDERR, '>&', \*STDOUT or die;
-        exec 'prove', '-v', '-I', $lib, $file;
+        exec 'prove', '-v', '-I', $runner, $file;
         exit 127;
     }
     waitpid $pid, 0;
@@ -750,7 +755,51 @@ EOF
 }
 
 # ---------------------------------------------------------------------------
-# 6. TEST_NGINX_USE_VALGRIND (if valgrind is installed)
+# 6. when sections are evaluated: CPAN's run_tests() takes Test::Base's
+#    blocks(), which applies every block's filters (eval among them) before
+#    the first block runs; once per block, not per repeat. A token minted in
+#    an eval section is as old as the run when its block comes, under both.
+# ---------------------------------------------------------------------------
+
+my $when = <<'EOF';
+use Test::Nginx::Socket 'no_plan';
+no_shuffle();
+repeat_each(2);
+our @order;
+add_block_preprocessor(sub { push @order, 'run ' . $_[0]->name });
+run_tests();
+is(join(', ', @order), 'eval 1, eval 2, run TEST 1: one, run TEST 2: two',
+   'every eval section is evaluated once, before the first block runs');
+
+__DATA__
+
+=== TEST 1: one
+--- config
+    location /t { return 200 "ok\n"; }
+--- request eval
+push @main::order, 'eval 1'; "GET /t"
+--- response_body
+ok
+
+
+
+=== TEST 2: two
+--- config
+    location /t { return 200 "ok\n"; }
+--- request eval
+push @main::order, 'eval 2'; "GET /t"
+--- response_body
+ok
+EOF
+
+for my $runner (['t/lib', $lib], $cpan_lib ? ['TEST_NGINX_LIB', $cpan_lib] : ()) {
+    my ($st, $out) = run_fixture('when', $when, -lib => $runner->[1]);
+    is($st, 0, "when.t under $runner->[0]: eval sections before the first block")
+        or show($out);
+}
+
+# ---------------------------------------------------------------------------
+# 7. TEST_NGINX_USE_VALGRIND (if valgrind is installed)
 # ---------------------------------------------------------------------------
 
 SKIP: {

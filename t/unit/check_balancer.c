@@ -552,6 +552,146 @@ START_TEST(early_report_then_neutral_release)
 END_TEST
 
 
+/* a pick and its release in a process that keeps its holdings */
+static int
+held_pick(gw_peer_t *p, gw_holding_t *h, size_t n,
+    const gw_breaker_conf_t *conf, int64_t now, gw_pick_t *out)
+{
+    int  i;
+
+    i = pick(p, n, GW_BALANCE_ROUND_ROBIN, conf, NULL, now, out);
+    if (i >= 0) {
+        gw_balancer_hold(h, n, out);
+    }
+
+    return i;
+}
+
+
+static void
+held_release(gw_peer_t *p, gw_holding_t *h, size_t n,
+    const gw_breaker_conf_t *conf, const gw_pick_t *k, gw_outcome_t outcome,
+    int64_t now)
+{
+    gw_balancer_release(p, n, conf, k, outcome, now);
+    gw_balancer_unhold(h, n, k);
+}
+
+
+/* one peer whose circuit opened at time 0; holdings of two processes */
+static void
+open_peer(gw_peer_t *p, const gw_breaker_conf_t *conf, gw_holding_t *dead,
+    gw_holding_t *live)
+{
+    static const uint32_t  w[] = { 1 };
+
+    table(p, 1, w);
+    memset(dead, 0, sizeof(gw_holding_t));
+    memset(live, 0, sizeof(gw_holding_t));
+
+    for (uint32_t i = 0; i < conf->failures; i++) {
+        request(p, 1, conf, 0, GW_OUTCOME_FAILURE);
+    }
+}
+
+
+START_TEST(dead_process_requests_are_given_back)
+{
+    static const uint32_t  w[] = { 1, 1 };
+    gw_peer_t              p[2];
+    gw_holding_t           dead[2], live[2];
+    gw_pick_t              k[4];
+
+    table(p, 2, w);
+    memset(dead, 0, sizeof(dead));
+    memset(live, 0, sizeof(live));
+    p[0].max_conns = 1;
+    p[1].max_conns = 2;
+
+    /* the dead process held peer 0 and one place on peer 1 */
+    ck_assert_int_eq(held_pick(p, dead, 2, &no_breaker, 0, &k[0]), 0);
+    ck_assert_int_eq(held_pick(p, dead, 2, &no_breaker, 0, &k[1]), 1);
+    ck_assert_int_eq(held_pick(p, live, 2, &no_breaker, 0, &k[2]), 1);
+    ck_assert_int_eq(held_pick(p, live, 2, &no_breaker, 0, &k[3]), -1);
+
+    /* a live process's finished requests leave nothing behind */
+    held_release(p, live, 2, &no_breaker, &k[2], GW_OUTCOME_SUCCESS, 1);
+    ck_assert_uint_eq(live[1].conns, 0);
+
+    ck_assert_uint_eq(gw_balancer_reclaim(p, dead, 2), 2);
+    ck_assert_uint_eq(p[0].conns, 0);
+    ck_assert_uint_eq(p[1].conns, 0);
+    ck_assert_uint_eq(dead[0].conns, 0);
+    ck_assert_uint_eq(dead[1].conns, 0);
+
+    /* every place is free again: three picks, not a fourth */
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_ge(held_pick(p, live, 2, &no_breaker, 2, &k[i]), 0);
+    }
+    ck_assert_int_eq(held_pick(p, live, 2, &no_breaker, 2, &k[3]), -1);
+    ck_assert_uint_eq(gw_balancer_reclaim(p, dead, 2), 0);
+}
+END_TEST
+
+
+START_TEST(dead_process_trial_is_given_back)
+{
+    gw_peer_t     p[1];
+    gw_holding_t  dead[1], live[1];
+    gw_pick_t     t, u;
+
+    open_peer(p, &breaker, dead, live);
+
+    /* half-open: the only trial went to a process that died */
+    ck_assert_int_eq(held_pick(p, dead, 1, &breaker, 1000, &t), 0);
+    ck_assert(t.trial);
+    ck_assert_int_eq(held_pick(p, live, 1, &breaker, 1001, &u), -1);
+
+    gw_balancer_reclaim(p, dead, 1);
+
+    ck_assert_int_eq(held_pick(p, live, 1, &breaker, 1002, &u), 0);
+    ck_assert(u.trial);
+    held_release(p, live, 1, &breaker, &u, GW_OUTCOME_SUCCESS, 1003);
+    ck_assert_int_eq(gw_breaker_state(&p[0].breaker, &breaker, 1003),
+                     GW_CIRCUIT_CLOSED);
+    ck_assert_uint_eq(live[0].conns, 0);
+    ck_assert_uint_eq(live[0].trials, 0);
+}
+END_TEST
+
+
+START_TEST(reclaim_leaves_newer_state_alone)
+{
+    gw_breaker_conf_t  two = { 3, 2, 1000, 8000 };
+    gw_peer_t          p[1];
+    gw_holding_t       dead[1], live[1];
+    gw_pick_t          t, u, v;
+
+    open_peer(p, &two, dead, live);
+
+    /* two trials; the live one fails and reopens, a later one is in flight */
+    ck_assert_int_eq(held_pick(p, dead, 1, &two, 1000, &t), 0);
+    ck_assert_int_eq(held_pick(p, live, 1, &two, 1000, &u), 0);
+    held_release(p, live, 1, &two, &u, GW_OUTCOME_FAILURE, 1001);
+    ck_assert_int_eq(held_pick(p, live, 1, &two, 9000, &v), 0);
+    ck_assert(v.trial);
+    ck_assert_uint_eq(p[0].breaker.trials, 1);
+
+    /* the dead trial was of the older generation: the new one still counts */
+    gw_balancer_reclaim(p, dead, 1);
+    ck_assert_uint_eq(p[0].breaker.trials, 1);
+    ck_assert_uint_eq(p[0].conns, 1);
+
+    /* a slot given to another peer keeps its own count */
+    ck_assert_int_eq(held_pick(p, dead, 1, &two, 9001, &t), 0);
+    gw_peer_init(&p[0], 1, 0, GW_PEER_LIVE, 9002);
+    ck_assert_int_eq(held_pick(p, live, 1, &two, 9003, &u), 0);
+    gw_balancer_reclaim(p, dead, 1);
+    ck_assert_uint_eq(p[0].conns, 1);
+}
+END_TEST
+
+
 START_TEST(state_names)
 {
     ck_assert_str_eq(gw_circuit_state_name(GW_CIRCUIT_CLOSED), "closed");
@@ -584,6 +724,9 @@ main(void)
     tcase_add_test(tc, disabled_breaker_never_opens);
     tcase_add_test(tc, reused_slot_ignores_old_requests);
     tcase_add_test(tc, early_report_then_neutral_release);
+    tcase_add_test(tc, dead_process_requests_are_given_back);
+    tcase_add_test(tc, dead_process_trial_is_given_back);
+    tcase_add_test(tc, reclaim_leaves_newer_state_alone);
     tcase_add_test(tc, state_names);
     suite_add_tcase(s, tc);
 

@@ -447,6 +447,28 @@ START_TEST(parses_numeric_dates)
 END_TEST
 
 
+/* Leading zeros of a fraction are not significant digits: 0.(70 zeros)17e75
+ * is 17000 s, and a date written with hundreds of them is read exactly. */
+START_TEST(parses_numeric_dates_with_many_leading_zeros)
+{
+    char    text[512];
+    size_t  len;
+
+    len = (size_t) snprintf(text, sizeof(text), "0.%070d17e75", 0);
+    ck_assert_int_eq(gw_jwt_numeric_date_ms(text, len), 17000000LL);
+
+    len = (size_t) snprintf(text, sizeof(text), "0.%0300d17000000001e310", 0);
+    ck_assert_int_eq(gw_jwt_numeric_date_ms(text, len), 1700000000100LL);
+
+    len = (size_t) snprintf(text, sizeof(text), "0.%0300d1e200", 0);
+    ck_assert_int_eq(gw_jwt_numeric_date_ms(text, len), 0);
+
+    len = (size_t) snprintf(text, sizeof(text), "0.%0300d1e400", 0);
+    ck_assert_int_eq(gw_jwt_numeric_date_ms(text, len), -1);
+}
+END_TEST
+
+
 START_TEST(exposes_claims_after_verification)
 {
     gw_jwt_t      *jwt;
@@ -731,6 +753,7 @@ main(void)
     tcase_add_test(tc, checks_time_claims);
     tcase_add_test(tc, checks_issuer_and_audience);
     tcase_add_test(tc, parses_numeric_dates);
+    tcase_add_test(tc, parses_numeric_dates_with_many_leading_zeros);
     tcase_add_test(tc, exposes_claims_after_verification);
     tcase_add_test(tc, trusts_cached_tokens);
     tcase_add_test(tc, is_verified_once);

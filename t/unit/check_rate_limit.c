@@ -448,7 +448,7 @@ START_TEST(refund_undoes_a_take)
     ck_assert(take(&tb, &s, 500, 4, &r));
     before = s;
     ck_assert(take(&tb, &s, 500, 3, &r));
-    gw_rl_refund(&tb, &s, 3);
+    gw_rl_refund(&tb, &s, &s, 3);
     ck_assert_uint_eq(s.value, before.value);
 
     s.stamp = 0;
@@ -456,12 +456,44 @@ START_TEST(refund_undoes_a_take)
     ck_assert(take(&sw, &s, 500, 4, &r));
     before = s;
     ck_assert(take(&sw, &s, 500, 3, &r));
-    gw_rl_refund(&sw, &s, 3);
+    gw_rl_refund(&sw, &s, &s, 3);
     ck_assert_uint_eq(s.value, before.value);
 
     /* never below empty */
-    gw_rl_refund(&sw, &s, 100);
+    gw_rl_refund(&sw, &s, &s, 100);
     ck_assert_uint_eq(s.value & 0xffffffff, 0);
+}
+END_TEST
+
+
+/*
+ * A refund that comes after the sliding window rolled over (a Redis zone
+ * of the same request answered late) gives back what is now the previous
+ * window's, and leaves the new window's requests alone.
+ */
+START_TEST(refund_after_a_window_rollover)
+{
+    gw_rl_policy_t  sw = policy(GW_RL_SLIDING_WINDOW, "10r/s", 0);
+    gw_rl_state_t   s = {0, 0}, taken;
+    gw_rl_result_t  r;
+
+    ck_assert(take(&sw, &s, 900, 2, &r));
+    ck_assert(take(&sw, &s, 950, 3, &r));
+    taken = s;                              /* 5 in the window at 0 */
+
+    ck_assert(take(&sw, &s, 1100, 1, &r));  /* the window rolls over */
+    ck_assert_uint_eq(s.value >> 32, 5);
+    ck_assert_uint_eq(s.value & 0xffffffff, 1);
+
+    gw_rl_refund(&sw, &s, &taken, 3);
+    ck_assert_uint_eq(s.value >> 32, 2);
+    ck_assert_uint_eq(s.value & 0xffffffff, 1);
+
+    /* two windows later the cost counts nowhere: nothing to give back */
+    ck_assert(take(&sw, &s, 2100, 1, &r));
+    gw_rl_refund(&sw, &s, &taken, 3);
+    ck_assert_uint_eq(s.value >> 32, 1);
+    ck_assert_uint_eq(s.value & 0xffffffff, 1);
 }
 END_TEST
 
@@ -632,6 +664,7 @@ main(void)
     tcase_add_test(tc, window_clock_going_backwards);
     tcase_add_test(tc, retry_is_exact);
     tcase_add_test(tc, refund_undoes_a_take);
+    tcase_add_test(tc, refund_after_a_window_rollover);
     tcase_add_test(tc, seconds_for_headers);
     tcase_add_test(tc, window_seconds_follow_the_bucket);
     tcase_add_test(tc, key_hash_and_compare);

@@ -71,6 +71,19 @@ typedef struct {
     uint8_t   pad[2];
 } gw_pick_t;
 
+/*
+ * What one process holds on one slot of the table: its requests in flight
+ * there, and its half-open trials among them (of the breaker generation
+ * that admitted them). An array of these per process, next to the table,
+ * lets a successor give back what a process that died still held.
+ */
+typedef struct {
+    uint64_t  slot_generation;
+    uint64_t  trial_generation;
+    uint32_t  conns;
+    uint32_t  trials;
+} gw_holding_t;
+
 typedef enum {
     GW_PICK_OK = 0,
     GW_PICK_NONE = 1       /* no peer can take the request */
@@ -128,6 +141,24 @@ gw_transition_t gw_balancer_report(gw_peer_t *peers, size_t n,
                                    const gw_breaker_conf_t *conf,
                                    const gw_pick_t *pick,
                                    gw_outcome_t outcome, int64_t now);
+
+/*
+ * Keeps a process's holdings (an array of at least pick->index + 1) in step
+ * with its picks: hold after a successful pick, unhold with its release.
+ */
+void gw_balancer_hold(gw_holding_t *holdings, size_t n, const gw_pick_t *pick);
+void gw_balancer_unhold(gw_holding_t *holdings, size_t n,
+                        const gw_pick_t *pick);
+
+/*
+ * Gives back what a dead process held (its holdings, which are zeroed):
+ * its requests in flight, and its half-open trials while their breaker is
+ * still in the generation that admitted them, so neither max_conns, nor
+ * least_conn's counts, nor a half-open circuit waits for answers that will
+ * never come. Returns the number of requests given back.
+ */
+uint32_t gw_balancer_reclaim(gw_peer_t *peers, gw_holding_t *holdings,
+                             size_t n);
 
 /* 1 when some live peer that is not down would be admitted by its breaker. */
 int gw_balancer_available(const gw_peer_t *peers, size_t n,

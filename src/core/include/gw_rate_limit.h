@@ -95,9 +95,13 @@ int gw_rl_take(const gw_rl_policy_t *policy, const gw_rl_state_t *in,
 /* Fills the policy's limit and window_s into *result (the rest zeroed). */
 void gw_rl_describe(const gw_rl_policy_t *policy, gw_rl_result_t *result);
 
-/* Gives back cost requests taken earlier (all-or-nothing rollbacks). */
+/*
+ * Gives back cost requests taken earlier (all-or-nothing rollbacks); taken
+ * is the state that take stored. A sliding window that moved on since
+ * holds the cost in its previous window, or nowhere once that one passed.
+ */
 void gw_rl_refund(const gw_rl_policy_t *policy, gw_rl_state_t *state,
-                  uint32_t cost);
+                  const gw_rl_state_t *taken, uint32_t cost);
 
 /* 1 when the state holds nothing a fresh key would not (safe to forget). */
 int gw_rl_is_idle(const gw_rl_policy_t *policy, const gw_rl_state_t *state,

@@ -31,6 +31,13 @@
 /* tokens each worker remembers in front of the verified-token cache */
 #define NGX_HTTP_GATEWAY_JWT_RECENT      512
 
+/* gateway_jwt_results_total's result= */
+#define NGX_HTTP_GATEWAY_JWT_RESULT_OK         0
+#define NGX_HTTP_GATEWAY_JWT_RESULT_MISSING    1
+#define NGX_HTTP_GATEWAY_JWT_RESULT_INVALID    2
+#define NGX_HTTP_GATEWAY_JWT_RESULT_EXPIRED    3
+#define NGX_HTTP_GATEWAY_JWT_RESULT_FORBIDDEN  4
+
 /* what the verified-token cache did for a request */
 #define NGX_HTTP_GATEWAY_JWT_CACHE_NONE  0
 #define NGX_HTTP_GATEWAY_JWT_CACHE_MISS  1
@@ -43,16 +50,26 @@ typedef struct {
 } ngx_http_gateway_jwt_require_t;
 
 
-/* A key_request JWKS as this worker last parsed it from shared memory. */
-typedef struct {
+typedef struct ngx_http_gateway_jwt_remote_s  ngx_http_gateway_jwt_remote_t;
+
+/*
+ * A gateway_jwt_key_request in one server{} (where its URI is resolved),
+ * and its JWKS as this worker last parsed it from shared memory. The
+ * shared copy belongs to this directive of this configuration only.
+ */
+struct ngx_http_gateway_jwt_remote_s {
     ngx_str_t                      uri;        /* as configured */
     ngx_str_t                      path;       /* the subrequest's URI */
     ngx_str_t                      args;
-    uint32_t                       hash;
+    ngx_uint_t                     serial;     /* in this configuration */
+    void                          *server;     /* its core srv_conf */
+    ngx_http_gateway_jwt_remote_t *copies;     /* for other servers */
+    ngx_queue_t                    waiters;    /* parked for this worker's */
+    void                          *fetcher;    /* fetch, run by this ctx */
     gw_jwt_keyset_t               *keys;
     uint64_t                       version;
     u_char                         fingerprint[NGX_HTTP_GATEWAY_JWT_FP_LEN];
-} ngx_http_gateway_jwt_remote_t;
+};
 
 
 typedef struct {
@@ -77,30 +94,33 @@ typedef struct {
     const gw_jwt_keyset_t        **sets;       /* keys, then secret_keys */
     ngx_uint_t                     nsets;
     u_char                         fingerprint[NGX_HTTP_GATEWAY_JWT_FP_LEN];
+    ngx_http_gateway_stat_t       *results;    /* of this route */
 
     unsigned                       secret_set:1;
 } ngx_http_gateway_jwt_loc_conf_t;
 
 
 typedef struct {
-    ngx_shm_zone_t                *cache;
+    ngx_http_gateway_shm_t        *cache;
     gw_jwt_recent_t               *recent;     /* this worker's front of it */
     gw_jwt_spares_t               *spares;
-    ngx_shm_zone_t                *keys;
+    ngx_http_gateway_shm_t        *keys;
+    uint64_t                       keys_generation; /* this configuration's */
+    ngx_uint_t                     remotes;    /* key_request serials */
     ngx_int_t                      request_id_index;
+    ngx_uint_t                     used;       /* some gateway_jwt REALM */
 } ngx_http_gateway_jwt_main_conf_t;
 
 
-/* The data of both zones: the state in shared memory and its slab pool. */
+/*
+ * Per main request, surviving internal redirects. The decision is the
+ * location's in conf: a request entering another location is decided
+ * again there, reusing jwt when it was verified with the same keys.
+ */
 typedef struct {
-    void                          *sh;
-    ngx_slab_pool_t               *shpool;
-} ngx_http_gateway_jwt_shctx_t;
-
-
-/* Per main request, surviving internal redirects. */
-typedef struct {
+    ngx_http_gateway_jwt_loc_conf_t *conf;
     gw_jwt_t                      *jwt;
+    ngx_str_t                      token;      /* the text jwt was made of */
     gw_jwt_spares_t               *spares;     /* where jwt goes when done */
     ngx_str_t                      realm;
     ngx_int_t                      status;     /* NGX_OK or the HTTP status */
@@ -108,16 +128,19 @@ typedef struct {
     ngx_http_gateway_jwt_remote_t *fetching;
 
     unsigned                       done:1;
-    unsigned                       verified:1;
+    unsigned                       trusted:1;  /* jwt's signature is good */
+    unsigned                       verified:1; /* and conf accepted it */
+    unsigned                       cleanup:1;  /* releases jwt with the pool */
     unsigned                       exempt:1;
     unsigned                       realm_set:1;
     unsigned                       waiting:1;  /* a JWKS subrequest runs */
     unsigned                       refetched:1;
     unsigned                       fetch_tried:1;
     unsigned                       cache:2;    /* NGX_HTTP_GATEWAY_JWT_CACHE_* */
-    unsigned                       polling:1;  /* for another's fetch */
     unsigned                       recent:1;   /* jwt is a recent token */
-    ngx_msec_t                     poll_until;
+    unsigned                       unmet:1;    /* gateway_jwt_require */
+    unsigned                       abandon:1;  /* its pool ends a fetch */
+    ngx_http_gateway_wait_t        wait;       /* for another's fetch */
     uint64_t                       keys_version; /* key_request's, then */
 } ngx_http_gateway_jwt_ctx_t;
 
@@ -125,10 +148,9 @@ typedef struct {
 extern ngx_module_t  ngx_http_gateway_jwt_module;
 
 
-/* module: the zones, whose state survives reloads */
-ngx_shm_zone_t *ngx_http_gateway_jwt_add_zone(ngx_conf_t *cf, ngx_str_t *name,
-    size_t size, ngx_shm_zone_init_pt init);
-ngx_int_t ngx_http_gateway_jwt_reuse_zone(ngx_shm_zone_t *zone, void *data);
+/* module: gateway_jwt_results_total{route,result}, RBAC's too */
+ngx_http_gateway_stat_t *ngx_http_gateway_jwt_results(ngx_conf_t *cf);
+
 
 /* keys */
 char *ngx_http_gateway_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -144,6 +166,8 @@ ngx_int_t ngx_http_gateway_jwt_request_keys(ngx_http_request_t *r,
 /* key_request */
 char *ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_http_gateway_jwt_remote_t *ngx_http_gateway_jwt_server_remote(
+    ngx_conf_t *cf, ngx_http_gateway_jwt_remote_t *remote);
 ngx_int_t ngx_http_gateway_jwt_remote_keys(ngx_http_request_t *r,
     ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_http_gateway_jwt_ctx_t *ctx);
 ngx_int_t ngx_http_gateway_jwt_remote_refetch(ngx_http_request_t *r,
@@ -157,13 +181,15 @@ size_t ngx_http_gateway_jwt_cache_scope(ngx_http_gateway_jwt_loc_conf_t *jlcf,
 void ngx_http_gateway_jwt_cache_key(u_char *scope, size_t len,
     ngx_str_t *token, u_char *key);
 int64_t ngx_http_gateway_jwt_cache_expire(gw_jwt_t *jwt, int64_t now);
-ngx_int_t ngx_http_gateway_jwt_cache_lookup(ngx_shm_zone_t *zone,
+ngx_int_t ngx_http_gateway_jwt_cache_lookup(ngx_http_gateway_shm_t *shm,
     u_char *key, int64_t now);
-void ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *key,
-    int64_t expire, int64_t now);
+void ngx_http_gateway_jwt_cache_insert(ngx_http_gateway_shm_t *shm,
+    u_char *key, int64_t expire, int64_t now);
 
 /* access */
+ngx_int_t ngx_http_gateway_jwt_check(ngx_http_request_t *r);
 ngx_http_gateway_jwt_ctx_t *ngx_http_gateway_jwt_ctx(ngx_http_request_t *r);
+gw_jwt_t *ngx_http_gateway_jwt_verified(ngx_http_request_t *r);
 
 /* variables */
 ngx_int_t ngx_http_gateway_jwt_add_variables(ngx_conf_t *cf);

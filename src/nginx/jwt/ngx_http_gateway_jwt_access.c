@@ -2,13 +2,21 @@
  * The JWT access check: finds the token, verifies it (with the cache and
  * the key_request keys), checks its claims and gateway_jwt_require, and
  * answers a refusal with WWW-Authenticate as RFC 6750 section 3 spells it.
- * The result is kept in the main request's state, so internal redirects
- * and the access phase run again after a key fetch do not redo the work.
+ * The decision is kept in the main request's state for its location: the
+ * access phase run again after a key fetch does not redo the work, and a
+ * request that enters another location (try_files, index, error_page,
+ * X-Accel-Redirect, a named location) is decided by that location's
+ * rules, reusing the verified token when the keys are the same.
  */
 
 #include "ngx_http_gateway_jwt.h"
 
 
+static void ngx_http_gateway_jwt_enter(ngx_http_gateway_jwt_ctx_t *ctx,
+    ngx_http_gateway_jwt_loc_conf_t *jlcf);
+static ngx_uint_t ngx_http_gateway_jwt_same_keys(
+    ngx_http_gateway_jwt_loc_conf_t *a, ngx_http_gateway_jwt_loc_conf_t *b);
+static void ngx_http_gateway_jwt_drop_token(ngx_http_gateway_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_gateway_jwt_find_token(ngx_http_request_t *r,
     ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_str_t *token);
 static ngx_int_t ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
@@ -16,10 +24,13 @@ static ngx_int_t ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
     ngx_str_t *token, gw_jwt_status_t *status);
 static ngx_uint_t ngx_http_gateway_jwt_cacheable(
     ngx_http_gateway_jwt_loc_conf_t *jlcf, gw_jwt_t *jwt);
+static ngx_inline gw_jwt_status_t ngx_http_gateway_jwt_claims(
+    ngx_http_gateway_jwt_loc_conf_t *jlcf, gw_jwt_t *jwt, int64_t now);
 static ngx_int_t ngx_http_gateway_jwt_requires(ngx_http_request_t *r,
     ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_uint_t *status);
 static ngx_int_t ngx_http_gateway_jwt_reject(ngx_http_request_t *r,
-    ngx_http_gateway_jwt_ctx_t *ctx, ngx_int_t status, const char *error);
+    ngx_http_gateway_jwt_ctx_t *ctx, ngx_int_t status, ngx_uint_t result,
+    const char *error);
 static ngx_int_t ngx_http_gateway_jwt_answer(ngx_http_request_t *r,
     ngx_http_gateway_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_gateway_jwt_challenge(ngx_http_request_t *r,
@@ -52,15 +63,30 @@ ngx_http_gateway_jwt_check(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ctx->conf != jlcf) {
+
+        /* the error page of a request refused here is served as it is */
+
+        if (r->error_page && ctx->done && ctx->status != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        ngx_http_gateway_jwt_enter(ctx, jlcf);
+    }
+
     if (ctx->done) {
-        if (ctx->status == NGX_OK || r->error_page) {
+        if (ctx->status == NGX_OK) {
+            return NGX_OK;
+        }
+
+        if (r->error_page) {
             return NGX_DECLINED;
         }
 
         return ngx_http_gateway_jwt_answer(r, ctx);
     }
 
-    if (ctx->waiting) {
+    if (ctx->waiting || ctx->wait.parked) {
         return NGX_AGAIN;
     }
 
@@ -87,7 +113,16 @@ ngx_http_gateway_jwt_check(ngx_http_request_t *r)
 
     if (rc == NGX_DECLINED) {
         return ngx_http_gateway_jwt_reject(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                           NGX_HTTP_GATEWAY_JWT_RESULT_MISSING,
                                            NULL);
+    }
+
+    if (ctx->jwt
+        && (token.len != ctx->token.len
+            || ngx_memcmp(token.data, ctx->token.data, token.len) != 0))
+    {
+        /* this location takes the token from elsewhere */
+        ngx_http_gateway_jwt_drop_token(ctx);
     }
 
     rc = ngx_http_gateway_jwt_verify(r, jlcf, ctx, &token, &st);
@@ -98,7 +133,10 @@ ngx_http_gateway_jwt_check(ngx_http_request_t *r)
 
     if (st != GW_JWT_OK) {
         return ngx_http_gateway_jwt_reject(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                           gw_jwt_status_text(st));
+                                   st == GW_JWT_EXPIRED
+                                   ? NGX_HTTP_GATEWAY_JWT_RESULT_EXPIRED
+                                   : NGX_HTTP_GATEWAY_JWT_RESULT_INVALID,
+                                   gw_jwt_status_text(st));
     }
 
     /* claim variables may be used by gateway_jwt_require */
@@ -113,26 +151,41 @@ ngx_http_gateway_jwt_check(ngx_http_request_t *r)
 
     if (rc == NGX_DECLINED) {
         ctx->verified = 0;
+        ctx->unmet = 1;
         return ngx_http_gateway_jwt_reject(r, ctx, status,
-                                           "required claims not present");
+                                   status == NGX_HTTP_FORBIDDEN
+                                   ? NGX_HTTP_GATEWAY_JWT_RESULT_FORBIDDEN
+                                   : NGX_HTTP_GATEWAY_JWT_RESULT_INVALID,
+                                   "required claims not present");
     }
 
     ctx->done = 1;
     ctx->status = NGX_OK;
 
-    return NGX_DECLINED;
+    ngx_http_gateway_stats_add(jlcf->results, NGX_HTTP_GATEWAY_JWT_RESULT_OK,
+                               1);
+
+    /* authenticated: what "satisfy any" takes as access granted */
+
+    return NGX_OK;
 }
 
 
 struct gw_jwt_s *
 ngx_http_gateway_jwt_token(ngx_http_request_t *r, ngx_uint_t *exempt)
 {
-    ngx_http_gateway_jwt_ctx_t  *ctx;
+    ngx_http_gateway_jwt_ctx_t       *ctx;
+    ngx_http_gateway_jwt_loc_conf_t  *jlcf;
 
     *exempt = 0;
 
+    jlcf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_jwt_module);
+
     ctx = ngx_http_gateway_jwt_ctx(r);
-    if (ctx == NULL) {
+
+    /* a decision of another location does not count here */
+
+    if (ctx == NULL || ctx->conf != jlcf) {
         return NULL;
     }
 
@@ -142,11 +195,106 @@ ngx_http_gateway_jwt_token(ngx_http_request_t *r, ngx_uint_t *exempt)
 }
 
 
+ngx_uint_t
+ngx_http_gateway_jwt_refused(ngx_http_request_t *r)
+{
+    ngx_http_gateway_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_gateway_jwt_ctx(r);
+
+    return ctx && ctx->done && ctx->status != NGX_OK;
+}
+
+
+/* The token the request's last decision accepted, for the variables. */
+
+gw_jwt_t *
+ngx_http_gateway_jwt_verified(ngx_http_request_t *r)
+{
+    ngx_http_gateway_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_gateway_jwt_ctx(r);
+
+    return (ctx && ctx->verified) ? ctx->jwt : NULL;
+}
+
+
 ngx_http_gateway_jwt_ctx_t *
 ngx_http_gateway_jwt_ctx(ngx_http_request_t *r)
 {
     return ngx_http_gateway_request_state(r, &ngx_http_gateway_jwt_module,
                                           sizeof(ngx_http_gateway_jwt_ctx_t));
+}
+
+
+/*
+ * The request is in a location other than the one that decided (or none
+ * did yet): realm, claims, gateway_jwt_require and the answer are this
+ * location's; the token's signature stands if the keys are the same.
+ */
+
+static void
+ngx_http_gateway_jwt_enter(ngx_http_gateway_jwt_ctx_t *ctx,
+    ngx_http_gateway_jwt_loc_conf_t *jlcf)
+{
+    ngx_http_gateway_jwt_loc_conf_t  *prev;
+
+    prev = ctx->conf;
+    ctx->conf = jlcf;
+
+    if (prev == NULL) {
+        return;
+    }
+
+    ctx->done = 0;
+    ctx->status = NGX_OK;
+    ctx->error = NULL;
+    ctx->verified = 0;
+    ctx->exempt = 0;
+    ctx->realm_set = 0;
+
+    if (!ctx->trusted || !ngx_http_gateway_jwt_same_keys(prev, jlcf)) {
+        ngx_http_gateway_jwt_drop_token(ctx);
+    }
+
+    if (prev->remote != jlcf->remote) {
+        ctx->fetch_tried = 0;
+        ctx->refetched = 0;
+        ctx->wait.timedout = 0;
+    }
+}
+
+
+/*
+ * What verifies a token: the static key sets and algorithms (their
+ * fingerprint), key_request's keys and the size limit. A secret with
+ * variables may differ from one location to the next: verified again.
+ */
+
+static ngx_uint_t
+ngx_http_gateway_jwt_same_keys(ngx_http_gateway_jwt_loc_conf_t *a,
+    ngx_http_gateway_jwt_loc_conf_t *b)
+{
+    return a->remote == b->remote
+           && a->secret == NULL && b->secret == NULL
+           && a->max_size == b->max_size
+           && ngx_memcmp(a->fingerprint, b->fingerprint,
+                         NGX_HTTP_GATEWAY_JWT_FP_LEN)
+              == 0;
+}
+
+
+static void
+ngx_http_gateway_jwt_drop_token(ngx_http_gateway_jwt_ctx_t *ctx)
+{
+    if (ctx->jwt) {
+        gw_jwt_release(ctx->spares, ctx->jwt);
+        ctx->jwt = NULL;
+    }
+
+    ctx->trusted = 0;
+    ctx->recent = 0;
+    ctx->cache = NGX_HTTP_GATEWAY_JWT_CACHE_NONE;
 }
 
 
@@ -203,7 +351,6 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
     ngx_uint_t                         cached, cacheable;
     ngx_time_t                        *tp;
     gw_jwt_keys_t                      keys;
-    gw_jwt_policy_t                    policy;
     ngx_pool_cleanup_t                *cln;
     ngx_http_gateway_jwt_main_conf_t  *jmcf;
     const gw_jwt_keyset_t             *sets[NGX_HTTP_GATEWAY_JWT_MAX_SETS];
@@ -215,15 +362,26 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
     tp = ngx_timeofday();
     now = (int64_t) tp->sec * 1000 + tp->msec;
 
+    if (ctx->trusted) {
+        /* verified with the same keys in the location before */
+        *status = ngx_http_gateway_jwt_claims(jlcf, ctx->jwt, now);
+        return NGX_OK;
+    }
+
     if (ctx->jwt == NULL) {
-        cln = ngx_pool_cleanup_add(r->main->pool, 0);
-        if (cln == NULL) {
-            return NGX_ERROR;
+        if (!ctx->cleanup) {
+            cln = ngx_pool_cleanup_add(r->main->pool, 0);
+            if (cln == NULL) {
+                return NGX_ERROR;
+            }
+
+            cln->handler = ngx_http_gateway_jwt_free_token;
+            cln->data = ctx;
+            ctx->spares = jmcf->spares;
+            ctx->cleanup = 1;
         }
 
-        cln->handler = ngx_http_gateway_jwt_free_token;
-        cln->data = ctx;
-        ctx->spares = jmcf->spares;
+        ctx->token = *token;
 
         /* a token this worker verified recently needs no parsing */
 
@@ -326,22 +484,9 @@ ngx_http_gateway_jwt_verify(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ngx_memzero(&policy, sizeof(gw_jwt_policy_t));
-    policy.now_ms = now;
-    policy.leeway_ms = (int64_t) jlcf->leeway * 1000;
-    policy.require_exp = jlcf->require_exp;
+    ctx->trusted = 1;
 
-    if (jlcf->issuers != NULL) {
-        policy.issuers = jlcf->iss;
-        policy.nissuers = jlcf->issuers->nelts;
-    }
-
-    if (jlcf->audiences != NULL) {
-        policy.audiences = jlcf->aud;
-        policy.naudiences = jlcf->audiences->nelts;
-    }
-
-    *status = gw_jwt_check_claims(ctx->jwt, &policy);
+    *status = ngx_http_gateway_jwt_claims(jlcf, ctx->jwt, now);
 
     if (*status == GW_JWT_OK && cacheable && !ctx->recent) {
         expire = ngx_http_gateway_jwt_cache_expire(ctx->jwt, now);
@@ -381,6 +526,33 @@ ngx_http_gateway_jwt_cacheable(ngx_http_gateway_jwt_loc_conf_t *jlcf,
 }
 
 
+/* exp, nbf, iss and aud as the location wants them. */
+
+static ngx_inline gw_jwt_status_t
+ngx_http_gateway_jwt_claims(ngx_http_gateway_jwt_loc_conf_t *jlcf,
+    gw_jwt_t *jwt, int64_t now)
+{
+    gw_jwt_policy_t  policy;
+
+    ngx_memzero(&policy, sizeof(gw_jwt_policy_t));
+    policy.now_ms = now;
+    policy.leeway_ms = (int64_t) jlcf->leeway * 1000;
+    policy.require_exp = jlcf->require_exp;
+
+    if (jlcf->issuers != NULL) {
+        policy.issuers = jlcf->iss;
+        policy.nissuers = jlcf->issuers->nelts;
+    }
+
+    if (jlcf->audiences != NULL) {
+        policy.audiences = jlcf->aud;
+        policy.naudiences = jlcf->audiences->nelts;
+    }
+
+    return gw_jwt_check_claims(jwt, &policy);
+}
+
+
 static ngx_int_t
 ngx_http_gateway_jwt_requires(ngx_http_request_t *r,
     ngx_http_gateway_jwt_loc_conf_t *jlcf, ngx_uint_t *status)
@@ -417,7 +589,8 @@ ngx_http_gateway_jwt_requires(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_gateway_jwt_reject(ngx_http_request_t *r,
-    ngx_http_gateway_jwt_ctx_t *ctx, ngx_int_t status, const char *error)
+    ngx_http_gateway_jwt_ctx_t *ctx, ngx_int_t status, ngx_uint_t result,
+    const char *error)
 {
     ngx_str_t                          id;
     ngx_http_variable_value_t         *vv;
@@ -427,6 +600,8 @@ ngx_http_gateway_jwt_reject(ngx_http_request_t *r,
     ctx->status = status;
     ctx->error = error;
     ctx->verified = 0;
+
+    ngx_http_gateway_stats_add(ctx->conf->results, result, 1);
 
     jmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_jwt_module);
 
@@ -532,8 +707,5 @@ ngx_http_gateway_jwt_challenge(ngx_http_request_t *r,
 static void
 ngx_http_gateway_jwt_free_token(void *data)
 {
-    ngx_http_gateway_jwt_ctx_t  *ctx = data;
-
-    gw_jwt_release(ctx->spares, ctx->jwt);
-    ctx->jwt = NULL;
+    ngx_http_gateway_jwt_drop_token(data);
 }

@@ -29,16 +29,25 @@ typedef struct {
 } ngx_http_gateway_jwt_cache_node_t;
 
 
-static ngx_int_t ngx_http_gateway_jwt_init_cache_zone(ngx_shm_zone_t *zone,
-    void *data);
+static ngx_int_t ngx_http_gateway_jwt_init_cache_zone(
+    ngx_http_gateway_shm_t *shm);
 static ngx_http_gateway_jwt_cache_node_t *ngx_http_gateway_jwt_cache_find(
     ngx_http_gateway_jwt_cache_sh_t *sh, u_char *key);
 static void ngx_http_gateway_jwt_cache_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static void ngx_http_gateway_jwt_free_recent(void *data);
-static void ngx_http_gateway_jwt_cache_delete(
-    ngx_http_gateway_jwt_shctx_t *shctx,
+static void ngx_http_gateway_jwt_cache_delete(ngx_http_gateway_shm_t *shm,
     ngx_http_gateway_jwt_cache_node_t *cn);
+
+
+/* a cache: a new size simply starts empty */
+static ngx_http_gateway_shm_type_t  ngx_http_gateway_jwt_cache_shm_type = {
+    "gateway_jwt_cache zone",
+    ngx_http_gateway_jwt_init_cache_zone,
+    NULL,
+    0,
+    1                                    /* full: the oldest entry goes */
+};
 
 
 static ngx_str_t  ngx_http_gateway_jwt_cache_name =
@@ -79,9 +88,11 @@ ngx_http_gateway_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    jmcf->cache = ngx_http_gateway_jwt_add_zone(cf,
-                                        &ngx_http_gateway_jwt_cache_name, size,
-                                        ngx_http_gateway_jwt_init_cache_zone);
+    jmcf->cache = ngx_http_gateway_shm_add(cf,
+                                      &ngx_http_gateway_jwt_cache_name, size,
+                                      &ngx_http_gateway_jwt_module,
+                                      &ngx_http_gateway_jwt_cache_shm_type,
+                                      NULL);
     if (jmcf->cache == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -113,41 +124,24 @@ ngx_http_gateway_jwt_free_recent(void *data)
 
 
 static ngx_int_t
-ngx_http_gateway_jwt_init_cache_zone(ngx_shm_zone_t *zone, void *data)
+ngx_http_gateway_jwt_init_cache_zone(ngx_http_gateway_shm_t *shm)
 {
-    size_t                            len;
-    ngx_http_gateway_jwt_shctx_t     *shctx;
     ngx_http_gateway_jwt_cache_sh_t  *sh;
 
-    if (ngx_http_gateway_jwt_reuse_zone(zone, data) == NGX_OK) {
+    if (shm->sh) {
         return NGX_OK;
     }
 
-    shctx = zone->data;
-
-    sh = ngx_slab_alloc(shctx->shpool, sizeof(ngx_http_gateway_jwt_cache_sh_t));
+    sh = ngx_slab_alloc(shm->shpool, sizeof(ngx_http_gateway_jwt_cache_sh_t));
     if (sh == NULL) {
         return NGX_ERROR;
     }
-
-    shctx->sh = sh;
-    shctx->shpool->data = sh;
 
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
                     ngx_http_gateway_jwt_cache_rbtree_insert);
     ngx_queue_init(&sh->queue);
 
-    len = sizeof(" in gateway_jwt_cache zone \"\"") + zone->shm.name.len;
-
-    shctx->shpool->log_ctx = ngx_slab_alloc(shctx->shpool, len);
-    if (shctx->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(shctx->shpool->log_ctx, " in gateway_jwt_cache zone \"%V\"%Z",
-                &zone->shm.name);
-
-    shctx->shpool->log_nomem = 0;
+    shm->sh = sh;
 
     return NGX_OK;
 }
@@ -204,19 +198,17 @@ ngx_http_gateway_jwt_cache_expire(gw_jwt_t *jwt, int64_t now)
 /* NGX_OK: the token was verified with these keys and has not expired. */
 
 ngx_int_t
-ngx_http_gateway_jwt_cache_lookup(ngx_shm_zone_t *zone, u_char *key,
+ngx_http_gateway_jwt_cache_lookup(ngx_http_gateway_shm_t *shm, u_char *key,
     int64_t now)
 {
     ngx_int_t                           rc;
-    ngx_http_gateway_jwt_shctx_t       *shctx;
     ngx_http_gateway_jwt_cache_sh_t    *sh;
     ngx_http_gateway_jwt_cache_node_t  *cn;
 
-    shctx = zone->data;
-    sh = shctx->sh;
+    sh = shm->sh;
     rc = NGX_DECLINED;
 
-    ngx_shmtx_lock(&shctx->shpool->mutex);
+    ngx_shmtx_lock(&shm->shpool->mutex);
 
     cn = ngx_http_gateway_jwt_cache_find(sh, key);
 
@@ -227,11 +219,11 @@ ngx_http_gateway_jwt_cache_lookup(ngx_shm_zone_t *zone, u_char *key,
             rc = NGX_OK;
 
         } else {
-            ngx_http_gateway_jwt_cache_delete(shctx, cn);
+            ngx_http_gateway_jwt_cache_delete(shm, cn);
         }
     }
 
-    ngx_shmtx_unlock(&shctx->shpool->mutex);
+    ngx_shmtx_unlock(&shm->shpool->mutex);
 
     return rc;
 }
@@ -240,19 +232,17 @@ ngx_http_gateway_jwt_cache_lookup(ngx_shm_zone_t *zone, u_char *key,
 /* Remembers a verified token until expire. */
 
 void
-ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *key,
+ngx_http_gateway_jwt_cache_insert(ngx_http_gateway_shm_t *shm, u_char *key,
     int64_t expire, int64_t now)
 {
     ngx_uint_t                          n;
     ngx_queue_t                        *q;
-    ngx_http_gateway_jwt_shctx_t       *shctx;
     ngx_http_gateway_jwt_cache_sh_t    *sh;
     ngx_http_gateway_jwt_cache_node_t  *cn;
 
-    shctx = zone->data;
-    sh = shctx->sh;
+    sh = shm->sh;
 
-    ngx_shmtx_lock(&shctx->shpool->mutex);
+    ngx_shmtx_lock(&shm->shpool->mutex);
 
     /* drop a couple of expired entries from the cold end */
 
@@ -264,7 +254,7 @@ ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *key,
             break;
         }
 
-        ngx_http_gateway_jwt_cache_delete(shctx, cn);
+        ngx_http_gateway_jwt_cache_delete(shm, cn);
     }
 
     cn = ngx_http_gateway_jwt_cache_find(sh, key);
@@ -277,7 +267,7 @@ ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *key,
     }
 
     for ( ;; ) {
-        cn = ngx_slab_alloc_locked(shctx->shpool,
+        cn = ngx_slab_alloc_locked(shm->shpool,
                                    sizeof(ngx_http_gateway_jwt_cache_node_t));
         if (cn != NULL) {
             break;
@@ -290,7 +280,7 @@ ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *key,
         }
 
         q = ngx_queue_last(&sh->queue);
-        ngx_http_gateway_jwt_cache_delete(shctx,
+        ngx_http_gateway_jwt_cache_delete(shm,
                 ngx_queue_data(q, ngx_http_gateway_jwt_cache_node_t, queue));
     }
 
@@ -303,7 +293,7 @@ ngx_http_gateway_jwt_cache_insert(ngx_shm_zone_t *zone, u_char *key,
 
 done:
 
-    ngx_shmtx_unlock(&shctx->shpool->mutex);
+    ngx_shmtx_unlock(&shm->shpool->mutex);
 }
 
 
@@ -379,12 +369,12 @@ ngx_http_gateway_jwt_cache_rbtree_insert(ngx_rbtree_node_t *temp,
 
 
 static void
-ngx_http_gateway_jwt_cache_delete(ngx_http_gateway_jwt_shctx_t *shctx,
+ngx_http_gateway_jwt_cache_delete(ngx_http_gateway_shm_t *shm,
     ngx_http_gateway_jwt_cache_node_t *cn)
 {
-    ngx_http_gateway_jwt_cache_sh_t  *sh = shctx->sh;
+    ngx_http_gateway_jwt_cache_sh_t  *sh = shm->sh;
 
     ngx_queue_remove(&cn->queue);
     ngx_rbtree_delete(&sh->rbtree, &cn->node);
-    ngx_slab_free_locked(shctx->shpool, cn);
+    ngx_slab_free_locked(shm->shpool, cn);
 }

@@ -1,11 +1,18 @@
 /*
  * gateway_jwt_key_request: a JWKS fetched by subrequest from a local URI
  * and shared by the workers. The document's text is kept in the shared
- * zone "gateway_jwt_keys" (across reloads), each worker parses it once per
- * version. When the keys are missing or stale one request fetches them:
- * without keys the others poll the zone until it is done, with stale keys
- * they go on with the old ones. A token naming an unknown kid refetches at
- * most every NGX_HTTP_GATEWAY_JWT_REFETCH seconds.
+ * zone "gateway_jwt_keys", each worker parses it once per version. It
+ * belongs to one directive in one server{} of one configuration, never to
+ * the URI's text: two servers whose "/_jwks" lead to different providers
+ * never trust each other's keys, and a reload fetches them anew.
+ *
+ * When the keys are missing or stale one request fetches them. Without
+ * keys, the requests of the same worker wait for that fetch (parked, woken
+ * as soon as it ends, however it ends); a worker never waits on another's
+ * fetch, which it could not hear end: it fetches once for itself, unless
+ * the keys are already in the zone. With stale keys the others go on with
+ * the old ones. A token naming an unknown kid refetches at most every
+ * NGX_HTTP_GATEWAY_JWT_REFETCH seconds.
  */
 
 #include "ngx_http_gateway_jwt.h"
@@ -13,28 +20,26 @@
 
 #define NGX_HTTP_GATEWAY_JWT_REFETCH     30      /* s, unknown kid */
 #define NGX_HTTP_GATEWAY_JWT_RETRY       5       /* s, failed or stale keys */
-#define NGX_HTTP_GATEWAY_JWT_INFLIGHT    10000   /* ms, a fetch is trusted to run */
-#define NGX_HTTP_GATEWAY_JWT_POLL        20      /* ms, waiting for a fetch */
+#define NGX_HTTP_GATEWAY_JWT_WAIT        10000   /* ms, most a request waits */
 #define NGX_HTTP_GATEWAY_JWT_KEYS_SIZE   (1024 * 1024)
 
 /* what a request does about key_request keys */
 #define NGX_HTTP_GATEWAY_JWT_KEYS_USE    0       /* go on with the keys there are */
 #define NGX_HTTP_GATEWAY_JWT_KEYS_FETCH  1       /* fetch them itself */
-#define NGX_HTTP_GATEWAY_JWT_KEYS_WAIT   2       /* wait for another's fetch */
 
 
 typedef struct {
     ngx_queue_t                    queue;
     uint64_t                       version;
+    uint64_t                       generation; /* configurations so far */
 } ngx_http_gateway_jwt_keys_sh_t;
 
 
-/* One key_request URI's JWKS in shared memory. */
+/* One key_request's JWKS in shared memory. */
 typedef struct {
     ngx_queue_t                    queue;
-    uint32_t                       hash;
-    size_t                         uri_len;
-    u_char                        *uri;
+    uint64_t                       generation; /* its configuration */
+    ngx_uint_t                     serial;     /* its key_request there */
     u_char                        *text;
     size_t                         len;
     uint64_t                       version;
@@ -42,34 +47,47 @@ typedef struct {
     time_t                         attempted;  /* last fetch started */
     time_t                         refetched;  /* last one for an unknown kid */
     time_t                         failed;     /* last failure */
-    ngx_msec_t                     inflight;   /* a fetch runs until then */
 } ngx_http_gateway_jwt_keys_node_t;
 
 
-static ngx_int_t ngx_http_gateway_jwt_init_keys_zone(ngx_shm_zone_t *zone,
-    void *data);
+static ngx_int_t ngx_http_gateway_jwt_init_keys_zone(
+    ngx_http_gateway_shm_t *shm);
+static void ngx_http_gateway_jwt_keys_forget(ngx_http_gateway_shm_t *shm,
+    uint64_t generation);
 static ngx_http_gateway_jwt_keys_node_t *ngx_http_gateway_jwt_keys_node(
-    ngx_http_gateway_jwt_shctx_t *shctx,
-    ngx_http_gateway_jwt_remote_t *remote);
+    ngx_http_gateway_shm_t *shm, ngx_http_gateway_jwt_remote_t *remote);
 static void ngx_http_gateway_jwt_keys_sync(ngx_http_request_t *r,
-    ngx_shm_zone_t *zone, ngx_http_gateway_jwt_remote_t *remote);
-static ngx_uint_t ngx_http_gateway_jwt_keys_should_fetch(ngx_shm_zone_t *zone,
-    ngx_http_gateway_jwt_remote_t *remote, time_t key_cache,
-    ngx_uint_t unknown_kid);
-static void ngx_http_gateway_jwt_keys_poll(ngx_http_request_t *r);
+    ngx_http_gateway_shm_t *shm, ngx_http_gateway_jwt_remote_t *remote);
+static ngx_uint_t ngx_http_gateway_jwt_keys_should_fetch(
+    ngx_http_gateway_shm_t *shm, ngx_http_gateway_jwt_remote_t *remote,
+    time_t key_cache, ngx_uint_t unknown_kid);
+static void ngx_http_gateway_jwt_keys_end(ngx_http_gateway_jwt_ctx_t *ctx,
+    ngx_http_gateway_jwt_remote_t *remote);
+static void ngx_http_gateway_jwt_keys_abandoned(void *data);
+static ngx_int_t ngx_http_gateway_jwt_keys_clean_headers(
+    ngx_http_request_t *sr);
 static ngx_int_t ngx_http_gateway_jwt_keys_fetch(ngx_http_request_t *r,
     ngx_http_gateway_jwt_ctx_t *ctx, ngx_http_gateway_jwt_remote_t *remote);
 static ngx_int_t ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
 static void ngx_http_gateway_jwt_keys_publish(ngx_http_request_t *r,
-    ngx_shm_zone_t *zone, ngx_http_gateway_jwt_remote_t *remote,
+    ngx_http_gateway_shm_t *shm, ngx_http_gateway_jwt_remote_t *remote,
     u_char *data, size_t len);
-static void ngx_http_gateway_jwt_keys_fetched(ngx_shm_zone_t *zone,
+static void ngx_http_gateway_jwt_keys_fetched(ngx_http_gateway_shm_t *shm,
     ngx_http_gateway_jwt_remote_t *remote, ngx_int_t rc);
 
 
 static ngx_str_t  ngx_http_gateway_jwt_keys_name =
     ngx_string("gateway_jwt_keys");
+
+
+static ngx_http_gateway_shm_type_t  ngx_http_gateway_jwt_keys_shm_type = {
+    "gateway_jwt_keys zone",
+    ngx_http_gateway_jwt_init_keys_zone,
+    NULL,
+    0,
+    0
+};
 
 
 char *
@@ -105,8 +123,13 @@ ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_jwt_module);
+
     jlcf->remote->uri = value[1];
-    jlcf->remote->hash = ngx_crc32_short(value[1].data, value[1].len);
+    jlcf->remote->serial = ++jmcf->remotes;
+    ngx_queue_init(&jlcf->remote->waiters);
+    jlcf->remote->server = ngx_http_conf_get_module_srv_conf(cf,
+                                                         ngx_http_core_module);
 
     /* "/_jwks?tenant=a": the subrequest takes the arguments apart */
 
@@ -120,15 +143,15 @@ ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
         jlcf->remote->args.len = value[1].data + value[1].len - (p + 1);
     }
 
-    jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_jwt_module);
-
-    /* one zone serves every key_request URI */
+    /* one zone serves every key_request */
 
     if (jmcf->keys == NULL) {
-        jmcf->keys = ngx_http_gateway_jwt_add_zone(cf,
-                                           &ngx_http_gateway_jwt_keys_name,
-                                           NGX_HTTP_GATEWAY_JWT_KEYS_SIZE,
-                                           ngx_http_gateway_jwt_init_keys_zone);
+        jmcf->keys = ngx_http_gateway_shm_add(cf,
+                                            &ngx_http_gateway_jwt_keys_name,
+                                            NGX_HTTP_GATEWAY_JWT_KEYS_SIZE,
+                                            &ngx_http_gateway_jwt_module,
+                                            &ngx_http_gateway_jwt_keys_shm_type,
+                                            jmcf);
         if (jmcf->keys == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -138,29 +161,114 @@ ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-static ngx_int_t
-ngx_http_gateway_jwt_init_keys_zone(ngx_shm_zone_t *zone, void *data)
+/*
+ * The key_request for the server{} being merged: its URI is resolved in
+ * the request's own server, so one inherited from the http{} level gets a
+ * copy, and keys of its own, in every server.
+ */
+
+ngx_http_gateway_jwt_remote_t *
+ngx_http_gateway_jwt_server_remote(ngx_conf_t *cf,
+    ngx_http_gateway_jwt_remote_t *remote)
 {
-    ngx_http_gateway_jwt_shctx_t    *shctx;
-    ngx_http_gateway_jwt_keys_sh_t  *sh;
+    void                              *server;
+    ngx_http_gateway_jwt_remote_t     *copy;
+    ngx_http_gateway_jwt_main_conf_t  *jmcf;
 
-    if (ngx_http_gateway_jwt_reuse_zone(zone, data) == NGX_OK) {
-        return NGX_OK;
+    server = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+
+    for (copy = remote; copy; copy = copy->copies) {
+        if (copy->server == server) {
+            return copy;
+        }
     }
 
-    shctx = zone->data;
-
-    sh = ngx_slab_calloc(shctx->shpool, sizeof(ngx_http_gateway_jwt_keys_sh_t));
-    if (sh == NULL) {
-        return NGX_ERROR;
+    copy = ngx_palloc(cf->pool, sizeof(ngx_http_gateway_jwt_remote_t));
+    if (copy == NULL) {
+        return NULL;
     }
 
-    shctx->sh = sh;
-    shctx->shpool->data = sh;
+    jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_jwt_module);
 
-    ngx_queue_init(&sh->queue);
+    *copy = *remote;
+    copy->serial = ++jmcf->remotes;
+    copy->server = server;
+    ngx_queue_init(&copy->waiters);
+
+    copy->copies = remote->copies;
+    remote->copies = copy;
+
+    return copy;
+}
+
+
+/*
+ * Every configuration (start, reload) is a new generation: its key_request
+ * nodes start empty. Nodes two generations back are freed here; workers of
+ * the previous one may still be finishing requests with theirs.
+ */
+
+static ngx_int_t
+ngx_http_gateway_jwt_init_keys_zone(ngx_http_gateway_shm_t *shm)
+{
+    ngx_http_gateway_jwt_keys_sh_t    *sh;
+    ngx_http_gateway_jwt_main_conf_t  *jmcf;
+
+    jmcf = shm->data;
+
+    if (shm->sh == NULL) {
+        sh = ngx_slab_calloc(shm->shpool,
+                             sizeof(ngx_http_gateway_jwt_keys_sh_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_queue_init(&sh->queue);
+        shm->sh = sh;
+    }
+
+    sh = shm->sh;
+
+    ngx_shmtx_lock(&shm->shpool->mutex);
+
+    jmcf->keys_generation = ++sh->generation;
+    ngx_http_gateway_jwt_keys_forget(shm, jmcf->keys_generation);
+
+    ngx_shmtx_unlock(&shm->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_gateway_jwt_keys_forget(ngx_http_gateway_shm_t *shm,
+    uint64_t generation)
+{
+    ngx_queue_t                       *q, *next;
+    ngx_http_gateway_jwt_keys_sh_t    *sh;
+    ngx_http_gateway_jwt_keys_node_t  *kn;
+
+    sh = shm->sh;
+
+    for (q = ngx_queue_head(&sh->queue);
+         q != ngx_queue_sentinel(&sh->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        kn = ngx_queue_data(q, ngx_http_gateway_jwt_keys_node_t, queue);
+
+        if (kn->generation + 1 >= generation) {
+            continue;
+        }
+
+        ngx_queue_remove(q);
+
+        if (kn->text) {
+            ngx_slab_free_locked(shm->shpool, kn->text);
+        }
+
+        ngx_slab_free_locked(shm->shpool, kn);
+    }
 }
 
 
@@ -190,35 +298,19 @@ ngx_http_gateway_jwt_remote_keys(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    switch (ngx_http_gateway_jwt_keys_should_fetch(jmcf->keys, remote,
-                                                   jlcf->key_cache, 0))
+    /* no keys, and this worker fetches them: wait for that */
+
+    if (remote->keys == NULL && remote->fetcher && !ctx->wait.timedout) {
+        return ngx_http_gateway_park(r, &ctx->wait, &remote->waiters,
+                                     NGX_HTTP_GATEWAY_JWT_WAIT);
+    }
+
+    if (ngx_http_gateway_jwt_keys_should_fetch(jmcf->keys, remote,
+                                               jlcf->key_cache, 0)
+        == NGX_HTTP_GATEWAY_JWT_KEYS_FETCH)
     {
-    case NGX_HTTP_GATEWAY_JWT_KEYS_FETCH:
         ctx->fetch_tried = 1;
         return ngx_http_gateway_jwt_keys_fetch(r, ctx, remote);
-
-    case NGX_HTTP_GATEWAY_JWT_KEYS_WAIT:
-
-        /* no keys yet and another request fetches them: poll the
-         * shared memory for a while rather than pile on */
-
-        if (!ctx->polling) {
-            ctx->polling = 1;
-            ctx->poll_until = ngx_current_msec + NGX_HTTP_GATEWAY_JWT_INFLIGHT;
-        }
-
-        if ((ngx_msec_int_t) (ctx->poll_until - ngx_current_msec) > 0) {
-            r->read_event_handler = ngx_http_test_reading;
-            r->write_event_handler = ngx_http_gateway_jwt_keys_poll;
-            r->connection->write->delayed = 1;
-            ngx_add_timer(r->connection->write, NGX_HTTP_GATEWAY_JWT_POLL);
-            return NGX_AGAIN;
-        }
-
-        break;
-
-    default:
-        break;
     }
 
     return NGX_DECLINED;
@@ -252,17 +344,20 @@ ngx_http_gateway_jwt_remote_refetch(ngx_http_request_t *r,
 }
 
 
-/* The shared node of a URI, added when missing; under the zone's mutex. */
+/* The shared node of a key_request, added when missing; under the mutex. */
 
 static ngx_http_gateway_jwt_keys_node_t *
-ngx_http_gateway_jwt_keys_node(ngx_http_gateway_jwt_shctx_t *shctx,
+ngx_http_gateway_jwt_keys_node(ngx_http_gateway_shm_t *shm,
     ngx_http_gateway_jwt_remote_t *remote)
 {
+    uint64_t                           generation;
     ngx_queue_t                       *q;
     ngx_http_gateway_jwt_keys_sh_t    *sh;
     ngx_http_gateway_jwt_keys_node_t  *kn;
 
-    sh = shctx->sh;
+    sh = shm->sh;
+    generation = ((ngx_http_gateway_jwt_main_conf_t *) shm->data)
+                 ->keys_generation;
 
     for (q = ngx_queue_head(&sh->queue);
          q != ngx_queue_sentinel(&sh->queue);
@@ -270,28 +365,21 @@ ngx_http_gateway_jwt_keys_node(ngx_http_gateway_jwt_shctx_t *shctx,
     {
         kn = ngx_queue_data(q, ngx_http_gateway_jwt_keys_node_t, queue);
 
-        if (kn->hash == remote->hash && kn->uri_len == remote->uri.len
-            && ngx_memcmp(kn->uri, remote->uri.data, remote->uri.len) == 0)
+        if (kn->generation == generation
+            && kn->serial == remote->serial)
         {
             return kn;
         }
     }
 
-    kn = ngx_slab_calloc_locked(shctx->shpool,
+    kn = ngx_slab_calloc_locked(shm->shpool,
                                 sizeof(ngx_http_gateway_jwt_keys_node_t));
     if (kn == NULL) {
         return NULL;
     }
 
-    kn->uri = ngx_slab_alloc_locked(shctx->shpool, remote->uri.len);
-    if (kn->uri == NULL) {
-        ngx_slab_free_locked(shctx->shpool, kn);
-        return NULL;
-    }
-
-    ngx_memcpy(kn->uri, remote->uri.data, remote->uri.len);
-    kn->uri_len = remote->uri.len;
-    kn->hash = remote->hash;
+    kn->generation = generation;
+    kn->serial = remote->serial;
 
     ngx_queue_insert_tail(&sh->queue, &kn->queue);
 
@@ -299,28 +387,26 @@ ngx_http_gateway_jwt_keys_node(ngx_http_gateway_jwt_shctx_t *shctx,
 }
 
 
-/* Picks up a JWKS another worker (or an earlier configuration) fetched. */
+/* Picks up a JWKS another worker fetched. */
 
 static void
-ngx_http_gateway_jwt_keys_sync(ngx_http_request_t *r, ngx_shm_zone_t *zone,
-    ngx_http_gateway_jwt_remote_t *remote)
+ngx_http_gateway_jwt_keys_sync(ngx_http_request_t *r,
+    ngx_http_gateway_shm_t *shm, ngx_http_gateway_jwt_remote_t *remote)
 {
     u_char                            *text;
     size_t                             len;
     uint64_t                           version;
     gw_jwt_keyset_t                   *ks;
-    ngx_http_gateway_jwt_shctx_t      *shctx;
     ngx_http_gateway_jwt_keys_node_t  *kn;
     char                               err[GW_JWT_ERRLEN];
 
-    shctx = zone->data;
     text = NULL;
     len = 0;
     version = 0;
 
-    ngx_shmtx_lock(&shctx->shpool->mutex);
+    ngx_shmtx_lock(&shm->shpool->mutex);
 
-    kn = ngx_http_gateway_jwt_keys_node(shctx, remote);
+    kn = ngx_http_gateway_jwt_keys_node(shm, remote);
 
     if (kn && kn->version != remote->version && kn->text) {
         text = ngx_alloc(kn->len, r->connection->log);
@@ -331,7 +417,7 @@ ngx_http_gateway_jwt_keys_sync(ngx_http_request_t *r, ngx_shm_zone_t *zone,
         }
     }
 
-    ngx_shmtx_unlock(&shctx->shpool->mutex);
+    ngx_shmtx_unlock(&shm->shpool->mutex);
 
     if (text == NULL) {
         return;
@@ -358,23 +444,21 @@ ngx_http_gateway_jwt_keys_sync(ngx_http_request_t *r, ngx_shm_zone_t *zone,
 
 
 static ngx_uint_t
-ngx_http_gateway_jwt_keys_should_fetch(ngx_shm_zone_t *zone,
+ngx_http_gateway_jwt_keys_should_fetch(ngx_http_gateway_shm_t *shm,
     ngx_http_gateway_jwt_remote_t *remote, time_t key_cache,
     ngx_uint_t unknown_kid)
 {
     time_t                             now, retry;
     ngx_uint_t                         rc;
-    ngx_http_gateway_jwt_shctx_t      *shctx;
     ngx_http_gateway_jwt_keys_node_t  *kn;
 
-    shctx = zone->data;
     now = ngx_time();
     rc = NGX_HTTP_GATEWAY_JWT_KEYS_USE;
     retry = ngx_min(key_cache, NGX_HTTP_GATEWAY_JWT_RETRY);
 
-    ngx_shmtx_lock(&shctx->shpool->mutex);
+    ngx_shmtx_lock(&shm->shpool->mutex);
 
-    kn = ngx_http_gateway_jwt_keys_node(shctx, remote);
+    kn = ngx_http_gateway_jwt_keys_node(shm, remote);
 
     if (kn == NULL) {
         /* no room to remember anything: fetch for this request only */
@@ -391,14 +475,11 @@ ngx_http_gateway_jwt_keys_should_fetch(ngx_shm_zone_t *zone,
     } else if (remote->keys == NULL) {
 
         /*
-         * nothing to verify with: one request fetches, the others wait for
-         * it; after a failure nobody tries again for a few seconds
+         * nothing to verify with: fetch (the worker's other requests wait
+         * for it); after a failure nobody tries again for a few seconds
          */
 
-        if ((ngx_msec_int_t) (kn->inflight - ngx_current_msec) > 0) {
-            rc = NGX_HTTP_GATEWAY_JWT_KEYS_WAIT;
-
-        } else if (now - kn->failed >= retry) {
+        if (now - kn->failed >= retry) {
             rc = NGX_HTTP_GATEWAY_JWT_KEYS_FETCH;
         }
 
@@ -411,41 +492,11 @@ ngx_http_gateway_jwt_keys_should_fetch(ngx_shm_zone_t *zone,
 
     if (rc == NGX_HTTP_GATEWAY_JWT_KEYS_FETCH && kn) {
         kn->attempted = now;
-        kn->inflight = ngx_current_msec + NGX_HTTP_GATEWAY_JWT_INFLIGHT;
     }
 
-    ngx_shmtx_unlock(&shctx->shpool->mutex);
+    ngx_shmtx_unlock(&shm->shpool->mutex);
 
     return rc;
-}
-
-
-/* The write event timer of a request waiting for another's fetch. */
-
-static void
-ngx_http_gateway_jwt_keys_poll(ngx_http_request_t *r)
-{
-    ngx_event_t  *wev;
-
-    wev = r->connection->write;
-
-    if (wev->delayed) {
-        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
-
-        return;
-    }
-
-    if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    r->read_event_handler = ngx_http_block_reading;
-    r->write_event_handler = ngx_http_core_run_phases;
-
-    ngx_http_core_run_phases(r);
 }
 
 
@@ -453,6 +504,7 @@ static ngx_int_t
 ngx_http_gateway_jwt_keys_fetch(ngx_http_request_t *r,
     ngx_http_gateway_jwt_ctx_t *ctx, ngx_http_gateway_jwt_remote_t *remote)
 {
+    ngx_pool_cleanup_t          *cln;
     ngx_http_request_t          *sr;
     ngx_http_post_subrequest_t  *ps;
 
@@ -473,7 +525,7 @@ ngx_http_gateway_jwt_keys_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    /* a GET without the client's body */
+    /* a GET without the client's body and headers */
 
     sr->method = NGX_HTTP_GET;
     ngx_str_set(&sr->method_name, "GET");
@@ -483,10 +535,98 @@ ngx_http_gateway_jwt_keys_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    if (ngx_http_gateway_jwt_keys_clean_headers(sr) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* if this request ends first, its fetch ends with it */
+
+    if (!ctx->abandon) {
+        cln = ngx_pool_cleanup_add(r->main->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_gateway_jwt_keys_abandoned;
+        cln->data = ctx;
+        ctx->abandon = 1;
+    }
+
     ctx->waiting = 1;
     ctx->fetching = remote;
+    remote->fetcher = ctx;
 
     return NGX_AGAIN;
+}
+
+
+/* The fetch is over, however it went: the worker's waiting requests go on. */
+
+static void
+ngx_http_gateway_jwt_keys_end(ngx_http_gateway_jwt_ctx_t *ctx,
+    ngx_http_gateway_jwt_remote_t *remote)
+{
+    if (remote->fetcher == ctx) {
+        remote->fetcher = NULL;
+    }
+
+    ngx_http_gateway_wake_all(&remote->waiters);
+}
+
+
+static void
+ngx_http_gateway_jwt_keys_abandoned(void *data)
+{
+    ngx_http_gateway_jwt_ctx_t *ctx = data;
+
+    ngx_http_gateway_jwt_remote_t     *remote;
+    ngx_http_gateway_jwt_main_conf_t  *jmcf;
+
+    if (!ctx->waiting) {
+        return;
+    }
+
+    ctx->waiting = 0;
+    remote = ctx->fetching;
+    ctx->fetching = NULL;
+
+    jmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_gateway_jwt_module);
+
+    ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, NGX_DECLINED);
+    ngx_http_gateway_jwt_keys_end(ctx, remote);
+}
+
+
+/*
+ * A subrequest starts with a copy of the client's headers: Range,
+ * If-None-Match or Accept-Encoding would let any client make the fetch
+ * fail (206, 304, a compressed body), and its cookies and Authorization
+ * would go to the identity provider. The fetch sends none of them; only
+ * the request's host (nginx's validated $host) is kept.
+ */
+
+static ngx_int_t
+ngx_http_gateway_jwt_keys_clean_headers(ngx_http_request_t *sr)
+{
+    ngx_str_t  server;
+
+    server = sr->headers_in.server;
+
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+
+    if (ngx_list_init(&sr->headers_in.headers, sr->pool, 1,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->headers_in.server = server;
+    sr->headers_in.content_length_n = -1;
+    sr->headers_in.keep_alive_n = -1;
+
+    return NGX_OK;
 }
 
 
@@ -530,6 +670,7 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
                       "the client closed the connection", &remote->uri);
 
         ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, NGX_DECLINED);
+        ngx_http_gateway_jwt_keys_end(ctx, remote);
 
         return rc;
     }
@@ -539,6 +680,17 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
 
     } else if (status != NGX_HTTP_OK) {
         ngx_snprintf((u_char *) err, sizeof(err), "status %ui%Z", status);
+
+    } else if (r->headers_out.content_encoding
+               && r->headers_out.content_encoding->hash
+               && !(r->headers_out.content_encoding->value.len == 8
+                    && ngx_strncasecmp(
+                           r->headers_out.content_encoding->value.data,
+                           (u_char *) "identity", 8) == 0))
+    {
+        ngx_snprintf((u_char *) err, sizeof(err),
+                     "the body is encoded (Content-Encoding: %V)%Z",
+                     &r->headers_out.content_encoding->value);
 
     } else if (b == NULL || b->last == b->pos) {
         ngx_snprintf((u_char *) err, sizeof(err), "empty response%Z");
@@ -565,6 +717,7 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
                       remote->keys ? "keeping the old keys" : "no keys yet");
 
         ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, NGX_ERROR);
+        ngx_http_gateway_jwt_keys_end(ctx, remote);
 
         return rc;
     }
@@ -579,9 +732,8 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
     ngx_http_gateway_jwt_keys_publish(r, jmcf->keys, remote, b->pos,
                                       b->last - b->pos);
 
-    /* waiting requests may go on */
-
     ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, NGX_OK);
+    ngx_http_gateway_jwt_keys_end(ctx, remote);
 
     return rc;
 }
@@ -590,29 +742,28 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
 /* Gives the fetched text to the other workers, as a new version. */
 
 static void
-ngx_http_gateway_jwt_keys_publish(ngx_http_request_t *r, ngx_shm_zone_t *zone,
-    ngx_http_gateway_jwt_remote_t *remote, u_char *data, size_t len)
+ngx_http_gateway_jwt_keys_publish(ngx_http_request_t *r,
+    ngx_http_gateway_shm_t *shm, ngx_http_gateway_jwt_remote_t *remote,
+    u_char *data, size_t len)
 {
     u_char                            *text;
-    ngx_http_gateway_jwt_shctx_t      *shctx;
     ngx_http_gateway_jwt_keys_sh_t    *sh;
     ngx_http_gateway_jwt_keys_node_t  *kn;
 
-    shctx = zone->data;
-    sh = shctx->sh;
+    sh = shm->sh;
 
-    ngx_shmtx_lock(&shctx->shpool->mutex);
+    ngx_shmtx_lock(&shm->shpool->mutex);
 
-    kn = ngx_http_gateway_jwt_keys_node(shctx, remote);
+    kn = ngx_http_gateway_jwt_keys_node(shm, remote);
 
     if (kn) {
-        text = ngx_slab_alloc_locked(shctx->shpool, len);
+        text = ngx_slab_alloc_locked(shm->shpool, len);
 
         if (text) {
             ngx_memcpy(text, data, len);
 
             if (kn->text) {
-                ngx_slab_free_locked(shctx->shpool, kn->text);
+                ngx_slab_free_locked(shm->shpool, kn->text);
             }
 
             kn->text = text;
@@ -628,32 +779,31 @@ ngx_http_gateway_jwt_keys_publish(ngx_http_request_t *r, ngx_shm_zone_t *zone,
         }
     }
 
-    ngx_shmtx_unlock(&shctx->shpool->mutex);
+    ngx_shmtx_unlock(&shm->shpool->mutex);
 }
 
 
 /* rc: NGX_OK fetched, NGX_ERROR failed, NGX_DECLINED abandoned */
 
 static void
-ngx_http_gateway_jwt_keys_fetched(ngx_shm_zone_t *zone,
+ngx_http_gateway_jwt_keys_fetched(ngx_http_gateway_shm_t *shm,
     ngx_http_gateway_jwt_remote_t *remote, ngx_int_t rc)
 {
-    ngx_http_gateway_jwt_shctx_t      *shctx;
     ngx_http_gateway_jwt_keys_node_t  *kn;
 
-    shctx = zone->data;
+    ngx_shmtx_lock(&shm->shpool->mutex);
 
-    ngx_shmtx_lock(&shctx->shpool->mutex);
-
-    kn = ngx_http_gateway_jwt_keys_node(shctx, remote);
+    kn = ngx_http_gateway_jwt_keys_node(shm, remote);
 
     if (kn) {
-        kn->inflight = ngx_current_msec;
-
         if (rc == NGX_ERROR) {
             kn->failed = ngx_time();
+
+        } else if (rc == NGX_DECLINED) {
+            /* not the provider's fault: the next request may try at once */
+            kn->attempted = 0;
         }
     }
 
-    ngx_shmtx_unlock(&shctx->shpool->mutex);
+    ngx_shmtx_unlock(&shm->shpool->mutex);
 }

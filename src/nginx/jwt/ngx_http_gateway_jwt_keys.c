@@ -4,9 +4,9 @@
  * request's token is verified with.
  */
 
-#include <openssl/evp.h>
-
 #include "ngx_http_gateway_jwt.h"
+
+#include <openssl/evp.h>
 
 
 #define NGX_HTTP_GATEWAY_JWT_MAX_FILE    (1024 * 1024)

@@ -4,11 +4,11 @@
  * Keys come from PEM/JWKS files (parsed at configuration load), an HMAC
  * secret, or a JWKS fetched by subrequest and shared by the workers in
  * shared memory. Verified tokens may be remembered in a shared LRU keyed by
- * a SHA-256 of the key set and the token. The token is validated once per
- * main request; internal redirects and subrequests inherit the result.
+ * a SHA-256 of the key set and the token. Every location a request enters
+ * decides by its own rules; subrequests inherit the main request's result.
  *
- * This file holds the directives, the configuration and what both shared
- * zones do alike; the other parts are listed in ngx_http_gateway_jwt.h.
+ * This file holds the directives and the configuration; the other parts
+ * are listed in ngx_http_gateway_jwt.h.
  */
 
 #include "ngx_http_gateway_jwt.h"
@@ -29,6 +29,38 @@ static void *ngx_http_gateway_jwt_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_gateway_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_gateway_jwt_init(ngx_conf_t *cf);
+
+
+/* gateway_jwt_results_total{route,result} */
+
+static ngx_str_t  ngx_http_gateway_jwt_route_label[] = {
+    ngx_string("route"),
+    ngx_null_string
+};
+
+static ngx_str_t  ngx_http_gateway_jwt_result_names[] = {
+    ngx_string("ok"),                    /* NGX_HTTP_GATEWAY_JWT_RESULT_* */
+    ngx_string("missing"),
+    ngx_string("invalid"),
+    ngx_string("expired"),
+    ngx_string("forbidden"),
+    ngx_null_string
+};
+
+static ngx_http_gateway_stats_dim_t  ngx_http_gateway_jwt_results_dims[] = {
+    { ngx_string("result"), ngx_http_gateway_jwt_result_names },
+    { ngx_null_string, NULL }
+};
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_jwt_results_def = {
+    ngx_string("gateway_jwt_results_total"),
+    ngx_string("JWT and RBAC decisions by route: ok, missing token, invalid "
+               "or expired token, forbidden (claims or permission)."),
+    GW_METRIC_COUNTER,
+    ngx_http_gateway_jwt_route_label,
+    ngx_http_gateway_jwt_results_dims,
+    0, NULL, NULL
+};
 
 
 static ngx_command_t  ngx_http_gateway_jwt_commands[] = {
@@ -173,7 +205,8 @@ ngx_http_gateway_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t  *value, var;
+    ngx_str_t                         *value, var;
+    ngx_http_gateway_jwt_main_conf_t  *jmcf;
 
     if (jlcf->realm != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -198,6 +231,9 @@ ngx_http_gateway_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (jlcf->realm == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_jwt_module);
+    jmcf->used = 1;
 
     jlcf->token = NULL;
 
@@ -478,6 +514,24 @@ ngx_http_gateway_jwt_str_array(ngx_conf_t *cf, ngx_array_t *a)
 }
 
 
+/* The results series of the location being merged. */
+
+ngx_http_gateway_stat_t *
+ngx_http_gateway_jwt_results(ngx_conf_t *cf)
+{
+    ngx_http_gateway_stats_family_t  *family;
+
+    family = ngx_http_gateway_stats_family(cf,
+                                           &ngx_http_gateway_jwt_results_def);
+    if (family == NULL) {
+        return NULL;
+    }
+
+    return ngx_http_gateway_stats_series(cf, family,
+                                         ngx_http_gateway_conf_route(cf));
+}
+
+
 static char *
 ngx_http_gateway_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
@@ -498,6 +552,13 @@ ngx_http_gateway_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->remote, prev->remote, NULL);
+
+    if (conf->remote) {
+        conf->remote = ngx_http_gateway_jwt_server_remote(cf, conf->remote);
+        if (conf->remote == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
     ngx_conf_merge_uint_value(conf->algorithms, prev->algorithms, 0);
     ngx_conf_merge_ptr_value(conf->issuers, prev->issuers, NULL);
     ngx_conf_merge_ptr_value(conf->audiences, prev->audiences, NULL);
@@ -517,6 +578,13 @@ ngx_http_gateway_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->audiences) {
         conf->aud = ngx_http_gateway_jwt_str_array(cf, conf->audiences);
         if (conf->aud == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->realm) {
+        conf->results = ngx_http_gateway_jwt_results(cf);
+        if (conf->results == NULL) {
             return NGX_CONF_ERROR;
         }
     }
@@ -555,7 +623,12 @@ ngx_http_gateway_jwt_init(ngx_conf_t *cf)
     cln->handler = ngx_http_gateway_jwt_free_spares;
     cln->data = jmcf->spares;
 
-    return NGX_OK;
+    if (!jmcf->used) {
+        return NGX_OK;
+    }
+
+    return ngx_http_gateway_add_step(cf, NGX_HTTP_GATEWAY_STEP_JWT,
+                                     ngx_http_gateway_jwt_check);
 }
 
 
@@ -563,63 +636,4 @@ static void
 ngx_http_gateway_jwt_free_spares(void *data)
 {
     gw_jwt_spares_free(data);
-}
-
-
-/* shared memory zones */
-
-ngx_shm_zone_t *
-ngx_http_gateway_jwt_add_zone(ngx_conf_t *cf, ngx_str_t *name, size_t size,
-    ngx_shm_zone_init_pt init)
-{
-    ngx_shm_zone_t                *zone;
-    ngx_http_gateway_jwt_shctx_t  *shctx;
-
-    shctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_gateway_jwt_shctx_t));
-    if (shctx == NULL) {
-        return NULL;
-    }
-
-    zone = ngx_shared_memory_add(cf, name, size, &ngx_http_gateway_jwt_module);
-    if (zone == NULL) {
-        return NULL;
-    }
-
-    zone->init = init;
-    zone->data = shctx;
-
-    return zone;
-}
-
-
-/*
- * The first part of a zone's init: NGX_OK when the state already exists
- * (the previous cycle's, after a reload, or the zone's own where shared
- * memory outlives the master), NGX_DECLINED when the caller must create
- * it in the zone's fresh slab pool.
- */
-
-ngx_int_t
-ngx_http_gateway_jwt_reuse_zone(ngx_shm_zone_t *zone, void *data)
-{
-    ngx_http_gateway_jwt_shctx_t  *octx = data;
-
-    ngx_http_gateway_jwt_shctx_t  *shctx;
-
-    shctx = zone->data;
-
-    if (octx) {
-        shctx->sh = octx->sh;
-        shctx->shpool = octx->shpool;
-        return NGX_OK;
-    }
-
-    shctx->shpool = (ngx_slab_pool_t *) zone->shm.addr;
-
-    if (zone->shm.exists) {
-        shctx->sh = shctx->shpool->data;
-        return NGX_OK;
-    }
-
-    return NGX_DECLINED;
 }

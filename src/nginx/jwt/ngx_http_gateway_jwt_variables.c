@@ -1,8 +1,9 @@
 /*
  * The variables of a verified token: $gateway_jwt_claim_NAME,
  * $gateway_jwt_header_NAME, those of gateway_jwt_claim_set, and
- * $gateway_jwt_cache_status. They are not found until the token's
- * signature and claims have been verified.
+ * $gateway_jwt_cache_status; and the check's outcome, $gateway_jwt_status. They are not found until the token's
+ * signature and claims have been verified. Control bytes in a value are
+ * rendered as \xHH, so no claim can split a header or a log line.
  */
 
 #include "ngx_http_gateway_jwt.h"
@@ -22,6 +23,8 @@ static ngx_int_t ngx_http_gateway_jwt_claim_set_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_gateway_jwt_cache_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_gateway_jwt_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_variable_t  ngx_http_gateway_jwt_vars[] = {
@@ -36,6 +39,9 @@ static ngx_http_variable_t  ngx_http_gateway_jwt_vars[] = {
 
     { ngx_string("gateway_jwt_cache_status"), NULL,
       ngx_http_gateway_jwt_cache_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("gateway_jwt_status"), NULL,
+      ngx_http_gateway_jwt_status_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -108,19 +114,115 @@ ngx_http_gateway_jwt_claim_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* found: the verified token has the value (none has nothing). */
+/*
+ * Whether text holds a byte below 0x20 or 0x7f: eight bytes at a time
+ * (a byte below n makes (x - n) borrow into a high bit x does not have),
+ * the last eight overlapping those before.
+ */
+
+#define ngx_http_gateway_jwt_bytes(b)  (0x0101010101010101ULL * (b))
+
+static ngx_inline ngx_uint_t
+ngx_http_gateway_jwt_word_has_controls(u_char *p)
+{
+    uint64_t  x, del;
+
+    ngx_memcpy(&x, p, 8);
+    del = x ^ ngx_http_gateway_jwt_bytes(0x7f);
+
+    return ((((x - ngx_http_gateway_jwt_bytes(0x20)) & ~x)
+             | ((del - ngx_http_gateway_jwt_bytes(0x01)) & ~del))
+            & ngx_http_gateway_jwt_bytes(0x80))
+           != 0;
+}
+
+
+static ngx_uint_t
+ngx_http_gateway_jwt_has_controls(u_char *p, size_t len)
+{
+    u_char  *last;
+
+    if (len < 8) {
+        for ( /* void */ ; len; p++, len--) {
+            if (*p < 0x20 || *p == 0x7f) {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+
+    last = p + len - 8;
+
+    for ( /* void */ ; p < last; p += 8) {
+        if (ngx_http_gateway_jwt_word_has_controls(p)) {
+            return 1;
+        }
+    }
+
+    return ngx_http_gateway_jwt_word_has_controls(last);
+}
+
+
+/*
+ * found: the verified token has the value (none has nothing). Identity
+ * providers let users write their own names: a byte below 0x20 or 0x7f
+ * becomes \xHH (nginx's log escaping), everything else stays as it is.
+ */
 
 static ngx_int_t
-ngx_http_gateway_jwt_set_value(ngx_http_variable_value_t *v, int found,
-    gw_jwt_str_t *value)
+ngx_http_gateway_jwt_set_value(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, int found, gw_jwt_str_t *value)
 {
+    u_char      c, *p, *src;
+    size_t      i, controls;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
     if (!found) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->data = (u_char *) value->data;
-    v->len = value->len;
+    src = (u_char *) value->data;
+
+    if (!ngx_http_gateway_jwt_has_controls(src, value->len)) {
+        v->data = src;
+        v->len = value->len;
+
+    } else {
+        controls = 0;
+
+        for (i = 0; i < value->len; i++) {
+            if (src[i] < 0x20 || src[i] == 0x7f) {
+                controls++;
+            }
+        }
+
+        p = ngx_pnalloc(r->pool, value->len + 3 * controls);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->data = p;
+
+        for (i = 0; i < value->len; i++) {
+            c = src[i];
+
+            if (c < 0x20 || c == 0x7f) {
+                *p++ = '\\';
+                *p++ = 'x';
+                *p++ = hex[c >> 4];
+                *p++ = hex[c & 0xf];
+
+            } else {
+                *p++ = c;
+            }
+        }
+
+        v->len = p - v->data;
+    }
+
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
@@ -136,15 +238,14 @@ ngx_http_gateway_jwt_claim_variable(ngx_http_request_t *r,
     ngx_str_t *name = (ngx_str_t *) data;
 
     gw_jwt_t      *jwt;
-    ngx_uint_t     exempt;
     gw_jwt_str_t   path, value;
 
-    jwt = ngx_http_gateway_jwt_token(r, &exempt);
+    jwt = ngx_http_gateway_jwt_verified(r);
 
     path.data = (char *) name->data + ngx_http_gateway_jwt_claim_prefix.len;
     path.len = name->len - ngx_http_gateway_jwt_claim_prefix.len;
 
-    return ngx_http_gateway_jwt_set_value(v,
+    return ngx_http_gateway_jwt_set_value(r, v,
                                  jwt && gw_jwt_claim(jwt, &path, 1, &value),
                                  &value);
 }
@@ -157,15 +258,14 @@ ngx_http_gateway_jwt_header_variable(ngx_http_request_t *r,
     ngx_str_t *name = (ngx_str_t *) data;
 
     gw_jwt_t      *jwt;
-    ngx_uint_t     exempt;
     gw_jwt_str_t   member, value;
 
-    jwt = ngx_http_gateway_jwt_token(r, &exempt);
+    jwt = ngx_http_gateway_jwt_verified(r);
 
     member.data = (char *) name->data + ngx_http_gateway_jwt_header_prefix.len;
     member.len = name->len - ngx_http_gateway_jwt_header_prefix.len;
 
-    return ngx_http_gateway_jwt_set_value(v,
+    return ngx_http_gateway_jwt_set_value(r, v,
                 jwt && gw_jwt_header(jwt, member.data, member.len, &value),
                 &value);
 }
@@ -178,12 +278,11 @@ ngx_http_gateway_jwt_claim_set_variable(ngx_http_request_t *r,
     ngx_http_gateway_jwt_claim_set_t *cs = (void *) data;
 
     gw_jwt_t      *jwt;
-    ngx_uint_t     exempt;
     gw_jwt_str_t   value;
 
-    jwt = ngx_http_gateway_jwt_token(r, &exempt);
+    jwt = ngx_http_gateway_jwt_verified(r);
 
-    return ngx_http_gateway_jwt_set_value(v,
+    return ngx_http_gateway_jwt_set_value(r, v,
                    jwt && gw_jwt_claim(jwt, cs->path, cs->depth, &value),
                    &value);
 }
@@ -207,6 +306,45 @@ ngx_http_gateway_jwt_cache_variable(ngx_http_request_t *r,
 
     } else {
         ngx_str_set(v, "MISS");
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * VALID, MISSING (no token: 401 without an error), INVALID (401
+ * invalid_token) or DENIED (gateway_jwt_require unmet); not found when no
+ * check ran (no gateway_jwt, or "off" for the request).
+ */
+static ngx_int_t
+ngx_http_gateway_jwt_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_gateway_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_gateway_jwt_ctx(r);
+
+    if (ctx == NULL || !ctx->done) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ctx->status == NGX_OK) {
+        ngx_str_set(v, "VALID");
+
+    } else if (ctx->error == NULL) {
+        ngx_str_set(v, "MISSING");
+
+    } else if (ctx->unmet) {
+        ngx_str_set(v, "DENIED");
+
+    } else {
+        ngx_str_set(v, "INVALID");
     }
 
     v->valid = 1;

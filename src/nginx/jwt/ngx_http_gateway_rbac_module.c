@@ -6,13 +6,19 @@
  * gateway_roles_claim where the token keeps its roles.
  */
 
-#include "ngx_http_gateway.h"
-#include "gw_jwt.h"
+#include "ngx_http_gateway_jwt.h"
 
 
 typedef struct {
     gw_rbac_t                 *rbac;
+    ngx_uint_t                 used;       /* some gateway_authorize */
 } ngx_http_gateway_rbac_main_conf_t;
+
+
+/* Per main request, once a location denied it. */
+typedef struct {
+    unsigned                   denied:1;
+} ngx_http_gateway_rbac_ctx_t;
 
 
 typedef struct {
@@ -20,9 +26,12 @@ typedef struct {
     ngx_http_complex_value_t  *action;
     ngx_str_t                  roles_claim;
     ngx_uint_t                 authorize_set;
+    ngx_http_gateway_stat_t   *results;    /* JWT's, of this route */
 } ngx_http_gateway_rbac_loc_conf_t;
 
 
+static ngx_int_t ngx_http_gateway_rbac_check(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_gateway_rbac_refused(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gateway_rbac_forbid(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gateway_action_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -36,6 +45,7 @@ static void *ngx_http_gateway_rbac_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_gateway_rbac_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static ngx_int_t ngx_http_gateway_rbac_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_gateway_rbac_init(ngx_conf_t *cf);
 
 
 static ngx_command_t  ngx_http_gateway_rbac_commands[] = {
@@ -67,7 +77,7 @@ static ngx_command_t  ngx_http_gateway_rbac_commands[] = {
 
 static ngx_http_module_t  ngx_http_gateway_rbac_module_ctx = {
     ngx_http_gateway_rbac_add_variables,   /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_gateway_rbac_init,            /* postconfiguration */
 
     ngx_http_gateway_rbac_create_main_conf, /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -105,7 +115,7 @@ static ngx_http_variable_t  ngx_http_gateway_rbac_vars[] = {
 };
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_gateway_rbac_check(ngx_http_request_t *r)
 {
     gw_jwt_t                           *jwt;
@@ -114,15 +124,24 @@ ngx_http_gateway_rbac_check(ngx_http_request_t *r)
     ngx_http_gateway_rbac_loc_conf_t   *rlcf;
     ngx_http_gateway_rbac_main_conf_t  *rmcf;
 
-    /* subrequests and error pages inherit the main request's decision */
+    /* subrequests inherit the main request's decision */
 
-    if (r != r->main || r->error_page) {
+    if (r != r->main) {
         return NGX_DECLINED;
     }
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_rbac_module);
 
     if (rlcf->resource == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /*
+     * Every location the request enters authorizes it anew, error pages
+     * too, except the error page of a request the gateway refused
+     */
+
+    if (r->error_page && ngx_http_gateway_rbac_refused(r)) {
         return NGX_DECLINED;
     }
 
@@ -151,7 +170,8 @@ ngx_http_gateway_rbac_check(ngx_http_request_t *r)
                        rlcf->roles_claim.len, (char *) resource.data,
                        resource.len, (char *) action.data, action.len))
     {
-        return NGX_DECLINED;
+        /* authorized: what "satisfy any" takes as access granted */
+        return NGX_OK;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -161,10 +181,48 @@ ngx_http_gateway_rbac_check(ngx_http_request_t *r)
 }
 
 
+static ngx_http_gateway_rbac_ctx_t *
+ngx_http_gateway_rbac_ctx(ngx_http_request_t *r)
+{
+    return ngx_http_gateway_request_state(r, &ngx_http_gateway_rbac_module,
+                                          sizeof(ngx_http_gateway_rbac_ctx_t));
+}
+
+
+static ngx_uint_t
+ngx_http_gateway_rbac_refused(ngx_http_request_t *r)
+{
+    ngx_http_gateway_rbac_ctx_t  *ctx;
+
+    if (ngx_http_gateway_jwt_refused(r)) {
+        return 1;
+    }
+
+    ctx = ngx_http_gateway_rbac_ctx(r);
+
+    return ctx && ctx->denied;
+}
+
+
 static ngx_int_t
 ngx_http_gateway_rbac_forbid(ngx_http_request_t *r)
 {
-    ngx_str_t  challenge = ngx_string("Bearer error=\"insufficient_scope\"");
+    ngx_http_gateway_rbac_ctx_t       *ctx;
+    ngx_http_gateway_rbac_loc_conf_t  *rlcf;
+
+    static ngx_str_t  challenge =
+        ngx_string("Bearer error=\"insufficient_scope\"");
+
+    ctx = ngx_http_gateway_rbac_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->denied = 1;
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_rbac_module);
+    ngx_http_gateway_stats_add(rlcf->results,
+                               NGX_HTTP_GATEWAY_JWT_RESULT_FORBIDDEN, 1);
 
     if (ngx_http_gateway_set_www_authenticate(r, &challenge) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -174,13 +232,16 @@ ngx_http_gateway_rbac_forbid(ngx_http_request_t *r)
 }
 
 
+/*
+ * Only the documented methods are actions; any other method is itself, as
+ * sent: nginx accepts only upper-case method names, so "READ" or
+ * "CREATE" can never pass for "read" or "create".
+ */
+
 static ngx_int_t
 ngx_http_gateway_action_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char  *p;
-    size_t   i;
-
     switch (r->method) {
 
     case NGX_HTTP_GET:
@@ -202,18 +263,7 @@ ngx_http_gateway_action_variable(ngx_http_request_t *r,
         break;
 
     default:
-        /* other methods by their lower-case name ("options") */
-
-        p = ngx_pnalloc(r->pool, r->method_name.len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        for (i = 0; i < r->method_name.len; i++) {
-            p[i] = ngx_tolower(r->method_name.data[i]);
-        }
-
-        v->data = p;
+        v->data = r->method_name.data;
         v->len = r->method_name.len;
     }
 
@@ -281,9 +331,10 @@ ngx_http_gateway_authorize(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_rbac_loc_conf_t *rlcf = conf;
 
-    u_char      *colon;
-    ngx_str_t   *value, part[2];
-    ngx_uint_t   i;
+    u_char                             *colon;
+    ngx_str_t                          *value, part[2];
+    ngx_uint_t                          i;
+    ngx_http_gateway_rbac_main_conf_t  *rmcf;
 
     if (rlcf->authorize_set) {
         return "is duplicate";
@@ -330,6 +381,9 @@ ngx_http_gateway_authorize(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (rlcf->action == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_rbac_module);
+    rmcf->used = 1;
 
     return NGX_CONF_OK;
 }
@@ -393,6 +447,13 @@ ngx_http_gateway_rbac_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     ngx_conf_merge_str_value(conf->roles_claim, prev->roles_claim, "roles");
 
+    if (conf->resource) {
+        conf->results = ngx_http_gateway_jwt_results(cf);
+        if (conf->results == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
     if (conf->roles_claim.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "empty \"gateway_roles_claim\"");
@@ -407,4 +468,20 @@ static ngx_int_t
 ngx_http_gateway_rbac_add_variables(ngx_conf_t *cf)
 {
     return ngx_http_gateway_register_variables(cf, ngx_http_gateway_rbac_vars);
+}
+
+
+static ngx_int_t
+ngx_http_gateway_rbac_init(ngx_conf_t *cf)
+{
+    ngx_http_gateway_rbac_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_rbac_module);
+
+    if (!rmcf->used) {
+        return NGX_OK;
+    }
+
+    return ngx_http_gateway_add_step(cf, NGX_HTTP_GATEWAY_STEP_RBAC,
+                                     ngx_http_gateway_rbac_check);
 }

@@ -35,13 +35,37 @@ typedef struct {
 typedef struct {
     ngx_array_t                  refs;      /* ngx_http_gateway_rl_ref_t */
     ngx_array_t                  zones;     /* ngx_http_gateway_rl_zone_t * */
+    ngx_http_gateway_stats_family_t  *results;
 } ngx_http_gateway_rl_main_conf_t;
+
+
+/* what gateway_rate_limit_zone's options say */
+typedef struct {
+    ngx_str_t                    key;
+    uint32_t                     count;
+    uint32_t                     period;
+    size_t                       size;
+    ngx_int_t                    burst;
+    ngx_uint_t                   algorithm;
+    ngx_str_t                    redis;
+} ngx_http_gateway_rl_options_t;
+
+
+/* what gateway_rate_limit's options say */
+typedef struct {
+    ngx_int_t                    cost;
+    ngx_flag_t                   dry_run;
+} ngx_http_gateway_rl_limit_options_t;
 
 
 static char *ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_gateway_rl_single_variable(ngx_conf_t *cf,
     ngx_str_t *key);
+static char *ngx_http_gateway_rl_rate_arg(ngx_conf_t *cf,
+    ngx_http_gateway_arg_t *arg, ngx_str_t *value, void *conf);
+static char *ngx_http_gateway_rl_size_arg(ngx_conf_t *cf,
+    ngx_http_gateway_arg_t *arg, ngx_str_t *value, void *conf);
 static char *ngx_http_gateway_rl_limit_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_gateway_rl_status_directive(ngx_conf_t *cf,
@@ -59,6 +83,86 @@ static ngx_conf_enum_t  ngx_http_gateway_rl_headers_values[] = {
     { ngx_string("ietf"), NGX_HTTP_GATEWAY_RL_HEADERS_IETF },
     { ngx_string("legacy"), NGX_HTTP_GATEWAY_RL_HEADERS_LEGACY },
     { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_gateway_rl_algorithms[] = {
+    { ngx_string("token_bucket"), GW_RL_TOKEN_BUCKET },
+    { ngx_string("sliding_window"), GW_RL_SLIDING_WINDOW },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_http_gateway_arg_bounds_t  ngx_http_gateway_rl_count_bounds = {
+    1, GW_RL_MAX_COUNT
+};
+
+
+static ngx_http_gateway_arg_t  ngx_http_gateway_rl_zone_args[] = {
+
+    { ngx_string("key"), ngx_http_gateway_arg_str,
+      offsetof(ngx_http_gateway_rl_options_t, key), NULL },
+
+    { ngx_string("rate"), ngx_http_gateway_rl_rate_arg, 0, NULL },
+
+    { ngx_string("size"), ngx_http_gateway_rl_size_arg, 0, NULL },
+
+    { ngx_string("burst"), ngx_http_gateway_arg_number,
+      offsetof(ngx_http_gateway_rl_options_t, burst),
+      &ngx_http_gateway_rl_count_bounds },
+
+    { ngx_string("algorithm"), ngx_http_gateway_arg_enum,
+      offsetof(ngx_http_gateway_rl_options_t, algorithm),
+      ngx_http_gateway_rl_algorithms },
+
+    { ngx_string("redis"), ngx_http_gateway_arg_str,
+      offsetof(ngx_http_gateway_rl_options_t, redis), NULL },
+
+      ngx_http_gateway_null_arg
+};
+
+
+static ngx_http_gateway_arg_t  ngx_http_gateway_rl_limit_args[] = {
+
+    { ngx_string("cost"), ngx_http_gateway_arg_number,
+      offsetof(ngx_http_gateway_rl_limit_options_t, cost),
+      &ngx_http_gateway_rl_count_bounds },
+
+    { ngx_string("dry_run"), ngx_http_gateway_arg_flag,
+      offsetof(ngx_http_gateway_rl_limit_options_t, dry_run), NULL },
+
+      ngx_http_gateway_null_arg
+};
+
+
+/* gateway_rate_limit_results_total{zone,result} */
+
+static ngx_str_t  ngx_http_gateway_rl_zone_label[] = {
+    ngx_string("zone"),
+    ngx_null_string
+};
+
+static ngx_str_t  ngx_http_gateway_rl_results[] = {
+    ngx_string("passed"),                /* NGX_HTTP_GATEWAY_RL_RESULT_* */
+    ngx_string("rejected"),
+    ngx_string("rejected_dry_run"),
+    ngx_string("full"),
+    ngx_null_string
+};
+
+static ngx_http_gateway_stats_dim_t  ngx_http_gateway_rl_results_dims[] = {
+    { ngx_string("result"), ngx_http_gateway_rl_results },
+    { ngx_null_string, NULL }
+};
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_rl_results_def = {
+    ngx_string("gateway_rate_limit_results_total"),
+    ngx_string("Rate-limit decisions by zone: passed, rejected, rejected in "
+               "dry run, rejected as the zone had no room for the key."),
+    GW_METRIC_COUNTER,
+    ngx_http_gateway_rl_zone_label,
+    ngx_http_gateway_rl_results_dims,
+    0, NULL, NULL
 };
 
 
@@ -132,13 +236,9 @@ ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     u_char                            *p;
-    size_t                             size;
-    ssize_t                            n;
-    uint32_t                           count, period, algorithm;
-    ngx_int_t                          burst;
-    ngx_str_t                         *value, name, s;
-    ngx_uint_t                         i;
+    ngx_str_t                         *value, name;
     ngx_http_gateway_rl_zone_t        *zone, **slot;
+    ngx_http_gateway_rl_options_t      opt;
     ngx_http_gateway_rl_main_conf_t   *lrmcf;
 
     value = cf->args->elts;
@@ -150,182 +250,54 @@ ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_gateway_rl_zone_t));
-    if (zone == NULL) {
+    ngx_memzero(&opt, sizeof(ngx_http_gateway_rl_options_t));
+    opt.algorithm = GW_RL_TOKEN_BUCKET;
+
+    if (ngx_http_gateway_conf_args(cf, 2, ngx_http_gateway_rl_zone_args, &opt)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
-    zone->name = name;
-    zone->key_index = NGX_ERROR;
-    zone->conf_file = cf->conf_file->file.name.data;
-    zone->conf_line = cf->conf_file->line;
-
-    size = 0;
-    count = 0;
-    period = 0;
-    burst = 0;
-    algorithm = GW_RL_TOKEN_BUCKET;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
-
-            if (zone->key != NULL) {
-                goto duplicate;
-            }
-
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            if (s.len == 0) {
-                goto invalid;
-            }
-
-            zone->key = ngx_http_gateway_compile_complex_value(cf, &s);
-            if (zone->key == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            zone->key_index = ngx_http_gateway_rl_single_variable(cf, &s);
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
-
-            if (count) {
-                goto duplicate;
-            }
-
-            if (gw_rl_parse_rate((char *) value[i].data + 5, value[i].len - 5,
-                                 &count, &period)
-                != GW_RL_OK)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid rate \"%V\", expected "
-                                   "\"Nr/s\" or \"Nr/m\" with N from 1 to %ui",
-                                   &value[i], (ngx_uint_t) GW_RL_MAX_COUNT);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
-
-            if (size) {
-                goto duplicate;
-            }
-
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
-
-            n = ngx_parse_size(&s);
-
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            if (n < (ssize_t) (8 * ngx_pagesize)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "zone \"%V\" is too small", &name);
-                return NGX_CONF_ERROR;
-            }
-
-            /* LRU links are 32-bit offsets in 8-byte units */
-            if ((uint64_t) n > ((uint64_t) 1 << 35)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "zone \"%V\" is too large", &name);
-                return NGX_CONF_ERROR;
-            }
-
-            size = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
-
-            if (burst) {
-                goto duplicate;
-            }
-
-            burst = ngx_atoi(value[i].data + 6, value[i].len - 6);
-
-            if (burst <= 0 || burst > (ngx_int_t) GW_RL_MAX_COUNT) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid burst value \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "algorithm=", 10) == 0) {
-
-            s.data = value[i].data + 10;
-            s.len = value[i].len - 10;
-
-            if (s.len == 12 && ngx_strncmp(s.data, "token_bucket", 12) == 0) {
-                algorithm = GW_RL_TOKEN_BUCKET;
-
-            } else if (s.len == 14
-                       && ngx_strncmp(s.data, "sliding_window", 14) == 0)
-            {
-                algorithm = GW_RL_SLIDING_WINDOW;
-
-            } else {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid algorithm \"%V\", expected "
-                                   "\"token_bucket\" or \"sliding_window\"",
-                                   &s);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "redis=", 6) == 0) {
-
-            if (zone->redis_name.data != NULL) {
-                goto duplicate;
-            }
-
-            zone->redis_name.data = value[i].data + 6;
-            zone->redis_name.len = value[i].len - 6;
-
-            if (zone->redis_name.len == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        goto invalid;
-    }
-
-    if (zone->key == NULL || count == 0 || size == 0) {
+    if (opt.key.len == 0 || opt.count == 0 || opt.size == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must have \"key=\", \"rate=\" and "
                            "\"size=\" parameters", &cmd->name);
         return NGX_CONF_ERROR;
     }
 
-    if (burst && algorithm == GW_RL_SLIDING_WINDOW) {
+    if (opt.burst && opt.algorithm == GW_RL_SLIDING_WINDOW) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "\"burst=\" is ignored by the sliding_window "
                            "algorithm of zone \"%V\"", &name);
     }
 
-    if (gw_rl_policy_init(&zone->policy, algorithm, count, period,
-                          (uint32_t) burst)
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_gateway_rl_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->name = name;
+    zone->conf_file = cf->conf_file->file.name.data;
+    zone->conf_line = cf->conf_file->line;
+    zone->size = opt.size;
+    zone->redis_name = opt.redis;
+
+    zone->key = ngx_http_gateway_compile_complex_value(cf, &opt.key);
+    if (zone->key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->key_index = ngx_http_gateway_rl_single_variable(cf, &opt.key);
+
+    if (gw_rl_policy_init(&zone->policy, (uint32_t) opt.algorithm, opt.count,
+                          opt.period, (uint32_t) opt.burst)
         != GW_RL_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid rate limit of zone \"%V\"", &name);
         return NGX_CONF_ERROR;
     }
-
-    zone->size = size;
 
     zone->redis_prefix.len = sizeof("gw:rl::") - 1 + name.len;
     p = ngx_pnalloc(cf->pool, zone->redis_prefix.len);
@@ -343,6 +315,19 @@ ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     lrmcf = ngx_http_conf_get_module_main_conf(cf,
                                            ngx_http_gateway_rate_limit_module);
 
+    if (lrmcf->results == NULL) {
+        lrmcf->results = ngx_http_gateway_stats_family(cf,
+                                            &ngx_http_gateway_rl_results_def);
+        if (lrmcf->results == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    zone->results = ngx_http_gateway_stats_series(cf, lrmcf->results, &name);
+    if (zone->results == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     slot = ngx_array_push(&lrmcf->zones);
     if (slot == NULL) {
         return NGX_CONF_ERROR;
@@ -351,18 +336,62 @@ ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     *slot = zone;
 
     return NGX_CONF_OK;
+}
 
-duplicate:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "duplicate parameter \"%V\"", &value[i]);
-    return NGX_CONF_ERROR;
+static char *
+ngx_http_gateway_rl_rate_arg(ngx_conf_t *cf, ngx_http_gateway_arg_t *arg,
+    ngx_str_t *value, void *conf)
+{
+    ngx_http_gateway_rl_options_t *opt = conf;
 
-invalid:
+    if (gw_rl_parse_rate((char *) value->data, value->len, &opt->count,
+                         &opt->period)
+        != GW_RL_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid rate \"rate=%V\", expected \"Nr/s\" or "
+                           "\"Nr/m\" with N from 1 to %ui",
+                           value, (ngx_uint_t) GW_RL_MAX_COUNT);
+        return NGX_CONF_ERROR;
+    }
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\"", &value[i]);
-    return NGX_CONF_ERROR;
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_gateway_rl_size_arg(ngx_conf_t *cf, ngx_http_gateway_arg_t *arg,
+    ngx_str_t *value, void *conf)
+{
+    ngx_http_gateway_rl_options_t *opt = conf;
+
+    ssize_t  n;
+
+    n = ngx_parse_size(value);
+
+    if (n == NGX_ERROR) {
+        return NGX_HTTP_GATEWAY_ARG_INVALID;
+    }
+
+    if (n < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small",
+                           &((ngx_str_t *) cf->args->elts)[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* LRU links are 32-bit offsets in 8-byte units */
+    if ((uint64_t) n > ((uint64_t) 1 << 35)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too large",
+                           &((ngx_str_t *) cf->args->elts)[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    opt->size = n;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -401,41 +430,22 @@ ngx_http_gateway_rl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_gateway_rl_loc_conf_t *lrcf = conf;
 
-    ngx_int_t                         cost;
-    ngx_str_t                        *value;
-    ngx_uint_t                        i, dry_run;
-    ngx_shm_zone_t                   *shm_zone;
-    ngx_http_gateway_rl_ref_t        *ref;
-    ngx_http_gateway_rl_limit_t      *limit, *limits;
-    ngx_http_gateway_rl_main_conf_t  *lrmcf;
+    ngx_str_t                            *value;
+    ngx_uint_t                            i;
+    ngx_shm_zone_t                       *shm_zone;
+    ngx_http_gateway_rl_ref_t            *ref;
+    ngx_http_gateway_rl_limit_t          *limit, *limits;
+    ngx_http_gateway_rl_main_conf_t      *lrmcf;
+    ngx_http_gateway_rl_limit_options_t   opt;
 
     value = cf->args->elts;
 
-    cost = 1;
-    dry_run = 0;
+    opt.cost = 1;
+    opt.dry_run = 0;
 
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "cost=", 5) == 0) {
-
-            cost = ngx_atoi(value[i].data + 5, value[i].len - 5);
-
-            if (cost <= 0 || cost > (ngx_int_t) GW_RL_MAX_COUNT) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid cost \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (value[i].len == 7 && ngx_strcmp(value[i].data, "dry_run") == 0) {
-            dry_run = 1;
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+    if (ngx_http_gateway_conf_args(cf, 2, ngx_http_gateway_rl_limit_args, &opt)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -469,8 +479,8 @@ ngx_http_gateway_rl_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     limit->shm_zone = shm_zone;
-    limit->cost = cost;
-    limit->dry_run = dry_run;
+    limit->cost = opt.cost;
+    limit->dry_run = opt.dry_run;
 
     /* the zone may be declared further on; checked at the end of http{} */
 
@@ -578,7 +588,7 @@ ngx_http_gateway_rl_init_main_conf(ngx_conf_t *cf, void *conf)
     ref = lrmcf->refs.elts;
 
     for (i = 0; i < lrmcf->refs.nelts; i++) {
-        if (ref[i].shm_zone->data == NULL) {
+        if (ngx_http_gateway_shm_data(ref[i].shm_zone) == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "unknown gateway_rate_limit_zone \"%V\" "
                           "in gateway_rate_limit in %s:%ui",
@@ -636,7 +646,8 @@ ngx_http_gateway_rl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         limits = conf->limits->elts;
 
         for (i = 0; i < conf->limits->nelts; i++) {
-            zone = limits[i].shm_zone->data;
+            zone = ngx_http_gateway_shm_data(limits[i].shm_zone);
+            limits[i].zone = zone;
 
             if (zone != NULL && zone->redis_name.len) {
                 conf->redis = 1;
@@ -656,8 +667,18 @@ ngx_http_gateway_rl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_gateway_rl_init(ngx_conf_t *cf)
 {
+    ngx_http_gateway_rl_main_conf_t  *lrmcf;
+
+    lrmcf = ngx_http_conf_get_module_main_conf(cf,
+                                           ngx_http_gateway_rate_limit_module);
+
+    if (lrmcf->refs.nelts == 0) {
+        return NGX_OK;
+    }
+
     ngx_http_gateway_rl_redis_init();
     ngx_http_gateway_rl_header_filter_init();
 
-    return NGX_OK;
+    return ngx_http_gateway_add_step(cf, NGX_HTTP_GATEWAY_STEP_RATE_LIMIT,
+                                     ngx_http_gateway_rate_limit_check);
 }

@@ -16,6 +16,12 @@
 #define NGX_HTTP_GATEWAY_RL_REJECTED          2
 #define NGX_HTTP_GATEWAY_RL_REJECTED_DRY_RUN  3
 
+/* a zone's verdicts, as gateway_rate_limit_results_total counts them */
+#define NGX_HTTP_GATEWAY_RL_RESULT_PASSED     0
+#define NGX_HTTP_GATEWAY_RL_RESULT_REJECTED   1
+#define NGX_HTTP_GATEWAY_RL_RESULT_DRY_RUN    2
+#define NGX_HTTP_GATEWAY_RL_RESULT_FULL       3
+
 #define NGX_HTTP_GATEWAY_RL_HEADERS_OFF       0
 #define NGX_HTTP_GATEWAY_RL_HEADERS_IETF      1
 #define NGX_HTTP_GATEWAY_RL_HEADERS_LEGACY    2
@@ -30,10 +36,6 @@ typedef struct {
     uint32_t                     algorithm;
     ngx_msec_t                   full_logged;
     ngx_uint_t                   nodes;
-    uint64_t                     passed;
-    uint64_t                     rejected;
-    uint64_t                     rejected_dry_run;
-    uint64_t                     full;
 } ngx_http_gateway_rl_shctx_t;
 
 
@@ -44,8 +46,8 @@ typedef struct {
     ngx_int_t                    key_index; /* key=$var alone, else -1 */
     gw_rl_policy_t               policy;
     size_t                       size;
-    ngx_shm_zone_t              *shm_zone;
-    ngx_slab_pool_t             *shpool;
+    ngx_http_gateway_shm_t      *shm;
+    ngx_slab_pool_t             *shpool;    /* shm's, at hand */
     ngx_http_gateway_rl_shctx_t *sh;
 
     ngx_str_t                    redis_name;
@@ -54,11 +56,13 @@ typedef struct {
     ngx_msec_t                   fallback_logged; /* per worker */
     u_char                      *conf_file;
     ngx_uint_t                   conf_line;
+    ngx_http_gateway_stat_t     *results;   /* by NGX_HTTP_GATEWAY_RL_RESULT_* */
 } ngx_http_gateway_rl_zone_t;
 
 
 typedef struct {
     ngx_shm_zone_t              *shm_zone;
+    ngx_http_gateway_rl_zone_t  *zone;      /* known once http{} is read */
     ngx_uint_t                   cost;
     ngx_uint_t                   dry_run;
 } ngx_http_gateway_rl_limit_t;
@@ -93,7 +97,8 @@ typedef struct {
 
     /* during a transaction */
     ngx_rbtree_node_t           *node;
-    gw_rl_state_t                state;
+    gw_rl_state_t                state;    /* what the take made (a refund
+                                              needs its window) */
 } ngx_http_gateway_rl_item_t;
 
 
@@ -108,9 +113,8 @@ struct ngx_http_gateway_rl_ctx_s {
     ngx_http_gateway_rl_group_t *groups;    /* one per Redis asked */
     ngx_uint_t                   ngroups;
     ngx_uint_t                   pending;   /* Redis answers still due */
-    ngx_event_t                 *wake;      /* while waiting for Redis */
+    ngx_http_gateway_wait_t      wait;      /* parked for Redis */
     unsigned                     done:1;
-    unsigned                     waiting:1;
     ngx_http_gateway_rl_item_t   one;       /* the item of a single limit */
 };
 
@@ -126,6 +130,13 @@ struct ngx_http_gateway_rl_ctx_s {
 
 _Static_assert(offsetof(ngx_rbtree_node_t, color) % 8 == 0,
                "gw_rl_node_t needs 8-byte alignment");
+
+/*
+ * The tree key is the whole gw_rl_key_hash(): equal tree keys, lengths and
+ * stored bytes mean equal keys. A narrower key would let keys share counters.
+ */
+_Static_assert(sizeof(ngx_rbtree_key_t) >= sizeof(uint64_t),
+               "gateway rate limits need a 64-bit ngx_rbtree_key_t");
 
 
 /* the zone's clock: milliseconds since the zone was made */
@@ -154,6 +165,7 @@ void ngx_http_gateway_rl_delete(ngx_http_gateway_rl_zone_t *zone,
     ngx_rbtree_node_t *node);
 
 /* the check (ngx_http_gateway_rate_limit_check.c) */
+ngx_int_t ngx_http_gateway_rate_limit_check(ngx_http_request_t *r);
 ngx_uint_t ngx_http_gateway_rl_transaction(ngx_http_request_t *r,
     ngx_http_gateway_rl_item_t **items, ngx_uint_t n);
 void ngx_http_gateway_rl_refund(ngx_http_gateway_rl_item_t *item);

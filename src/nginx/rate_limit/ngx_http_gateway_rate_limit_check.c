@@ -4,9 +4,9 @@
  * ngx_http_gateway_rate_limit_redis.c; then its fate is decided and logged.
  */
 
-#include <openssl/sha.h>
-
 #include "ngx_http_gateway_rate_limit.h"
+
+#include <openssl/sha.h>
 
 
 /* longer keys (and keys that could pass for a digest) are kept as SHA-256 */
@@ -29,6 +29,12 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
     ngx_http_gateway_rl_item_t      **local, *few[8];
     ngx_http_gateway_rl_loc_conf_t   *lrcf;
 
+    /* limits apply once per client request, as limit_req's do */
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
     lrcf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_rate_limit_module);
 
     if (lrcf->limits == NULL) {
@@ -42,13 +48,11 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* limits apply once per client request, as limit_req's do */
-
     if (ctx->done) {
         return ctx->rc;
     }
 
-    if (ctx->waiting) {
+    if (ctx->wait.parked) {
         return NGX_AGAIN;
     }
 
@@ -81,6 +85,9 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
             ctx->done = 1;
             ctx->rc = NGX_DECLINED;
             ctx->status = NGX_HTTP_GATEWAY_RL_PASSED;
+
+            ngx_http_gateway_stats_add(ctx->items[0].zone->results,
+                                       NGX_HTTP_GATEWAY_RL_RESULT_PASSED, 1);
             return NGX_DECLINED;
         }
 
@@ -118,7 +125,7 @@ ngx_http_gateway_rl_prepare(ngx_http_request_t *r,
     for (i = 0; i < lrcf->limits->nelts; i++) {
         item = &ctx->items[ctx->nitems];
 
-        item->zone = limits[i].shm_zone->data;
+        item->zone = limits[i].zone;
         item->cost = (uint32_t) limits[i].cost;
         item->dry_run = limits[i].dry_run ? 1 : 0;
 
@@ -303,7 +310,6 @@ ngx_http_gateway_rl_transaction(ngx_http_request_t *r,
         zone = item->zone;
 
         if (item->node == NULL) {
-            zone->sh->full++;
             continue;
         }
 
@@ -328,16 +334,6 @@ ngx_http_gateway_rl_transaction(ngx_http_request_t *r,
         }
 
         item->node = NULL;
-
-        if (item->admitted) {
-            zone->sh->passed++;
-
-        } else if (item->dry_run) {
-            zone->sh->rejected_dry_run++;
-
-        } else {
-            zone->sh->rejected++;
-        }
     }
 
     /* unlock each pool once */
@@ -378,16 +374,13 @@ ngx_http_gateway_rl_refund(ngx_http_gateway_rl_item_t *item)
 
     if (node != NULL) {
         gw_rl_node_load(ngx_http_gateway_rl_node(node), &state);
-        gw_rl_refund(&zone->policy, &state, item->cost);
+        gw_rl_refund(&zone->policy, &state, &item->state, item->cost);
         gw_rl_node_store(ngx_http_gateway_rl_node(node), &state);
 
         (void) gw_rl_take(&zone->policy, &state,
                           ngx_http_gateway_rl_now(zone), 0, &state,
                           &item->result);
     }
-
-    zone->sh->passed--;
-    zone->sh->rejected++;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -421,6 +414,18 @@ ngx_http_gateway_rl_finish(ngx_http_request_t *r,
 
     for (i = 0; i < ctx->nitems; i++) {
         item = &ctx->items[i];
+
+        /* each zone's own verdict, whatever the others said */
+
+        ngx_http_gateway_stats_add(item->zone->results,
+                                   item->full
+                                   ? NGX_HTTP_GATEWAY_RL_RESULT_FULL
+                                   : item->admitted
+                                   ? NGX_HTTP_GATEWAY_RL_RESULT_PASSED
+                                   : item->dry_run
+                                   ? NGX_HTTP_GATEWAY_RL_RESULT_DRY_RUN
+                                   : NGX_HTTP_GATEWAY_RL_RESULT_REJECTED,
+                                   1);
 
         if (item->admitted && !item->full) {
             continue;

@@ -33,12 +33,10 @@ static ngx_int_t ngx_http_gateway_rl_redis_key(ngx_http_request_t *r,
     ngx_http_gateway_rl_item_t *item, ngx_str_t *arg);
 static ngx_int_t ngx_http_gateway_rl_number(ngx_http_request_t *r,
     uint64_t value, ngx_str_t *arg);
-static void ngx_http_gateway_rl_redis_done(void *data, redisReply *reply);
+static void ngx_http_gateway_rl_redis_done(void *data, ngx_http_gateway_redis_reply_t *reply);
 static void ngx_http_gateway_rl_complete(ngx_http_gateway_rl_ctx_t *ctx);
 static void ngx_http_gateway_rl_redis_refund(ngx_http_gateway_rl_ctx_t *ctx);
-static void ngx_http_gateway_rl_refunded(void *data, redisReply *reply);
-static void ngx_http_gateway_rl_wake(ngx_event_t *ev);
-static void ngx_http_gateway_rl_cleanup(void *data);
+static void ngx_http_gateway_rl_refunded(void *data, ngx_http_gateway_redis_reply_t *reply);
 
 
 static ngx_http_gateway_redis_script_t  ngx_http_gateway_rl_script;
@@ -165,25 +163,7 @@ ngx_http_gateway_rl_ask_redis(ngx_http_request_t *r,
     ngx_http_gateway_rl_ctx_t *ctx, ngx_http_gateway_rl_group_t *groups,
     ngx_uint_t ngroups)
 {
-    ngx_uint_t           i;
-    ngx_pool_cleanup_t  *cln;
-
-    ctx->wake = ngx_pcalloc(r->main->pool, sizeof(ngx_event_t));
-    if (ctx->wake == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(r->main->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_gateway_rl_cleanup;
-    cln->data = ctx;
-
-    ctx->wake->handler = ngx_http_gateway_rl_wake;
-    ctx->wake->data = r->main;
-    ctx->wake->log = r->connection->log;
+    ngx_uint_t  i;
 
     ctx->groups = groups;
     ctx->ngroups = ngroups;
@@ -200,9 +180,9 @@ ngx_http_gateway_rl_ask_redis(ngx_http_request_t *r,
         return ctx->rc;
     }
 
-    ctx->waiting = 1;
+    /* every command is answered: a reply, or a failure after timeout= */
 
-    return NGX_AGAIN;
+    return ngx_http_gateway_park(r, &ctx->wait, NULL, 0);
 }
 
 
@@ -212,14 +192,11 @@ static void
 ngx_http_gateway_rl_log_fallback(ngx_http_request_t *r,
     ngx_http_gateway_rl_zone_t *zone, const char *why, const char *detail)
 {
-    if (zone->fallback_logged != 0
-        && ngx_current_msec - zone->fallback_logged
-           < NGX_HTTP_GATEWAY_RL_FALLBACK_INTERVAL)
+    if (!ngx_http_gateway_log_due(&zone->fallback_logged,
+                                  NGX_HTTP_GATEWAY_RL_FALLBACK_INTERVAL))
     {
         return;
     }
-
-    zone->fallback_logged = ngx_current_msec ? ngx_current_msec : 1;
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "gateway rate limit: zone \"%V\" uses its local counters, "
@@ -330,12 +307,12 @@ ngx_http_gateway_rl_number(ngx_http_request_t *r, uint64_t value,
 /* A group's answer from Redis, or NULL: then its zones count locally. */
 
 static void
-ngx_http_gateway_rl_redis_done(void *data, redisReply *reply)
+ngx_http_gateway_rl_redis_done(void *data, ngx_http_gateway_redis_reply_t *reply)
 {
     ngx_http_gateway_rl_group_t *group = data;
 
-    ngx_uint_t                   i, valid;
-    redisReply                 **e;
+    ngx_uint_t                        i, valid;
+    ngx_http_gateway_redis_reply_t  **e;
     ngx_http_request_t          *r;
     ngx_http_gateway_rl_ctx_t   *ctx;
     ngx_http_gateway_rl_item_t  *item;
@@ -344,11 +321,11 @@ ngx_http_gateway_rl_redis_done(void *data, redisReply *reply)
     r = ctx->request;
 
     valid = reply != NULL
-            && reply->type == REDIS_REPLY_ARRAY
+            && reply->type == NGX_HTTP_GATEWAY_REDIS_ARRAY
             && reply->elements == 1 + 4 * group->n;
 
     for (i = 0; valid && i < reply->elements; i++) {
-        if (reply->element[i]->type != REDIS_REPLY_INTEGER
+        if (reply->element[i]->type != NGX_HTTP_GATEWAY_REDIS_INTEGER
             || reply->element[i]->integer < 0)
         {
             valid = 0;
@@ -379,8 +356,9 @@ ngx_http_gateway_rl_redis_done(void *data, redisReply *reply)
                                    reply == NULL ? "did not answer"
                                                  : "answered with an error",
                                    reply != NULL
-                                   && reply->type == REDIS_REPLY_ERROR
-                                   ? reply->str : NULL);
+                                   && reply->type
+                                      == NGX_HTTP_GATEWAY_REDIS_ERROR
+                                   ? (char *) reply->str.data : NULL);
         }
 
         (void) ngx_http_gateway_rl_transaction(r, group->items, group->n);
@@ -429,10 +407,7 @@ ngx_http_gateway_rl_complete(ngx_http_gateway_rl_ctx_t *ctx)
 
     (void) ngx_http_gateway_rl_finish(ctx->request, ctx);
 
-    if (ctx->waiting) {
-        ctx->waiting = 0;
-        ngx_post_event(ctx->wake, &ngx_posted_events);
-    }
+    ngx_http_gateway_wake(&ctx->wait);
 }
 
 
@@ -506,34 +481,7 @@ ngx_http_gateway_rl_redis_refund(ngx_http_gateway_rl_ctx_t *ctx)
 
 
 static void
-ngx_http_gateway_rl_refunded(void *data, redisReply *reply)
+ngx_http_gateway_rl_refunded(void *data, ngx_http_gateway_redis_reply_t *reply)
 {
     /* nothing waits for a refund */
-}
-
-
-static void
-ngx_http_gateway_rl_wake(ngx_event_t *ev)
-{
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = ev->data;
-    c = r->connection;
-
-    ngx_http_set_log_request(c->log, r);
-
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_http_gateway_rl_cleanup(void *data)
-{
-    ngx_http_gateway_rl_ctx_t *ctx = data;
-
-    if (ctx->wake->posted) {
-        ngx_delete_posted_event(ctx->wake);
-    }
 }

@@ -34,16 +34,8 @@ ngx_http_gateway_rl_get_ctx(ngx_http_request_t *r)
 {
     ngx_http_gateway_rl_ctx_t  *ctx;
 
-    r = r->main;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_gateway_rate_limit_module);
-
-    if (ctx == NULL && r->internal) {
-        /* an internal redirect cleared r->ctx; the state is still there */
-        ctx = ngx_http_gateway_request_state(r,
-                                          &ngx_http_gateway_rate_limit_module,
-                                          sizeof(ngx_http_gateway_rl_ctx_t));
-    }
+    ctx = ngx_http_gateway_request_state_find(r,
+                                          &ngx_http_gateway_rate_limit_module);
 
     if (ctx == NULL || !ctx->done || ctx->nitems == 0) {
         return NULL;

@@ -8,8 +8,12 @@
 #include "ngx_http_gateway_rate_limit.h"
 
 
-/* how far from the LRU tail a full zone looks for an idle key */
-#define NGX_HTTP_GATEWAY_RL_EVICT_SCAN        64
+/*
+ * How far from the LRU tail a full zone looks for an idle key. Busy keys it
+ * passes go to the head, so the next look starts past them: keys that
+ * drained their quota and sit at the tail cannot keep new clients out.
+ */
+#define NGX_HTTP_GATEWAY_RL_EVICT_SCAN        256
 
 #define NGX_HTTP_GATEWAY_RL_LOG_INTERVAL      60000
 
@@ -19,10 +23,18 @@ static ngx_uint_t ngx_http_gateway_rl_expire(ngx_http_gateway_rl_zone_t *zone,
     ngx_uint_t scan, ngx_uint_t stop_at_busy);
 static void ngx_http_gateway_rl_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_int_t ngx_http_gateway_rl_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
-static char *ngx_http_gateway_rl_check_reload(ngx_conf_t *cf,
-    ngx_http_gateway_rl_zone_t *zone);
+static ngx_int_t ngx_http_gateway_rl_init_zone(ngx_http_gateway_shm_t *shm);
+static char *ngx_http_gateway_rl_changed(ngx_conf_t *cf,
+    ngx_http_gateway_shm_t *shm, ngx_http_gateway_shm_t *old);
+
+
+static ngx_http_gateway_shm_type_t  ngx_http_gateway_rl_shm_type = {
+    "gateway_rate_limit_zone",
+    ngx_http_gateway_rl_init_zone,
+    ngx_http_gateway_rl_changed,
+    1,                                   /* the size is fixed */
+    1                                    /* a full zone is logged here */
+};
 
 
 ngx_rbtree_node_t *
@@ -105,12 +117,9 @@ ngx_http_gateway_rl_create(ngx_http_request_t *r,
                                        NGX_HTTP_GATEWAY_RL_EVICT_SCAN, 0)
             == 0)
         {
-            if (ngx_current_msec - zone->sh->full_logged
-                    >= NGX_HTTP_GATEWAY_RL_LOG_INTERVAL
-                || zone->sh->full_logged == 0)
+            if (ngx_http_gateway_log_due(&zone->sh->full_logged,
+                                         NGX_HTTP_GATEWAY_RL_LOG_INTERVAL))
             {
-                zone->sh->full_logged = ngx_current_msec ? ngx_current_msec
-                                                         : 1;
                 ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                               "gateway_rate_limit_zone \"%V\" is full and "
                               "no key is idle: new keys are rejected",
@@ -137,7 +146,8 @@ ngx_http_gateway_rl_create(ngx_http_request_t *r,
 
 /*
  * Frees idle keys from the LRU tail, looking at up to scan keys; stops at
- * the first busy one when asked. Returns how many were freed.
+ * the first busy one when asked, else moves busy ones to the head and
+ * stops at the first freed. Returns how many were freed.
  */
 
 static ngx_uint_t
@@ -146,14 +156,15 @@ ngx_http_gateway_rl_expire(ngx_http_gateway_rl_zone_t *zone, uint64_t now,
     ngx_uint_t stop_at_busy)
 {
     ngx_uint_t          freed;
-    gw_rl_node_t       *gn, *newer;
+    gw_rl_node_t       *gn, *newer, *moved;
     gw_rl_state_t       state;
     ngx_rbtree_node_t  *node;
 
     freed = 0;
+    moved = NULL;
     gn = gw_rl_lru_tail(&zone->sh->lru, zone->shpool);
 
-    while (gn != NULL && scan--) {
+    while (gn != NULL && gn != moved && scan--) {
         newer = gw_rl_lru_newer(zone->shpool, gn);
         node = ngx_http_gateway_rl_rbnode(gn);
 
@@ -171,6 +182,13 @@ ngx_http_gateway_rl_expire(ngx_http_gateway_rl_zone_t *zone, uint64_t now,
 
         } else if (stop_at_busy) {
             break;
+
+        } else if (!ngx_http_gateway_rl_in_use(node, items, n)) {
+            gw_rl_lru_touch(&zone->sh->lru, zone->shpool, gn);
+
+            if (moved == NULL) {
+                moved = gn;     /* the whole list was seen once we are back */
+            }
         }
 
         gn = newer;
@@ -194,123 +212,56 @@ ngx_http_gateway_rl_delete(ngx_http_gateway_rl_zone_t *zone,
 
 /*
  * Adds the shared memory of a zone being declared; a zone of the same name
- * in the previous cycle must keep its size, key and algorithm.
+ * in the running configuration must keep its size, key and algorithm.
  */
 
 ngx_int_t
 ngx_http_gateway_rl_add_zone(ngx_conf_t *cf, ngx_http_gateway_rl_zone_t *zone)
 {
-    ngx_shm_zone_t  *shm_zone;
+    zone->shm = ngx_http_gateway_shm_add(cf, &zone->name, zone->size,
+                                         &ngx_http_gateway_rate_limit_module,
+                                         &ngx_http_gateway_rl_shm_type, zone);
 
-    shm_zone = ngx_shared_memory_add(cf, &zone->name, zone->size,
-                                     &ngx_http_gateway_rate_limit_module);
-    if (shm_zone == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate zone \"%V\"", &zone->name);
-        return NGX_ERROR;
-    }
-
-    zone->shm_zone = shm_zone;
-
-    if (ngx_http_gateway_rl_check_reload(cf, zone) != NGX_CONF_OK) {
-        return NGX_ERROR;
-    }
-
-    shm_zone->init = ngx_http_gateway_rl_init_zone;
-    shm_zone->data = zone;
-
-    return NGX_OK;
+    return zone->shm ? NGX_OK : NGX_ERROR;
 }
 
 
-/*
- * nginx would quietly give a zone whose size changed new, empty memory on
- * reload, and a zone whose key changed would mix counters of different
- * keys: both are refused, naming the directive.
- */
+/* a running zone keeps counters of one key and one algorithm */
 
 static char *
-ngx_http_gateway_rl_check_reload(ngx_conf_t *cf,
-    ngx_http_gateway_rl_zone_t *zone)
+ngx_http_gateway_rl_changed(ngx_conf_t *cf, ngx_http_gateway_shm_t *shm,
+    ngx_http_gateway_shm_t *old)
 {
-    ngx_uint_t                   i;
-    ngx_cycle_t                 *old;
-    ngx_list_part_t             *part;
-    ngx_shm_zone_t              *oshm;
-    ngx_http_gateway_rl_zone_t  *ozone;
+    u_char                      *p;
+    size_t                       len;
+    ngx_str_t                   *key, *okey;
+    ngx_http_gateway_rl_zone_t  *zone, *ozone;
 
-    old = cf->cycle->old_cycle;
+    zone = shm->data;
+    ozone = old->data;
+    key = &zone->key->value;
+    okey = &ozone->key->value;
 
-    if (old == NULL || old->shared_memory.part.elts == NULL) {
-        return NGX_CONF_OK;
+    if (okey->len != key->len
+        || ngx_strncmp(okey->data, key->data, key->len) != 0)
+    {
+        len = sizeof("its key from \"\" to \"\"") + okey->len + key->len;
+
+        p = ngx_pnalloc(cf->pool, len);
+        if (p == NULL) {
+            return "its key";
+        }
+
+        ngx_sprintf(p, "its key from \"%V\" to \"%V\"%Z", okey, key);
+
+        return (char *) p;
     }
 
-    part = &old->shared_memory.part;
-    oshm = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            oshm = part->elts;
-            i = 0;
-        }
-
-        if (oshm[i].tag != &ngx_http_gateway_rate_limit_module
-            || oshm[i].shm.name.len != zone->name.len
-            || ngx_strncmp(oshm[i].shm.name.data, zone->name.data,
-                           zone->name.len)
-               != 0)
-        {
-            continue;
-        }
-
-        ozone = oshm[i].data;
-
-        if (ozone == NULL) {
-            continue;
-        }
-
-        if (oshm[i].shm.size != zone->size) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "zone \"%V\" cannot change its size from %uz "
-                               "to %uz on reload (its counters would be "
-                               "lost): restart nginx or use a new zone name",
-                               &zone->name, oshm[i].shm.size, zone->size);
-            return NGX_CONF_ERROR;
-        }
-
-        if (ozone->key->value.len != zone->key->value.len
-            || ngx_strncmp(ozone->key->value.data, zone->key->value.data,
-                           zone->key->value.len)
-               != 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "zone \"%V\" cannot change its key from "
-                               "\"%V\" to \"%V\" on reload: restart nginx or "
-                               "use a new zone name", &zone->name,
-                               &ozone->key->value, &zone->key->value);
-            return NGX_CONF_ERROR;
-        }
-
-        if (ozone->policy.algorithm != zone->policy.algorithm) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "zone \"%V\" cannot change its algorithm on "
-                               "reload: restart nginx or use a new zone name",
-                               &zone->name);
-            return NGX_CONF_ERROR;
-        }
+    if (ozone->policy.algorithm != zone->policy.algorithm) {
+        return "its algorithm";
     }
 
-    return NGX_CONF_OK;
+    return NULL;
 }
 
 
@@ -349,65 +300,26 @@ ngx_http_gateway_rl_rbtree_insert(ngx_rbtree_node_t *temp,
 }
 
 
-/*
- * The three cases of a zone's start: a reload reusing the previous
- * cycle's zone (its counters kept), memory that already holds our state
- * (Windows), and new memory.
- */
+/* A new zone's tree and LRU, or the state of the zone it replaces. */
 
 static ngx_int_t
-ngx_http_gateway_rl_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+ngx_http_gateway_rl_init_zone(ngx_http_gateway_shm_t *shm)
 {
-    ngx_http_gateway_rl_zone_t  *ozone = data;
-
-    size_t                        len;
     ngx_http_gateway_rl_zone_t   *zone;
     ngx_http_gateway_rl_shctx_t  *sh;
 
-    zone = shm_zone->data;
+    zone = shm->data;
+    zone->shpool = shm->shpool;
 
-    if (ozone) {
-        if (ozone->key->value.len != zone->key->value.len
-            || ngx_strncmp(ozone->key->value.data, zone->key->value.data,
-                           zone->key->value.len)
-               != 0)
-        {
-            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                          "gateway_rate_limit_zone \"%V\" uses the key "
-                          "\"%V\", previously \"%V\": a running zone cannot "
-                          "change its key, restart nginx or use a new zone "
-                          "name", &zone->name, &zone->key->value,
-                          &ozone->key->value);
-            return NGX_ERROR;
-        }
-
-        if (ozone->policy.algorithm != zone->policy.algorithm) {
-            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                          "gateway_rate_limit_zone \"%V\" cannot change its "
-                          "algorithm on reload, restart nginx or use a new "
-                          "zone name", &zone->name);
-            return NGX_ERROR;
-        }
-
-        zone->sh = ozone->sh;
-        zone->shpool = ozone->shpool;
-
+    if (shm->sh) {
+        zone->sh = shm->sh;
         return NGX_OK;
     }
 
-    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        zone->sh = zone->shpool->data;
-        return NGX_OK;
-    }
-
-    sh = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_gateway_rl_shctx_t));
+    sh = ngx_slab_calloc(shm->shpool, sizeof(ngx_http_gateway_rl_shctx_t));
     if (sh == NULL) {
         return NGX_ERROR;
     }
-
-    ngx_memzero(sh, sizeof(ngx_http_gateway_rl_shctx_t));
 
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
                     ngx_http_gateway_rl_rbtree_insert);
@@ -416,20 +328,7 @@ ngx_http_gateway_rl_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     sh->algorithm = zone->policy.algorithm;
 
     zone->sh = sh;
-    zone->shpool->data = sh;
-
-    len = sizeof(" in gateway_rate_limit_zone \"\"") + shm_zone->shm.name.len;
-
-    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
-    if (zone->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(zone->shpool->log_ctx, " in gateway_rate_limit_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    /* a full zone is our business to report, once */
-    zone->shpool->log_nomem = 0;
+    shm->sh = sh;
 
     return NGX_OK;
 }

@@ -1,8 +1,8 @@
 /*
  * The gateway's Redis client: named Redis servers (gateway_redis), one
- * pipelined connection per worker to each, hiredis's async API on nginx
- * events, nginx timers for connect and command timeouts, reconnection with
- * backoff, AUTH and SELECT on connect.
+ * pipelined connection per worker to each, on a background link
+ * (runtime/ngx_http_gateway_link.h); hiredis encodes the commands and
+ * parses the replies.
  *
  * A command is sent with a pool (the request's): if that pool goes away
  * first, the command is detached and its answer dropped. Every command gets
@@ -14,23 +14,45 @@
 #define _NGX_HTTP_GATEWAY_REDIS_H_INCLUDED_
 
 
-#include <hiredis/hiredis.h>
-
 #include "ngx_http_gateway.h"
 
+#include <hiredis/hiredis.h>
 
-typedef struct ngx_http_gateway_redis_s      ngx_http_gateway_redis_t;
-typedef struct ngx_http_gateway_redis_cmd_s  ngx_http_gateway_redis_cmd_t;
 
-/* reply is NULL on failure; it is freed when the handler returns */
+typedef struct ngx_http_gateway_redis_s        ngx_http_gateway_redis_t;
+typedef struct ngx_http_gateway_redis_cmd_s    ngx_http_gateway_redis_cmd_t;
+typedef struct ngx_http_gateway_redis_reply_s  ngx_http_gateway_redis_reply_t;
+
+
+typedef enum {
+    NGX_HTTP_GATEWAY_REDIS_STRING = 1,
+    NGX_HTTP_GATEWAY_REDIS_ARRAY,
+    NGX_HTTP_GATEWAY_REDIS_INTEGER,
+    NGX_HTTP_GATEWAY_REDIS_NIL,
+    NGX_HTTP_GATEWAY_REDIS_STATUS,
+    NGX_HTTP_GATEWAY_REDIS_ERROR
+} ngx_http_gateway_redis_type_e;
+
+
+/* A reply as Redis gave it; valid until its handler returns. */
+struct ngx_http_gateway_redis_reply_s {
+    ngx_uint_t                         type;
+    int64_t                            integer;  /* INTEGER */
+    ngx_str_t                          str;      /* STRING, STATUS, ERROR */
+    size_t                             elements; /* ARRAY */
+    ngx_http_gateway_redis_reply_t   **element;
+};
+
+
+/* reply is NULL on failure */
 typedef void (*ngx_http_gateway_redis_handler_pt)(void *data,
-    redisReply *reply);
+    ngx_http_gateway_redis_reply_t *reply);
 
 
 /* A Lua script run with EVALSHA, and EVAL when Redis does not know it. */
 typedef struct {
-    ngx_str_t                         text;
-    u_char                            sha1[40];
+    ngx_str_t                          text;
+    u_char                             sha1[40];
 } ngx_http_gateway_redis_script_t;
 
 

@@ -10,19 +10,97 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_gateway_args.h"
+#include "ngx_http_gateway_shm.h"
+#include "ngx_http_gateway_wait.h"
+#include "ngx_http_gateway_link.h"
+#include "ngx_http_gateway_stats.h"
 
-typedef ngx_int_t (*ngx_http_gateway_access_pt)(ngx_http_request_t *r);
 
-/* The access phase handler running the gateway's checks in order. */
-ngx_int_t ngx_http_gateway_access_handler(ngx_http_request_t *r);
+/*
+ * The gateway's per-request steps, in the order they run (see
+ * ngx_http_gateway_phases.c): the access steps in the access phase, where
+ * "satisfy any" may grant access by another way, the others in the
+ * precontent phase, which every admitted request goes through.
+ */
+typedef enum {
+    NGX_HTTP_GATEWAY_STEP_JWT = 0,
+    NGX_HTTP_GATEWAY_STEP_RBAC,
+    NGX_HTTP_GATEWAY_STEP_RATE_LIMIT,
+    NGX_HTTP_GATEWAY_STEP_FAIL_FAST,
+    NGX_HTTP_GATEWAY_STEPS
+} ngx_http_gateway_step_e;
+
+#define NGX_HTTP_GATEWAY_LAST_ACCESS_STEP  NGX_HTTP_GATEWAY_STEP_RBAC
+
+/*
+ * NGX_DECLINED: go on; NGX_OK (access steps): the request authenticated
+ * itself; NGX_AGAIN: parked, the phase runs again once it is woken; or an
+ * HTTP status that ends it.
+ */
+typedef ngx_int_t (*ngx_http_gateway_step_pt)(ngx_http_request_t *r);
+
+
+typedef struct {
+    ngx_array_t                   links;     /* ngx_http_gateway_link_t * */
+    ngx_http_gateway_stats_t     *stats;
+    ngx_uint_t                    stats_size_set;
+    ngx_http_gateway_stats_family_t  *requests;
+    ngx_http_gateway_step_pt      steps[NGX_HTTP_GATEWAY_STEPS];
+    ngx_http_gateway_step_pt      access[NGX_HTTP_GATEWAY_STEPS + 1];
+    ngx_http_gateway_step_pt      precontent[NGX_HTTP_GATEWAY_STEPS + 1];
+} ngx_http_gateway_main_conf_t;
+
+
+extern ngx_module_t  ngx_http_gateway_module;
+
+
+/*
+ * A feature in use asks for its step from its postconfiguration; phases
+ * without steps get no handler.
+ */
+ngx_int_t ngx_http_gateway_add_step(ngx_conf_t *cf, ngx_uint_t step,
+    ngx_http_gateway_step_pt handler);
 
 /*
  * Per main request state of a module that survives internal redirects
  * (which clear r->ctx), so work is done once per client request.
  * Returns the zeroed state on first use, NULL when out of memory.
  */
-void *ngx_http_gateway_request_state(ngx_http_request_t *r,
+void *ngx_http_gateway_request_state_make(ngx_http_request_t *r,
     ngx_module_t *module, size_t size);
+void *ngx_http_gateway_request_state_scan(ngx_http_request_t *r,
+    ngx_module_t *module);
+
+static ngx_inline void *
+ngx_http_gateway_request_state(ngx_http_request_t *r, ngx_module_t *module,
+    size_t size)
+{
+    void  *state = r->main->ctx[module->ctx_index];
+
+    return state ? state
+                 : ngx_http_gateway_request_state_make(r, module, size);
+}
+
+/* The same state if it was made, else NULL; never allocates. */
+static ngx_inline void *
+ngx_http_gateway_request_state_find(ngx_http_request_t *r,
+    ngx_module_t *module)
+{
+    void  *state = r->main->ctx[module->ctx_index];
+
+    return state ? state : ngx_http_gateway_request_state_scan(r, module);
+}
+
+/* The main request's state for the main request, a subrequest's own. */
+void *ngx_http_gateway_request_state_own(ngx_http_request_t *r,
+    ngx_module_t *module, size_t size);
+
+/*
+ * The route label (gateway_route, else the location as written) of the
+ * location being merged, for a feature's per-route series.
+ */
+ngx_str_t *ngx_http_gateway_conf_route(ngx_conf_t *cf);
 
 /* Adds a ngx_http_null_variable terminated list of variables. */
 ngx_int_t ngx_http_gateway_register_variables(ngx_conf_t *cf,
@@ -31,6 +109,22 @@ ngx_int_t ngx_http_gateway_register_variables(ngx_conf_t *cf,
 /* A directive's value that may hold variables, compiled; NULL on error. */
 ngx_http_complex_value_t *ngx_http_gateway_compile_complex_value(
     ngx_conf_t *cf, ngx_str_t *value);
+
+/*
+ * 1 at most once per interval (ms) for *last (0: never): for messages that
+ * would otherwise come with every request while something stays wrong.
+ */
+static ngx_inline ngx_uint_t
+ngx_http_gateway_log_due(ngx_msec_t *last, ngx_msec_t interval)
+{
+    if (*last != 0 && ngx_current_msec - *last < interval) {
+        return 0;
+    }
+
+    *last = ngx_current_msec ? ngx_current_msec : 1;
+
+    return 1;
+}
 
 /* Fills buf with unpredictable bytes. */
 void ngx_http_gateway_random(u_char *buf, size_t len);
@@ -54,6 +148,22 @@ ngx_table_elt_t *ngx_http_gateway_find_request_header(ngx_http_request_t *r,
     ngx_http_gateway_header_t *header, ngx_uint_t *count);
 
 /*
+ * For each of n names, the first request header of that name and how many
+ * there are (first[k], count[k]), in one pass over the headers.
+ */
+void ngx_http_gateway_scan_request_headers(ngx_http_request_t *r,
+    ngx_http_gateway_header_t **headers, ngx_uint_t n, ngx_table_elt_t **first,
+    ngx_uint_t *count);
+
+/* Drops every request header of the n names, rebuilding the list once. */
+ngx_int_t ngx_http_gateway_remove_request_headers(ngx_http_request_t *r,
+    ngx_http_gateway_header_t **headers, ngx_uint_t n);
+
+/* Adds a request header (the caller removed any of that name). */
+ngx_int_t ngx_http_gateway_add_request_header(ngx_http_request_t *r,
+    ngx_http_gateway_header_t *header, ngx_str_t *value);
+
+/*
  * Replaces every request header called header->name with one holding value
  * (none when value is NULL), so what goes upstream cannot be spoofed.
  */
@@ -64,22 +174,35 @@ ngx_int_t ngx_http_gateway_set_request_header(ngx_http_request_t *r,
 ngx_int_t ngx_http_gateway_set_response_header(ngx_http_request_t *r,
     ngx_http_gateway_header_t *header, ngx_str_t *value);
 
+/* The same for n names and their values, in one pass. */
+ngx_int_t ngx_http_gateway_set_response_headers(ngx_http_request_t *r,
+    ngx_http_gateway_header_t **headers, ngx_str_t *values, ngx_uint_t n);
+
 /* Sets the challenge of a 401 or 403 (r->headers_out.www_authenticate). */
 ngx_int_t ngx_http_gateway_set_www_authenticate(ngx_http_request_t *r,
     ngx_str_t *value);
 
 
-/* Access checks, in the order ngx_http_gateway_access.c runs them. */
-ngx_int_t ngx_http_gateway_jwt_check(ngx_http_request_t *r);
-ngx_int_t ngx_http_gateway_rbac_check(ngx_http_request_t *r);
-ngx_int_t ngx_http_gateway_rate_limit_check(ngx_http_request_t *r);
+/*
+ * The main request's trace context, begun when first asked for; NULL when
+ * gateway_trace is off where the request ended (or out of memory).
+ */
+struct gw_trace_s *ngx_http_gateway_trace_context(ngx_http_request_t *r);
+
+/* 1 when the trace's flags say sampled. */
+#define ngx_http_gateway_trace_is_sampled(trace)                              \
+    (ngx_hextoi((u_char *) (trace)->flags, 2) & 1)
 
 /*
- * The main request's verified token (NULL when there is none); *exempt is
- * set when gateway_jwt evaluated to "off" for the request.
+ * The token gateway_jwt verified for the location the main request is in
+ * (NULL when there is none); *exempt is set when gateway_jwt evaluated to
+ * "off" there.
  */
 struct gw_jwt_s *ngx_http_gateway_jwt_token(ngx_http_request_t *r,
     ngx_uint_t *exempt);
+
+/* Whether gateway_jwt refused the main request (its error page is served). */
+ngx_uint_t ngx_http_gateway_jwt_refused(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_GATEWAY_H_INCLUDED_ */

@@ -7,40 +7,55 @@
 
 static ngx_uint_t ngx_http_gateway_request_header_is(ngx_table_elt_t *h,
     ngx_http_gateway_header_t *header);
-static ngx_int_t ngx_http_gateway_remove_request_header(ngx_http_request_t *r,
-    ngx_http_gateway_header_t *header);
 
 
 ngx_table_elt_t *
 ngx_http_gateway_find_request_header(ngx_http_request_t *r,
     ngx_http_gateway_header_t *header, ngx_uint_t *count)
 {
-    ngx_uint_t        i;
+    ngx_table_elt_t  *found;
+
+    ngx_http_gateway_scan_request_headers(r, &header, 1, &found, count);
+
+    return found;
+}
+
+
+void
+ngx_http_gateway_scan_request_headers(ngx_http_request_t *r,
+    ngx_http_gateway_header_t **headers, ngx_uint_t n, ngx_table_elt_t **first,
+    ngx_uint_t *count)
+{
+    ngx_uint_t        i, k;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *found;
+    ngx_table_elt_t  *h;
 
-    if (header->hash == 0) {
-        header->hash = ngx_hash_key(header->lowcase, header->name.len);
+    for (k = 0; k < n; k++) {
+        if (headers[k]->hash == 0) {
+            headers[k]->hash = ngx_hash_key(headers[k]->lowcase,
+                                            headers[k]->name.len);
+        }
+
+        first[k] = NULL;
+        count[k] = 0;
     }
-
-    found = NULL;
-    *count = 0;
 
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (ngx_http_gateway_request_header_is(&h[i], header)) {
-                if (found == NULL) {
-                    found = &h[i];
-                }
+            for (k = 0; k < n; k++) {
+                if (ngx_http_gateway_request_header_is(&h[i], headers[k])) {
+                    if (first[k] == NULL) {
+                        first[k] = &h[i];
+                    }
 
-                (*count)++;
+                    count[k]++;
+                    break;
+                }
             }
         }
     }
-
-    return found;
 }
 
 
@@ -58,7 +73,9 @@ ngx_http_gateway_set_request_header(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (count && ngx_http_gateway_remove_request_header(r, header) != NGX_OK) {
+    if (count
+        && ngx_http_gateway_remove_request_headers(r, &header, 1) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -66,12 +83,26 @@ ngx_http_gateway_set_request_header(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    return ngx_http_gateway_add_request_header(r, header, value);
+}
+
+
+ngx_int_t
+ngx_http_gateway_add_request_header(ngx_http_request_t *r,
+    ngx_http_gateway_header_t *header, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
     h = ngx_list_push(&r->headers_in.headers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
     ngx_memzero(h, sizeof(ngx_table_elt_t));
+
+    if (header->hash == 0) {
+        header->hash = ngx_hash_key(header->lowcase, header->name.len);
+    }
 
     h->key = header->name;
     h->value = *value;
@@ -84,17 +115,25 @@ ngx_http_gateway_set_request_header(ngx_http_request_t *r,
 
 /*
  * ngx_list_t cannot drop elements, so the list is rebuilt in place from a
- * copy of its head; pointers in r->headers_in still see unchanged elements
- * of the old list.
+ * copy of its head, once for all the names; pointers in r->headers_in
+ * still see unchanged elements of the old list.
  */
-static ngx_int_t
-ngx_http_gateway_remove_request_header(ngx_http_request_t *r,
-    ngx_http_gateway_header_t *header)
+
+ngx_int_t
+ngx_http_gateway_remove_request_headers(ngx_http_request_t *r,
+    ngx_http_gateway_header_t **headers, ngx_uint_t n)
 {
-    ngx_uint_t        i;
+    ngx_uint_t        i, k;
     ngx_list_t        old;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *copy;
+
+    for (k = 0; k < n; k++) {
+        if (headers[k]->hash == 0) {
+            headers[k]->hash = ngx_hash_key(headers[k]->lowcase,
+                                            headers[k]->name.len);
+        }
+    }
 
     old = r->headers_in.headers;
 
@@ -109,7 +148,13 @@ ngx_http_gateway_remove_request_header(ngx_http_request_t *r,
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (ngx_http_gateway_request_header_is(&h[i], header)) {
+            for (k = 0; k < n; k++) {
+                if (ngx_http_gateway_request_header_is(&h[i], headers[k])) {
+                    break;
+                }
+            }
+
+            if (k < n) {
                 continue;
             }
 
@@ -130,7 +175,17 @@ ngx_int_t
 ngx_http_gateway_set_response_header(ngx_http_request_t *r,
     ngx_http_gateway_header_t *header, ngx_str_t *value)
 {
-    ngx_uint_t        i;
+    return ngx_http_gateway_set_response_headers(r, &header, value, 1);
+}
+
+
+/* One pass hides what the upstream sent under the names, then ours go. */
+
+ngx_int_t
+ngx_http_gateway_set_response_headers(ngx_http_request_t *r,
+    ngx_http_gateway_header_t **headers, ngx_str_t *values, ngx_uint_t n)
+{
+    ngx_uint_t        i, k;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
@@ -138,27 +193,35 @@ ngx_http_gateway_set_response_header(ngx_http_request_t *r,
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (h[i].hash != 0
-                && h[i].key.len == header->name.len
-                && ngx_strncasecmp(h[i].key.data, header->name.data,
-                                   header->name.len)
-                   == 0)
-            {
-                h[i].hash = 0;
+            if (h[i].hash == 0) {
+                continue;
+            }
+
+            for (k = 0; k < n; k++) {
+                if (h[i].key.len == headers[k]->name.len
+                    && ngx_strncasecmp(h[i].key.data, headers[k]->name.data,
+                                       headers[k]->name.len)
+                       == 0)
+                {
+                    h[i].hash = 0;
+                    break;
+                }
             }
         }
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
+    for (k = 0; k < n; k++) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(h, sizeof(ngx_table_elt_t));
+
+        h->hash = 1;
+        h->key = headers[k]->name;
+        h->value = values[k];
     }
-
-    ngx_memzero(h, sizeof(ngx_table_elt_t));
-
-    h->hash = 1;
-    h->key = header->name;
-    h->value = *value;
 
     return NGX_OK;
 }

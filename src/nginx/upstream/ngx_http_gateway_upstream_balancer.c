@@ -110,6 +110,7 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
     gw_pick_t                               pick;
     gw_pick_rc_t                            rc;
     gw_transition_t                         tr;
+    ngx_http_gateway_stat_t                 transitions;
     ngx_http_upstream_rr_peer_t            *rr;
     ngx_http_gateway_upstream_ctx_t        *ctx;
     ngx_http_gateway_upstream_shctx_t      *sh;
@@ -127,6 +128,21 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
     locked = 0;
     failed = 0;
 
+    /*
+     * nginx gives a try back when a kept-alive connection failed (the peer
+     * had closed it, e.g. on its reload): that try did not really reach the
+     * peer, so the peer may be chosen again, on a fresh connection, as
+     * round robin does with a single peer
+     */
+
+    if (bp->freed && pc->tries > bp->tries_left
+        && bp->pick.index / 64 < bp->tried_words)
+    {
+        ngx_http_gateway_bit_clear(bp->tried, bp->pick.index);
+    }
+
+    bp->freed = 0;
+
     reserved = !bp->started
                && ngx_http_gateway_upstream_take_reserved(bp, &pick);
 
@@ -140,6 +156,15 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
                               (gw_balance_method_t) gcf->method,
                               &gcf->breaker, bp->tried, bp->tried_words, now,
                               &pick, &tr);
+
+        if (rc == GW_PICK_OK) {
+            gw_balancer_hold(ngx_http_gateway_upstream_holdings(gcf),
+                             sh->nslots, &pick);
+        }
+
+        if (rc == GW_PICK_OK && tr != GW_TRANSITION_NONE) {
+            transitions = sh->addrs[pick.index].transitions;
+        }
     }
 
     if (rc == GW_PICK_OK) {
@@ -157,6 +182,8 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
                 (void) gw_balancer_release(sh->peers, sh->nslots,
                                            &gcf->breaker, &pick,
                                            GW_OUTCOME_NEUTRAL, now);
+                gw_balancer_unhold(ngx_http_gateway_upstream_holdings(gcf),
+                                   sh->nslots, &pick);
                 failed = 1;
             }
         }
@@ -195,8 +222,8 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
     }
 
     if (tr != GW_TRANSITION_NONE) {
-        ngx_http_gateway_upstream_log_transition(pc->log, gcf, pc->name, tr,
-                                                 0);
+        ngx_http_gateway_upstream_log_transition(pc->log, gcf, pc->name,
+                                                 &transitions, tr, 0);
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, pc->log, 0,
@@ -391,6 +418,8 @@ ngx_http_gateway_upstream_free_peer(ngx_peer_connection_t *pc, void *data,
     }
 
     bp->picked = 0;
+    bp->freed = 1;
+    bp->tries_left = pc->tries;
 
     ctx = ngx_http_gateway_upstream_ctx(bp->request);
     if (ctx && ctx->attempt == bp) {
@@ -422,6 +451,7 @@ ngx_http_gateway_upstream_report(ngx_http_gateway_upstream_peer_data_t *bp,
 {
     int64_t                                now, period;
     gw_transition_t                        tr;
+    ngx_http_gateway_stat_t                transitions;
     ngx_http_gateway_upstream_shctx_t     *sh;
     ngx_http_gateway_upstream_srv_conf_t  *gcf;
 
@@ -435,6 +465,8 @@ ngx_http_gateway_upstream_report(ngx_http_gateway_upstream_peer_data_t *bp,
     if (release) {
         tr = gw_balancer_release(sh->peers, sh->nslots, &gcf->breaker,
                                  &bp->pick, outcome, now);
+        gw_balancer_unhold(ngx_http_gateway_upstream_holdings(gcf),
+                           sh->nslots, &bp->pick);
 
     } else {
         tr = gw_balancer_report(sh->peers, sh->nslots, &gcf->breaker,
@@ -445,23 +477,47 @@ ngx_http_gateway_upstream_report(ngx_http_gateway_upstream_peer_data_t *bp,
         period = sh->peers[bp->pick.index].breaker.open_until - now;
     }
 
+    if (tr != GW_TRANSITION_NONE) {
+        transitions = sh->addrs[bp->pick.index].transitions;
+    }
+
     ngx_shmtx_unlock(&gcf->shpool->mutex);
 
     if (tr != GW_TRANSITION_NONE) {
-        ngx_http_gateway_upstream_log_transition(log, gcf, bp->name, tr,
-                                                 period);
+        ngx_http_gateway_upstream_log_transition(log, gcf, bp->name,
+                                                 &transitions, tr, period);
     }
 }
 
 
+/* a transition's end, as gateway_circuit_transitions_total's to= */
+static ngx_uint_t  ngx_http_gateway_transition_to[] = {
+    0,                                   /* GW_TRANSITION_NONE */
+    NGX_HTTP_GATEWAY_TO_OPEN,            /* GW_TRANSITION_OPENED */
+    NGX_HTTP_GATEWAY_TO_HALF_OPEN,       /* GW_TRANSITION_HALF_OPENED */
+    NGX_HTTP_GATEWAY_TO_CLOSED,          /* GW_TRANSITION_CLOSED */
+    NGX_HTTP_GATEWAY_TO_OPEN             /* GW_TRANSITION_REOPENED */
+};
+
+
+/*
+ * Logs and counts a transition; transitions is the peer's series, taken
+ * from its slot under the zone's lock (the table may be reallocated).
+ */
+
 void
 ngx_http_gateway_upstream_log_transition(ngx_log_t *log,
     ngx_http_gateway_upstream_srv_conf_t *gcf, ngx_str_t *peer,
-    gw_transition_t t, int64_t period)
+    ngx_http_gateway_stat_t *transitions, gw_transition_t t, int64_t period)
 {
     ngx_str_t  *host;
 
     host = &gcf->upstream->host;
+
+    if (t != GW_TRANSITION_NONE) {
+        ngx_http_gateway_stats_add(transitions,
+                                   ngx_http_gateway_transition_to[t], 1);
+    }
 
     switch (t) {
 

@@ -12,15 +12,35 @@ static ngx_int_t ngx_http_gateway_upstream_fail_fast_handler(
 static void ngx_http_gateway_upstream_release_reserved(void *data);
 
 
-/* modules whose location conf starts with ngx_http_upstream_conf_t */
-static const char  *ngx_http_gateway_pass_modules[] = {
-    "ngx_http_proxy_module",
-    "ngx_http_grpc_module",
-    "ngx_http_fastcgi_module",
-    "ngx_http_uwsgi_module",
-    "ngx_http_scgi_module",
-    "ngx_http_memcached_module",
-    NULL
+/*
+ * Modules whose location configuration starts with ngx_http_upstream_conf_t
+ * (proxy_pass, grpc_pass...), and the directives that show it: each
+ * module's *_connect_timeout and *_read_timeout must write that struct's
+ * fields at their offsets from the start of the location configuration,
+ * or the module is left alone.
+ */
+
+typedef struct {
+    const char                *module;
+    ngx_str_t                  connect_timeout;
+    ngx_str_t                  read_timeout;
+} ngx_http_gateway_pass_module_t;
+
+
+static ngx_http_gateway_pass_module_t  ngx_http_gateway_pass_modules[] = {
+    { "ngx_http_proxy_module", ngx_string("proxy_connect_timeout"),
+      ngx_string("proxy_read_timeout") },
+    { "ngx_http_grpc_module", ngx_string("grpc_connect_timeout"),
+      ngx_string("grpc_read_timeout") },
+    { "ngx_http_fastcgi_module", ngx_string("fastcgi_connect_timeout"),
+      ngx_string("fastcgi_read_timeout") },
+    { "ngx_http_uwsgi_module", ngx_string("uwsgi_connect_timeout"),
+      ngx_string("uwsgi_read_timeout") },
+    { "ngx_http_scgi_module", ngx_string("scgi_connect_timeout"),
+      ngx_string("scgi_read_timeout") },
+    { "ngx_http_memcached_module", ngx_string("memcached_connect_timeout"),
+      ngx_string("memcached_read_timeout") },
+    { NULL, ngx_null_string, ngx_null_string }
 };
 
 
@@ -32,16 +52,17 @@ static const char  *ngx_http_gateway_pass_modules[] = {
 static ngx_http_gateway_upstream_srv_conf_t *
 ngx_http_gateway_upstream_location_breaker(ngx_http_request_t *r)
 {
-    ngx_uint_t                              i;
+    ngx_uint_t                              i, *index;
     ngx_http_upstream_conf_t               *ucf;
     ngx_http_gateway_upstream_srv_conf_t   *gcf;
     ngx_http_gateway_upstream_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_upstream_module);
+    index = gmcf->pass_modules.elts;
 
-    for (i = 0; i < gmcf->nhandlers; i++) {
+    for (i = 0; i < gmcf->pass_modules.nelts; i++) {
 
-        ucf = r->loc_conf[gmcf->handlers[i]];
+        ucf = r->loc_conf[index[i]];
 
         if (ucf == NULL || ucf->upstream == NULL
             || ucf->upstream->srv_conf == NULL)
@@ -77,6 +98,7 @@ ngx_http_gateway_upstream_fail_fast_handler(ngx_http_request_t *r)
     ngx_str_t                               name;
     gw_transition_t                         tr;
     ngx_pool_cleanup_t                     *cln;
+    ngx_http_gateway_stat_t                 transitions;
     ngx_http_gateway_upstream_ctx_t        *ctx;
     ngx_http_gateway_upstream_shctx_t      *sh;
     ngx_http_gateway_upstream_srv_conf_t   *gcf;
@@ -126,9 +148,15 @@ ngx_http_gateway_upstream_fail_fast_handler(ngx_http_request_t *r)
                           (gw_balance_method_t) gcf->method, &gcf->breaker,
                           NULL, 0, now, &pick, &tr);
 
+    if (rc == GW_PICK_OK) {
+        gw_balancer_hold(ngx_http_gateway_upstream_holdings(gcf), sh->nslots,
+                         &pick);
+    }
+
     if (rc == GW_PICK_OK && tr != GW_TRANSITION_NONE) {
         name.len = sh->addrs[pick.index].name_len;
         ngx_memcpy(buf, sh->addrs[pick.index].name, name.len);
+        transitions = sh->addrs[pick.index].transitions;
     }
 
     if (rc != GW_PICK_OK) {
@@ -152,7 +180,8 @@ ngx_http_gateway_upstream_fail_fast_handler(ngx_http_request_t *r)
 
         if (tr != GW_TRANSITION_NONE) {
             ngx_http_gateway_upstream_log_transition(r->connection->log, gcf,
-                                                     &name, tr, 0);
+                                                     &name, &transitions, tr,
+                                                     0);
         }
 
         return NGX_DECLINED;
@@ -197,7 +226,30 @@ ngx_http_gateway_upstream_release_reserved(void *data)
     (void) gw_balancer_release(sh->peers, sh->nslots, &gcf->breaker,
                                &ctx->reserved_pick, GW_OUTCOME_NEUTRAL,
                                (int64_t) ngx_current_msec);
+    gw_balancer_unhold(ngx_http_gateway_upstream_holdings(gcf), sh->nslots,
+                       &ctx->reserved_pick);
     ngx_shmtx_unlock(&gcf->shpool->mutex);
+}
+
+
+/* Whether a module's time directive writes ngx_http_upstream_conf_t's. */
+
+static ngx_uint_t
+ngx_http_gateway_upstream_writes(ngx_module_t *m, ngx_str_t *name,
+    ngx_uint_t offset)
+{
+    ngx_command_t  *cmd;
+
+    for (cmd = m->commands; cmd && cmd->name.len; cmd++) {
+        if (cmd->name.len == name->len
+            && ngx_strncmp(cmd->name.data, name->data, name->len) == 0)
+        {
+            return cmd->conf == NGX_HTTP_LOC_CONF_OFFSET
+                   && cmd->offset == offset;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -205,33 +257,54 @@ ngx_int_t
 ngx_http_gateway_upstream_fail_fast_init(ngx_conf_t *cf,
     ngx_http_gateway_upstream_main_conf_t *gmcf)
 {
-    ngx_uint_t                  i, j;
-    ngx_module_t               *m;
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_uint_t                       i, *index;
+    ngx_module_t                    *m;
+    ngx_http_gateway_pass_module_t  *pm;
 
-    for (i = 0; ngx_http_gateway_pass_modules[i]; i++) {
-        for (j = 0; cf->cycle->modules[j]; j++) {
-            m = cf->cycle->modules[j];
-
-            if (m->type == NGX_HTTP_MODULE
-                && ngx_strcmp(m->name, ngx_http_gateway_pass_modules[i]) == 0
-                && gmcf->nhandlers < sizeof(gmcf->handlers)
-                                     / sizeof(gmcf->handlers[0]))
-            {
-                gmcf->handlers[gmcf->nhandlers++] = m->ctx_index;
-            }
-        }
-    }
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
-    if (h == NULL) {
+    if (ngx_array_init(&gmcf->pass_modules, cf->pool, 8, sizeof(ngx_uint_t))
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    *h = ngx_http_gateway_upstream_fail_fast_handler;
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        m = cf->cycle->modules[i];
 
-    return NGX_OK;
+        if (m->type != NGX_HTTP_MODULE) {
+            continue;
+        }
+
+        for (pm = ngx_http_gateway_pass_modules; pm->module; pm++) {
+            if (ngx_strcmp(m->name, pm->module) == 0) {
+                break;
+            }
+        }
+
+        if (pm->module == NULL) {
+            continue;
+        }
+
+        if (!ngx_http_gateway_upstream_writes(m, &pm->connect_timeout,
+                           offsetof(ngx_http_upstream_conf_t, connect_timeout))
+            || !ngx_http_gateway_upstream_writes(m, &pm->read_timeout,
+                           offsetof(ngx_http_upstream_conf_t, read_timeout)))
+        {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "%s does not keep its upstream settings where "
+                          "this gateway module expects them: its locations "
+                          "do not fail fast on open circuits (is the module "
+                          "built for this nginx?)", m->name);
+            continue;
+        }
+
+        index = ngx_array_push(&gmcf->pass_modules);
+        if (index == NULL) {
+            return NGX_ERROR;
+        }
+
+        *index = m->ctx_index;
+    }
+
+    return ngx_http_gateway_add_step(cf, NGX_HTTP_GATEWAY_STEP_FAIL_FAST,
+                                     ngx_http_gateway_upstream_fail_fast_handler);
 }

@@ -30,8 +30,6 @@ static char *ngx_http_gateway_balancer(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_gateway_circuit_breaker(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_gateway_upstream_enable(ngx_conf_t *cf,
-    ngx_http_gateway_upstream_srv_conf_t *gcf);
 static void *ngx_http_gateway_upstream_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_gateway_upstream_create_srv_conf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_gateway_upstream_postconfiguration(ngx_conf_t *cf);
@@ -79,7 +77,7 @@ ngx_module_t  ngx_http_gateway_upstream_module = {
     NGX_HTTP_MODULE,                             /* module type */
     NULL,                                        /* init master */
     NULL,                                        /* init module */
-    NULL,                                        /* init process */
+    ngx_http_gateway_upstream_init_process,      /* init process */
     NULL,                                        /* init thread */
     NULL,                                        /* exit thread */
     NULL,                                        /* exit process */
@@ -102,6 +100,47 @@ ngx_module_t  ngx_http_gateway_upstream_module = {
 
 static ngx_uint_t  ngx_http_gateway_default_statuses[] = {
     500, 502, 503, 504, 0
+};
+
+
+/* what gateway_circuit_breaker's options say */
+typedef struct {
+    ngx_int_t                          failures;
+    ngx_int_t                          half_open;
+    ngx_msec_t                         open;
+    ngx_msec_t                         max_open;
+    uint64_t                          *statuses;
+} ngx_http_gateway_breaker_options_t;
+
+
+static char *ngx_http_gateway_breaker_statuses(ngx_conf_t *cf,
+    ngx_http_gateway_arg_t *arg, ngx_str_t *value, void *conf);
+
+
+static ngx_http_gateway_arg_bounds_t  ngx_http_gateway_breaker_count_bounds = {
+    1, NGX_HTTP_GATEWAY_BREAKER_MAX_COUNT
+};
+
+
+static ngx_http_gateway_arg_t  ngx_http_gateway_breaker_args[] = {
+
+    { ngx_string("failures"), ngx_http_gateway_arg_number,
+      offsetof(ngx_http_gateway_breaker_options_t, failures),
+      &ngx_http_gateway_breaker_count_bounds },
+
+    { ngx_string("half_open"), ngx_http_gateway_arg_number,
+      offsetof(ngx_http_gateway_breaker_options_t, half_open),
+      &ngx_http_gateway_breaker_count_bounds },
+
+    { ngx_string("open"), ngx_http_gateway_arg_msec,
+      offsetof(ngx_http_gateway_breaker_options_t, open), NULL },
+
+    { ngx_string("max_open"), ngx_http_gateway_arg_msec,
+      offsetof(ngx_http_gateway_breaker_options_t, max_open), NULL },
+
+    { ngx_string("statuses"), ngx_http_gateway_breaker_statuses, 0, NULL },
+
+      ngx_http_gateway_null_arg
 };
 
 
@@ -182,41 +221,19 @@ ngx_http_gateway_parse_statuses(ngx_conf_t *cf, ngx_str_t *list,
 }
 
 
-/* the N of "name=N": 1 to NGX_HTTP_GATEWAY_BREAKER_MAX_COUNT */
+/* statuses=500,502,...: the breaker's own slot for the argument parser */
 
-static ngx_int_t
-ngx_http_gateway_breaker_count(ngx_str_t *param, size_t name_len)
+static char *
+ngx_http_gateway_breaker_statuses(ngx_conf_t *cf, ngx_http_gateway_arg_t *arg,
+    ngx_str_t *value, void *conf)
 {
-    ngx_int_t  n;
+    ngx_http_gateway_breaker_options_t  *opt = conf;
 
-    n = ngx_atoi(param->data + name_len, param->len - name_len);
-
-    if (n == NGX_ERROR || n == 0 || n > NGX_HTTP_GATEWAY_BREAKER_MAX_COUNT) {
-        return NGX_ERROR;
+    if (ngx_http_gateway_parse_statuses(cf, value, opt->statuses) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
-    return n;
-}
-
-
-/* the TIME of "name=TIME", in milliseconds, above zero */
-
-static ngx_int_t
-ngx_http_gateway_breaker_period(ngx_str_t *param, size_t name_len)
-{
-    ngx_int_t  ms;
-    ngx_str_t  period;
-
-    period.data = param->data + name_len;
-    period.len = param->len - name_len;
-
-    ms = ngx_parse_time(&period, 0);
-
-    if (ms == NGX_ERROR || ms == 0) {
-        return NGX_ERROR;
-    }
-
-    return ms;
+    return NGX_CONF_OK;
 }
 
 
@@ -226,10 +243,8 @@ ngx_http_gateway_circuit_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_gateway_upstream_srv_conf_t  *gcf = conf;
 
-    ngx_int_t    n, max_open;
-    ngx_str_t   *value, s;
-    ngx_uint_t   i;
-
+    ngx_uint_t                              i;
+    ngx_http_gateway_breaker_options_t      opt;
     ngx_http_gateway_upstream_main_conf_t  *gmcf;
 
     if (gcf->breaker_set) {
@@ -238,76 +253,38 @@ ngx_http_gateway_circuit_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
 
     gcf->breaker_set = 1;
 
-    gcf->breaker.failures = NGX_HTTP_GATEWAY_BREAKER_FAILURES;
-    gcf->breaker.half_open = NGX_HTTP_GATEWAY_BREAKER_HALF_OPEN;
-    gcf->breaker.open_ms = NGX_HTTP_GATEWAY_BREAKER_OPEN;
-    max_open = NGX_CONF_UNSET;
+    opt.failures = NGX_HTTP_GATEWAY_BREAKER_FAILURES;
+    opt.half_open = NGX_HTTP_GATEWAY_BREAKER_HALF_OPEN;
+    opt.open = NGX_HTTP_GATEWAY_BREAKER_OPEN;
+    opt.max_open = NGX_CONF_UNSET_MSEC;
+    opt.statuses = gcf->statuses;
 
     for (i = 0; ngx_http_gateway_default_statuses[i]; i++) {
         ngx_http_gateway_bit_set(gcf->statuses,
                                  ngx_http_gateway_default_statuses[i]);
     }
 
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "failures=", 9) == 0) {
-            n = ngx_http_gateway_breaker_count(&value[i], 9);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            gcf->breaker.failures = (uint32_t) n;
-
-        } else if (ngx_strncmp(value[i].data, "half_open=", 10) == 0) {
-            n = ngx_http_gateway_breaker_count(&value[i], 10);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            gcf->breaker.half_open = (uint32_t) n;
-
-        } else if (ngx_strncmp(value[i].data, "open=", 5) == 0) {
-            n = ngx_http_gateway_breaker_period(&value[i], 5);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            gcf->breaker.open_ms = (int64_t) n;
-
-        } else if (ngx_strncmp(value[i].data, "max_open=", 9) == 0) {
-            max_open = ngx_http_gateway_breaker_period(&value[i], 9);
-            if (max_open == NGX_ERROR) {
-                goto invalid;
-            }
-
-        } else if (ngx_strncmp(value[i].data, "statuses=", 9) == 0) {
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
-
-            if (ngx_http_gateway_parse_statuses(cf, &s, gcf->statuses)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-        } else {
-            goto invalid;
-        }
+    if (ngx_http_gateway_conf_args(cf, 1, ngx_http_gateway_breaker_args, &opt)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
-    if (max_open == NGX_CONF_UNSET) {
+    gcf->breaker.failures = (uint32_t) opt.failures;
+    gcf->breaker.half_open = (uint32_t) opt.half_open;
+    gcf->breaker.open_ms = (int64_t) opt.open;
+
+    if (opt.max_open == NGX_CONF_UNSET_MSEC) {
         gcf->breaker.max_open_ms = gcf->breaker.open_ms
                                    * NGX_HTTP_GATEWAY_BREAKER_MAX_OPEN;
 
-    } else if (max_open < gcf->breaker.open_ms) {
+    } else if ((int64_t) opt.max_open < gcf->breaker.open_ms) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"max_open\" must not be shorter than \"open\"");
         return NGX_CONF_ERROR;
 
     } else {
-        gcf->breaker.max_open_ms = max_open;
+        gcf->breaker.max_open_ms = (int64_t) opt.max_open;
     }
 
     gmcf = ngx_http_conf_get_module_main_conf(cf,
@@ -315,18 +292,15 @@ ngx_http_gateway_circuit_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
     gmcf->breakers = 1;
 
     return ngx_http_gateway_upstream_enable(cf, gcf);
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\"", &value[i]);
-    return NGX_CONF_ERROR;
 }
 
 
-/* either directive turns the gateway balancer on for the upstream, once */
+/*
+ * Either directive (or a peer source, gateway_consul) turns the gateway
+ * balancer on for the upstream, once.
+ */
 
-static char *
+char *
 ngx_http_gateway_upstream_enable(ngx_conf_t *cf,
     ngx_http_gateway_upstream_srv_conf_t *gcf)
 {
@@ -508,6 +482,10 @@ ngx_http_gateway_upstream_postconfiguration(ngx_conf_t *cf)
                           gcfp[i]->line);
             return NGX_ERROR;
         }
+    }
+
+    if (ngx_http_gateway_upstream_stats_init(cf, gmcf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (!gmcf->breakers) {

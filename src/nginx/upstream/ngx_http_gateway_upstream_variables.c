@@ -29,28 +29,9 @@ static ngx_http_variable_t  ngx_http_gateway_upstream_vars[] = {
 ngx_http_gateway_upstream_ctx_t *
 ngx_http_gateway_upstream_ctx(ngx_http_request_t *r)
 {
-    ngx_http_gateway_upstream_ctx_t  *ctx;
-
-    if (r == r->main) {
-        return ngx_http_gateway_request_state(r,
+    return ngx_http_gateway_request_state_own(r,
                                      &ngx_http_gateway_upstream_module,
                                      sizeof(ngx_http_gateway_upstream_ctx_t));
-    }
-
-    /* subrequests run side by side: each has its own */
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_gateway_upstream_module);
-
-    if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_gateway_upstream_ctx_t));
-        if (ctx == NULL) {
-            return NULL;
-        }
-
-        ngx_http_set_ctx(r, ctx, ngx_http_gateway_upstream_module);
-    }
-
-    return ctx;
 }
 
 

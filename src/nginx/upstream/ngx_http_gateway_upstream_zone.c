@@ -13,21 +13,79 @@
 #include "ngx_http_gateway_upstream.h"
 
 
-static ngx_int_t ngx_http_gateway_upstream_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
-static ngx_int_t ngx_http_gateway_upstream_reconcile(
-    ngx_http_gateway_upstream_srv_conf_t *gcf, ngx_log_t *log);
+static ngx_int_t ngx_http_gateway_upstream_init_zone(
+    ngx_http_gateway_shm_t *shm);
 
 
-/* zone sizes are stable across small changes so reloads reuse the zone */
+/* the table's size follows the peers: a new size simply starts afresh */
+static ngx_http_gateway_shm_type_t  ngx_http_gateway_upstream_shm_type = {
+    "gateway upstream zone",
+    ngx_http_gateway_upstream_init_zone,
+    NULL,
+    0,
+    0
+};
+
+
+/* gateway_circuit_transitions_total{upstream,peer,to} */
+
+static ngx_str_t  ngx_http_gateway_transitions_labels[] = {
+    ngx_string("upstream"),
+    ngx_string("peer"),
+    ngx_null_string
+};
+
+static ngx_str_t  ngx_http_gateway_transitions_to[] = {
+    ngx_string("open"),                  /* NGX_HTTP_GATEWAY_TO_* */
+    ngx_string("half_open"),
+    ngx_string("closed"),
+    ngx_null_string
+};
+
+static ngx_http_gateway_stats_dim_t  ngx_http_gateway_transitions_dims[] = {
+    { ngx_string("to"), ngx_http_gateway_transitions_to },
+    { ngx_null_string, NULL }
+};
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_transitions_def = {
+    ngx_string("gateway_circuit_transitions_total"),
+    ngx_string("Circuit breaker state changes of upstream peers."),
+    GW_METRIC_COUNTER,
+    ngx_http_gateway_transitions_labels,
+    ngx_http_gateway_transitions_dims,
+    0, NULL, NULL
+};
+
+
+/* gateway_circuit_state{upstream,peer}: read from the tables when asked */
+
+static void ngx_http_gateway_upstream_collect_states(
+    ngx_http_gateway_stats_emit_t *emit, void *data);
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_states_def = {
+    ngx_string("gateway_circuit_state"),
+    ngx_string("Circuit breaker state of upstream peers: 0 closed, "
+               "1 half-open, 2 open."),
+    GW_METRIC_GAUGE,
+    ngx_http_gateway_transitions_labels,
+    NULL,
+    0, ngx_http_gateway_upstream_collect_states, NULL
+};
+
+
+/*
+ * Zone sizes are stable across small changes so reloads reuse the zone;
+ * room for the table to double and for the holdings of 16 processes.
+ */
 static size_t
 ngx_http_gateway_upstream_zone_size(ngx_uint_t capacity)
 {
     size_t  need, size;
 
-    need = 8 * ngx_pagesize
+    need = 8 * ngx_pagesize + sizeof(ngx_http_gateway_upstream_shctx_t)
            + 2 * capacity * (sizeof(gw_peer_t)
-                             + sizeof(ngx_http_gateway_peer_addr_t));
+                             + sizeof(ngx_http_gateway_peer_addr_t)
+                             + 16 * sizeof(gw_holding_t));
 
     for (size = 128 * 1024; size < need; size *= 2) { /* void */ }
 
@@ -47,15 +105,29 @@ ngx_http_gateway_upstream_capacity(ngx_uint_t n)
 
 
 static ngx_int_t
-ngx_http_gateway_upstream_add_peers(ngx_http_gateway_upstream_srv_conf_t *gcf,
+ngx_http_gateway_upstream_add_peers(ngx_conf_t *cf,
+    ngx_http_gateway_upstream_srv_conf_t *gcf,
     ngx_http_upstream_rr_peers_t *peers, ngx_uint_t backup)
 {
-    ngx_uint_t                     i;
-    ngx_http_upstream_rr_peer_t   *peer;
-    ngx_http_gateway_peer_conf_t  *pc, *prev;
+    ngx_str_t                               labels[2];
+    ngx_uint_t                              i;
+    ngx_http_upstream_rr_peer_t            *peer;
+    ngx_http_gateway_peer_conf_t           *pc, *prev;
+    ngx_http_gateway_upstream_main_conf_t  *gmcf;
 
     if (peers == NULL) {
         return NGX_OK;
+    }
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf,
+                                             ngx_http_gateway_upstream_module);
+
+    if (gmcf->transitions == NULL) {
+        gmcf->transitions = ngx_http_gateway_stats_family(cf,
+                                           &ngx_http_gateway_transitions_def);
+        if (gmcf->transitions == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     for (peer = peers->peer; peer; peer = peer->next) {
@@ -93,6 +165,15 @@ ngx_http_gateway_upstream_add_peers(ngx_http_gateway_upstream_srv_conf_t *gcf,
         {
             return NGX_ERROR;
         }
+
+        labels[0] = gcf->upstream->host;
+        labels[1] = pc->name;
+
+        pc->transitions = ngx_http_gateway_stats_series(cf, gmcf->transitions,
+                                                        labels);
+        if (pc->transitions == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -112,7 +193,6 @@ ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
     u_char                        *p;
     ngx_str_t                      name;
     ngx_uint_t                     cap;
-    ngx_shm_zone_t                *shm_zone;
     ngx_http_upstream_rr_peers_t  *peers;
 
     peers = us->peer.data;
@@ -124,8 +204,9 @@ ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    if (ngx_http_gateway_upstream_add_peers(gcf, peers, 0) != NGX_OK
-        || ngx_http_gateway_upstream_add_peers(gcf, peers->next, 1) != NGX_OK)
+    if (ngx_http_gateway_upstream_add_peers(cf, gcf, peers, 0) != NGX_OK
+        || ngx_http_gateway_upstream_add_peers(cf, gcf, peers->next, 1)
+           != NGX_OK)
     {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "cannot set up the gateway balancer of upstream "
@@ -133,7 +214,8 @@ ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    cap = ngx_http_gateway_upstream_capacity(gcf->peers.nelts);
+    cap = ngx_http_gateway_upstream_capacity(gcf->peers.nelts
+                                             + gcf->source_peers);
 
     name.len = sizeof("gateway_upstream:") - 1 + us->host.len;
     name.data = ngx_pnalloc(cf->pool, name.len);
@@ -145,58 +227,47 @@ ngx_http_gateway_upstream_add_zone(ngx_conf_t *cf,
                    sizeof("gateway_upstream:") - 1);
     ngx_memcpy(p, us->host.data, us->host.len);
 
-    shm_zone = ngx_shared_memory_add(cf, &name,
-                                     ngx_http_gateway_upstream_zone_size(cap),
-                                     &ngx_http_gateway_upstream_module);
-    if (shm_zone == NULL) {
+    if (ngx_http_gateway_shm_add(cf, &name,
+                                 ngx_http_gateway_upstream_zone_size(cap),
+                                 &ngx_http_gateway_upstream_module,
+                                 &ngx_http_gateway_upstream_shm_type, gcf)
+        == NULL)
+    {
         return NGX_ERROR;
     }
-
-    shm_zone->init = ngx_http_gateway_upstream_init_zone;
-    shm_zone->data = gcf;
 
     return NGX_OK;
 }
 
 
-static ngx_int_t
-ngx_http_gateway_upstream_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_http_gateway_upstream_srv_conf_t  *ogcf = data;
+/*
+ * A new zone gets an empty table; then, and after a reload, the table is
+ * loaded with the peers.
+ */
 
-    size_t                                  len;
+static ngx_int_t
+ngx_http_gateway_upstream_init_zone(ngx_http_gateway_shm_t *shm)
+{
     ngx_int_t                               rc;
     ngx_uint_t                              cap;
-    ngx_slab_pool_t                        *shpool;
     ngx_http_gateway_upstream_shctx_t      *sh;
     ngx_http_gateway_upstream_srv_conf_t   *gcf;
 
-    gcf = shm_zone->data;
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    gcf = shm->data;
+    gcf->shpool = shm->shpool;
 
-    if (ogcf) {
-        /* a reload: the table and its breakers carry over */
-        gcf->shpool = ogcf->shpool;
-        gcf->sh = ogcf->sh;
-
-    } else if (shm_zone->shm.exists) {
-        gcf->shpool = shpool;
-        gcf->sh = shpool->data;
-
-    } else {
-        gcf->shpool = shpool;
-
-        sh = ngx_slab_alloc(shpool, sizeof(ngx_http_gateway_upstream_shctx_t));
+    if (shm->sh == NULL) {
+        sh = ngx_slab_calloc(shm->shpool,
+                             sizeof(ngx_http_gateway_upstream_shctx_t));
         if (sh == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memzero(sh, sizeof(ngx_http_gateway_upstream_shctx_t));
+        cap = ngx_http_gateway_upstream_capacity(gcf->peers.nelts
+                                                 + gcf->source_peers);
 
-        cap = ngx_http_gateway_upstream_capacity(gcf->peers.nelts);
-
-        sh->peers = ngx_slab_calloc(shpool, cap * sizeof(gw_peer_t));
-        sh->addrs = ngx_slab_calloc(shpool,
+        sh->peers = ngx_slab_calloc(shm->shpool, cap * sizeof(gw_peer_t));
+        sh->addrs = ngx_slab_calloc(shm->shpool,
                                cap * sizeof(ngx_http_gateway_peer_addr_t));
         if (sh->peers == NULL || sh->addrs == NULL) {
             return NGX_ERROR;
@@ -205,24 +276,15 @@ ngx_http_gateway_upstream_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         sh->capacity = cap;
         sh->warned = -1000000000;
 
-        shpool->data = sh;
-        gcf->sh = sh;
-
-        len = sizeof(" in gateway upstream zone \"\"") + shm_zone->shm.name.len;
-
-        shpool->log_ctx = ngx_slab_alloc(shpool, len);
-        if (shpool->log_ctx == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_sprintf(shpool->log_ctx, " in gateway upstream zone \"%V\"%Z",
-                    &shm_zone->shm.name);
+        shm->sh = sh;
     }
+
+    gcf->sh = shm->sh;
 
     /* workers of the previous cycle may be using the table right now */
 
     ngx_shmtx_lock(&gcf->shpool->mutex);
-    rc = ngx_http_gateway_upstream_reconcile(gcf, shm_zone->shm.log);
+    rc = ngx_http_gateway_upstream_load(gcf, shm->zone->shm.log);
     ngx_shmtx_unlock(&gcf->shpool->mutex);
 
     return rc;
@@ -233,8 +295,9 @@ static ngx_int_t
 ngx_http_gateway_upstream_grow(ngx_http_gateway_upstream_srv_conf_t *gcf,
     ngx_uint_t need)
 {
-    ngx_uint_t                          cap;
+    ngx_uint_t                          cap, s;
     gw_peer_t                          *peers;
+    gw_holding_t                       *holdings;
     ngx_http_gateway_peer_addr_t       *addrs;
     ngx_http_gateway_upstream_shctx_t  *sh;
 
@@ -258,6 +321,25 @@ ngx_http_gateway_upstream_grow(ngx_http_gateway_upstream_srv_conf_t *gcf,
         return NGX_ERROR;
     }
 
+    for (s = 0; s < NGX_MAX_PROCESSES; s++) {
+        if (sh->holdings[s] == NULL) {
+            continue;
+        }
+
+        holdings = ngx_slab_calloc_locked(gcf->shpool,
+                                          cap * sizeof(gw_holding_t));
+        if (holdings == NULL) {
+            ngx_slab_free_locked(gcf->shpool, peers);
+            ngx_slab_free_locked(gcf->shpool, addrs);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(holdings, sh->holdings[s],
+                   sh->nslots * sizeof(gw_holding_t));
+        ngx_slab_free_locked(gcf->shpool, sh->holdings[s]);
+        sh->holdings[s] = holdings;
+    }
+
     /* indexes are kept: requests in flight release by index */
 
     ngx_memcpy(peers, sh->peers, sh->nslots * sizeof(gw_peer_t));
@@ -275,9 +357,9 @@ ngx_http_gateway_upstream_grow(ngx_http_gateway_upstream_srv_conf_t *gcf,
 }
 
 
-/* the slot that holds the configured peer pc, or sh->nslots */
+/* the slot that holds the peer pc, or sh->nslots */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_gateway_upstream_find_slot(ngx_http_gateway_upstream_shctx_t *sh,
     u_char *claimed, ngx_http_gateway_peer_conf_t *pc)
 {
@@ -289,7 +371,7 @@ ngx_http_gateway_upstream_find_slot(ngx_http_gateway_upstream_shctx_t *sh,
         p = &sh->peers[s];
         a = &sh->addrs[s];
 
-        if (!claimed[s]
+        if ((claimed == NULL || !claimed[s])
             && (p->flags & GW_PEER_LIVE)
             && ((p->flags & GW_PEER_BACKUP) != 0) == pc->backup
             && a->dup == pc->dup
@@ -306,31 +388,45 @@ ngx_http_gateway_upstream_find_slot(ngx_http_gateway_upstream_shctx_t *sh,
 
 /* a drained slot of a former peer, or a new one at the end of the table */
 
-static ngx_int_t
-ngx_http_gateway_upstream_free_slot(ngx_http_gateway_upstream_srv_conf_t *gcf,
+static ngx_uint_t
+ngx_http_gateway_upstream_free_slot(ngx_http_gateway_upstream_shctx_t *sh,
     u_char *claimed)
 {
-    ngx_uint_t                          s;
-    ngx_http_gateway_upstream_shctx_t  *sh;
-
-    sh = gcf->sh;
+    ngx_uint_t  s;
 
     for (s = 0; s < sh->nslots; s++) {
         if (!claimed[s]
             && !(sh->peers[s].flags & GW_PEER_LIVE)
             && sh->peers[s].conns == 0)
         {
-            return (ngx_int_t) s;
+            return s;
         }
     }
 
-    if (sh->nslots == sh->capacity
-        && ngx_http_gateway_upstream_grow(gcf, sh->nslots + 1) != NGX_OK)
-    {
-        return NGX_ERROR;
+    return sh->nslots++;
+}
+
+
+/* slots that can take a new peer without growing the table */
+
+static ngx_uint_t
+ngx_http_gateway_upstream_room(ngx_http_gateway_upstream_shctx_t *sh,
+    u_char *claimed)
+{
+    ngx_uint_t  s, room;
+
+    room = sh->capacity - sh->nslots;
+
+    for (s = 0; s < sh->nslots; s++) {
+        if (!claimed[s]
+            && !(sh->peers[s].flags & GW_PEER_LIVE)
+            && sh->peers[s].conns == 0)
+        {
+            room++;
+        }
     }
 
-    return (ngx_int_t) sh->nslots++;
+    return room;
 }
 
 
@@ -357,31 +453,66 @@ ngx_http_gateway_upstream_assign_slot(ngx_http_gateway_upstream_shctx_t *sh,
 
 
 /*
- * Makes the table hold exactly the configured peers, keeping the state of
+ * Makes the table hold exactly the peers pc[0..n), keeping the state of
  * those already there, and writes each one's slot and slot generation
- * back. Called under the zone's mutex at every (re)load.
+ * back. Called under the zone's mutex, at every (re)load with the
+ * configured peers and whenever a peer source publishes a new set; the
+ * table is unchanged when it fails.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
-    ngx_log_t *log)
+    ngx_http_gateway_peer_conf_t *pc, ngx_uint_t n, ngx_log_t *log)
 {
     u_char                             *claimed;
     int64_t                             now;
     uint32_t                            flags;
-    ngx_int_t                           slot;
-    ngx_uint_t                          i, n, s;
+    ngx_uint_t                          i, s, *found, fresh, room;
     gw_peer_t                          *p;
-    ngx_http_gateway_peer_conf_t       *pc;
     ngx_http_gateway_upstream_shctx_t  *sh;
 
     sh = gcf->sh;
-    pc = gcf->peers.elts;
-    n = gcf->peers.nelts;
     now = (int64_t) ngx_current_msec;
 
+    /* new slots are appended, at most n of them */
+
     claimed = ngx_calloc(sh->nslots + n, log);
-    if (claimed == NULL) {
+    found = ngx_alloc(n * sizeof(ngx_uint_t) + 1, log);
+
+    if (claimed == NULL || found == NULL) {
+        ngx_free(claimed);
+        ngx_free(found);
+        return NGX_ERROR;
+    }
+
+    /* the peers already there, then room for the others, before changing */
+
+    fresh = 0;
+
+    for (i = 0; i < n; i++) {
+        s = ngx_http_gateway_upstream_find_slot(sh, claimed, &pc[i]);
+
+        if (s < sh->nslots) {
+            claimed[s] = 1;
+            found[i] = s;
+
+        } else {
+            found[i] = NGX_HTTP_GATEWAY_NO_SLOT;
+            fresh++;
+        }
+    }
+
+    room = ngx_http_gateway_upstream_room(sh, claimed);
+
+    if (fresh > room
+        && ngx_http_gateway_upstream_grow(gcf, sh->capacity + fresh - room)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "no room for %ui more peers in the gateway upstream "
+                      "zone of \"%V\"", fresh - room, &gcf->upstream->host);
+        ngx_free(claimed);
+        ngx_free(found);
         return NGX_ERROR;
     }
 
@@ -391,9 +522,9 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
                 | (pc[i].down ? GW_PEER_DOWN : 0)
                 | (pc[i].backup ? GW_PEER_BACKUP : 0);
 
-        s = ngx_http_gateway_upstream_find_slot(sh, claimed, &pc[i]);
+        s = found[i];
 
-        if (s < sh->nslots) {
+        if (s != NGX_HTTP_GATEWAY_NO_SLOT) {
             /* a known peer: keep its breaker, take the new parameters */
             p = &sh->peers[s];
             p->weight = (uint32_t) pc[i].weight;
@@ -401,28 +532,23 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
             p->flags = flags;
 
         } else {
-            slot = ngx_http_gateway_upstream_free_slot(gcf, claimed);
-
-            if (slot == NGX_ERROR) {
-                ngx_log_error(NGX_LOG_EMERG, log, 0,
-                              "no room for peer %V in gateway upstream "
-                              "zone of \"%V\"", &pc[i].name,
-                              &gcf->upstream->host);
-                ngx_free(claimed);
-                return NGX_ERROR;
-            }
-
-            s = (ngx_uint_t) slot;
+            s = ngx_http_gateway_upstream_free_slot(sh, claimed);
             ngx_http_gateway_upstream_assign_slot(sh, s, &pc[i], flags, now);
             p = &sh->peers[s];
+            claimed[s] = 1;
         }
 
-        claimed[s] = 1;
         pc[i].slot = s;
         pc[i].slot_generation = p->slot_generation;
+
+        /* configured peers' series (the stats zone started first: bound) */
+
+        if (pc[i].transitions) {
+            sh->addrs[s].transitions = *pc[i].transitions;
+        }
     }
 
-    /* peers gone from the configuration stop being chosen */
+    /* peers gone from the set stop being chosen */
 
     for (s = 0; s < sh->nslots; s++) {
         if (!claimed[s]) {
@@ -431,6 +557,89 @@ ngx_http_gateway_upstream_reconcile(ngx_http_gateway_upstream_srv_conf_t *gcf,
     }
 
     ngx_free(claimed);
+    ngx_free(found);
+
+    return NGX_OK;
+}
+
+
+/*
+ * What this process holds in the table (its requests in flight), kept
+ * with every pick and release; NULL when the zone has no room for it.
+ * Called under the zone's mutex.
+ */
+
+gw_holding_t *
+ngx_http_gateway_upstream_holdings(ngx_http_gateway_upstream_srv_conf_t *gcf)
+{
+    ngx_http_gateway_upstream_shctx_t  *sh;
+
+    sh = gcf->sh;
+
+    if (ngx_process_slot < 0 || ngx_process_slot >= NGX_MAX_PROCESSES) {
+        return NULL;
+    }
+
+    if (sh->holdings[ngx_process_slot] == NULL) {
+        sh->holdings[ngx_process_slot] = ngx_slab_calloc_locked(gcf->shpool,
+                                       sh->capacity * sizeof(gw_holding_t));
+    }
+
+    return sh->holdings[ngx_process_slot];
+}
+
+
+/*
+ * nginx gives a process slot to a new process only once the one before
+ * has exited: whatever the slot still holds in a table belongs to a
+ * process that died in the middle of requests (killed, crashed), and is
+ * given back before this one starts.
+ */
+
+ngx_int_t
+ngx_http_gateway_upstream_init_process(ngx_cycle_t *cycle)
+{
+    uint32_t                                given;
+    ngx_uint_t                              i;
+    gw_holding_t                           *holdings;
+    ngx_http_gateway_upstream_shctx_t      *sh;
+    ngx_http_gateway_upstream_srv_conf_t  **gcfp, *gcf;
+    ngx_http_gateway_upstream_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_gateway_upstream_module);
+
+    if (gmcf == NULL
+        || ngx_process_slot < 0 || ngx_process_slot >= NGX_MAX_PROCESSES)
+    {
+        return NGX_OK;
+    }
+
+    gcfp = gmcf->upstreams.elts;
+
+    for (i = 0; i < gmcf->upstreams.nelts; i++) {
+        gcf = gcfp[i];
+        sh = gcf->sh;
+
+        if (!gcf->initialized || sh == NULL) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&gcf->shpool->mutex);
+
+        holdings = sh->holdings[ngx_process_slot];
+        given = holdings ? gw_balancer_reclaim(sh->peers, holdings, sh->nslots)
+                         : 0;
+
+        ngx_shmtx_unlock(&gcf->shpool->mutex);
+
+        if (given) {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "gateway balancer of upstream \"%V\": %uD requests "
+                          "of a process that exited abnormally no longer "
+                          "count", &gcf->upstream->host, given);
+        }
+    }
 
     return NGX_OK;
 }
@@ -458,7 +667,7 @@ ngx_http_gateway_upstream_build_map(ngx_http_gateway_upstream_srv_conf_t *gcf,
     size = 0;
 
     for (i = 0; i < n; i++) {
-        if (pc[i].slot + 1 > size) {
+        if (pc[i].slot != NGX_HTTP_GATEWAY_NO_SLOT && pc[i].slot + 1 > size) {
             size = pc[i].slot + 1;
         }
     }
@@ -486,7 +695,9 @@ ngx_http_gateway_upstream_build_map(ngx_http_gateway_upstream_srv_conf_t *gcf,
 
     if (i == n) {
         for (i = 0; i < n; i++) {
-            map[pc[i].slot] = (ngx_int_t) i;
+            if (pc[i].slot != NGX_HTTP_GATEWAY_NO_SLOT) {
+                map[pc[i].slot] = (ngx_int_t) i;
+            }
         }
     }
 
@@ -496,4 +707,84 @@ ngx_http_gateway_upstream_build_map(ngx_http_gateway_upstream_srv_conf_t *gcf,
     gcf->map_peers = peers;
 
     return NGX_OK;
+}
+
+
+/* The collected families, once the upstreams are known. */
+
+ngx_int_t
+ngx_http_gateway_upstream_stats_init(ngx_conf_t *cf,
+    ngx_http_gateway_upstream_main_conf_t *gmcf)
+{
+    ngx_http_gateway_stats_family_t  *family;
+
+    if (gmcf->upstreams.nelts == 0) {
+        return NGX_OK;
+    }
+
+    family = ngx_http_gateway_stats_family(cf, &ngx_http_gateway_states_def);
+    if (family == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_gateway_stats_collect_data(family, gmcf);
+
+    return NGX_OK;
+}
+
+
+/* Every live peer's breaker state now, as the balancer would see it. */
+
+static void
+ngx_http_gateway_upstream_collect_states(ngx_http_gateway_stats_emit_t *emit,
+    void *data)
+{
+    ngx_http_gateway_upstream_main_conf_t *gmcf = data;
+
+    int64_t                                 now;
+    ngx_str_t                               labels[2];
+    ngx_uint_t                              i, s, state;
+    ngx_http_gateway_upstream_shctx_t      *sh;
+    ngx_http_gateway_upstream_srv_conf_t  **gcfp, *gcf;
+
+    static const double  value[] = {
+        0,                                   /* GW_CIRCUIT_CLOSED */
+        2,                                   /* GW_CIRCUIT_OPEN */
+        1                                    /* GW_CIRCUIT_HALF_OPEN */
+    };
+
+    now = (int64_t) ngx_current_msec;
+    gcfp = gmcf->upstreams.elts;
+
+    for (i = 0; i < gmcf->upstreams.nelts; i++) {
+        gcf = gcfp[i];
+        sh = gcf->sh;
+
+        if (sh == NULL) {
+            continue;
+        }
+
+        labels[0] = gcf->upstream->host;
+
+        ngx_shmtx_lock(&gcf->shpool->mutex);
+
+        for (s = 0; s < sh->nslots; s++) {
+            if (!(sh->peers[s].flags & GW_PEER_LIVE)) {
+                continue;
+            }
+
+            state = gw_breaker_state(&sh->peers[s].breaker, &gcf->breaker,
+                                     now);
+
+            labels[1].data = sh->addrs[s].name;
+            labels[1].len = sh->addrs[s].name_len;
+
+            /* the labels are copied: the table may change after the lock */
+
+            ngx_http_gateway_stats_emit(emit, labels,
+                                        state < 3 ? value[state] : 0);
+        }
+
+        ngx_shmtx_unlock(&gcf->shpool->mutex);
+    }
 }

@@ -1075,6 +1075,8 @@ sub run_tests () {
     $ENV{TEST_NGINX_SERVER_PORT} = $ServerPort
         unless defined $ENV{TEST_NGINX_SERVER_PORT};
 
+    # as CPAN: blocks() runs every block's filters (eval sections) now,
+    # before the first block runs (t/runner/selftest.t checks the order)
     my @blocks = Test::Base::blocks();
     @blocks = List::Util::shuffle(@blocks) unless $NoShuffle;
 

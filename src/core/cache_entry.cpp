@@ -1,0 +1,276 @@
+// The cache entry format (version 1, described in gw_cache.h) and the
+// Redis keys an entry and its fill lock live under.
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <span>
+#include <string_view>
+
+#include "cache_policy.hpp"
+#include "gw_cache.h"
+#include "hex.hpp"
+#include "sha2.hpp"
+
+namespace gw::cache {
+
+namespace {
+
+constexpr std::string_view magic = "GWCE";
+constexpr unsigned flag_variant = 1;
+constexpr std::size_t field_header = 4;   // name_len 2, value_len 2
+
+// Offsets of the fixed part.
+enum : std::size_t {
+    at_version = 4,
+    at_flags = 5,
+    at_status = 6,
+    at_stored_at = 8,
+    at_initial_age = 16,
+    at_lifetime = 20,
+    at_head_len = 24,
+    at_headers = 28,
+    at_variant_len = 30,
+    at_body_len = 32,
+};
+
+static_assert(at_body_len + 8 == GW_CACHE_ENTRY_FIXED);
+
+template <typename T>
+void put(unsigned char *p, T v) noexcept
+{
+    for (std::size_t i = sizeof(T); i-- > 0; v = static_cast<T>(v >> 8)) p[i] = static_cast<unsigned char>(v);
+}
+
+template <typename T>
+T get(const unsigned char *p) noexcept
+{
+    T v = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i) v = static_cast<T>(v << 8 | p[i]);
+    return v;
+}
+
+// RFC 9110 tchar.
+constexpr auto is_tchar = [] {
+    std::array<bool, 256> t{};
+    for (int c = '0'; c <= '9'; ++c) t[c] = true;
+    for (int c = 'a'; c <= 'z'; ++c) t[c] = t[c - 32] = true;
+    for (char c : std::string_view{"!#$%&'*+-.^_`|~"}) t[static_cast<unsigned char>(c)] = true;
+    return t;
+}();
+
+bool is_name(std::string_view s) noexcept
+{
+    return !s.empty() && s.size() <= GW_CACHE_ENTRY_MAX_FIELD
+           && std::ranges::all_of(s, [](char c) { return is_tchar[static_cast<unsigned char>(c)]; });
+}
+
+// Field content as nginx would send it: no controls but HTAB, so nothing
+// read back from Redis can split or end a header.
+bool is_value(std::string_view s) noexcept
+{
+    return s.size() <= GW_CACHE_ENTRY_MAX_FIELD && std::ranges::none_of(s, [](char c) {
+               auto u = static_cast<unsigned char>(c);
+               return (u < 0x20 && u != '\t') || u == 0x7f;
+           });
+}
+
+std::string_view view(const gw_cache_str_t &s) noexcept
+{
+    return s.data == nullptr ? std::string_view{} : std::string_view{s.data, s.len};
+}
+
+// Headers the gateway sets itself on a hit, and hop-by-hop ones.
+constexpr std::array<std::string_view, 14> unstored = {
+    "age",     "connection",         "content-length",      "date",    "keep-alive",
+    "proxy-authenticate", "proxy-authorization", "proxy-connection", "server", "set-cookie",
+    "te",      "trailer",            "transfer-encoding",   "upgrade",
+};
+
+bool is_stored(std::string_view name) noexcept
+{
+    return std::ranges::none_of(unstored, [name](std::string_view u) { return equals_ignoring_case(name, u); });
+}
+
+// The head's size, or 0 when it cannot be made.
+std::size_t head_size(const gw_cache_entry_meta_t &meta, std::span<const gw_cache_str_t> fields) noexcept
+{
+    std::size_t size = GW_CACHE_ENTRY_FIXED, count = 0;
+    if (meta.varies) {
+        if (!is_value(view(meta.variant))) return 0;
+        size += meta.variant.len;
+    }
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+        std::string_view name = view(fields[i]), value = view(fields[i + 1]);
+        if (!is_stored(name)) continue;
+        if (!is_name(name) || !is_value(value) || ++count > GW_CACHE_ENTRY_MAX_HEADERS) return 0;
+        size += field_header + name.size() + value.size();
+    }
+    return size;
+}
+
+// What decoding requires of the fixed part, so whatever is written reads back.
+bool is_valid(const gw_cache_entry_meta_t &m) noexcept
+{
+    return is_storable_status(m.status) && m.stored_at >= 0 && m.lifetime != 0
+           && m.lifetime <= GW_CACHE_MAX_LIFETIME && m.initial_age < m.lifetime;
+}
+
+std::size_t write_head(std::span<unsigned char> out, const gw_cache_entry_meta_t &meta,
+                       std::span<const gw_cache_str_t> fields, std::uint64_t body_len) noexcept
+{
+    std::size_t size = head_size(meta, fields);
+    if (size == 0 || size > out.size() || !is_valid(meta)) return 0;
+
+    unsigned char *p = out.data();
+    std::memcpy(p, magic.data(), magic.size());
+    p[at_version] = GW_CACHE_ENTRY_VERSION;
+    p[at_flags] = meta.varies ? flag_variant : 0;
+    put<std::uint16_t>(p + at_status, static_cast<std::uint16_t>(meta.status));
+    put<std::uint64_t>(p + at_stored_at, static_cast<std::uint64_t>(meta.stored_at));
+    put<std::uint32_t>(p + at_initial_age, meta.initial_age);
+    put<std::uint32_t>(p + at_lifetime, meta.lifetime);
+    put<std::uint32_t>(p + at_head_len, static_cast<std::uint32_t>(size - GW_CACHE_ENTRY_FIXED));
+    put<std::uint16_t>(p + at_variant_len, static_cast<std::uint16_t>(meta.varies ? meta.variant.len : 0));
+    put<std::uint64_t>(p + at_body_len, body_len);
+
+    unsigned char *w = p + GW_CACHE_ENTRY_FIXED;
+    if (meta.varies && meta.variant.len) w = std::ranges::copy(view(meta.variant), w).out;
+
+    std::uint16_t count = 0;
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+        std::string_view name = view(fields[i]), value = view(fields[i + 1]);
+        if (!is_stored(name)) continue;
+        put<std::uint16_t>(w, static_cast<std::uint16_t>(name.size()));
+        put<std::uint16_t>(w + 2, static_cast<std::uint16_t>(value.size()));
+        w = std::ranges::copy(value, std::ranges::copy(name, w + field_header).out).out;
+        ++count;
+    }
+    put<std::uint16_t>(p + at_headers, count);
+    return size;
+}
+
+gw_cache_entry_status_t decode(std::span<const unsigned char> data, std::int64_t now, gw_cache_entry_t &e) noexcept
+{
+    e = {};
+    const unsigned char *p = data.data();
+    if (data.size() < GW_CACHE_ENTRY_FIXED || std::memcmp(p, magic.data(), magic.size()) != 0
+        || p[at_version] != GW_CACHE_ENTRY_VERSION || (p[at_flags] & ~flag_variant) != 0) {
+        return GW_CACHE_ENTRY_CORRUPT;
+    }
+
+    auto &m = e.meta;
+    m.status = get<std::uint16_t>(p + at_status);
+    m.stored_at = static_cast<std::int64_t>(get<std::uint64_t>(p + at_stored_at));
+    m.initial_age = get<std::uint32_t>(p + at_initial_age);
+    m.lifetime = get<std::uint32_t>(p + at_lifetime);
+    m.varies = p[at_flags] & flag_variant;
+    std::size_t head_len = get<std::uint32_t>(p + at_head_len);
+    std::size_t count = get<std::uint16_t>(p + at_headers);
+    std::size_t variant_len = get<std::uint16_t>(p + at_variant_len);
+    std::uint64_t body_len = get<std::uint64_t>(p + at_body_len);
+
+    std::size_t rest = data.size() - GW_CACHE_ENTRY_FIXED;
+    if (!is_valid(m) || head_len > rest
+        || body_len != rest - head_len || count > GW_CACHE_ENTRY_MAX_HEADERS || (!m.varies && variant_len != 0)
+        || variant_len > head_len) {
+        return GW_CACHE_ENTRY_CORRUPT;
+    }
+
+    const unsigned char *head = p + GW_CACHE_ENTRY_FIXED;
+    std::string_view variant{reinterpret_cast<const char *>(head), variant_len};
+    if (!is_value(variant)) return GW_CACHE_ENTRY_CORRUPT;
+    m.variant = {variant.data(), variant.size()};
+
+    // every header within head_len, well formed, and nothing left over
+    const unsigned char *h = head + variant_len, *end = head + head_len;
+    for (std::size_t i = 0; i < count; ++i) {
+        if (static_cast<std::size_t>(end - h) < field_header) return GW_CACHE_ENTRY_CORRUPT;
+        std::size_t name_len = get<std::uint16_t>(h), value_len = get<std::uint16_t>(h + 2);
+        if (static_cast<std::size_t>(end - h) - field_header < name_len + value_len) return GW_CACHE_ENTRY_CORRUPT;
+        std::string_view name{reinterpret_cast<const char *>(h + field_header), name_len};
+        std::string_view value{name.data() + name_len, value_len};
+        if (!is_name(name) || !is_value(value) || !is_stored(name)) return GW_CACHE_ENTRY_CORRUPT;
+        h += field_header + name_len + value_len;
+    }
+    if (h != end) return GW_CACHE_ENTRY_CORRUPT;
+
+    e.header_count = count;
+    e.headers = head + variant_len;
+    e.headers_len = head_len - variant_len;
+    e.body = end;
+    e.body_len = body_len;
+
+    // a gateway whose clock is behind the writer's sees no negative age
+    std::uint64_t resident = now > m.stored_at ? static_cast<std::uint64_t>(now - m.stored_at) : 0;
+    e.age = m.initial_age + resident;
+    return e.age < m.lifetime ? GW_CACHE_ENTRY_FRESH : GW_CACHE_ENTRY_EXPIRED;
+}
+
+} // namespace
+
+} // namespace gw::cache
+
+extern "C" {
+
+int gw_cache_header_is_stored(const char *name, size_t len)
+{
+    return gw::cache::is_stored({name, len});
+}
+
+void gw_cache_redis_keys(const char *key, size_t len, char entry_key[GW_CACHE_KEY_LEN],
+                         char lock_key[GW_CACHE_LOCK_KEY_LEN])
+{
+    unsigned char digest[32];
+    gw::sha2::Digest sha(gw::sha2::Kind::sha256);
+    sha.update(key, len);
+    sha.final(digest);
+
+    char *p = std::ranges::copy(std::string_view{"gw:cache:"}, entry_key).out;
+    gw::hex::encode(digest, p);
+    std::memcpy(lock_key, entry_key, GW_CACHE_KEY_LEN);
+    std::memcpy(lock_key + GW_CACHE_KEY_LEN, ":lock", 5);
+}
+
+size_t gw_cache_entry_head_size(const gw_cache_entry_meta_t *meta, const gw_cache_str_t *headers, size_t n)
+{
+    return gw::cache::head_size(*meta, {headers, 2 * n});
+}
+
+size_t gw_cache_entry_write_head(unsigned char *out, size_t cap, const gw_cache_entry_meta_t *meta,
+                                 const gw_cache_str_t *headers, size_t n, uint64_t body_len)
+{
+    return gw::cache::write_head({out, cap}, *meta, {headers, 2 * n}, body_len);
+}
+
+void gw_cache_entry_set_body_len(unsigned char *head, uint64_t body_len)
+{
+    gw::cache::put<std::uint64_t>(head + gw::cache::at_body_len, body_len);
+}
+
+gw_cache_entry_status_t gw_cache_entry_decode(const unsigned char *data, size_t len, int64_t now,
+                                              gw_cache_entry_t *entry)
+{
+    return gw::cache::decode({data, len}, now, *entry);
+}
+
+int gw_cache_entry_next_header(const gw_cache_entry_t *entry, size_t *cursor, gw_cache_str_t *name,
+                               gw_cache_str_t *value)
+{
+    // the entry was validated: every field lies within headers_len
+    if (*cursor >= entry->headers_len) return 0;
+    const unsigned char *h = entry->headers + *cursor;
+    std::size_t name_len = gw::cache::get<std::uint16_t>(h), value_len = gw::cache::get<std::uint16_t>(h + 2);
+    name->data = reinterpret_cast<const char *>(h + 4);
+    name->len = name_len;
+    value->data = name->data + name_len;
+    value->len = value_len;
+    *cursor += 4 + name_len + value_len;
+    return 1;
+}
+
+int gw_cache_entry_variant_matches(const gw_cache_entry_t *entry, gw_cache_str_t accept_encoding)
+{
+    return !entry->meta.varies || gw::cache::view(accept_encoding) == gw::cache::view(entry->meta.variant);
+}
+
+} // extern "C"

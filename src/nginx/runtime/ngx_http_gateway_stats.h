@@ -1,0 +1,230 @@
+/*
+ * The stats registry: what the gateway's features count, for the metrics
+ * and status renderers.
+ *
+ * At configuration time a feature declares a family (name, help, type,
+ * label names, and "dimensions": labels whose few values are known in
+ * advance, such as an HTTP method or a result) and its series (one per
+ * tuple of the other labels' values, such as a route or a zone), and gets
+ * a handle. Every series holds one value cell per combination of the
+ * dimensions' values, in the zone "gateway_stats"; on the request path a
+ * feature updates a cell of its handle with an atomic add, without a lock
+ * and without looking anything up.
+ *
+ * Series are kept across reloads by family and label values (counters go
+ * on counting); those a new configuration no longer declares are removed.
+ * A full zone counts the series it could not hold (read with
+ * ngx_http_gateway_stats_dropped()) and logs it once per interval: their
+ * handles count nothing. Series can also be added and removed at run time
+ * (peers that come and go); families may be collected at read time from
+ * state their feature keeps anyway.
+ */
+
+#ifndef _NGX_HTTP_GATEWAY_STATS_H_INCLUDED_
+#define _NGX_HTTP_GATEWAY_STATS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "gw_json_writer.h"
+#include "gw_prometheus.h"
+#include "gw_stats.h"
+
+
+typedef struct ngx_http_gateway_stats_s         ngx_http_gateway_stats_t;
+typedef struct ngx_http_gateway_stats_family_s  ngx_http_gateway_stats_family_t;
+typedef struct ngx_http_gateway_stats_emit_s    ngx_http_gateway_stats_emit_t;
+
+
+/* A label whose values are known in advance: a value cell each. */
+typedef struct {
+    ngx_str_t                          name;
+    ngx_str_t                         *values;   /* ngx_null_string ends */
+} ngx_http_gateway_stats_dim_t;
+
+
+/* A collector emits its family's series when the registry is read. */
+typedef void (*ngx_http_gateway_stats_collect_pt)(
+    ngx_http_gateway_stats_emit_t *emit, void *data);
+
+
+typedef struct {
+    ngx_str_t                          name;     /* counters end in _total */
+    ngx_str_t                          help;
+    ngx_uint_t                         type;     /* GW_METRIC_COUNTER, ... */
+    ngx_str_t                         *labels;   /* per series; NULL or
+                                                    ngx_null_string ends */
+    ngx_http_gateway_stats_dim_t      *dims;     /* NULL or name.len 0 ends */
+    double                             unit;     /* histograms: what 1 is in
+                                                    the bounds' unit (1e-6:
+                                                    microseconds of seconds) */
+    ngx_http_gateway_stats_collect_pt  collect;  /* instead of series */
+    void                              *data;
+} ngx_http_gateway_stats_def_t;
+
+
+/*
+ * A series handle: its cells, and a histogram's bounds in observation
+ * units. It may be copied anywhere, shared memory included.
+ */
+typedef struct {
+    ngx_atomic_uint_t                 *values;   /* NULL: not counted */
+    uint64_t                          *bounds;   /* in the zone */
+    ngx_uint_t                         nbounds;  /* 0: not a histogram */
+    void                              *series;   /* the registry's record */
+} ngx_http_gateway_stat_t;
+
+
+/* --- configuration time ------------------------------------------------ */
+
+/*
+ * Declares a family, or returns the one of that name and shape; NULL on
+ * error, logged (a name or label Prometheus would refuse, or the name
+ * declared with another shape).
+ */
+ngx_http_gateway_stats_family_t *ngx_http_gateway_stats_family(
+    ngx_conf_t *cf, ngx_http_gateway_stats_def_t *def);
+
+/* A collector's data of this configuration (instead of def->data). */
+void ngx_http_gateway_stats_collect_data(
+    ngx_http_gateway_stats_family_t *family, void *data);
+
+/*
+ * The series of these label values (one per label name, in order; NULL
+ * for none), counted from the start of the configuration's workers.
+ */
+ngx_http_gateway_stat_t *ngx_http_gateway_stats_series(ngx_conf_t *cf,
+    ngx_http_gateway_stats_family_t *family, ngx_str_t *labels);
+
+/* Histogram bounds of every family (default: Prometheus's usual set). */
+ngx_int_t ngx_http_gateway_stats_set_buckets(ngx_conf_t *cf, double *bounds,
+    ngx_uint_t n);
+
+/* The zone's size (default 1m). */
+void ngx_http_gateway_stats_set_size(ngx_conf_t *cf, size_t size);
+
+
+/* --- run time, any worker ---------------------------------------------- */
+
+/* Adds a series now (a new peer); NGX_DECLINED: the zone is full. */
+ngx_int_t ngx_http_gateway_stats_series_add(
+    ngx_http_gateway_stats_family_t *family, ngx_str_t *labels,
+    ngx_http_gateway_stat_t *stat);
+
+/* Removes a series added at run time; nobody may update it any more. */
+void ngx_http_gateway_stats_series_remove(ngx_http_gateway_stat_t *stat);
+
+
+/* --- the request path --------------------------------------------------- */
+
+/* A cell's index from the dimensions' value indexes, first dimension first */
+#define ngx_http_gateway_stats_cell2(i, n2, j)  ((i) * (n2) + (j))
+
+
+static ngx_inline void
+ngx_http_gateway_stats_add(ngx_http_gateway_stat_t *stat, ngx_uint_t cell,
+    ngx_atomic_int_t delta)
+{
+    if (stat && stat->values) {
+        (void) ngx_atomic_fetch_add(&stat->values[cell], delta);
+    }
+}
+
+
+/* gauges */
+static ngx_inline void
+ngx_http_gateway_stats_set(ngx_http_gateway_stat_t *stat, ngx_uint_t cell,
+    ngx_atomic_uint_t value)
+{
+    if (stat && stat->values) {
+        stat->values[cell] = value;
+    }
+}
+
+
+/* histograms: value in the family's unit */
+static ngx_inline void
+ngx_http_gateway_stats_observe(ngx_http_gateway_stat_t *stat, ngx_uint_t cell,
+    uint64_t value)
+{
+    ngx_atomic_uint_t  *v;
+
+    if (stat && stat->values) {
+        v = &stat->values[cell * (stat->nbounds + 2)];
+
+        (void) ngx_atomic_fetch_add(
+                  &v[gw_stats_bucket(stat->bounds, stat->nbounds, value)], 1);
+        (void) ngx_atomic_fetch_add(&v[stat->nbounds + 1], value);
+    }
+}
+
+
+/* --- collectors ---------------------------------------------------------- */
+
+/* One series of a collected family (labels as the family names them). */
+void ngx_http_gateway_stats_emit(ngx_http_gateway_stats_emit_t *emit,
+    ngx_str_t *labels, double value);
+
+
+/* --- reading (the renderers) -------------------------------------------- */
+
+/* A family as read: ready for gw_prom_write_series(), in the pool. */
+typedef struct {
+    gw_metric_family_t                 family;
+    gw_metric_series_t                *series;
+    ngx_uint_t                         nseries;
+} ngx_http_gateway_stats_read_t;
+
+/*
+ * Every family of this worker's configuration with its series and their
+ * values now, copied into pool one family at a time under the zone's
+ * mutex (counters are read without stopping anyone). An array of
+ * ngx_http_gateway_stats_read_t, or NULL when out of memory.
+ */
+ngx_array_t *ngx_http_gateway_stats_read(ngx_http_request_t *r,
+    ngx_pool_t *pool);
+
+/* Series the zone could not hold since it was made. */
+uint64_t ngx_http_gateway_stats_dropped(ngx_http_request_t *r);
+
+/*
+ * All of it as Prometheus text (version 0.0.4), gateway_metrics_dropped_total
+ * last: a chain of buffers from pool, or NULL when out of memory.
+ */
+ngx_chain_t *ngx_http_gateway_stats_prometheus(ngx_http_request_t *r,
+    ngx_pool_t *pool);
+
+/* $gateway_stats: the same text, as a variable. */
+ngx_int_t ngx_http_gateway_stats_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+/* --- status providers ---------------------------------------------------- */
+
+/* Writes one value (an object, usually) of the feature's state. */
+typedef ngx_int_t (*ngx_http_gateway_status_pt)(gw_json_writer_t *w,
+    void *data);
+
+typedef struct {
+    ngx_str_t                          section;  /* "upstreams", "redis" */
+    ngx_http_gateway_status_pt         handler;
+    void                              *data;
+} ngx_http_gateway_status_t;
+
+/* A feature's section of the status document. */
+ngx_int_t ngx_http_gateway_status_add(ngx_conf_t *cf, ngx_str_t *section,
+    ngx_http_gateway_status_pt handler, void *data);
+
+/* The sections, in the order they were added (ngx_http_gateway_status_t). */
+ngx_array_t *ngx_http_gateway_status_sections(ngx_http_request_t *r);
+
+
+/* the registry's life, from ngx_http_gateway_module */
+ngx_http_gateway_stats_t *ngx_http_gateway_stats_create(ngx_conf_t *cf);
+ngx_int_t ngx_http_gateway_stats_init(ngx_conf_t *cf,
+    ngx_http_gateway_stats_t *stats);
+
+
+#endif /* _NGX_HTTP_GATEWAY_STATS_H_INCLUDED_ */

@@ -1,0 +1,86 @@
+/*
+ * Span export over OTLP/HTTP: one SERVER span per sampled client request,
+ * ended in the log phase, batched per worker and posted to a collector on
+ * a background link.
+ */
+
+#ifndef _NGX_HTTP_GATEWAY_TRACE_EXPORT_H_INCLUDED_
+#define _NGX_HTTP_GATEWAY_TRACE_EXPORT_H_INCLUDED_
+
+
+#include "ngx_http_gateway.h"
+#include "gw_otlp.h"
+
+
+/* Most gateway_trace_attr a location may add to its spans. */
+#define NGX_HTTP_GATEWAY_TRACE_MAX_ATTRS  32
+
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_http_complex_value_t   *value;
+} ngx_http_gateway_trace_attr_t;
+
+
+/* The gateway's own attributes, read from its variables when defined. */
+typedef enum {
+    NGX_HTTP_GATEWAY_TRACE_ROUTE = 0,
+    NGX_HTTP_GATEWAY_TRACE_REQUEST_ID,
+    NGX_HTTP_GATEWAY_TRACE_JWT_STATUS,
+    NGX_HTTP_GATEWAY_TRACE_JWT_SUB,
+    NGX_HTTP_GATEWAY_TRACE_RATE_LIMIT,
+    NGX_HTTP_GATEWAY_TRACE_CIRCUIT,
+    NGX_HTTP_GATEWAY_TRACE_CACHE,
+    NGX_HTTP_GATEWAY_TRACE_VARS
+} ngx_http_gateway_trace_var_e;
+
+
+typedef struct {
+    ngx_str_t                   collector;    /* HOST:PORT; empty: no export */
+    ngx_http_gateway_link_t    *link;
+    ngx_str_t                   path;
+    ngx_uint_t                  batch;
+    ngx_uint_t                  queue;
+    ngx_msec_t                  interval;
+    ngx_array_t                *headers;      /* of ngx_str_t "Name: value" */
+    ngx_str_t                   service;
+    ngx_int_t                   vars[NGX_HTTP_GATEWAY_TRACE_VARS];
+                                              /* variable indexes, or -1 */
+    ngx_str_t                   request_head; /* the POST up to Content-Length */
+    ngx_http_gateway_stat_t    *spans;        /* gateway_trace_spans_total */
+    ngx_http_gateway_stat_t    *errors;       /* gateway_trace_export_errors_total */
+} ngx_http_gateway_trace_export_main_conf_t;
+
+
+typedef struct {
+    ngx_array_t                *attrs;        /* of ngx_http_gateway_trace_attr_t */
+} ngx_http_gateway_trace_export_loc_conf_t;
+
+
+/* the cells of gateway_trace_spans_total{result} */
+enum {
+    NGX_HTTP_GATEWAY_TRACE_EXPORTED = 0,
+    NGX_HTTP_GATEWAY_TRACE_DROPPED,
+    NGX_HTTP_GATEWAY_TRACE_REJECTED
+};
+
+
+extern ngx_module_t  ngx_http_gateway_trace_export_module;
+
+
+/*
+ * Ends the request's span: encodes it into this worker's queue. NGX_OK,
+ * NGX_DECLINED (no span: tracing is off or the trace is not sampled),
+ * NGX_BUSY (the queue is full) or NGX_ERROR.
+ */
+ngx_int_t ngx_http_gateway_trace_span_end(ngx_http_request_t *r,
+    ngx_http_gateway_trace_export_main_conf_t *tmcf, gw_otlp_batcher_t *b);
+
+/* The worker's exporter (ngx_http_gateway_trace_exporter.c). */
+ngx_int_t ngx_http_gateway_trace_exporter_start(ngx_cycle_t *cycle,
+    ngx_http_gateway_trace_export_main_conf_t *tmcf);
+void ngx_http_gateway_trace_exporter_stop(ngx_cycle_t *cycle);
+void ngx_http_gateway_trace_exporter_add(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_GATEWAY_TRACE_EXPORT_H_INCLUDED_ */

@@ -1,0 +1,145 @@
+# gateway_jwt_key_request: the JWKS subrequest carries none of the client's
+# headers. Each block starts cold (no keys yet), so the first request makes
+# the fetch; the provider (a server block here) honours Range, If-None-Match
+# and gzip like any static file server and refuses requests that carry a
+# cookie, credentials or other client headers. A body the provider encodes
+# anyway is refused, clearly logged.
+use FindBin;
+use lib $FindBin::Bin;
+use Test::Nginx::Socket 'no_plan';
+use JwtMint;
+
+$ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
+$ENV{TEST_NGINX_IDP_PORT} ||= ($ENV{TEST_NGINX_PORT} || 1984) + 101;
+
+# the ETag nginx gives the provider's file
+my @st = stat(keys_dir() . '/rsa1.jwks');
+our $ETag = sprintf '"%x-%x"', $st[9], $st[7];
+
+our %T;
+$T{rsa1} = jwt('RS256', 'rsa1', { sub => 'alice', exp => time + 3600 }, { kid => 'rsa1' });
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('http_config', <<'_EOC_') unless defined $block->http_config;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_IDP_PORT;
+        gzip on;
+        gzip_types application/json;
+        gzip_min_length 1;
+        location = /jwks {
+            default_type application/json;
+            if ($http_cookie) { return 403; }
+            if ($http_authorization) { return 403; }
+            if ($http_x_client) { return 403; }
+            alias $TEST_NGINX_JWT_KEYS/rsa1.jwks;
+        }
+        location = /jwks-encoded {
+            default_type application/json;
+            add_header Content-Encoding gzip;
+            alias $TEST_NGINX_JWT_KEYS/rsa1.jwks;
+        }
+    }
+_EOC_
+    $block->set_value('config', <<'_EOC_') unless defined $block->config;
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_set_header X-Sub $gateway_jwt_claim_sub;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks;
+    }
+    location = /_echo {
+        return 200 "sub=$http_x_sub\n";
+    }
+_EOC_
+    $block->set_value('request', "GET /t\n") unless defined $block->request;
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: Range does not reach the provider (no 206)
+--- more_headers eval
+"Range: bytes=0-9\nAuthorization: Bearer $main::T{rsa1}"
+--- response_body
+sub=alice
+--- no_error_log
+fetching keys
+
+
+
+=== TEST 2: If-None-Match does not reach the provider (no 304)
+--- more_headers eval
+"If-None-Match: $main::ETag\nAuthorization: Bearer $main::T{rsa1}"
+--- response_body
+sub=alice
+--- no_error_log
+fetching keys
+
+
+
+=== TEST 3: Accept-Encoding does not reach the provider (no gzip)
+--- more_headers eval
+"Accept-Encoding: gzip\nAuthorization: Bearer $main::T{rsa1}"
+--- response_body
+sub=alice
+--- no_error_log
+fetching keys
+
+
+
+=== TEST 4: the client's cookies do not reach the provider
+--- more_headers eval
+"Cookie: session=s3cr3t\nAuthorization: Bearer $main::T{rsa1}"
+--- response_body
+sub=alice
+--- no_error_log
+fetching keys
+
+
+
+=== TEST 5: the client's Authorization does not reach the provider, though the key location does not clear it
+--- more_headers eval
+"Authorization: Bearer $main::T{rsa1}"
+--- response_body
+sub=alice
+--- no_error_log
+fetching keys
+
+
+
+=== TEST 6: nor does any other header of the client
+--- more_headers eval
+"X-Client: 1\nAuthorization: Bearer $main::T{rsa1}"
+--- response_body
+sub=alice
+--- no_error_log
+fetching keys
+
+
+
+=== TEST 7: a body the provider encodes is refused, and the log says why
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks-encoded;
+    }
+    location = /_echo {
+        return 200 "ok\n";
+    }
+--- more_headers eval
+"Authorization: Bearer $main::T{rsa1}"
+--- error_code: 401
+--- error_log
+gateway jwt: fetching keys from "/_jwks" failed: the body is encoded (Content-Encoding: gzip); no keys yet
