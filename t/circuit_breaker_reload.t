@@ -3,14 +3,16 @@
 # run in order against one shared zone.
 #
 # Ports: TEST_NGINX_SERVER_PORT for the gateway; TEST_NGINX_PEER_PORT
-# (default 2301) + 1 for a peer; TEST_NGINX_CLOSED_PORT (default 2319) must
+# (default: the server port + 40) + 1 for a peer; TEST_NGINX_CLOSED_PORT
+# (server port + 49) must
 # have no listener.
 
 BEGIN {
     $ENV{TEST_NGINX_USE_HUP} = 1;
-    $ENV{TEST_NGINX_PEER_PORT} ||= 2301;
+    my $s = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 40;
     $ENV{TEST_NGINX_PEER_B} = $ENV{TEST_NGINX_PEER_PORT} + 1;
-    $ENV{TEST_NGINX_CLOSED_PORT} ||= 2319;
+    $ENV{TEST_NGINX_CLOSED_PORT} ||= $s + 49;
 }
 
 use Test::Nginx::Socket 'no_plan';

@@ -3,16 +3,17 @@
 # the kernel spreads them over both workers.
 #
 # Ports: TEST_NGINX_SERVER_PORT for the gateway; TEST_NGINX_PEER_PORT
-# (default 2301) for the peer and +4 for the reuseport front server;
-# TEST_NGINX_BLACKHOLE_PORT (default 2318) is held by this script and never
+# (default: the server port + 40) for the peer and +4 for the reuseport front server;
+# TEST_NGINX_BLACKHOLE_PORT (server port + 48) is held by this script and never
 # answers.
 
 BEGIN {
-    $ENV{TEST_NGINX_PEER_PORT} ||= 2301;
+    my $s = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 40;
     my $p = $ENV{TEST_NGINX_PEER_PORT};
     $ENV{TEST_NGINX_PEER_A} = $p;
     $ENV{TEST_NGINX_FRONT_PORT} = $p + 4;
-    $ENV{TEST_NGINX_BLACKHOLE_PORT} ||= 2318;
+    $ENV{TEST_NGINX_BLACKHOLE_PORT} ||= $s + 48;
 }
 
 use FindBin;

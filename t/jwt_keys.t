@@ -7,9 +7,10 @@ use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
 $ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
-$ENV{TEST_NGINX_IDP_PORT} ||= 2101;
-$ENV{TEST_NGINX_DEAD_PORT} ||= 2109;     # nothing listens there
-$ENV{TEST_NGINX_SLOW_PORT} ||= 2102;     # accepts, never answers
+my $p = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+$ENV{TEST_NGINX_IDP_PORT} ||= $p + 110;
+$ENV{TEST_NGINX_SLOW_PORT} ||= $p + 111;     # accepts, never answers
+$ENV{TEST_NGINX_DEAD_PORT} ||= $p + 119;     # nothing listens there
 
 my $exp = time + 3600;
 our %T;

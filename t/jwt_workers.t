@@ -6,7 +6,8 @@ use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
 $ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
-$ENV{TEST_NGINX_IDP_PORT} ||= 2101;
+$ENV{TEST_NGINX_IDP_PORT} ||=
+    ($ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984) + 110;
 
 our %T;
 my $exp = time + 3600;

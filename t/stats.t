@@ -11,7 +11,9 @@ use lib $FindBin::Bin;
 use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
-$ENV{TEST_NGINX_CLOSED_PORT} ||= 2319;
+# a port nothing listens on (default: the server port + 49)
+$ENV{TEST_NGINX_CLOSED_PORT} ||=
+    ($ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984) + 49;
 
 our %T;
 $T{ok} = jwt('HS256', \'stats-secret', { sub => 'u', exp => time + 3600, roles => ['viewer'] });
