@@ -1,7 +1,9 @@
 # Consul discovery across "nginx -s reload" and "nginx -s quit", with two
 # workers and a blocking query in flight (wait=60s): the old workers exit
-# at once, the published set survives a reload even with Consul down, a
-# new service starts from the configured servers, and quit is prompt. The
+# at once, the published set survives a reload even with Consul down, the
+# new workers' first query does not block on the old index (Consul may have
+# restarted, or gone back, meanwhile), a new service starts from the
+# configured servers, and quit is prompt. The
 # blocks are loaded into one running nginx with SIGHUP (TEST_NGINX_USE_HUP).
 #
 # Ports (P: TEST_NGINX_SERVER_PORT, default 1984): the double at P+20,
@@ -53,10 +55,18 @@ master_on();
 workers(2);
 no_shuffle();
 
+# the upstream of every block, unless the block has its own
+my $web = <<'_EOC_';
+    upstream backend {
+        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=60s;
+        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
+    }
+_EOC_
+
 add_block_preprocessor(sub {
     my $block = shift;
 
-    $block->set_value('http_config', ($block->http_config // '') . <<'_EOC_');
+    $block->set_value('http_config', ($block->http_config // $web) . <<'_EOC_');
     server { listen 127.0.0.1:$TEST_NGINX_PEER_A; return 200 "a"; }
     server { listen 127.0.0.1:$TEST_NGINX_PEER_B; return 200 "b"; }
     server { listen 127.0.0.1:$TEST_NGINX_BOOT_PORT; return 200 "boot"; }
@@ -92,11 +102,6 @@ $Consul->stop;
 __DATA__
 
 === TEST 1: Consul's set, with a blocking query of 60s in flight
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=60s;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
 --- init
 $Consul->clear;
 $Consul->register(id => 'a', port => $ENV{TEST_NGINX_PEER_A});
@@ -111,11 +116,6 @@ $Consul->stop;
 
 
 === TEST 2: a reload: the old workers exit at once, the set stays
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=60s;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
 --- init
 ok(wait_for(30, sub { logged(qr/worker process \d+ exited with code 0/) >= 2 }),
    'the old workers, one of them blocked on Consul, are gone');
@@ -128,7 +128,30 @@ ok(serves('b'), 'the new workers poll');
 
 
 
-=== TEST 3: a reload to another service starts from the configured servers
+=== TEST 3: Consul's index goes back while a query blocks on a higher one
+--- init
+$Consul->clear_requests;
+$Consul->reset_index(1000);
+ok(wait_for(30, sub { grep { ($_->{query}{index}[0] // '') eq '1000' }
+                      @{ $Consul->requests } }), 'a query blocks on index 1000');
+# a restored snapshot (or a Consul restarted with its data lost): the
+# blocked query does not answer, nobody has seen the lower index yet
+$Consul->reset_index(1);
+--- response_body: b
+
+
+
+=== TEST 4: after a reload, the first query does not block on the old index
+--- init
+$Consul->clear;
+$Consul->register(id => 'a', port => $ENV{TEST_NGINX_PEER_A});
+ok(serves('a'), 'the new workers see the change (a query on index 1000 '
+   . 'would wait 60s)');
+--- response_body: a
+
+
+
+=== TEST 5: a reload to another service starts from the configured servers
 --- http_config
     upstream backend {
         gateway_consul api server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=60s;

@@ -42,17 +42,17 @@ int64_t gw_consul_poll_delay(const gw_consul_poll_t *poll, const gw_consul_poll_
     return std::max<int64_t>({0, bucket, retry});
 }
 
-uint64_t gw_consul_poll_begin(gw_consul_poll_t *poll, const gw_consul_poll_conf_t *conf, int64_t now)
+uint64_t gw_consul_poll_begin(gw_consul_poll_t *poll, const gw_consul_poll_conf_t *conf, int64_t now,
+                              int same_server)
 {
     poll->tat = std::max(poll->tat, now) + conf->interval_ms;
-    return poll->resync ? 0 : poll->index;
+    return same_server ? poll->index : 0;
 }
 
 gw_consul_index_event_t gw_consul_poll_success(gw_consul_poll_t *poll, uint64_t reply_index)
 {
     poll->errors = 0;
     poll->retry_at = 0;
-    poll->resync = 0;
 
     gw_consul_index_event_t event = GW_CONSUL_INDEX_ADVANCED;
     if (reply_index == 0) {
@@ -82,7 +82,6 @@ int64_t gw_consul_poll_failure(gw_consul_poll_t *poll, const gw_consul_poll_conf
     int64_t half = delay / 2;
     delay = delay - half + static_cast<int64_t>(random % static_cast<uint64_t>(half + 1));
     poll->retry_at = now + delay;
-    poll->resync = 1;
     if (nservers > 0) poll->server = (poll->server + 1) % nservers;
     return delay;
 }

@@ -24,9 +24,16 @@ START_TEST(first_query_does_not_block)
 
     gw_consul_poll_init(&p);
     ck_assert_int_eq(gw_consul_poll_delay(&p, &c, 1000), 0);
-    ck_assert_uint_eq(gw_consul_poll_begin(&p, &c, 1000), 0);
+    ck_assert_uint_eq(gw_consul_poll_begin(&p, &c, 1000, 0), 0);
     ck_assert_int_eq(gw_consul_poll_success(&p, 57), GW_CONSUL_INDEX_ADVANCED);
-    ck_assert_uint_eq(gw_consul_poll_begin(&p, &c, 1000), 57);
+    ck_assert_uint_eq(gw_consul_poll_begin(&p, &c, 1000, 1), 57);
+
+    /*
+     * a new connection (a new worker after a reload, a takeover, Consul
+     * closed the last one) does not block on the index it has not seen
+     */
+    ck_assert_uint_eq(gw_consul_poll_begin(&p, &c, 1000, 0), 0);
+    ck_assert_uint_eq(p.index, 57);
 }
 END_TEST
 
@@ -104,7 +111,7 @@ START_TEST(rate_limit_allows_a_burst_then_one_per_interval)
     /* a Consul that answers at once forever */
     for (i = 0; i < 3; i++) {
         ck_assert_int_eq(gw_consul_poll_delay(&p, &c, now), 0);
-        gw_consul_poll_begin(&p, &c, now);
+        gw_consul_poll_begin(&p, &c, now, 1);
         gw_consul_poll_success(&p, 5);
     }
     ck_assert_int_eq(gw_consul_poll_delay(&p, &c, now), 1000);
@@ -115,23 +122,23 @@ START_TEST(rate_limit_allows_a_burst_then_one_per_interval)
         ck_assert_int_eq(d, 1000);
         now += d;
         ck_assert_int_eq(gw_consul_poll_delay(&p, &c, now), 0);
-        gw_consul_poll_begin(&p, &c, now);
+        gw_consul_poll_begin(&p, &c, now, 1);
     }
 
     /* after a quiet spell (a long blocking query) the burst is back */
     now += 300000;
     for (i = 0; i < 3; i++) {
         ck_assert_int_eq(gw_consul_poll_delay(&p, &c, now), 0);
-        gw_consul_poll_begin(&p, &c, now);
+        gw_consul_poll_begin(&p, &c, now, 1);
     }
     ck_assert_int_gt(gw_consul_poll_delay(&p, &c, now), 0);
 
     /* one token back per interval */
     now += 2000;
     ck_assert_int_eq(gw_consul_poll_delay(&p, &c, now), 0);
-    gw_consul_poll_begin(&p, &c, now);
+    gw_consul_poll_begin(&p, &c, now, 1);
     ck_assert_int_eq(gw_consul_poll_delay(&p, &c, now), 0);
-    gw_consul_poll_begin(&p, &c, now);
+    gw_consul_poll_begin(&p, &c, now, 1);
     ck_assert_int_eq(gw_consul_poll_delay(&p, &c, now), 1000);
 }
 END_TEST
@@ -174,17 +181,18 @@ START_TEST(errors_back_off_and_rotate_servers)
 
     /*
      * the index is kept across errors (to tell one that goes backwards),
-     * but the first query after them does not block: a restarted Consul
-     * may sit at a lower index and answer only when the wait runs out
+     * but the first query after them, on a new connection, does not block:
+     * a restarted Consul may sit at a lower index and answer only when the
+     * wait runs out
      */
     ck_assert_uint_eq(p.index, 9);
     now += 20000;
     ck_assert_int_eq(gw_consul_poll_delay(&p, &c, now), 0);
-    ck_assert_uint_eq(gw_consul_poll_begin(&p, &c, now), 0);
+    ck_assert_uint_eq(gw_consul_poll_begin(&p, &c, now, 0), 0);
     ck_assert_int_eq(gw_consul_poll_success(&p, 4), GW_CONSUL_INDEX_RESET);
-    ck_assert_uint_eq(gw_consul_poll_begin(&p, &c, now), 0);
+    ck_assert_uint_eq(gw_consul_poll_begin(&p, &c, now, 1), 0);
     gw_consul_poll_success(&p, 10);
-    ck_assert_uint_eq(gw_consul_poll_begin(&p, &c, now), 10);
+    ck_assert_uint_eq(gw_consul_poll_begin(&p, &c, now, 1), 10);
     ck_assert_uint_eq(p.errors, 0);
     ck_assert_int_eq(p.retry_at, 0);
     d = gw_consul_poll_failure(&p, &c, 3, now, 0);

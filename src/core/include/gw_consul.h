@@ -167,8 +167,6 @@ typedef struct {
     int64_t   retry_at;     /* after errors: no request before */
     uint32_t  errors;       /* consecutive */
     uint32_t  server;       /* which of the configured servers to ask */
-    uint32_t  resync;       /* after an error: the next query does not block */
-    uint32_t  pad;
 } gw_consul_poll_t;
 
 typedef enum {
@@ -185,13 +183,18 @@ int64_t gw_consul_poll_delay(const gw_consul_poll_t *poll,
                              const gw_consul_poll_conf_t *conf, int64_t now);
 
 /*
- * A request starts now: takes a token; returns the index to send (0, a
- * query that returns at once, for the first one and the first after an
- * error: a Consul restarted, or another server, may be at a lower index,
- * on which a blocking query would wait for nothing).
+ * A request starts now: takes a token; returns the index to send. Only a
+ * connection that already answered (same_server) may block on the last
+ * index; on a new one the query returns at once (0): behind it may be a
+ * Consul that restarted, or another server, at a lower index, where a
+ * blocking query would answer only when its wait runs out. A new
+ * connection is the first of a poller (a new worker after a reload, one
+ * that takes over), the first after an error or a failover, and the one
+ * after Consul closed an idle connection.
  */
 uint64_t gw_consul_poll_begin(gw_consul_poll_t *poll,
-                              const gw_consul_poll_conf_t *conf, int64_t now);
+                              const gw_consul_poll_conf_t *conf, int64_t now,
+                              int same_server);
 
 /*
  * A 200 reply carried X-Consul-Index reply_index (0 when it was missing,

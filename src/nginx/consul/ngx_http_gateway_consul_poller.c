@@ -321,12 +321,22 @@ ngx_http_gateway_consul_ask(ngx_http_gateway_consul_poller_t *p)
     links = ccf->links.elts;
 
     ngx_shmtx_lock(&ccf->shpool->mutex);
-    p->index = gw_consul_poll_begin(&ccf->sh->poll, &p->rules,
-                                    (int64_t) ngx_current_msec);
-    server = ccf->sh->poll.server % ccf->links.nelts;
-    ngx_shmtx_unlock(&ccf->shpool->mutex);
 
+    server = ccf->sh->poll.server % ccf->links.nelts;
     link = links[server];
+
+    /*
+     * a query blocks only on a kept-alive connection, one that answered
+     * the last query: behind a new one may be a Consul at a lower index
+     */
+
+    p->index = gw_consul_poll_begin(&ccf->sh->poll, &p->rules,
+                                    (int64_t) ngx_current_msec,
+                                    link == p->link
+                                    && link->state
+                                       >= NGX_HTTP_GATEWAY_LINK_CONNECTED);
+
+    ngx_shmtx_unlock(&ccf->shpool->mutex);
 
     /* after a failover the kept-alive connection to the last one goes */
 
