@@ -11,6 +11,8 @@ use JwtMint;
 
 $ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
 $ENV{TEST_NGINX_IDP_PORT} ||= ($ENV{TEST_NGINX_PORT} || 1984) + 101;
+# a provider that writes its reply byte for byte (TEST 8)
+$ENV{TEST_NGINX_RAW_IDP_PORT} ||= ($ENV{TEST_NGINX_PORT} || 1984) + 104;
 
 # the ETag nginx gives the provider's file
 my @st = stat(keys_dir() . '/rsa1.jwks');
@@ -143,3 +145,31 @@ fetching keys
 --- error_code: 401
 --- error_log
 gateway jwt: fetching keys from "/_jwks" failed: the body is encoded (Content-Encoding: gzip); no keys yet
+
+
+
+=== TEST 8: the provider's control bytes in the logged reason are escaped
+A header value may hold bytes below 0x20 (nginx refuses only NUL, CR and
+LF there), such as a terminal's escape sequences: they are logged as \xHH.
+--- config
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAW_IDP_PORT/jwks;
+    }
+    location = /_echo {
+        return 200 "ok\n";
+    }
+--- tcp_listen: $TEST_NGINX_RAW_IDP_PORT
+--- tcp_reply eval
+"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
+. "Content-Encoding: gz\x1b[31mip\x7f\r\n\r\n{}"
+--- more_headers eval
+"Authorization: Bearer $main::T{rsa1}"
+--- error_code: 401
+--- error_log
+gateway jwt: fetching keys from "/_jwks" failed: the body is encoded (Content-Encoding: gz\x1B[31mip\x7F); no keys yet

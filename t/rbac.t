@@ -314,3 +314,27 @@ main::bearer('viewer')
 --- error_code: 403
 --- error_log
 gateway rbac: "orders:delete" denied
+
+
+
+=== TEST 16: client bytes in the denial are escaped, no forged log line
+A path whose decoded form holds CR/LF, TAB and DEL (nginx decodes %XX into
+$uri) would otherwise write a line of the attacker's choosing into the
+error log: every byte below 0x20 and 0x7f is written as \xHH. (nginx's own
+debug lines carry the decoded path raw, hence the pattern's "denied".)
+--- config
+    location /files/ {
+        gateway_jwt "api";
+        gateway_jwt_secret "rbac-secret";
+        gateway_authorize $uri:read;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
+    }
+--- request
+GET /files/a%0D%0AFORGED%09tab%7Fdel
+--- more_headers eval
+main::bearer('viewer')
+--- error_code: 403
+--- error_log
+gateway rbac: "/files/a\x0D\x0AFORGED\x09tab\x7Fdel:read" denied
+--- no_error_log eval
+qr/^FORGED.*:read" denied/

@@ -637,6 +637,7 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
     ngx_http_gateway_jwt_ctx_t *ctx = data;
 
     ngx_buf_t                         *b;
+    ngx_str_t                          why;
     ngx_uint_t                         ok, status;
     gw_jwt_keyset_t                   *ks;
     ngx_http_gateway_jwt_remote_t     *remote;
@@ -711,9 +712,15 @@ ngx_http_gateway_jwt_keys_done(ngx_http_request_t *r, void *data,
     if (!ok) {
         gw_jwt_keyset_free(ks);
 
+        /* the reason may quote the provider's Content-Encoding */
+
+        why.data = (u_char *) err;
+        why.len = ngx_strlen(err);
+        (void) ngx_http_gateway_escape_controls(r->pool, &why, &why);
+
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "gateway jwt: fetching keys from \"%V\" failed: %s; "
-                      "%s", &remote->uri, err,
+                      "gateway jwt: fetching keys from \"%V\" failed: %V; "
+                      "%s", &remote->uri, &why,
                       remote->keys ? "keeping the old keys" : "no keys yet");
 
         ngx_http_gateway_jwt_keys_fetched(jmcf->keys, remote, NGX_ERROR);

@@ -115,56 +115,6 @@ ngx_http_gateway_jwt_claim_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * Whether text holds a byte below 0x20 or 0x7f: eight bytes at a time
- * (a byte below n makes (x - n) borrow into a high bit x does not have),
- * the last eight overlapping those before.
- */
-
-#define ngx_http_gateway_jwt_bytes(b)  (0x0101010101010101ULL * (b))
-
-static ngx_inline ngx_uint_t
-ngx_http_gateway_jwt_word_has_controls(u_char *p)
-{
-    uint64_t  x, del;
-
-    ngx_memcpy(&x, p, 8);
-    del = x ^ ngx_http_gateway_jwt_bytes(0x7f);
-
-    return ((((x - ngx_http_gateway_jwt_bytes(0x20)) & ~x)
-             | ((del - ngx_http_gateway_jwt_bytes(0x01)) & ~del))
-            & ngx_http_gateway_jwt_bytes(0x80))
-           != 0;
-}
-
-
-static ngx_uint_t
-ngx_http_gateway_jwt_has_controls(u_char *p, size_t len)
-{
-    u_char  *last;
-
-    if (len < 8) {
-        for ( /* void */ ; len; p++, len--) {
-            if (*p < 0x20 || *p == 0x7f) {
-                return 1;
-            }
-        }
-
-        return 0;
-    }
-
-    last = p + len - 8;
-
-    for ( /* void */ ; p < last; p += 8) {
-        if (ngx_http_gateway_jwt_word_has_controls(p)) {
-            return 1;
-        }
-    }
-
-    return ngx_http_gateway_jwt_word_has_controls(last);
-}
-
-
-/*
  * found: the verified token has the value (none has nothing). Identity
  * providers let users write their own names: a byte below 0x20 or 0x7f
  * becomes \xHH (nginx's log escaping), everything else stays as it is.
@@ -174,55 +124,22 @@ static ngx_int_t
 ngx_http_gateway_jwt_set_value(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, int found, gw_jwt_str_t *value)
 {
-    u_char      c, *p, *src;
-    size_t      i, controls;
-
-    static u_char  hex[] = "0123456789ABCDEF";
+    ngx_str_t  text, escaped;
 
     if (!found) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    src = (u_char *) value->data;
+    text.data = (u_char *) value->data;
+    text.len = value->len;
 
-    if (!ngx_http_gateway_jwt_has_controls(src, value->len)) {
-        v->data = src;
-        v->len = value->len;
-
-    } else {
-        controls = 0;
-
-        for (i = 0; i < value->len; i++) {
-            if (src[i] < 0x20 || src[i] == 0x7f) {
-                controls++;
-            }
-        }
-
-        p = ngx_pnalloc(r->pool, value->len + 3 * controls);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        v->data = p;
-
-        for (i = 0; i < value->len; i++) {
-            c = src[i];
-
-            if (c < 0x20 || c == 0x7f) {
-                *p++ = '\\';
-                *p++ = 'x';
-                *p++ = hex[c >> 4];
-                *p++ = hex[c & 0xf];
-
-            } else {
-                *p++ = c;
-            }
-        }
-
-        v->len = p - v->data;
+    if (ngx_http_gateway_escape_controls(r->pool, &text, &escaped) != NGX_OK) {
+        return NGX_ERROR;
     }
 
+    v->data = escaped.data;
+    v->len = escaped.len;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;

@@ -174,8 +174,16 @@ ngx_http_gateway_rbac_check(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "gateway rbac: \"%V:%V\" denied", &resource, &action);
+    /* the resource may hold the decoded path: no line breaks in the log */
+
+    if (r->connection->log->log_level >= NGX_LOG_INFO) {
+        (void) ngx_http_gateway_escape_controls(r->pool, &resource,
+                                                &resource);
+        (void) ngx_http_gateway_escape_controls(r->pool, &action, &action);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "gateway rbac: \"%V:%V\" denied", &resource, &action);
+    }
 
     return ngx_http_gateway_rbac_forbid(r);
 }

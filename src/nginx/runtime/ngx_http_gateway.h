@@ -134,6 +134,16 @@ ngx_http_gateway_log_due(ngx_msec_t *last, ngx_msec_t interval)
     return 1;
 }
 
+/*
+ * text with every byte below 0x20 and 0x7f written as \xHH (the way
+ * nginx's access log escapes), for client, token or peer data in a
+ * variable or an error log line, which nginx writes as it is. escaped is
+ * text itself when it has no such byte (the common case costs a scan), and
+ * may be text. NGX_ERROR: out of memory, escaped is "-".
+ */
+ngx_int_t ngx_http_gateway_escape_controls(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_str_t *escaped);
+
 /* Fills buf with unpredictable bytes. */
 void ngx_http_gateway_random(u_char *buf, size_t len);
 
