@@ -158,6 +158,11 @@ $check{breaker} = sub {
     ok(!$peer->{up}, 'and it is not up');
     is($st->{upstreams}{failing}{breaker}{failures}, 2, 'the breaker');
     is($st->{metrics}{dropped}, 0, 'nothing dropped');
+    my $zone = $st->{rate_limits}{per_client};
+    is($zone->{keys}, 1, 'the rate limit zone holds one key');
+    is("$zone->{algorithm} $zone->{rate} $zone->{period_ms} $zone->{burst}",
+       'token_bucket 600 60000 50', 'and its policy');
+    cmp_ok($zone->{capacity}, '>', 1000, 'with room for many');
 
     my $text = settle('/metrics', sub { 1 });
     my $up = 'upstream="failing",peer="127.0.0.1:' . $ENV{TEST_NGINX_PEER_PORT} . '"';
@@ -244,8 +249,9 @@ GET /metrics
         server 127.0.0.1:$TEST_NGINX_PEER_PORT weight=3;
         gateway_circuit_breaker failures=2 open=300s;
     }
+    gateway_rate_limit_zone per_client key=$remote_addr rate=600r/m size=1m burst=50;
 --- config
-    location /f/ { proxy_pass http://failing; }
+    location /f/ { gateway_rate_limit per_client; proxy_pass http://failing; }
     location = /status { gateway_status; }
     location = /metrics { gateway_metrics; }
 --- request

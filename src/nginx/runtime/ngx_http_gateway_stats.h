@@ -228,6 +228,10 @@ typedef struct {
     void                              *data;
 } ngx_http_gateway_status_t;
 
+/* A member name that is a string literal. */
+#define ngx_http_gateway_json_key(w, key)                                     \
+    gw_json_key(w, key, sizeof(key) - 1)
+
 /* A feature's section of the status document. */
 ngx_int_t ngx_http_gateway_status_add(ngx_conf_t *cf, ngx_str_t *section,
     ngx_http_gateway_status_pt handler, void *data);

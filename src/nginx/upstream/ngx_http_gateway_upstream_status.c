@@ -25,10 +25,6 @@ static void ngx_http_gateway_upstream_status_peer(gw_json_writer_t *w,
     ngx_http_gateway_upstream_srv_conf_t *gcf, ngx_uint_t slot, int64_t now);
 
 
-#define ngx_http_gateway_status_key(w, key)                                   \
-    gw_json_key(w, key, sizeof(key) - 1)
-
-
 ngx_int_t
 ngx_http_gateway_upstream_status_add(ngx_conf_t *cf,
     ngx_http_gateway_upstream_main_conf_t *gmcf)
@@ -74,7 +70,7 @@ ngx_http_gateway_upstream_status_one(gw_json_writer_t *w,
 
     gw_json_object_begin(w);
 
-    ngx_http_gateway_status_key(w, "method");
+    ngx_http_gateway_json_key(w, "method");
 
     if (gcf->method == GW_BALANCE_LEAST_CONN) {
         gw_json_string(w, "least_conn", sizeof("least_conn") - 1);
@@ -83,7 +79,7 @@ ngx_http_gateway_upstream_status_one(gw_json_writer_t *w,
         gw_json_string(w, "round_robin", sizeof("round_robin") - 1);
     }
 
-    ngx_http_gateway_status_key(w, "source");
+    ngx_http_gateway_json_key(w, "source");
 
     if (gcf->source.len) {
         gw_json_string(w, (char *) gcf->source.data, gcf->source.len);
@@ -92,17 +88,17 @@ ngx_http_gateway_upstream_status_one(gw_json_writer_t *w,
         gw_json_null(w);
     }
 
-    ngx_http_gateway_status_key(w, "breaker");
+    ngx_http_gateway_json_key(w, "breaker");
 
     if (gcf->breaker.failures) {
         gw_json_object_begin(w);
-        ngx_http_gateway_status_key(w, "failures");
+        ngx_http_gateway_json_key(w, "failures");
         gw_json_uint(w, gcf->breaker.failures);
-        ngx_http_gateway_status_key(w, "open_ms");
+        ngx_http_gateway_json_key(w, "open_ms");
         gw_json_int(w, gcf->breaker.open_ms);
-        ngx_http_gateway_status_key(w, "max_open_ms");
+        ngx_http_gateway_json_key(w, "max_open_ms");
         gw_json_int(w, gcf->breaker.max_open_ms);
-        ngx_http_gateway_status_key(w, "half_open");
+        ngx_http_gateway_json_key(w, "half_open");
         gw_json_uint(w, gcf->breaker.half_open);
         gw_json_object_end(w);
 
@@ -110,7 +106,7 @@ ngx_http_gateway_upstream_status_one(gw_json_writer_t *w,
         gw_json_null(w);
     }
 
-    ngx_http_gateway_status_key(w, "peers");
+    ngx_http_gateway_json_key(w, "peers");
     gw_json_array_begin(w);
 
     sh = gcf->sh;
@@ -161,23 +157,23 @@ ngx_http_gateway_upstream_status_peer(gw_json_writer_t *w,
 
     gw_json_object_begin(w);
 
-    ngx_http_gateway_status_key(w, "peer");
+    ngx_http_gateway_json_key(w, "peer");
     gw_json_string(w, (char *) addr->name, addr->name_len);
-    ngx_http_gateway_status_key(w, "weight");
+    ngx_http_gateway_json_key(w, "weight");
     gw_json_uint(w, peer->weight);
-    ngx_http_gateway_status_key(w, "max_conns");
+    ngx_http_gateway_json_key(w, "max_conns");
     gw_json_uint(w, peer->max_conns);
-    ngx_http_gateway_status_key(w, "backup");
+    ngx_http_gateway_json_key(w, "backup");
     gw_json_bool(w, (peer->flags & GW_PEER_BACKUP) != 0);
-    ngx_http_gateway_status_key(w, "down");
+    ngx_http_gateway_json_key(w, "down");
     gw_json_bool(w, (peer->flags & GW_PEER_DOWN) != 0);
-    ngx_http_gateway_status_key(w, "state");
+    ngx_http_gateway_json_key(w, "state");
     gw_json_string(w, (char *) states[state].data, states[state].len);
-    ngx_http_gateway_status_key(w, "failures");
+    ngx_http_gateway_json_key(w, "failures");
     gw_json_uint(w, peer->breaker.failures);
-    ngx_http_gateway_status_key(w, "in_flight");
+    ngx_http_gateway_json_key(w, "in_flight");
     gw_json_uint(w, peer->conns);
-    ngx_http_gateway_status_key(w, "up");
+    ngx_http_gateway_json_key(w, "up");
     gw_json_bool(w, !(peer->flags & GW_PEER_DOWN)
                     && state != GW_CIRCUIT_OPEN);
 
