@@ -60,7 +60,7 @@ __DATA__
 --- request eval
 ["GET /s2", "GET /stats"]
 --- response_body_like eval
-["a", qr/\A# HELP gateway_http_requests_total [^\n]+\n# TYPE gateway_http_requests_total counter\n(?:gateway_http_requests_total\{[^\n]+\} [1-9][0-9]*\n)+# HELP gateway_metrics_dropped_total [^\n]+\n# TYPE gateway_metrics_dropped_total counter\ngateway_metrics_dropped_total 0\n\z/]
+["a", qr/\A# HELP gateway_http_requests_total [^\n]+\n# TYPE gateway_http_requests_total counter\n(?:gateway_http_requests_total\{[^\n]+\} [1-9][0-9]*\n)+# HELP gateway_http_request_duration_seconds [^\n]+\n# TYPE gateway_http_request_duration_seconds histogram\n(?:gateway_http_request_duration_seconds_[^\n]+\n)+# HELP gateway_http_requests_in_flight [^\n]+\n# TYPE gateway_http_requests_in_flight gauge\ngateway_http_requests_in_flight 1\n# HELP gateway_metrics_dropped_total [^\n]+\n# TYPE gateway_metrics_dropped_total counter\ngateway_metrics_dropped_total 0\n\z/]
 
 
 

@@ -19,6 +19,7 @@
  *   ngx_http_gateway_rate_limit_redis.c      zones kept in Redis, fallback
  *   ngx_http_gateway_rate_limit_headers.c    Retry-After, RateLimit headers
  *   ngx_http_gateway_rate_limit_variables.c  request state, variables
+ *   ngx_http_gateway_rate_limit_status.c     the "rate_limits" status section
  */
 
 #include "ngx_http_gateway_rate_limit.h"
@@ -671,6 +672,10 @@ ngx_http_gateway_rl_init(ngx_conf_t *cf)
 
     lrmcf = ngx_http_conf_get_module_main_conf(cf,
                                            ngx_http_gateway_rate_limit_module);
+
+    if (ngx_http_gateway_rl_status_add(cf, &lrmcf->zones) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (lrmcf->refs.nelts == 0) {
         return NGX_OK;

@@ -180,6 +180,9 @@ ngx_int_t ngx_http_gateway_rl_check_redis(ngx_http_request_t *r,
 /* the answer (ngx_http_gateway_rate_limit_headers.c) */
 void ngx_http_gateway_rl_header_filter_init(void);
 
+/* the status section (ngx_http_gateway_rate_limit_status.c) */
+ngx_int_t ngx_http_gateway_rl_status_add(ngx_conf_t *cf, ngx_array_t *zones);
+
 /* request state, variables (ngx_http_gateway_rate_limit_variables.c) */
 ngx_http_gateway_rl_ctx_t *ngx_http_gateway_rl_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_gateway_rl_add_variables(ngx_conf_t *cf);

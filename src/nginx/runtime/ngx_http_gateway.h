@@ -17,6 +17,10 @@
 #include "ngx_http_gateway_stats.h"
 
 
+/* the module's version, in gateway_status */
+#define NGX_HTTP_GATEWAY_VERSION  "0.1.0"
+
+
 /*
  * The gateway's per-request steps, in the order they run (see
  * ngx_http_gateway_phases.c): the access steps in the access phase, where
@@ -47,6 +51,8 @@ typedef struct {
     ngx_http_gateway_stats_t     *stats;
     ngx_uint_t                    stats_size_set;
     ngx_http_gateway_stats_family_t  *requests;
+    ngx_http_gateway_stats_family_t  *durations;
+    ngx_http_gateway_stat_t      *in_flight;
     ngx_http_gateway_step_pt      steps[NGX_HTTP_GATEWAY_STEPS];
     ngx_http_gateway_step_pt      access[NGX_HTTP_GATEWAY_STEPS + 1];
     ngx_http_gateway_step_pt      precontent[NGX_HTTP_GATEWAY_STEPS + 1];

@@ -12,7 +12,9 @@
  *   $gateway_stats               the registry as Prometheus text
  *
  * It counts every request it sees end, by route, method and status class
- * (gateway_http_requests_total).
+ * (gateway_http_requests_total), times it by route
+ * (gateway_http_request_duration_seconds), and keeps the number of client
+ * requests begun and not yet ended (gateway_http_requests_in_flight).
  */
 
 #include "ngx_http_gateway.h"
@@ -22,6 +24,7 @@ typedef struct {
     ngx_str_t                     route;       /* gateway_route */
     ngx_str_t                     label;       /* route, or the location */
     ngx_http_gateway_stat_t      *requests;
+    ngx_http_gateway_stat_t      *durations;
 } ngx_http_gateway_loc_conf_t;
 
 
@@ -30,6 +33,8 @@ static char *ngx_http_gateway_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_gateway_route_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_gateway_log_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_gateway_begin_handler(ngx_http_request_t *r);
+static void ngx_http_gateway_end(void *data);
 static ngx_int_t ngx_http_gateway_location_label(ngx_conf_t *cf,
     ngx_str_t *label);
 static ngx_int_t ngx_http_gateway_preconfiguration(ngx_conf_t *cf);
@@ -159,6 +164,27 @@ static ngx_http_gateway_stats_def_t  ngx_http_gateway_requests_def = {
 };
 
 
+/* gateway_http_request_duration_seconds{route}, in microseconds */
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_durations_def = {
+    ngx_string("gateway_http_request_duration_seconds"),
+    ngx_string("Time from the first byte read to the log phase, by route."),
+    GW_METRIC_HISTOGRAM,
+    ngx_http_gateway_route_labels,
+    NULL,
+    1e-6, NULL, NULL
+};
+
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_in_flight_def = {
+    ngx_string("gateway_http_requests_in_flight"),
+    ngx_string("Client requests begun and not yet ended, in every worker."),
+    GW_METRIC_GAUGE,
+    NULL, NULL,
+    0, NULL, NULL
+};
+
+
 static char *
 ngx_http_gateway_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -212,7 +238,9 @@ ngx_http_gateway_route_variable(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_gateway_log_handler(ngx_http_request_t *r)
 {
+    ngx_time_t                   *tp;
     ngx_uint_t                    method, status;
+    ngx_msec_int_t                ms;
     ngx_http_gateway_loc_conf_t  *glcf;
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_module);
@@ -234,20 +262,86 @@ ngx_http_gateway_log_handler(ngx_http_request_t *r)
                                       NGX_HTTP_GATEWAY_STATUS_CLASSES, status),
                                1);
 
+    /* what $request_time shows */
+
+    tp = ngx_timeofday();
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+
+    ngx_http_gateway_stats_observe(glcf->durations, 0,
+                                   (uint64_t) ngx_max(ms, 0) * 1000);
+
     return NGX_OK;
+}
+
+
+/*
+ * A client request begins (the post-read phase runs once per client
+ * request, not again after internal redirects); it ends with its pool,
+ * whichever way it ends.
+ */
+
+static ngx_int_t
+ngx_http_gateway_begin_handler(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_gateway_main_conf_t  *gmcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_module);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_DECLINED;                 /* not counted, not a failure */
+    }
+
+    cln->handler = ngx_http_gateway_end;
+    cln->data = gmcf->in_flight;
+
+    ngx_http_gateway_stats_add(gmcf->in_flight, 0, 1);
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_gateway_end(void *data)
+{
+    ngx_http_gateway_stats_add(data, 0, -1);
 }
 
 
 static ngx_int_t
 ngx_http_gateway_preconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_gateway_main_conf_t  *gmcf;
+    ngx_http_gateway_main_conf_t     *gmcf;
+    ngx_http_gateway_stats_family_t  *family;
 
     gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_module);
 
     gmcf->requests = ngx_http_gateway_stats_family(cf,
                                              &ngx_http_gateway_requests_def);
     if (gmcf->requests == NULL) {
+        return NGX_ERROR;
+    }
+
+    gmcf->durations = ngx_http_gateway_stats_family(cf,
+                                             &ngx_http_gateway_durations_def);
+    if (gmcf->durations == NULL) {
+        return NGX_ERROR;
+    }
+
+    family = ngx_http_gateway_stats_family(cf,
+                                           &ngx_http_gateway_in_flight_def);
+    if (family == NULL) {
+        return NGX_ERROR;
+    }
+
+    gmcf->in_flight = ngx_http_gateway_stats_series(cf, family, NULL);
+    if (gmcf->in_flight == NULL) {
         return NGX_ERROR;
     }
 
@@ -297,6 +391,7 @@ ngx_http_gateway_create_loc_conf(ngx_conf_t *cf)
      *     conf->route = { 0, NULL };
      *     conf->label = { 0, NULL };
      *     conf->requests = NULL;
+     *     conf->durations = NULL;
      */
 
     return conf;
@@ -327,6 +422,12 @@ ngx_http_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->requests = ngx_http_gateway_stats_series(cf, gmcf->requests,
                                                    &conf->label);
     if (conf->requests == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->durations = ngx_http_gateway_stats_series(cf, gmcf->durations,
+                                                    &conf->label);
+    if (conf->durations == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -418,6 +519,13 @@ ngx_http_gateway_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_gateway_log_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_gateway_begin_handler;
 
     return NGX_OK;
 }

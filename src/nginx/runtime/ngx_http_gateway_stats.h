@@ -196,6 +196,21 @@ uint64_t ngx_http_gateway_stats_dropped(ngx_http_request_t *r);
 ngx_chain_t *ngx_http_gateway_stats_prometheus(ngx_http_request_t *r,
     ngx_pool_t *pool);
 
+/* The core's renderers (gw_sink_t) writing into buffers from a pool. */
+typedef struct {
+    gw_sink_t                          sink;
+    ngx_pool_t                        *pool;
+    ngx_chain_t                       *first;
+    ngx_chain_t                       *last;
+} ngx_http_gateway_chain_sink_t;
+
+void ngx_http_gateway_chain_sink_init(ngx_http_gateway_chain_sink_t *cs,
+    ngx_pool_t *pool);
+
+/* What was written, or NULL when nothing was or a refill failed. */
+ngx_chain_t *ngx_http_gateway_chain_sink_finish(
+    ngx_http_gateway_chain_sink_t *cs);
+
 /* $gateway_stats: the same text, as a variable. */
 ngx_int_t ngx_http_gateway_stats_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -212,6 +227,10 @@ typedef struct {
     ngx_http_gateway_status_pt         handler;
     void                              *data;
 } ngx_http_gateway_status_t;
+
+/* A member name that is a string literal. */
+#define ngx_http_gateway_json_key(w, key)                                     \
+    gw_json_key(w, key, sizeof(key) - 1)
 
 /* A feature's section of the status document. */
 ngx_int_t ngx_http_gateway_status_add(ngx_conf_t *cf, ngx_str_t *section,

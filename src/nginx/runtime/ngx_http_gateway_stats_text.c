@@ -2,22 +2,10 @@
  * The stats registry as Prometheus text (version 0.0.4), written by the
  * core's writer into a chain of buffers from a pool: what gateway_metrics
  * serves, and $gateway_stats shows (for a quick look, and for tests).
+ * Also the chain sink: the core's renderers writing into nginx buffers.
  */
 
 #include "ngx_http_gateway.h"
-
-
-#define NGX_HTTP_GATEWAY_STATS_TEXT_BUF  16384
-
-
-typedef struct {
-    ngx_pool_t                    *pool;
-    ngx_chain_t                   *first;
-    ngx_chain_t                   *last;
-} ngx_http_gateway_stats_text_t;
-
-
-static int ngx_http_gateway_stats_refill(gw_sink_t *sink);
 
 
 static gw_metric_family_t  ngx_http_gateway_stats_dropped_family = {
@@ -33,26 +21,20 @@ ngx_chain_t *
 ngx_http_gateway_stats_prometheus(ngx_http_request_t *r, ngx_pool_t *pool)
 {
     ngx_uint_t                      i, j;
-    gw_sink_t                       sink;
     ngx_array_t                    *families;
     gw_prom_writer_t                writer;
     gw_metric_series_t              dropped;
+    ngx_http_gateway_chain_sink_t   text;
     ngx_http_gateway_stats_read_t  *read;
-    ngx_http_gateway_stats_text_t   text;
 
     families = ngx_http_gateway_stats_read(r, pool);
     if (families == NULL) {
         return NULL;
     }
 
-    ngx_memzero(&text, sizeof(ngx_http_gateway_stats_text_t));
-    ngx_memzero(&sink, sizeof(gw_sink_t));
+    ngx_http_gateway_chain_sink_init(&text, pool);
     ngx_memzero(&writer, sizeof(gw_prom_writer_t));
-
-    text.pool = pool;
-    sink.refill = ngx_http_gateway_stats_refill;
-    sink.data = &text;
-    writer.sink = &sink;
+    writer.sink = &text.sink;
 
     read = families->elts;
 
@@ -68,52 +50,7 @@ ngx_http_gateway_stats_prometheus(ngx_http_request_t *r, ngx_pool_t *pool)
     gw_prom_write_series(&writer, &ngx_http_gateway_stats_dropped_family,
                          &dropped);
 
-    if (sink.failed || text.last == NULL) {
-        return NULL;
-    }
-
-    text.last->buf->last = (u_char *) sink.pos;
-
-    return text.first;
-}
-
-
-/* The sink's space is used up: on to a new buffer in the chain. */
-
-static int
-ngx_http_gateway_stats_refill(gw_sink_t *sink)
-{
-    ngx_buf_t                      *b;
-    ngx_chain_t                    *cl;
-    ngx_http_gateway_stats_text_t  *text = sink->data;
-
-    if (text->last) {
-        text->last->buf->last = (u_char *) sink->pos;
-    }
-
-    b = ngx_create_temp_buf(text->pool, NGX_HTTP_GATEWAY_STATS_TEXT_BUF);
-    cl = ngx_alloc_chain_link(text->pool);
-
-    if (b == NULL || cl == NULL) {
-        return -1;
-    }
-
-    cl->buf = b;
-    cl->next = NULL;
-
-    if (text->last) {
-        text->last->next = cl;
-
-    } else {
-        text->first = cl;
-    }
-
-    text->last = cl;
-
-    sink->pos = (char *) b->pos;
-    sink->end = (char *) b->end;
-
-    return 0;
+    return ngx_http_gateway_chain_sink_finish(&text);
 }
 
 
@@ -153,4 +90,76 @@ ngx_http_gateway_stats_variable(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+/* --- the core's renderers into a chain of buffers ---------------------- */
+
+#define NGX_HTTP_GATEWAY_CHAIN_SINK_BUF  16384
+
+
+static int ngx_http_gateway_chain_sink_refill(gw_sink_t *sink);
+
+
+void
+ngx_http_gateway_chain_sink_init(ngx_http_gateway_chain_sink_t *cs,
+    ngx_pool_t *pool)
+{
+    ngx_memzero(cs, sizeof(ngx_http_gateway_chain_sink_t));
+
+    cs->pool = pool;
+    cs->sink.refill = ngx_http_gateway_chain_sink_refill;
+    cs->sink.data = cs;
+}
+
+
+ngx_chain_t *
+ngx_http_gateway_chain_sink_finish(ngx_http_gateway_chain_sink_t *cs)
+{
+    if (cs->sink.failed || cs->last == NULL) {
+        return NULL;
+    }
+
+    cs->last->buf->last = (u_char *) cs->sink.pos;
+
+    return cs->first;
+}
+
+
+/* The sink's space is used up: on to a new buffer in the chain. */
+
+static int
+ngx_http_gateway_chain_sink_refill(gw_sink_t *sink)
+{
+    ngx_buf_t                      *b;
+    ngx_chain_t                    *cl;
+    ngx_http_gateway_chain_sink_t  *cs = sink->data;
+
+    if (cs->last) {
+        cs->last->buf->last = (u_char *) sink->pos;
+    }
+
+    b = ngx_create_temp_buf(cs->pool, NGX_HTTP_GATEWAY_CHAIN_SINK_BUF);
+    cl = ngx_alloc_chain_link(cs->pool);
+
+    if (b == NULL || cl == NULL) {
+        return -1;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    if (cs->last) {
+        cs->last->next = cl;
+
+    } else {
+        cs->first = cl;
+    }
+
+    cs->last = cl;
+
+    sink->pos = (char *) b->pos;
+    sink->end = (char *) b->end;
+
+    return 0;
 }

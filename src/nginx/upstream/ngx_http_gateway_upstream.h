@@ -8,6 +8,7 @@
  *   ngx_http_gateway_upstream_balancer.c   get/free peer, failures
  *   ngx_http_gateway_upstream_fail_fast.c  503 when every circuit is open
  *   ngx_http_gateway_upstream_variables.c  per request state, variables
+ *   ngx_http_gateway_upstream_status.c     the "upstreams" status section
  */
 
 #ifndef _NGX_HTTP_GATEWAY_UPSTREAM_H_INCLUDED_
@@ -200,6 +201,8 @@ ngx_uint_t ngx_http_gateway_upstream_find_slot(
     ngx_http_gateway_upstream_shctx_t *sh, u_char *claimed,
     ngx_http_gateway_peer_conf_t *pc);
 ngx_int_t ngx_http_gateway_upstream_stats_init(ngx_conf_t *cf,
+    ngx_http_gateway_upstream_main_conf_t *gmcf);
+ngx_int_t ngx_http_gateway_upstream_status_add(ngx_conf_t *cf,
     ngx_http_gateway_upstream_main_conf_t *gmcf);
 ngx_int_t ngx_http_gateway_upstream_build_map(
     ngx_http_gateway_upstream_srv_conf_t *gcf,

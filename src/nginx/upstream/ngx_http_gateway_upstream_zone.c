@@ -73,6 +73,22 @@ static ngx_http_gateway_stats_def_t  ngx_http_gateway_states_def = {
 };
 
 
+/* gateway_upstream_peer_up{upstream,peer}: the same way */
+
+static void ngx_http_gateway_upstream_collect_up(
+    ngx_http_gateway_stats_emit_t *emit, void *data);
+
+static ngx_http_gateway_stats_def_t  ngx_http_gateway_up_def = {
+    ngx_string("gateway_upstream_peer_up"),
+    ngx_string("1 when the balancer may choose the peer (not down, its "
+               "circuit not open), else 0."),
+    GW_METRIC_GAUGE,
+    ngx_http_gateway_transitions_labels,
+    NULL,
+    0, ngx_http_gateway_upstream_collect_up, NULL
+};
+
+
 /*
  * Zone sizes are stable across small changes so reloads reuse the zone;
  * room for the table to double and for the holdings of 16 processes.
@@ -729,29 +745,32 @@ ngx_http_gateway_upstream_stats_init(ngx_conf_t *cf,
 
     ngx_http_gateway_stats_collect_data(family, gmcf);
 
-    return NGX_OK;
+    family = ngx_http_gateway_stats_family(cf, &ngx_http_gateway_up_def);
+    if (family == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_gateway_stats_collect_data(family, gmcf);
+
+    return ngx_http_gateway_upstream_status_add(cf, gmcf);
 }
 
 
-/* Every live peer's breaker state now, as the balancer would see it. */
+/*
+ * Every live peer of every table now, as the balancer would see it: value()
+ * of each, under the table's lock.
+ */
 
 static void
-ngx_http_gateway_upstream_collect_states(ngx_http_gateway_stats_emit_t *emit,
-    void *data)
+ngx_http_gateway_upstream_collect(ngx_http_gateway_stats_emit_t *emit,
+    ngx_http_gateway_upstream_main_conf_t *gmcf,
+    double (*value)(gw_peer_t *peer, ngx_uint_t state))
 {
-    ngx_http_gateway_upstream_main_conf_t *gmcf = data;
-
     int64_t                                 now;
     ngx_str_t                               labels[2];
     ngx_uint_t                              i, s, state;
     ngx_http_gateway_upstream_shctx_t      *sh;
     ngx_http_gateway_upstream_srv_conf_t  **gcfp, *gcf;
-
-    static const double  value[] = {
-        0,                                   /* GW_CIRCUIT_CLOSED */
-        2,                                   /* GW_CIRCUIT_OPEN */
-        1                                    /* GW_CIRCUIT_HALF_OPEN */
-    };
 
     now = (int64_t) ngx_current_msec;
     gcfp = gmcf->upstreams.elts;
@@ -782,9 +801,46 @@ ngx_http_gateway_upstream_collect_states(ngx_http_gateway_stats_emit_t *emit,
             /* the labels are copied: the table may change after the lock */
 
             ngx_http_gateway_stats_emit(emit, labels,
-                                        state < 3 ? value[state] : 0);
+                                        value(&sh->peers[s], state));
         }
 
         ngx_shmtx_unlock(&gcf->shpool->mutex);
     }
+}
+
+
+/* gateway_circuit_state: 0 closed, 1 half-open, 2 open */
+
+static double
+ngx_http_gateway_upstream_state_value(gw_peer_t *peer, ngx_uint_t state)
+{
+    return state == GW_CIRCUIT_OPEN ? 2
+           : state == GW_CIRCUIT_HALF_OPEN ? 1 : 0;
+}
+
+
+static void
+ngx_http_gateway_upstream_collect_states(ngx_http_gateway_stats_emit_t *emit,
+    void *data)
+{
+    ngx_http_gateway_upstream_collect(emit, data,
+                                      ngx_http_gateway_upstream_state_value);
+}
+
+
+/* gateway_upstream_peer_up: 1 when the balancer may choose the peer */
+
+static double
+ngx_http_gateway_upstream_up_value(gw_peer_t *peer, ngx_uint_t state)
+{
+    return !(peer->flags & GW_PEER_DOWN) && state != GW_CIRCUIT_OPEN;
+}
+
+
+static void
+ngx_http_gateway_upstream_collect_up(ngx_http_gateway_stats_emit_t *emit,
+    void *data)
+{
+    ngx_http_gateway_upstream_collect(emit, data,
+                                      ngx_http_gateway_upstream_up_value);
 }
