@@ -391,7 +391,7 @@ refused unless ten seconds passed; one token is back a second later.
 
 
 
-=== TEST 16: a rejection is logged
+=== TEST 16: a rejection is logged, at error by default (as limit_req)
 --- http_config
     gateway_rate_limit_zone t16 key=$binary_remote_addr rate=1r/m burst=2 size=1m;
 --- config
@@ -405,8 +405,8 @@ refused unless ten seconds passed; one token is back a second later.
 --- request
 GET /t
 --- error_code: 429
---- error_log
-gateway rate limit: rejected by zone "t16"
+--- error_log eval
+qr/\[error\] .*gateway rate limit: rejected by zone "t16"/
 
 
 
@@ -425,8 +425,8 @@ gateway rate limit: rejected by zone "t16"
 GET /t
 --- response_body
 ok
---- error_log
-gateway rate limit: dry run, would reject by zone "t17"
+--- error_log eval
+qr/\[error\] .*gateway rate limit: dry run, would reject by zone "t17"/
 
 
 
@@ -465,3 +465,59 @@ X-Status: []
 !RateLimit-Policy
 --- no_error_log
 [error]
+
+
+
+=== TEST 20: gateway_rate_limit_log_level, inherited from the server level
+--- http_config
+    gateway_rate_limit_zone t20 key=$binary_remote_addr rate=1r/m burst=2 size=1m;
+--- config
+    gateway_rate_limit_log_level info;
+    location /t {
+        gateway_rate_limit t20 cost=3;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location /back {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- error_code: 429
+--- error_log eval
+qr/\[info\] .*gateway rate limit: rejected by zone "t20"/
+--- no_error_log eval
+qr/\[(?:error|warn|notice)\] .*gateway rate limit/
+
+
+
+=== TEST 21: gateway_rate_limit_log_level applies to dry runs too
+--- http_config
+    gateway_rate_limit_zone t21 key=$binary_remote_addr rate=1r/m burst=2 size=1m;
+--- config
+    location /t {
+        gateway_rate_limit t21 cost=3 dry_run;
+        gateway_rate_limit_log_level notice;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location /back {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log eval
+qr/\[notice\] .*gateway rate limit: dry run, would reject by zone "t21"/
+--- no_error_log eval
+qr/\[(?:error|warn)\] .*gateway rate limit/
+
+
+
+=== TEST 22: nginx -t: gateway_rate_limit_log_level takes info, notice, warn or error
+--- config
+    location /t {
+        gateway_rate_limit_log_level debug;
+    }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*invalid value "debug" in .*nginx.conf:\d+}

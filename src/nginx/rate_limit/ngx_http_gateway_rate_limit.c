@@ -167,6 +167,16 @@ static ngx_http_gateway_stats_def_t  ngx_http_gateway_rl_results_def = {
 };
 
 
+/* the levels limit_req_log_level takes */
+static ngx_conf_enum_t  ngx_http_gateway_rl_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_gateway_rl_commands[] = {
 
     { ngx_string("gateway_rate_limit_zone"),
@@ -196,6 +206,13 @@ static ngx_command_t  ngx_http_gateway_rl_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_gateway_rl_loc_conf_t, headers),
       &ngx_http_gateway_rl_headers_values },
+
+    { ngx_string("gateway_rate_limit_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gateway_rl_loc_conf_t, log_level),
+      &ngx_http_gateway_rl_log_levels },
 
       ngx_null_command
 };
@@ -621,6 +638,7 @@ ngx_http_gateway_rl_create_loc_conf(ngx_conf_t *cf)
 
     conf->status = NGX_CONF_UNSET_UINT;
     conf->headers = NGX_CONF_UNSET_UINT;
+    conf->log_level = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -660,6 +678,7 @@ ngx_http_gateway_rl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_TOO_MANY_REQUESTS);
     ngx_conf_merge_uint_value(conf->headers, prev->headers,
                               NGX_HTTP_GATEWAY_RL_HEADERS_IETF);
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_ERR);
 
     return NGX_CONF_OK;
 }

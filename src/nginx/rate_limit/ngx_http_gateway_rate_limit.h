@@ -72,6 +72,7 @@ typedef struct {
     ngx_array_t                 *limits;    /* ngx_http_gateway_rl_limit_t */
     ngx_uint_t                   status;
     ngx_uint_t                   headers;
+    ngx_uint_t                   log_level; /* of rejections, dry run too */
     ngx_uint_t                   redis;     /* some zone is kept in Redis */
 } ngx_http_gateway_rl_loc_conf_t;
 

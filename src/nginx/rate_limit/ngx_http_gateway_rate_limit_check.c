@@ -435,7 +435,7 @@ ngx_http_gateway_rl_finish(ngx_http_request_t *r,
 
         if (item->dry_run) {
             dry = 1;
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+            ngx_log_error(lrcf->log_level, r->connection->log, 0,
                           "gateway rate limit: dry run, would reject by "
                           "zone \"%V\"%s", &item->zone->name,
                           item->full ? " (zone full)" : "");
@@ -448,7 +448,7 @@ ngx_http_gateway_rl_finish(ngx_http_request_t *r,
             ctx->retry_after = retry;
         }
 
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(lrcf->log_level, r->connection->log, 0,
                       "gateway rate limit: rejected by zone \"%V\"%s, "
                       "retry after %uLs", &item->zone->name,
                       item->full ? " (zone full)" : "", retry);
