@@ -206,15 +206,6 @@ ngx_http_gateway_cache_response(ngx_http_request_t *r,
     resp->expires = GW_CACHE_TIME_ABSENT;
     resp->date = GW_CACHE_TIME_ABSENT;
 
-    if (r->upstream && r->upstream->headers_in.date) {
-        h = r->upstream->headers_in.date;
-        resp->date = ngx_parse_http_time(h->value.data, h->value.len);
-
-        if (resp->date == NGX_ERROR) {
-            resp->date = GW_CACHE_TIME_INVALID;
-        }
-    }
-
     n = 1;
 
     for (part = &r->headers_out.headers.part; part; part = part->next) {
@@ -278,6 +269,19 @@ ngx_http_gateway_cache_response(ngx_http_request_t *r,
                     resp->expires = GW_CACHE_TIME_INVALID;
                 }
             }
+        }
+    }
+
+    /* Date counts only against Expires */
+
+    if (resp->expires != GW_CACHE_TIME_ABSENT
+        && r->upstream && r->upstream->headers_in.date)
+    {
+        h = r->upstream->headers_in.date;
+        resp->date = ngx_parse_http_time(h->value.data, h->value.len);
+
+        if (resp->date == NGX_ERROR) {
+            resp->date = GW_CACHE_TIME_INVALID;
         }
     }
 
