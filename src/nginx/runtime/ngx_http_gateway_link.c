@@ -447,9 +447,8 @@ ngx_http_gateway_link_send(ngx_http_gateway_link_t *link, u_char *data,
                 return NGX_ERROR;
             }
 
-            ngx_memcpy(p, link->out.pos, size);
-
             if (link->out.start) {
+                ngx_memcpy(p, link->out.pos, size);
                 ngx_free(link->out.start);
             }
 
