@@ -66,7 +66,7 @@ typedef struct {
     u_char                              lock_key[GW_CACHE_LOCK_KEY_LEN];
 
     /* a hit: the entry, inside the reply Redis gave (kept till the end) */
-    gw_cache_entry_t                    entry;
+    gw_cache_entry_t                   *entry;
 
     ngx_http_gateway_cache_fill_t      *fill;       /* a miss that may fill */
     ngx_http_gateway_wait_t             wait;       /* for the lookup */

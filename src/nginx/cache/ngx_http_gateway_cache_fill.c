@@ -312,24 +312,23 @@ ngx_http_gateway_cache_fill_store(ngx_http_gateway_cache_fill_t *fill)
 {
     u_char  *p, *start, *last;
     size_t   n;
-    u_char   ttl[NGX_INT64_LEN];
     u_char   head[NGX_HTTP_GATEWAY_CACHE_SET_HEAD];
 
     /* SET KEY VALUE PX TTL in RESP, around the entry */
 
-    p = ngx_sprintf(head, "*5\r\n$3\r\nSET\r\n$%uz\r\n",
-                    (size_t) GW_CACHE_KEY_LEN);
+    p = ngx_cpymem(head, "*5\r\n$3\r\nSET\r\n", sizeof("*5\r\n$3\r\nSET\r\n") - 1);
+    p = ngx_http_gateway_redis_encode_len(p, '$', GW_CACHE_KEY_LEN);
     p = ngx_cpymem(p, fill->key, GW_CACHE_KEY_LEN);
-    p = ngx_sprintf(p, "\r\n$%uz\r\n", fill->len);
+    *p++ = '\r';
+    *p++ = '\n';
+    p = ngx_http_gateway_redis_encode_len(p, '$', fill->len);
 
     n = p - head;
     start = ngx_cpymem(fill->entry - n, head, n) - n;
 
-    p = ngx_sprintf(ttl, "%uL", fill->ttl_ms);
-    last = ngx_sprintf(fill->entry + fill->len, "\r\n$2\r\nPX\r\n$%uz\r\n",
-                       (size_t) (p - ttl));
-    last = ngx_cpymem(last, ttl, p - ttl);
-    last = ngx_cpymem(last, "\r\n", 2);
+    last = ngx_cpymem(fill->entry + fill->len, "\r\n$2\r\nPX\r\n",
+                      sizeof("\r\n$2\r\nPX\r\n") - 1);
+    last = ngx_http_gateway_redis_encode_uint(last, fill->ttl_ms);
 
     (void) ngx_http_gateway_redis_command_encoded(fill->conf->redis,
                                           fill->pool,

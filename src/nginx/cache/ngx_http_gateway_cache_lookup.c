@@ -339,6 +339,7 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
     ngx_http_gateway_redis_reply_t *reply)
 {
     gw_cache_str_t            accept_encoding;
+    gw_cache_entry_t          entry;
     ngx_table_elt_t          *ae;
     ngx_pool_cleanup_t       *cln;
     ngx_http_request_t       *r;
@@ -381,7 +382,7 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
     }
 
     st = gw_cache_entry_decode(reply->str.data, reply->str.len, ngx_time(),
-                               &ctx->entry);
+                               &entry);
 
     switch (st) {
 
@@ -391,17 +392,25 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
         accept_encoding.data = ae ? (const char *) ae->value.data : NULL;
         accept_encoding.len = ae ? ae->value.len : 0;
 
-        if (!gw_cache_entry_variant_matches(&ctx->entry, accept_encoding)) {
+        if (!gw_cache_entry_variant_matches(&entry, accept_encoding)) {
             /* made for another Accept-Encoding: this one's may replace it */
             return NGX_HTTP_GATEWAY_CACHE_MISS;
         }
 
-        /* a hit is served from the reply itself: kept, not copied */
+        /*
+         * A hit is served from the reply itself: kept, not copied (the
+         * request keeps the entry only then: a miss leaves the request's
+         * pool as small as it can)
+         */
 
+        ctx->entry = ngx_palloc(r->pool, sizeof(gw_cache_entry_t));
         cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
+
+        if (ctx->entry == NULL || cln == NULL) {
             return NGX_HTTP_GATEWAY_CACHE_ERROR;
         }
+
+        *ctx->entry = entry;
 
         ngx_http_gateway_redis_reply_keep(reply);
 

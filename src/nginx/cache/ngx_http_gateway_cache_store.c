@@ -18,6 +18,9 @@
 
 #define NGX_HTTP_GATEWAY_CACHE_FIRST_BODY  16384
 
+/* a response with no more headers is looked at without the pool's memory */
+#define NGX_HTTP_GATEWAY_CACHE_STACK_HEADERS  24
+
 
 static ngx_int_t ngx_http_gateway_cache_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gateway_cache_body_filter(ngx_http_request_t *r,
@@ -25,7 +28,8 @@ static ngx_int_t ngx_http_gateway_cache_body_filter(ngx_http_request_t *r,
 static ngx_int_t ngx_http_gateway_cache_start(ngx_http_request_t *r,
     ngx_http_gateway_cache_ctx_t *ctx);
 static ngx_int_t ngx_http_gateway_cache_response(ngx_http_request_t *r,
-    gw_cache_response_t *resp, gw_cache_str_t **fields, ngx_uint_t *nfields);
+    gw_cache_response_t *resp, gw_cache_str_t *stack, gw_cache_str_t **fields,
+    ngx_uint_t *nfields);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -115,13 +119,14 @@ ngx_http_gateway_cache_start(ngx_http_request_t *r,
     size_t                  head, size;
     ngx_uint_t              nfields;
     gw_cache_str_t         *fields;
+    gw_cache_str_t          stack[4 * NGX_HTTP_GATEWAY_CACHE_STACK_HEADERS];
     ngx_table_elt_t        *ae;
     gw_cache_limits_t       limits;
     gw_cache_response_t     resp;
     gw_cache_entry_meta_t   meta;
     gw_cache_store_plan_t   plan;
 
-    if (ngx_http_gateway_cache_response(r, &resp, &fields, &nfields)
+    if (ngx_http_gateway_cache_response(r, &resp, stack, &fields, &nfields)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -187,12 +192,15 @@ ngx_http_gateway_cache_start(ngx_http_request_t *r,
 
 /*
  * What the core needs to know of the response, and its headers as name
- * and value pairs (Content-Type first), all pointing into nginx's memory.
+ * and value pairs (Content-Type first), all pointing into nginx's memory;
+ * the lists are in stack (4 * NGX_HTTP_GATEWAY_CACHE_STACK_HEADERS) when
+ * they fit.
  */
 
 static ngx_int_t
 ngx_http_gateway_cache_response(ngx_http_request_t *r,
-    gw_cache_response_t *resp, gw_cache_str_t **fields, ngx_uint_t *nfields)
+    gw_cache_response_t *resp, gw_cache_str_t *stack, gw_cache_str_t **fields,
+    ngx_uint_t *nfields)
 {
     ngx_uint_t          i, n, k, ncc, nvary;
     gw_cache_str_t     *f, *cc, *vary;
@@ -206,24 +214,19 @@ ngx_http_gateway_cache_response(ngx_http_request_t *r,
     resp->expires = GW_CACHE_TIME_ABSENT;
     resp->date = GW_CACHE_TIME_ABSENT;
 
-    if (r->upstream && r->upstream->headers_in.date) {
-        h = r->upstream->headers_in.date;
-        resp->date = ngx_parse_http_time(h->value.data, h->value.len);
-
-        if (resp->date == NGX_ERROR) {
-            resp->date = GW_CACHE_TIME_INVALID;
-        }
-    }
-
     n = 1;
 
     for (part = &r->headers_out.headers.part; part; part = part->next) {
         n += part->nelts;
     }
 
-    f = ngx_palloc(r->pool, 4 * n * sizeof(gw_cache_str_t));
-    if (f == NULL) {
-        return NGX_ERROR;
+    f = stack;
+
+    if (n > NGX_HTTP_GATEWAY_CACHE_STACK_HEADERS) {
+        f = ngx_palloc(r->pool, 4 * n * sizeof(gw_cache_str_t));
+        if (f == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     cc = f + 2 * n;
@@ -278,6 +281,19 @@ ngx_http_gateway_cache_response(ngx_http_request_t *r,
                     resp->expires = GW_CACHE_TIME_INVALID;
                 }
             }
+        }
+    }
+
+    /* Date counts only against Expires */
+
+    if (resp->expires != GW_CACHE_TIME_ABSENT
+        && r->upstream && r->upstream->headers_in.date)
+    {
+        h = r->upstream->headers_in.date;
+        resp->date = ngx_parse_http_time(h->value.data, h->value.len);
+
+        if (resp->date == NGX_ERROR) {
+            resp->date = GW_CACHE_TIME_INVALID;
         }
     }
 

@@ -29,6 +29,14 @@
 /* a bulk string this long is handed over in the buffer it was read into */
 #define NGX_HTTP_GATEWAY_REDIS_LARGE     16384
 
+/*
+ * Commands and replies up to this size (most of them: a GET, a SET NX, nil,
+ * OK, a number) are recycled rather than given back to malloc, which under
+ * many requests in flight misses its small caches every time.
+ */
+#define NGX_HTTP_GATEWAY_REDIS_BLOCK     512
+#define NGX_HTTP_GATEWAY_REDIS_BLOCKS    256
+
 /* what a command is for */
 #define NGX_HTTP_GATEWAY_REDIS_USER    0
 #define NGX_HTTP_GATEWAY_REDIS_AUTH    1
@@ -50,6 +58,7 @@ struct ngx_http_gateway_redis_cmd_s {
     size_t                            *lens;
     u_char                            *text;      /* encoded by the caller */
     size_t                             len;
+    size_t                             size;      /* as allocated */
 };
 
 
@@ -65,7 +74,11 @@ static ngx_http_gateway_redis_cmd_t *ngx_http_gateway_redis_alloc(
     size_t size);
 static ngx_int_t ngx_http_gateway_redis_write(
     ngx_http_gateway_redis_cmd_t *cmd);
+
+#define ngx_http_gateway_redis_free_cmd(cmd)                                  \
+    ngx_http_gateway_redis_block_free(cmd, (cmd)->size)
 static void ngx_http_gateway_redis_handshake(ngx_http_gateway_redis_t *redis);
+static u_char *ngx_http_gateway_redis_digits(u_char *end, uint64_t n);
 static void ngx_http_gateway_redis_expect(ngx_http_gateway_redis_t *redis);
 static void ngx_http_gateway_redis_answer(ngx_http_gateway_redis_t *redis,
     ngx_http_gateway_redis_cmd_t *cmd, ngx_http_gateway_redis_reply_t *reply);
@@ -86,6 +99,8 @@ static void *ngx_http_gateway_redis_integer(const redisReadTask *task,
 static void *ngx_http_gateway_redis_nil(const redisReadTask *task);
 static void ngx_http_gateway_redis_free_reply(void *reply);
 static void ngx_http_gateway_redis_recycle(sds buf);
+static void *ngx_http_gateway_redis_block(size_t size);
+static void ngx_http_gateway_redis_block_free(void *block, size_t size);
 static sds ngx_http_gateway_redis_spare(void);
 
 
@@ -108,6 +123,9 @@ ngx_http_gateway_link_handlers_t  ngx_http_gateway_redis_link_handlers = {
 static sds     ngx_http_gateway_redis_spares[NGX_HTTP_GATEWAY_REDIS_SPARES];
 static size_t  ngx_http_gateway_redis_nspares;
 static size_t  ngx_http_gateway_redis_spare_bytes;
+
+static void        *ngx_http_gateway_redis_blocks[NGX_HTTP_GATEWAY_REDIS_BLOCKS];
+static ngx_uint_t   ngx_http_gateway_redis_nblocks;
 
 
 static redisReplyObjectFunctions  ngx_http_gateway_redis_replies = {
@@ -194,7 +212,7 @@ ngx_http_gateway_redis_send(ngx_http_gateway_redis_t *redis, ngx_pool_t *pool,
 
     /* EVALSHA sha nkeys args..., or the plain command */
 
-    nlen = ngx_sprintf(buf, "%ui", nkeys) - buf;
+    nlen = script ? ngx_sprintf(buf, "%ui", nkeys) - buf : 0;
     total = script ? argc + 3 : argc;
     size = nlen;
 
@@ -281,7 +299,7 @@ ngx_http_gateway_redis_start(ngx_http_gateway_redis_cmd_t *cmd,
 
     cln = ngx_pool_cleanup_add(pool, 0);
     if (cln == NULL) {
-        ngx_free(cmd);
+        ngx_http_gateway_redis_free_cmd(cmd);
         return NULL;
     }
 
@@ -293,7 +311,7 @@ ngx_http_gateway_redis_start(ngx_http_gateway_redis_cmd_t *cmd,
         ngx_queue_insert_tail(&redis->queued, &cmd->queue);
 
     } else if (ngx_http_gateway_redis_write(cmd) != NGX_OK) {
-        ngx_free(cmd);
+        ngx_http_gateway_redis_free_cmd(cmd);
         return NULL;
     }
 
@@ -313,15 +331,17 @@ ngx_http_gateway_redis_alloc(ngx_http_gateway_redis_t *redis, ngx_uint_t kind,
 {
     ngx_http_gateway_redis_cmd_t  *cmd;
 
-    cmd = ngx_alloc(sizeof(ngx_http_gateway_redis_cmd_t)
-                    + argc * (sizeof(char *) + sizeof(size_t)) + size,
-                    redis->link->log);
+    size += sizeof(ngx_http_gateway_redis_cmd_t)
+            + argc * (sizeof(char *) + sizeof(size_t));
+
+    cmd = ngx_http_gateway_redis_block(size);
     if (cmd == NULL) {
         return NULL;
     }
 
     ngx_memzero(cmd, sizeof(ngx_http_gateway_redis_cmd_t));
 
+    cmd->size = size;
     cmd->redis = redis;
     cmd->kind = kind;
     cmd->argc = (int) argc;
@@ -376,10 +396,10 @@ ngx_http_gateway_redis_write(ngx_http_gateway_redis_cmd_t *cmd)
         }
     }
 
-    p = ngx_sprintf(text, "*%d\r\n", cmd->argc);
+    p = ngx_http_gateway_redis_encode_len(text, '*', cmd->argc);
 
     for (i = 0; i < cmd->argc; i++) {
-        p = ngx_sprintf(p, "$%uz\r\n", cmd->lens[i]);
+        p = ngx_http_gateway_redis_encode_len(p, '$', cmd->lens[i]);
         p = ngx_cpymem(p, cmd->argv[i], cmd->lens[i]);
         *p++ = '\r';
         *p++ = '\n';
@@ -406,6 +426,61 @@ sent:
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * RESP's "*N" and "$N" lines, written by hand: ngx_sprintf() costs more
+ * than the rest of a command's encoding.
+ */
+
+u_char *
+ngx_http_gateway_redis_encode_len(u_char *p, u_char type, uint64_t n)
+{
+    u_char  *digit;
+    u_char   digits[NGX_INT64_LEN];
+
+    digit = ngx_http_gateway_redis_digits(digits + NGX_INT64_LEN, n);
+
+    *p++ = type;
+    p = ngx_cpymem(p, digit, digits + NGX_INT64_LEN - digit);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
+
+
+u_char *
+ngx_http_gateway_redis_encode_uint(u_char *p, uint64_t n)
+{
+    size_t   len;
+    u_char  *digit;
+    u_char   digits[NGX_INT64_LEN];
+
+    digit = ngx_http_gateway_redis_digits(digits + NGX_INT64_LEN, n);
+    len = digits + NGX_INT64_LEN - digit;
+
+    p = ngx_http_gateway_redis_encode_len(p, '$', len);
+    p = ngx_cpymem(p, digit, len);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
+
+
+/* n in decimal, written backwards to end; returns its first digit */
+
+static u_char *
+ngx_http_gateway_redis_digits(u_char *end, uint64_t n)
+{
+    do {
+        *--end = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return end;
 }
 
 
@@ -534,7 +609,7 @@ ngx_http_gateway_redis_handshake(ngx_http_gateway_redis_t *redis)
         cmd->deadline = ngx_current_msec + redis->link->connect_timeout;
 
         if (ngx_http_gateway_redis_write(cmd) != NGX_OK) {
-            ngx_free(cmd);
+            ngx_http_gateway_redis_free_cmd(cmd);
             ngx_http_gateway_link_fail(redis->link, "cannot connect",
                                        "no memory");
             return;
@@ -614,7 +689,7 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
         kind = cmd->kind;
 
         if (kind != NGX_HTTP_GATEWAY_REDIS_USER) {
-            ngx_free(cmd);
+            ngx_http_gateway_redis_free_cmd(cmd);
 
             if (reply->type == NGX_HTTP_GATEWAY_REDIS_ERROR) {
                 ngx_http_gateway_link_fail(link,
@@ -818,7 +893,7 @@ ngx_http_gateway_redis_answer(ngx_http_gateway_redis_t *redis,
         cmd->handler(cmd->data, reply);
     }
 
-    ngx_free(cmd);
+    ngx_http_gateway_redis_free_cmd(cmd);
 }
 
 
@@ -858,7 +933,7 @@ ngx_http_gateway_redis_closed(ngx_http_gateway_link_t *link)
             ngx_http_gateway_redis_answer(redis, cmd, NULL);
 
         } else {
-            ngx_free(cmd);
+            ngx_http_gateway_redis_free_cmd(cmd);
         }
     }
 }
@@ -875,14 +950,15 @@ ngx_http_gateway_redis_reply(const redisReadTask *task, ngx_uint_t type,
 {
     ngx_http_gateway_redis_reply_t  *reply, *parent;
 
-    reply = ngx_alloc(sizeof(ngx_http_gateway_redis_reply_t) + extra,
-                      ngx_cycle->log);
+    reply = ngx_http_gateway_redis_block(sizeof(ngx_http_gateway_redis_reply_t)
+                                         + extra);
     if (reply == NULL) {
         return NULL;
     }
 
     ngx_memzero(reply, sizeof(ngx_http_gateway_redis_reply_t));
     reply->type = type;
+    reply->size = sizeof(ngx_http_gateway_redis_reply_t) + extra;
 
     if (task->parent) {
         parent = task->parent->obj;
@@ -1051,5 +1127,36 @@ ngx_http_gateway_redis_free_reply(void *data)
         ngx_http_gateway_redis_recycle(reply->buffer);
     }
 
-    ngx_free(reply);
+    ngx_http_gateway_redis_block_free(reply, reply->size);
+}
+
+
+/* Memory for a command or a reply: a recycled block when it is small. */
+
+static void *
+ngx_http_gateway_redis_block(size_t size)
+{
+    if (size > NGX_HTTP_GATEWAY_REDIS_BLOCK) {
+        return ngx_alloc(size, ngx_cycle->log);
+    }
+
+    if (ngx_http_gateway_redis_nblocks) {
+        return ngx_http_gateway_redis_blocks[--ngx_http_gateway_redis_nblocks];
+    }
+
+    return ngx_alloc(NGX_HTTP_GATEWAY_REDIS_BLOCK, ngx_cycle->log);
+}
+
+
+static void
+ngx_http_gateway_redis_block_free(void *block, size_t size)
+{
+    if (size <= NGX_HTTP_GATEWAY_REDIS_BLOCK
+        && ngx_http_gateway_redis_nblocks < NGX_HTTP_GATEWAY_REDIS_BLOCKS)
+    {
+        ngx_http_gateway_redis_blocks[ngx_http_gateway_redis_nblocks++] = block;
+        return;
+    }
+
+    ngx_free(block);
 }

@@ -49,6 +49,7 @@ struct ngx_http_gateway_redis_reply_s {
 
     /* the client's */
     void                              *buffer;   /* str lies in it */
+    size_t                             size;     /* as allocated */
     unsigned                           kept:1;
     unsigned                           borrowed:1;
 };
@@ -114,6 +115,13 @@ ngx_http_gateway_redis_cmd_t *ngx_http_gateway_redis_command_encoded(
     ngx_http_gateway_redis_t *redis, ngx_pool_t *pool,
     ngx_http_gateway_redis_handler_pt handler, void *data, u_char *text,
     size_t len);
+
+/*
+ * For a command encoded by its caller: RESP's "*N" or "$N" line (type '*'
+ * or '$'), and a number as a whole bulk string argument ("$2\r\n10\r\n").
+ */
+u_char *ngx_http_gateway_redis_encode_len(u_char *p, u_char type, uint64_t n);
+u_char *ngx_http_gateway_redis_encode_uint(u_char *p, uint64_t n);
 
 /* EVALSHA script nkeys argv..., falling back to EVAL on NOSCRIPT. */
 ngx_http_gateway_redis_cmd_t *ngx_http_gateway_redis_eval(

@@ -20,6 +20,9 @@
 #define NGX_HTTP_GATEWAY_LINK_LOG_INTERVAL  10000
 #define NGX_HTTP_GATEWAY_LINK_READ_SIZE     16384
 
+/* sent at once, not gathered: a copy would cost more than a write of its own */
+#define NGX_HTTP_GATEWAY_LINK_GATHER        16384
+
 
 static void ngx_http_gateway_link_resolved(ngx_resolver_ctx_t *ctx);
 static void ngx_http_gateway_link_open(ngx_http_gateway_link_t *link);
@@ -27,6 +30,8 @@ static void ngx_http_gateway_link_connect_handler(ngx_event_t *ev);
 static void ngx_http_gateway_link_connected(ngx_http_gateway_link_t *link);
 static void ngx_http_gateway_link_read_handler(ngx_event_t *ev);
 static void ngx_http_gateway_link_write_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_gateway_link_write_out(
+    ngx_http_gateway_link_t *link);
 static ngx_int_t ngx_http_gateway_link_flush(ngx_http_gateway_link_t *link);
 static void ngx_http_gateway_link_drop(ngx_http_gateway_link_t *link);
 static void ngx_http_gateway_link_retry_handler(ngx_event_t *ev);
@@ -388,6 +393,15 @@ ngx_http_gateway_link_connected(ngx_http_gateway_link_t *link)
 }
 
 
+/*
+ * What the owner sends during one turn of the event loop is gathered and
+ * goes out in one write at its end, from the posted write event: requests
+ * that each send a command cost the link (and its peer, which then reads
+ * them at once and answers in one write) one system call, not one each.
+ * Data this long or longer goes out at once, behind what was gathered,
+ * rather than being copied.
+ */
+
 ngx_int_t
 ngx_http_gateway_link_send(ngx_http_gateway_link_t *link, u_char *data,
     size_t len)
@@ -403,7 +417,10 @@ ngx_http_gateway_link_send(ngx_http_gateway_link_t *link, u_char *data,
 
     c = link->peer.connection;
 
-    if (link->out.pos == link->out.last && c->write->ready) {
+    if (len >= NGX_HTTP_GATEWAY_LINK_GATHER
+        && c->write->ready
+        && ngx_http_gateway_link_write_out(link) == NGX_OK)
+    {
         n = c->send(c, data, len);
 
         if (n == (ssize_t) len) {
@@ -430,9 +447,8 @@ ngx_http_gateway_link_send(ngx_http_gateway_link_t *link, u_char *data,
                 return NGX_ERROR;
             }
 
-            ngx_memcpy(p, link->out.pos, size);
-
             if (link->out.start) {
+                ngx_memcpy(p, link->out.pos, size);
                 ngx_free(link->out.start);
             }
 
@@ -447,9 +463,9 @@ ngx_http_gateway_link_send(ngx_http_gateway_link_t *link, u_char *data,
     link->out.last = ngx_cpymem(link->out.last, data, len);
 
     /*
-     * The rest goes when the socket takes more (its event comes then); a
-     * write error is found by the write handler, not here in the middle of
-     * the owner's work.
+     * It goes at the end of this turn of the event loop, or when the
+     * socket takes more (its event comes then); a write error is found by
+     * the write handler, not here in the middle of the owner's work.
      */
 
     if (c->write->ready || c->write->error) {
@@ -460,8 +476,10 @@ ngx_http_gateway_link_send(ngx_http_gateway_link_t *link, u_char *data,
 }
 
 
+/* What was gathered, to the socket: NGX_OK once all of it is sent. */
+
 static ngx_int_t
-ngx_http_gateway_link_flush(ngx_http_gateway_link_t *link)
+ngx_http_gateway_link_write_out(ngx_http_gateway_link_t *link)
 {
     ssize_t            n;
     ngx_connection_t  *c;
@@ -471,12 +489,8 @@ ngx_http_gateway_link_flush(ngx_http_gateway_link_t *link)
     while (link->out.pos < link->out.last) {
         n = c->send(c, link->out.pos, link->out.last - link->out.pos);
 
-        if (n == NGX_AGAIN) {
-            return ngx_handle_write_event(c->write, 0);
-        }
-
-        if (n == NGX_ERROR) {
-            return NGX_ERROR;
+        if (n == NGX_AGAIN || n == NGX_ERROR) {
+            return n;
         }
 
         link->out.pos += n;
@@ -485,7 +499,18 @@ ngx_http_gateway_link_flush(ngx_http_gateway_link_t *link)
     link->out.pos = link->out.start;
     link->out.last = link->out.start;
 
-    return ngx_handle_write_event(c->write, 0);
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_gateway_link_flush(ngx_http_gateway_link_t *link)
+{
+    if (ngx_http_gateway_link_write_out(link) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return ngx_handle_write_event(link->peer.connection->write, 0);
 }
 
 

@@ -4,8 +4,8 @@
  * events. The host is an IP address, "localhost", or a name resolved with
  * nginx's resolver at each connect (never a blocking getaddrinfo). The
  * link connects (ngx_event_connect_peer, connect_timeout), writes what its
- * owner sends (buffering what the socket does not take), hands the owner
- * what arrives, fails when an answer it expects is late, and on failure
+ * owner sends (in one write per turn of the event loop, keeping what the
+ * socket does not take), hands the owner what arrives, fails when an answer it expects is late, and on failure
  * closes, tells its owner, logs once per interval and backs off (100 ms
  * doubling to 5 s) before a persistent link reconnects by itself.
  *
@@ -129,7 +129,11 @@ ngx_http_gateway_link_t *ngx_http_gateway_link_add(ngx_conf_t *cf,
 /* Starts connecting now, if not connected or connecting already. */
 void ngx_http_gateway_link_connect(ngx_http_gateway_link_t *link);
 
-/* Sends (or buffers) data; NGX_ERROR when not connected or out of memory. */
+/*
+ * Sends data: what is sent during one turn of the event loop goes out in
+ * one write at its end; 16 KB or more at once, uncopied (what the socket
+ * does not take is kept). NGX_ERROR when not connected or out of memory.
+ */
 ngx_int_t ngx_http_gateway_link_send(ngx_http_gateway_link_t *link,
     u_char *data, size_t len);
 
