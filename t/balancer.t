@@ -2,20 +2,21 @@
 # over real upstream servers (nginx server blocks in the same instance).
 #
 # Ports: TEST_NGINX_SERVER_PORT (default 1984) for the gateway, and
-# TEST_NGINX_PEER_PORT (default: the server port + 40) .. +4 for peers and a second
+# TEST_NGINX_PEER_PORT (default: the server port + 50) .. +4 for peers and a second
 # front server; override TEST_NGINX_PEER_PORT to move them all.
-# TEST_NGINX_BLACKHOLE_PORT (default: the server port + 48) is held by this script and
-# never answers.
+# TEST_NGINX_BLACKHOLE_PORT (default: the server port + 58) is held by this script and
+# never answers. (Not + 40: with the default 1984 that is 2024, which the CI
+# machine's own agent listens on.)
 
 BEGIN {
     my $s = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
-    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 40;
+    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 50;
     my $p = $ENV{TEST_NGINX_PEER_PORT};
     $ENV{TEST_NGINX_PEER_A} = $p;
     $ENV{TEST_NGINX_PEER_B} = $p + 1;
     $ENV{TEST_NGINX_PEER_C} = $p + 2;
     $ENV{TEST_NGINX_FRONT_PORT} = $p + 4;
-    $ENV{TEST_NGINX_BLACKHOLE_PORT} ||= $s + 48;
+    $ENV{TEST_NGINX_BLACKHOLE_PORT} ||= $s + 58;
 }
 
 use FindBin;

@@ -10,15 +10,15 @@
 # it, kills the only worker and waits for nginx to start another.
 #
 # Ports: TEST_NGINX_SERVER_PORT for the gateway; TEST_NGINX_PEER_PORT
-# (default: the server port + 40) for the peer; TEST_NGINX_BLACKHOLE_PORT
-# (server port + 48) is
+# (default: the server port + 50) for the peer; TEST_NGINX_BLACKHOLE_PORT
+# (server port + 58) is
 # held by this script.
 
 BEGIN {
     my $s = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
-    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 40;
+    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 50;
     $ENV{TEST_NGINX_PEER_A} = $ENV{TEST_NGINX_PEER_PORT};
-    $ENV{TEST_NGINX_BLACKHOLE_PORT} ||= $s + 48;
+    $ENV{TEST_NGINX_BLACKHOLE_PORT} ||= $s + 58;
 }
 
 use IO::Select;

@@ -1,12 +1,12 @@
 # Upstream balancing with two workers: one shared peer table.
 #
 # Ports: TEST_NGINX_SERVER_PORT (default 1984) for the gateway, and
-# TEST_NGINX_PEER_PORT (default: the server port + 40) .. +4 for peers and a second
+# TEST_NGINX_PEER_PORT (default: the server port + 50) .. +4 for peers and a second
 # front server; override TEST_NGINX_PEER_PORT to move them all.
 
 BEGIN {
     my $s = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
-    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 40;
+    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 50;
     my $p = $ENV{TEST_NGINX_PEER_PORT};
     $ENV{TEST_NGINX_PEER_A} = $p;
     $ENV{TEST_NGINX_PEER_B} = $p + 1;

@@ -3,9 +3,9 @@
 # accepts and never answers (timeouts).
 #
 # Ports: TEST_NGINX_SERVER_PORT for the gateway; TEST_NGINX_PEER_PORT
-# (default: the server port + 40) .. +4 for peers and a second front server;
-# TEST_NGINX_BLACKHOLE_PORT (server port + 48) is held by this script and never
-# answers; TEST_NGINX_CLOSED_PORT (+ 49) must have no listener.
+# (default: the server port + 50) .. +4 for peers and a second front server;
+# TEST_NGINX_BLACKHOLE_PORT (server port + 58) is held by this script and never
+# answers; TEST_NGINX_CLOSED_PORT (+ 59) must have no listener.
 #
 # Every block gets, from the preprocessor below:
 #   - headers X-Upstream ($upstream_addr), X-Circuit, X-Peer on every reply;
@@ -19,14 +19,14 @@
 
 BEGIN {
     my $s = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
-    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 40;
+    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 50;
     my $p = $ENV{TEST_NGINX_PEER_PORT};
     $ENV{TEST_NGINX_PEER_A} = $p;
     $ENV{TEST_NGINX_PEER_B} = $p + 1;
     $ENV{TEST_NGINX_PEER_C} = $p + 2;
     $ENV{TEST_NGINX_FRONT_PORT} = $p + 4;
-    $ENV{TEST_NGINX_BLACKHOLE_PORT} ||= $s + 48;
-    $ENV{TEST_NGINX_CLOSED_PORT} ||= $s + 49;
+    $ENV{TEST_NGINX_BLACKHOLE_PORT} ||= $s + 58;
+    $ENV{TEST_NGINX_CLOSED_PORT} ||= $s + 59;
 }
 
 use FindBin;

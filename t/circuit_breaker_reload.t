@@ -3,16 +3,16 @@
 # run in order against one shared zone.
 #
 # Ports: TEST_NGINX_SERVER_PORT for the gateway; TEST_NGINX_PEER_PORT
-# (default: the server port + 40) + 1 for a peer; TEST_NGINX_CLOSED_PORT
-# (server port + 49) must
+# (default: the server port + 50) + 1 for a peer; TEST_NGINX_CLOSED_PORT
+# (server port + 59) must
 # have no listener.
 
 BEGIN {
     $ENV{TEST_NGINX_USE_HUP} = 1;
     my $s = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
-    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 40;
+    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 50;
     $ENV{TEST_NGINX_PEER_B} = $ENV{TEST_NGINX_PEER_PORT} + 1;
-    $ENV{TEST_NGINX_CLOSED_PORT} ||= $s + 49;
+    $ENV{TEST_NGINX_CLOSED_PORT} ||= $s + 59;
 }
 
 use Test::Nginx::Socket 'no_plan';

@@ -3,17 +3,17 @@
 # the kernel spreads them over both workers.
 #
 # Ports: TEST_NGINX_SERVER_PORT for the gateway; TEST_NGINX_PEER_PORT
-# (default: the server port + 40) for the peer and +4 for the reuseport front server;
-# TEST_NGINX_BLACKHOLE_PORT (server port + 48) is held by this script and never
+# (default: the server port + 50) for the peer and +4 for the reuseport front server;
+# TEST_NGINX_BLACKHOLE_PORT (server port + 58) is held by this script and never
 # answers.
 
 BEGIN {
     my $s = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
-    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 40;
+    $ENV{TEST_NGINX_PEER_PORT} ||= $s + 50;
     my $p = $ENV{TEST_NGINX_PEER_PORT};
     $ENV{TEST_NGINX_PEER_A} = $p;
     $ENV{TEST_NGINX_FRONT_PORT} = $p + 4;
-    $ENV{TEST_NGINX_BLACKHOLE_PORT} ||= $s + 48;
+    $ENV{TEST_NGINX_BLACKHOLE_PORT} ||= $s + 58;
 }
 
 use FindBin;

@@ -11,9 +11,9 @@ use lib $FindBin::Bin;
 use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
-# a port nothing listens on (default: the server port + 49)
+# a port nothing listens on (default: the server port + 59)
 $ENV{TEST_NGINX_CLOSED_PORT} ||=
-    ($ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984) + 49;
+    ($ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984) + 59;
 
 our %T;
 $T{ok} = jwt('HS256', \'stats-secret', { sub => 'u', exp => time + 3600, roles => ['viewer'] });
