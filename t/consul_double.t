@@ -237,7 +237,7 @@ subtest 'faults' => sub {
 
     $consul->fault('error500');
     $consul->clear;
-    my $r = $consul->health('web');
+    $r = $consul->health('web');
     is $r->{status}, 200, 'clear: no fault';
     is_deeply body($r), [], 'no instance';
     cmp_ok index_of($r), '>', $grown, 'and a newer index';
