@@ -48,13 +48,14 @@ inline void encode(std::span<const std::uint8_t> bytes, char *out) noexcept
 inline bool decode(std::string_view text, std::span<std::uint8_t> out) noexcept
 {
     if (text.size() != 2 * out.size()) return false;
+    int bad = 0;   // a -1 of values leaves it negative: one test at the end
     for (std::size_t i = 0; i < out.size(); ++i) {
         int high = values[static_cast<unsigned char>(text[2 * i])];
         int low = values[static_cast<unsigned char>(text[2 * i + 1])];
-        if (high < 0 || low < 0) return false;
+        bad |= high | low;
         out[i] = static_cast<std::uint8_t>(high << 4 | low);
     }
-    return true;
+    return bad >= 0;
 }
 
 } // namespace gw::hex

@@ -63,7 +63,8 @@ gw_otlp_rc_e Batcher::add(const gw_otlp_span_t &span)
 
     protobuf::Writer w(chunk.bytes.data() + mark);
     bool valid = true;
-    w.delimited(scope_spans_spans, [&] { valid = encode_span(span, w); });
+    // a span takes 128 bytes to 16 KB: two bytes of length
+    w.delimited(scope_spans_spans, [&] { valid = encode_span(span, w); }, 2);
     chunk.bytes.resize(valid ? static_cast<std::size_t>(w.end() - chunk.bytes.data()) : mark);
     if (!valid) return GW_OTLP_INVALID;
 
