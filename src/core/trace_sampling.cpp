@@ -74,7 +74,10 @@ void gw_trace_sample_new(gw_trace_t *trace, uint64_t threshold)
 {
     if (trace->continued) return;
     trace->flags[0] = '0';
-    trace->flags[1] = gw::trace_id_sampled({trace->trace_id, GW_TRACE_ID_LEN}, threshold) ? '1' : '0';
+    // a ratio of 1 (threshold 0) samples every trace the gateway starts
+    // without reading its id
+    bool sampled = threshold == 0 || gw::trace_id_sampled({trace->trace_id, GW_TRACE_ID_LEN}, threshold);
+    trace->flags[1] = sampled ? '1' : '0';
 }
 
 } // extern "C"
