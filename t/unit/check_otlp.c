@@ -330,6 +330,20 @@ START_TEST(ids_that_are_not_hex_are_refused)
     ck_assert_int_eq(gw_otlp_batcher_add(b, &s), GW_OTLP_INVALID);
     ck_assert_uint_eq(gw_otlp_batcher_held(b), 0);
 
+    /* in any place of any id, the bytes next to the digits' ranges */
+    static const char  near[] = "/:@`gAF\x80\xb0\xe1";
+
+    for (size_t id = 0; id < 3; id++) {
+        for (size_t i = 0; i < (id ? GW_SPAN_ID_LEN : GW_TRACE_ID_LEN); i++) {
+            for (const char *c = near; *c; c++) {
+                s = span_a();
+                (id == 0 ? trace_a.trace_id : id == 1 ? trace_a.span_id : trace_a.parent_id)[i] = *c;
+                ck_assert_int_eq(gw_otlp_batcher_add(b, &s), GW_OTLP_INVALID);
+            }
+        }
+    }
+    ck_assert_uint_eq(gw_otlp_batcher_held(b), 0);
+
     /* nothing of it is left behind */
     ck_assert_int_eq(add(b, span_a()), GW_OTLP_OK);
     assert_body(b, 1, request_a, request_a_len);
