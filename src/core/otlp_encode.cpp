@@ -216,12 +216,18 @@ void long_attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a) no
 
 // The KeyValue's and AnyValue's tags and lengths, the key's text field,
 // and the value's (its text field, or a tag and a varint).
+constexpr std::size_t attribute_overhead = 2 * (2 + protobuf::delimited_overhead) + text_room(0)
+                                           + std::max(text_room(0), 1 + protobuf::max_varint_size);
+
 std::size_t attribute_room(const gw_otlp_attr_t &a) noexcept
 {
-    constexpr std::size_t overhead = 2 * (2 + protobuf::delimited_overhead) + text_room(0)
-                                     + std::max(text_room(0), 1 + protobuf::max_varint_size);
-    return overhead + text_room_content(a.key.len) + text_room_content(a.str.len);
+    return attribute_overhead + text_room_content(a.key.len) + text_room_content(a.str.len);
 }
+
+constexpr std::size_t max_attribute_room = attribute_overhead + 2 * text_room_content(GW_OTLP_VALUE_MAX);
+
+// ids, kind, times, status, flags and their tags
+constexpr std::size_t span_fields_room = 96;
 
 // A bytes field of N bytes, decoded in place from 2N lower-case hex
 // digits; false when one is not such a digit.
@@ -243,10 +249,16 @@ std::size_t delimited_size(std::size_t content) noexcept
 
 std::size_t span_room(const gw_otlp_span_t &span) noexcept
 {
-    // ids, kind, times, status, flags and their tags
-    std::size_t room = 96 + text_room(span.trace_state) + text_room(span.name);
+    std::size_t room = span_fields_room + text_room(span.trace_state) + text_room(span.name);
     for (std::size_t i = 0; i < span.nattrs; ++i) room += attribute_room(span.attrs[i]);
     return room;
+}
+
+std::size_t span_room_bound(const gw_otlp_span_t &span) noexcept
+{
+    constexpr std::size_t most_attrs = 65536;   // far beyond any span; keeps the product small
+    if (span.nattrs > most_attrs) return SIZE_MAX;
+    return span_fields_room + text_room(span.trace_state) + text_room(span.name) + span.nattrs * max_attribute_room;
 }
 
 bool encode_span(const gw_otlp_span_t &span, Writer &w) noexcept
