@@ -2,6 +2,7 @@
 // 56-bit threshold of its consistent probability sampling): the decision
 // depends on the trace id alone, so every gateway and every SDK using the
 // same rule decides alike for one trace.
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -40,13 +41,10 @@ std::optional<std::uint64_t> ratio_threshold(std::string_view text) noexcept
 // The last 56 bits (14 hex digits) of the trace id are its randomness.
 bool trace_id_sampled(std::string_view trace_id, std::uint64_t threshold) noexcept
 {
-    if (trace_id.size() != GW_TRACE_ID_LEN) return false;
+    std::array<std::uint8_t, 7> bytes;
+    if (trace_id.size() != GW_TRACE_ID_LEN || !hex::decode(trace_id.substr(GW_TRACE_ID_LEN - 14), bytes)) return false;
     std::uint64_t randomness = 0;
-    for (char c : trace_id.substr(GW_TRACE_ID_LEN - 14)) {
-        int v = hex::values[static_cast<unsigned char>(c)];
-        if (v < 0) return false;
-        randomness = randomness << 4 | static_cast<std::uint64_t>(v);
-    }
+    for (std::uint8_t b : bytes) randomness = randomness << 8 | b;
     return randomness >= threshold;
 }
 
