@@ -3,7 +3,9 @@
 // depends on the trace id alone, so every gateway and every SDK using the
 // same rule decides alike for one trace.
 #include <array>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string_view>
 
@@ -38,14 +40,17 @@ std::optional<std::uint64_t> ratio_threshold(std::string_view text) noexcept
     return randomness_range - static_cast<std::uint64_t>(sampled);
 }
 
-// The last 56 bits (14 hex digits) of the trace id are its randomness.
+// The last 56 bits (14 hex digits) of the trace id are its randomness;
+// they are read with the byte before them as two words of hex digits (a
+// trace id is hex throughout).
 bool trace_id_sampled(std::string_view trace_id, std::uint64_t threshold) noexcept
 {
-    std::array<std::uint8_t, 7> bytes;
-    if (trace_id.size() != GW_TRACE_ID_LEN || !hex::decode(trace_id.substr(GW_TRACE_ID_LEN - 14), bytes)) return false;
-    std::uint64_t randomness = 0;
-    for (std::uint8_t b : bytes) randomness = randomness << 8 | b;
-    return randomness >= threshold;
+    std::array<std::uint8_t, 8> bytes;
+    if (trace_id.size() != GW_TRACE_ID_LEN || !hex::decode(trace_id.substr(GW_TRACE_ID_LEN - 16), bytes)) return false;
+    std::uint64_t last = 0;
+    std::memcpy(&last, bytes.data(), bytes.size());
+    if constexpr (std::endian::native == std::endian::little) last = __builtin_bswap64(last);
+    return (last & (randomness_range - 1)) >= threshold;
 }
 
 } // namespace
