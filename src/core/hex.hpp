@@ -2,8 +2,10 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 
@@ -43,18 +45,46 @@ inline void encode(std::span<const std::uint8_t> bytes, char *out) noexcept
     }
 }
 
+// Eight lower-case hex digits as four bytes, eight digits at a time: the
+// digits are one little-endian word, checked and converted in its lanes.
+// False (out unspecified) when one is not such a digit.
+inline bool decode_word(const char *text, std::uint8_t *out) noexcept
+{
+    constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x80 * ones;
+    std::uint64_t x;
+    std::memcpy(&x, text, 8);
+    // with no byte of 0x80 or more, x + (0x80 - c) * ones sets a byte's
+    // high bit just when that byte is c or more, without carrying over
+    std::uint64_t digit = (x + (0x80 - '0') * ones) & ~(x + (0x80 - '9' - 1) * ones);
+    std::uint64_t letter = (x + (0x80 - 'a') * ones) & ~(x + (0x80 - 'f' - 1) * ones);
+    if ((x & high) != 0 || ((digit | letter) & high) != high) return false;
+    std::uint64_t nibbles = (x & 0x0f * ones) + (x >> 6 & ones) * 9;   // 'a' is 0x61
+    std::uint64_t pairs = (nibbles << 4 | nibbles >> 8) & 0x00ff00ff00ff00ffull;
+    pairs = (pairs | pairs >> 8) & 0x0000ffff0000ffffull;
+    auto bytes = static_cast<std::uint32_t>(pairs | pairs >> 16);
+    std::memcpy(out, &bytes, 4);
+    return true;
+}
+
 // Reads 2 * out.size() lower-case hex characters of text into out; false
 // when text has another length or another character.
 inline bool decode(std::string_view text, std::span<std::uint8_t> out) noexcept
 {
     if (text.size() != 2 * out.size()) return false;
-    for (std::size_t i = 0; i < out.size(); ++i) {
+    std::size_t i = 0;
+    if constexpr (std::endian::native == std::endian::little) {
+        for (; i + 4 <= out.size(); i += 4) {
+            if (!decode_word(text.data() + 2 * i, out.data() + i)) return false;
+        }
+    }
+    int bad = 0;   // a -1 of values leaves it negative: one test at the end
+    for (; i < out.size(); ++i) {
         int high = values[static_cast<unsigned char>(text[2 * i])];
         int low = values[static_cast<unsigned char>(text[2 * i + 1])];
-        if (high < 0 || low < 0) return false;
+        bad |= high | low;
         out[i] = static_cast<std::uint8_t>(high << 4 | low);
     }
-    return true;
+    return bad >= 0;
 }
 
 } // namespace gw::hex

@@ -59,11 +59,18 @@ gw_otlp_rc_e Batcher::add(const gw_otlp_span_t &span)
 
     Chunk &chunk = open_chunk();
     std::size_t mark = chunk.bytes.size();
-    chunk.bytes.resize(mark + 1 + protobuf::delimited_overhead + span_room(span));
+    // the span's tag and length, then its fields; most spans fit in the
+    // chunk's room left without counting their attributes' lengths
+    constexpr std::size_t head = 1 + protobuf::delimited_overhead;
+    std::size_t left = chunk.bytes.capacity() - mark;
+    std::size_t fields = span_room_bound(span);
+    if (left < head || fields > left - head) fields = span_room(span);
+    chunk.bytes.resize(mark + head + fields);
 
     protobuf::Writer w(chunk.bytes.data() + mark);
     bool valid = true;
-    w.delimited(scope_spans_spans, [&] { valid = encode_span(span, w); });
+    // a span takes 128 bytes to 16 KB: two bytes of length
+    w.delimited(scope_spans_spans, [&] { valid = encode_span(span, w); }, 2);
     chunk.bytes.resize(valid ? static_cast<std::size_t>(w.end() - chunk.bytes.data()) : mark);
     if (!valid) return GW_OTLP_INVALID;
 

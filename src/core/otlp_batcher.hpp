@@ -21,6 +21,7 @@ class Bytes {
 public:
     std::uint8_t *data() noexcept { return data_.get(); }
     std::size_t size() const noexcept { return size_; }
+    std::size_t capacity() const noexcept { return capacity_; }
     void clear() noexcept { size_ = 0; }
     // Sets the size; growing keeps the bytes held and leaves the new ones
     // unset (std::bad_alloc, the bytes unchanged, when out of memory).

@@ -49,16 +49,33 @@ std::string_view view(gw_otlp_str_t s) noexcept
     return s.data ? std::string_view(s.data, s.len) : std::string_view();
 }
 
-bool is_ascii(std::string_view text) noexcept
+// Copies n bytes to out, reading each once, and tells whether they were
+// all ASCII (if not, what was copied is to be written over). Short texts,
+// the usual attribute, are copied in overlapping words: no call, no loop
+// over bytes.
+[[gnu::always_inline]] inline bool copy_ascii(std::uint8_t *out, const char *in, std::size_t n) noexcept
 {
     std::uint64_t seen = 0;
-    std::size_t i = 0;
-    for (; i + 8 <= text.size(); i += 8) {
+    if (n >= 8) {
         std::uint64_t word;
-        std::memcpy(&word, text.data() + i, 8);
+        for (std::size_t i = 0; i + 8 < n; i += 8) {
+            std::memcpy(&word, in + i, 8);
+            std::memcpy(out + i, &word, 8);
+            seen |= word;
+        }
+        std::memcpy(&word, in + n - 8, 8);
+        std::memcpy(out + n - 8, &word, 8);
         seen |= word;
+    } else if (n >= 4) {
+        std::uint32_t head, tail;
+        std::memcpy(&head, in, 4);
+        std::memcpy(&tail, in + n - 4, 4);
+        std::memcpy(out, &head, 4);
+        std::memcpy(out + n - 4, &tail, 4);
+        seen = head | tail;
+    } else {
+        for (std::size_t i = 0; i < n; ++i) seen |= out[i] = static_cast<std::uint8_t>(in[i]);
     }
-    for (; i < text.size(); ++i) seen |= static_cast<unsigned char>(text[i]);
     return (seen & 0x8080808080808080ull) == 0;
 }
 
@@ -92,48 +109,97 @@ void write_bounded_utf8(std::string_view text, std::size_t limit, Writer &w) noe
 
 // Room a text field may take: its tag, its length, at most GW_OTLP_VALUE_MAX
 // bytes (three for each byte that becomes U+FFFD).
+constexpr std::size_t text_room_content(std::size_t len) noexcept
+{
+    return std::min<std::size_t>(GW_OTLP_VALUE_MAX, 3 * len);
+}
+
+constexpr std::size_t text_room(std::size_t len) noexcept
+{
+    return 1 + protobuf::delimited_overhead + 1 + text_room_content(len);
+}
+
 std::size_t text_room(gw_otlp_str_t text) noexcept
 {
-    return 1 + protobuf::delimited_overhead + 1 + std::min<std::size_t>(GW_OTLP_VALUE_MAX, 3 * text.len);
+    return text_room(text.len);
 }
 
 void text_field(Writer &w, std::uint32_t number, gw_otlp_str_t text) noexcept
 {
     if (text.len == 0) return;
-    std::string_view t = view(text);
-    std::size_t n = std::min<std::size_t>(t.size(), GW_OTLP_VALUE_MAX);
+    std::size_t n = std::min<std::size_t>(text.len, GW_OTLP_VALUE_MAX);
 
     // the usual case: ASCII, copied as it is
-    if (is_ascii(t.substr(0, n))) {
-        w.tag(number, WireType::length_delimited);
-        w.varint(n);
-        w.append(t.data(), n);
-        return;
-    }
-    w.delimited(number, [&] { write_bounded_utf8(t, GW_OTLP_VALUE_MAX, w); });
+    std::uint8_t *start = w.end();
+    w.tag(number, WireType::length_delimited);
+    w.varint(n);
+    if (copy_ascii(w.skip(n), text.data, n)) return;
+
+    w.rewind(start);
+    w.delimited(number, [&] { write_bounded_utf8(view(text), GW_OTLP_VALUE_MAX, w); });
 }
 
-void attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a) noexcept
+constexpr std::uint8_t delimited_tag(std::uint32_t number) noexcept
+{
+    return static_cast<std::uint8_t>(number << 3 | static_cast<std::uint8_t>(WireType::length_delimited));
+}
+
+// A KeyValue whose lengths each take one byte: its tag and length, the
+// key, then the AnyValue's tag and length (value_field bytes follow).
+// Returns where the AnyValue's content goes, or nullptr when the key is
+// not ASCII (the bytes written are then to be written over).
+[[gnu::always_inline]] inline std::uint8_t *short_pair(Writer &w, std::uint32_t number, std::string_view key,
+                                                       std::size_t value_field) noexcept
+{
+    std::uint8_t *p = w.skip(4 + key.size() + 2);
+    p[0] = delimited_tag(number);
+    p[1] = static_cast<std::uint8_t>(2 + key.size() + 2 + value_field);
+    p[2] = delimited_tag(field::key);
+    p[3] = static_cast<std::uint8_t>(key.size());
+    if (!copy_ascii(p + 4, key.data(), key.size())) return nullptr;
+    p += 4 + key.size();
+    p[0] = delimited_tag(field::value);
+    p[1] = static_cast<std::uint8_t>(value_field);
+    return p + 2;
+}
+
+// Any attribute, field by field.
+[[gnu::noinline]] void long_attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a) noexcept;
+
+[[gnu::always_inline]] inline void attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a) noexcept
 {
     if (a.key.len == 0 || (!a.is_int && a.str.len == 0)) return;
 
-    // the usual case, short ASCII text: every length takes one byte and is
-    // known at once (what follows writes the same bytes, more slowly)
+    // the usual case, a short ASCII key and value: every length takes one
+    // byte and is known at once (what follows writes the same bytes, more
+    // slowly)
     std::string_view key = view(a.key), value = view(a.str);
-    std::size_t value_field = 2 + value.size(), pair = 2 + key.size() + 2 + value_field;
-    if (!a.is_int && pair < 0x80 && is_ascii(key) && is_ascii(value)) {
-        std::uint8_t head[2] = {static_cast<std::uint8_t>(number << 3 | 2), static_cast<std::uint8_t>(pair)};
-        std::uint8_t key_head[2] = {field::key << 3 | 2, static_cast<std::uint8_t>(key.size())};
-        std::uint8_t value_head[4] = {field::value << 3 | 2, static_cast<std::uint8_t>(value_field),
-                                      field::string_value << 3 | 2, static_cast<std::uint8_t>(value.size())};
-        w.append(head, 2);
-        w.append(key_head, 2);
-        w.append(key.data(), key.size());
-        w.append(value_head, 4);
-        w.append(value.data(), value.size());
-        return;
+    std::uint8_t *start = w.end();
+    if (a.is_int) {
+        auto integer = static_cast<std::uint64_t>(a.integer);
+        std::size_t value_field = 1 + protobuf::varint_size(integer);
+        if (4 + key.size() + value_field < 0x80) {
+            if (std::uint8_t *v = short_pair(w, number, key, value_field)) {
+                v[0] = static_cast<std::uint8_t>(field::int_value << 3 | static_cast<std::uint8_t>(WireType::varint));
+                w.skip(value_field);
+                protobuf::put_varint(v + 1, integer);
+                return;
+            }
+            w.rewind(start);
+        }
+    } else if (4 + key.size() + 2 + value.size() < 0x80) {
+        if (std::uint8_t *v = short_pair(w, number, key, 2 + value.size())) {
+            v[0] = delimited_tag(field::string_value);
+            v[1] = static_cast<std::uint8_t>(value.size());
+            if (copy_ascii(w.skip(2 + value.size()) + 2, value.data(), value.size())) return;
+        }
+        w.rewind(start);
     }
+    long_attribute(w, number, a);
+}
 
+void long_attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a) noexcept
+{
     w.delimited(number, [&] {
         text_field(w, field::key, a.key);
         w.delimited(field::value, [&] {
@@ -148,16 +214,30 @@ void attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a) noexcep
     });
 }
 
+// The KeyValue's and AnyValue's tags and lengths, the key's text field,
+// and the value's (its text field, or a tag and a varint).
+constexpr std::size_t attribute_overhead = 2 * (2 + protobuf::delimited_overhead) + text_room(0)
+                                           + std::max(text_room(0), 1 + protobuf::max_varint_size);
+
 std::size_t attribute_room(const gw_otlp_attr_t &a) noexcept
 {
-    std::size_t value = a.is_int ? 1 + protobuf::max_varint_size : text_room(a.str);
-    return 2 * (2 + protobuf::delimited_overhead) + text_room(a.key) + value;
+    return attribute_overhead + text_room_content(a.key.len) + text_room_content(a.str.len);
 }
 
+constexpr std::size_t max_attribute_room = attribute_overhead + 2 * text_room_content(GW_OTLP_VALUE_MAX);
+
+// ids, kind, times, status, flags and their tags
+constexpr std::size_t span_fields_room = 96;
+
+// A bytes field of N bytes, decoded in place from 2N lower-case hex
+// digits; false when one is not such a digit.
 template <std::size_t N>
-bool id_bytes(const char *hex_text, std::array<std::uint8_t, N> &out) noexcept
+bool id_field(Writer &w, std::uint32_t number, const char *hex_text) noexcept
 {
-    return hex::decode({hex_text, 2 * N}, out);
+    std::uint8_t *p = w.skip(2 + N);
+    p[0] = delimited_tag(number);
+    p[1] = N;
+    return hex::decode({hex_text, 2 * N}, std::span<std::uint8_t, N>(p + 2, N));
 }
 
 std::size_t delimited_size(std::size_t content) noexcept
@@ -169,27 +249,28 @@ std::size_t delimited_size(std::size_t content) noexcept
 
 std::size_t span_room(const gw_otlp_span_t &span) noexcept
 {
-    // ids, kind, times, status, flags and their tags
-    std::size_t room = 96 + text_room(span.trace_state) + text_room(span.name);
+    std::size_t room = span_fields_room + text_room(span.trace_state) + text_room(span.name);
     for (std::size_t i = 0; i < span.nattrs; ++i) room += attribute_room(span.attrs[i]);
     return room;
+}
+
+std::size_t span_room_bound(const gw_otlp_span_t &span) noexcept
+{
+    constexpr std::size_t most_attrs = 65536;   // far beyond any span; keeps the product small
+    if (span.nattrs > most_attrs) return SIZE_MAX;
+    return span_fields_room + text_room(span.trace_state) + text_room(span.name) + span.nattrs * max_attribute_room;
 }
 
 bool encode_span(const gw_otlp_span_t &span, Writer &w) noexcept
 {
     const gw_trace_t &t = *span.trace;
-    std::array<std::uint8_t, 16> trace_id;
-    std::array<std::uint8_t, 8> span_id, parent_id;
     std::array<std::uint8_t, 1> flags;
-    if (!id_bytes(t.trace_id, trace_id) || !id_bytes(t.span_id, span_id) || !id_bytes(t.flags, flags)
-        || (t.continued && !id_bytes(t.parent_id, parent_id))) {
+    if (!hex::decode({t.flags, 2}, flags) || !id_field<16>(w, field::trace_id, t.trace_id)
+        || !id_field<8>(w, field::span_id, t.span_id)) {
         return false;
     }
-
-    w.bytes_field(field::trace_id, trace_id);
-    w.bytes_field(field::span_id, span_id);
     text_field(w, field::trace_state, span.trace_state);
-    if (t.continued) w.bytes_field(field::parent_span_id, parent_id);
+    if (t.continued && !id_field<8>(w, field::parent_span_id, t.parent_id)) return false;
     text_field(w, field::name, span.name);
     w.varint_field(field::kind, span_kind_server);
     w.fixed64_field(field::start_time, span.start_ns);

@@ -15,6 +15,11 @@ namespace gw::otlp {
 // Bytes encode_span() may write for span, at most.
 std::size_t span_room(const gw_otlp_span_t &span) noexcept;
 
+// A bound of span_room() that reads no attribute (SIZE_MAX for a span of
+// absurdly many): when there is that much room, span_room() need not be
+// counted.
+std::size_t span_room_bound(const gw_otlp_span_t &span) noexcept;
+
 // Writes the fields of a Span message; false when the trace context's ids
 // are not lower-case hex (what was written is then to be dropped).
 bool encode_span(const gw_otlp_span_t &span, protobuf::Writer &w) noexcept;

@@ -9,20 +9,6 @@ void Writer::varint_field(std::uint32_t field, std::uint64_t value) noexcept
     varint(value);
 }
 
-void Writer::fixed32_field(std::uint32_t field, std::uint32_t value) noexcept
-{
-    if (value == 0) return;
-    tag(field, WireType::fixed32);
-    for (int i = 0; i < 4; ++i) *p_++ = static_cast<std::uint8_t>(value >> (8 * i));
-}
-
-void Writer::fixed64_field(std::uint32_t field, std::uint64_t value) noexcept
-{
-    if (value == 0) return;
-    tag(field, WireType::fixed64);
-    for (int i = 0; i < 8; ++i) *p_++ = static_cast<std::uint8_t>(value >> (8 * i));
-}
-
 void Writer::bytes_field(std::uint32_t field, std::span<const std::uint8_t> bytes) noexcept
 {
     if (bytes.empty()) return;
@@ -31,11 +17,13 @@ void Writer::bytes_field(std::uint32_t field, std::span<const std::uint8_t> byte
     append(bytes.data(), bytes.size());
 }
 
-void Writer::widen(std::uint8_t *mark, std::size_t len) noexcept
+void Writer::refit(std::uint8_t *mark, std::size_t width, std::size_t len) noexcept
 {
-    std::size_t width = varint_size(len);
-    std::memmove(mark + width, mark + 1, len);
-    p_ += width - 1;
+    std::size_t fit = varint_size(len);
+    if (fit != width) {
+        std::memmove(mark + fit, mark + width, len);
+        p_ = p_ + fit - width;
+    }
     put_varint(mark, len);
 }
 

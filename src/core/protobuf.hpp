@@ -8,6 +8,7 @@
 // serializer makes of the same message.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -55,20 +56,34 @@ public:
 
     // uint32, uint64, enums, bool; int64 as its two's complement.
     void varint_field(std::uint32_t field, std::uint64_t value) noexcept;
-    void fixed32_field(std::uint32_t field, std::uint32_t value) noexcept;
-    void fixed64_field(std::uint32_t field, std::uint64_t value) noexcept;
     void bytes_field(std::uint32_t field, std::span<const std::uint8_t> bytes) noexcept;
+
+    void fixed32_field(std::uint32_t field, std::uint32_t value) noexcept
+    {
+        if (value == 0) return;
+        tag(field, WireType::fixed32);
+        fixed(value);
+    }
+
+    void fixed64_field(std::uint32_t field, std::uint64_t value) noexcept
+    {
+        if (value == 0) return;
+        tag(field, WireType::fixed64);
+        fixed(value);
+    }
 
     // A length-delimited field whose content body() writes: an embedded
     // message, or a string written piecewise. Written even when empty, as
-    // a message field that is set.
+    // a message field that is set. width is the size its length is
+    // expected to take: a guess that is right spares moving the content.
     template <class Body>
-    void delimited(std::uint32_t field, Body &&body)
+    void delimited(std::uint32_t field, Body &&body, std::size_t width = 1)
     {
         tag(field, WireType::length_delimited);
-        std::uint8_t *mark = p_++;   // most contents are shorter than 128 bytes
+        std::uint8_t *mark = p_;
+        p_ += width;
         body();
-        close(mark);
+        close(mark, width);
     }
 
     void append(const void *bytes, std::size_t n) noexcept
@@ -77,24 +92,52 @@ public:
         p_ += n;
     }
 
-private:
-    // Writes the length of what follows mark, widening its one-byte slot.
-    void close(std::uint8_t *mark) noexcept
+    // For writing in place: the next n bytes, which the caller fills.
+    std::uint8_t *skip(std::size_t n) noexcept
     {
-        auto len = static_cast<std::size_t>(p_ - mark - 1);
-        if (len < 0x80) {
+        std::uint8_t *at = p_;
+        p_ += n;
+        return at;
+    }
+
+    // Goes back to an earlier end(), dropping what was written after it.
+    void rewind(std::uint8_t *to) noexcept { p_ = to; }
+
+private:
+    // little-endian, as protobuf's fixed32 and fixed64 are
+    template <class T>
+    void fixed(T value) noexcept
+    {
+        if constexpr (std::endian::native == std::endian::little) {
+            std::memcpy(p_, &value, sizeof value);
+            p_ += sizeof value;
+        } else {
+            for (std::size_t i = 0; i < sizeof value; ++i) *p_++ = static_cast<std::uint8_t>(value >> (8 * i));
+        }
+    }
+
+    // Writes the length of what follows mark's width-byte slot.
+    void close(std::uint8_t *mark, std::size_t width) noexcept
+    {
+        auto len = static_cast<std::size_t>(p_ - mark - width);
+        if (width == 1 && len < 0x80) {
             *mark = static_cast<std::uint8_t>(len);
             return;
         }
-        widen(mark, len);
+        if (width == 2 && len >= 0x80 && len < 0x4000) {
+            put_varint(mark, len);
+            return;
+        }
+        refit(mark, width, len);
     }
 
-    void widen(std::uint8_t *mark, std::size_t len) noexcept;
+    // Moves the content when its length takes another size than its slot.
+    void refit(std::uint8_t *mark, std::size_t width, std::size_t len) noexcept;
 
     std::uint8_t *p_;
 };
 
-// Room delimited() may need beyond its content.
+// Room delimited() may need beyond its content (with width 1 or 2).
 inline constexpr std::size_t delimited_overhead = 2;
 
 // One field as the reader sees it: value holds a varint or fixed value,

@@ -2,7 +2,10 @@
 // 56-bit threshold of its consistent probability sampling): the decision
 // depends on the trace id alone, so every gateway and every SDK using the
 // same rule decides alike for one trace.
+#include <array>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string_view>
 
@@ -37,17 +40,17 @@ std::optional<std::uint64_t> ratio_threshold(std::string_view text) noexcept
     return randomness_range - static_cast<std::uint64_t>(sampled);
 }
 
-// The last 56 bits (14 hex digits) of the trace id are its randomness.
+// The last 56 bits (14 hex digits) of the trace id are its randomness;
+// they are read with the byte before them as two words of hex digits (a
+// trace id is hex throughout).
 bool trace_id_sampled(std::string_view trace_id, std::uint64_t threshold) noexcept
 {
-    if (trace_id.size() != GW_TRACE_ID_LEN) return false;
-    std::uint64_t randomness = 0;
-    for (char c : trace_id.substr(GW_TRACE_ID_LEN - 14)) {
-        int v = hex::values[static_cast<unsigned char>(c)];
-        if (v < 0) return false;
-        randomness = randomness << 4 | static_cast<std::uint64_t>(v);
-    }
-    return randomness >= threshold;
+    std::array<std::uint8_t, 8> bytes;
+    if (trace_id.size() != GW_TRACE_ID_LEN || !hex::decode(trace_id.substr(GW_TRACE_ID_LEN - 16), bytes)) return false;
+    std::uint64_t last = 0;
+    std::memcpy(&last, bytes.data(), bytes.size());
+    if constexpr (std::endian::native == std::endian::little) last = __builtin_bswap64(last);
+    return (last & (randomness_range - 1)) >= threshold;
 }
 
 } // namespace
@@ -74,7 +77,10 @@ void gw_trace_sample_new(gw_trace_t *trace, uint64_t threshold)
 {
     if (trace->continued) return;
     trace->flags[0] = '0';
-    trace->flags[1] = gw::trace_id_sampled({trace->trace_id, GW_TRACE_ID_LEN}, threshold) ? '1' : '0';
+    // a ratio of 1 (threshold 0) samples every trace the gateway starts
+    // without reading its id
+    bool sampled = threshold == 0 || gw::trace_id_sampled({trace->trace_id, GW_TRACE_ID_LEN}, threshold);
+    trace->flags[1] = sampled ? '1' : '0';
 }
 
 } // extern "C"

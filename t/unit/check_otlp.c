@@ -116,6 +116,49 @@ span_c(void)
 }
 
 
+/* Span D: shorter than 128 bytes, a key that is not ASCII. */
+static gw_trace_t      trace_d;
+static gw_otlp_attr_t  attrs_d[] = { ATTR("caf\xc3\xa9", "1") };
+
+static gw_otlp_span_t
+span_d(void)
+{
+    gw_otlp_span_t  s = { &trace_d, S("GET"), { NULL, 0 }, 1, 2, 0, attrs_d, 1 };
+
+    ids(&trace_d, "0af7651916cd43dd8448eb211c80319e", "0102030405060709", NULL);
+    return s;
+}
+
+
+/* Span E: KeyValues of 127 and 128 bytes, around the one-byte length. */
+static gw_trace_t      trace_e;
+static char            v120[120], v121[121];
+static char            keys_e[4][121];
+static gw_otlp_attr_t  attrs_e[6];
+
+static gw_otlp_span_t
+span_e(void)
+{
+    gw_otlp_span_t  s = { &trace_e, S("GET"), { NULL, 0 }, 1, 2, 0, attrs_e, 6 };
+
+    ids(&trace_e, "0af7651916cd43dd8448eb211c80319f", "010203040506070a", NULL);
+    memset(v120, 'v', sizeof(v120));
+    memset(v121, 'v', sizeof(v121));
+    attrs_e[0] = (gw_otlp_attr_t) { S("k"), { v120, 120 }, 0, 0 };
+    attrs_e[1] = (gw_otlp_attr_t) { S("k"), { v121, 121 }, 0, 0 };
+
+    memset(keys_e[0], 'k', 120);
+    memset(keys_e[1], 'k', 121);
+    memset(keys_e[2], 'i', 120);
+    memset(keys_e[3], 'i', 121);
+    attrs_e[2] = (gw_otlp_attr_t) { { keys_e[0], 120 }, S("v"), 0, 0 };
+    attrs_e[3] = (gw_otlp_attr_t) { { keys_e[1], 121 }, S("v"), 0, 0 };
+    attrs_e[4] = (gw_otlp_attr_t) { { keys_e[2], 120 }, { NULL, 0 }, 300, 1 };
+    attrs_e[5] = (gw_otlp_attr_t) { { keys_e[3], 121 }, { NULL, 0 }, 300, 1 };
+    return s;
+}
+
+
 static void
 assert_body(gw_otlp_batcher_t *b, size_t spans, const unsigned char *expected, size_t len)
 {
@@ -149,14 +192,30 @@ START_TEST(one_span_as_protoc_encodes_it)
 END_TEST
 
 
-START_TEST(utf8_limits_and_long_lengths_as_protoc_encodes_them)
+/* Two spans in one batch come out as protoc encodes the expected request. */
+static void
+assert_two_spans(gw_otlp_span_t first, gw_otlp_span_t second,
+    const unsigned char *expected, size_t len)
 {
     gw_otlp_batcher_t  *b = batcher(2, 4);
 
-    ck_assert_int_eq(add(b, span_b()), GW_OTLP_OK);
-    ck_assert_int_eq(add(b, span_c()), GW_OTLP_OK);
-    assert_body(b, 2, request_bc, request_bc_len);
+    ck_assert_int_eq(add(b, first), GW_OTLP_OK);
+    ck_assert_int_eq(add(b, second), GW_OTLP_OK);
+    assert_body(b, 2, expected, len);
     gw_otlp_batcher_destroy(b);
+}
+
+
+START_TEST(utf8_limits_and_long_lengths_as_protoc_encodes_them)
+{
+    assert_two_spans(span_b(), span_c(), request_bc, request_bc_len);
+}
+END_TEST
+
+
+START_TEST(short_spans_and_one_byte_lengths_as_protoc_encodes_them)
+{
+    assert_two_spans(span_d(), span_e(), request_de, request_de_len);
 }
 END_TEST
 
@@ -269,6 +328,20 @@ START_TEST(ids_that_are_not_hex_are_refused)
 
     trace_a.span_id[3] = 'G';
     ck_assert_int_eq(gw_otlp_batcher_add(b, &s), GW_OTLP_INVALID);
+    ck_assert_uint_eq(gw_otlp_batcher_held(b), 0);
+
+    /* in any place of any id, the bytes next to the digits' ranges */
+    static const char  near[] = "/:@`gAF\x80\xb0\xe1";
+
+    for (size_t id = 0; id < 3; id++) {
+        for (size_t i = 0; i < (id ? GW_SPAN_ID_LEN : GW_TRACE_ID_LEN); i++) {
+            for (const char *c = near; *c; c++) {
+                s = span_a();
+                (id == 0 ? trace_a.trace_id : id == 1 ? trace_a.span_id : trace_a.parent_id)[i] = *c;
+                ck_assert_int_eq(gw_otlp_batcher_add(b, &s), GW_OTLP_INVALID);
+            }
+        }
+    }
     ck_assert_uint_eq(gw_otlp_batcher_held(b), 0);
 
     /* nothing of it is left behind */
@@ -449,6 +522,7 @@ main(void)
 
     tcase_add_test(tc, one_span_as_protoc_encodes_it);
     tcase_add_test(tc, utf8_limits_and_long_lengths_as_protoc_encodes_them);
+    tcase_add_test(tc, short_spans_and_one_byte_lengths_as_protoc_encodes_them);
     tcase_add_test(tc, batches_are_cut_at_batch_spans);
     tcase_add_test(tc, a_failed_batch_is_sent_again_whole);
     tcase_add_test(tc, a_partial_batch_goes_when_asked_and_keeps_filling_after);

@@ -53,11 +53,27 @@ my $c = 'spans { trace_id: "\x0a\xf7\x65\x19\x16\xcd\x43\xdd\x84\x48\xeb\x21\x1c
     . join('', map { kv_str(sprintf('k%02d', $_), 'x' x 512) } 0 .. 32)
     . ' flags: 0x100 }' . "\n";
 
+# span D: shorter than 128 bytes, so its length takes one byte; a key
+# that is not ASCII
+my $d = 'spans { trace_id: "\x0a\xf7\x65\x19\x16\xcd\x43\xdd\x84\x48\xeb\x21\x1c\x80\x31\x9e"'
+    . ' span_id: "\x01\x02\x03\x04\x05\x06\x07\x09" name: "GET" kind: SPAN_KIND_SERVER'
+    . ' start_time_unix_nano: 1 end_time_unix_nano: 2' . "\n"
+    . kv_str("caf\xc3\xa9", '1') . ' flags: 0x101 }' . "\n";
+
+# span E: attributes whose KeyValue takes 127 and 128 bytes (one and two
+# bytes of length), strings and integers
+my $e = 'spans { trace_id: "\x0a\xf7\x65\x19\x16\xcd\x43\xdd\x84\x48\xeb\x21\x1c\x80\x31\x9f"'
+    . ' span_id: "\x01\x02\x03\x04\x05\x06\x07\x0a" name: "GET" kind: SPAN_KIND_SERVER'
+    . ' start_time_unix_nano: 1 end_time_unix_nano: 2' . "\n"
+    . kv_str('k', 'v' x 120) . kv_str('k', 'v' x 121) . kv_str('k' x 120, 'v') . kv_str('k' x 121, 'v')
+    . kv_int('i' x 120, 300) . kv_int('i' x 121, 300) . ' flags: 0x101 }' . "\n";
+
 sub request { "resource_spans { $resource scope_spans { $scope @_ } }" }
 
 my @vectors = (
     [request_a => encode('ExportTraceServiceRequest', request($a))],
     [request_bc => encode('ExportTraceServiceRequest', request($b, $c))],
+    [request_de => encode('ExportTraceServiceRequest', request($d, $e))],
     [response_partial => encode('ExportTraceServiceResponse',
         'partial_success { rejected_spans: 3 error_message: "spans too old" }')],
     [response_empty => encode('ExportTraceServiceResponse', '')],

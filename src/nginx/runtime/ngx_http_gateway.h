@@ -213,9 +213,13 @@ ngx_int_t ngx_http_gateway_set_www_authenticate(ngx_http_request_t *r,
  */
 struct gw_trace_s *ngx_http_gateway_trace_context(ngx_http_request_t *r);
 
-/* 1 when the trace's flags say sampled. */
+/*
+ * 1 when the trace's flags say sampled: the low bit of their second
+ * lower-case hex digit, which is the character's own low bit for '0'-'9'
+ * and its opposite for 'a'-'f' (0x61 is 10).
+ */
 #define ngx_http_gateway_trace_is_sampled(trace)                              \
-    (ngx_hextoi((u_char *) (trace)->flags, 2) & 1)
+    (((trace)->flags[1] ^ ((trace)->flags[1] >> 6)) & 1)
 
 /*
  * The token gateway_jwt verified for the location the main request is in

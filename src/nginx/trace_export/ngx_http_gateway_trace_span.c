@@ -103,7 +103,7 @@ ngx_http_gateway_trace_peer(ngx_http_gateway_trace_attrs_t *a,
 
     last = name->data + name->len;
 
-    if (name->len > 5 && ngx_strncmp(name->data, "unix:", 5) == 0) {
+    if (name->len > 5 && ngx_memcmp(name->data, "unix:", 5) == 0) {
         ngx_http_gateway_trace_str(a, "network.peer.address", name->data + 5,
                                    name->len - 5);
         return;
