@@ -214,6 +214,7 @@ bench: deps
 	bench/jwt-verify-speed
 	bench/breaker-recovery $(NGINX_BIN) $(abspath $(MODULE))
 	bench/trace-export $(NGINX_BIN) $(abspath $(MODULE))
+	bench/metrics-scrape $(NGINX_BIN) $(abspath $(MODULE))
 	bench/consul $(NGINX_BIN) $(abspath $(MODULE))
 	BENCH_MODE=instructions bench/consul $(NGINX_BIN) $(abspath $(MODULE))
 

@@ -735,3 +735,33 @@ ok(wait_for(30, sub { get('/stats') =~ /^gateway_consul_index\{upstream="backend
 GET /stats
 --- response_body_like eval
 qr/^gateway_consul_updates_total\{upstream="backend",service="web"\} 2\n.*^# TYPE gateway_consul_index gauge\n.*^gateway_consul_peers\{upstream="backend",service="web"\} 2$/ms
+
+
+
+=== TEST 28: a peer Consul removed has no series any more; the status shows the set
+--- http_config
+    upstream backend {
+        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=2s;
+        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
+    }
+--- config
+    location = /metrics { gateway_metrics; }
+    location = /status { gateway_status; }
+--- consul
+register('a');
+register('b');
+--- init
+ok(serves('a b'), 'a and b serve');
+my $up = 'gateway_upstream_peer_up{upstream="backend",peer="127.0.0.1:%d"}';
+my ($a, $b) = map { sprintf $up, $Port{$_} } qw(a b);
+like(get('/metrics'), qr/^\Q$b\E 1$/m, 'b has a series');
+deregister('b');
+ok(serves('a'), 'b left the set');
+ok(wait_for(30, sub { get('/metrics') !~ /\Q127.0.0.1:$Port{b}\E/ }),
+   'and its series are gone');
+like(get('/metrics'), qr/^\Q$a\E 1$/m, 'a keeps its series');
+like(get('/status'), qr/"upstreams":\{"backend":\{"method":"round_robin","source":"[^"]*","breaker":null,"peers":\[\{"peer":"127\.0\.0\.1:$Port{a}"/,
+     'the status lists the peers of the set');
+--- request
+GET /status
+--- response_body_like: "consul":\{"backend":\{"service":"web"

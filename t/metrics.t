@@ -17,7 +17,10 @@ BEGIN {
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::Bin;
 use Test::Nginx::Socket 'no_plan';
+use JwtMint;
 use IO::Socket::INET;
 use JSON::PP;
 use File::Temp qw(tempfile);
@@ -26,6 +29,9 @@ use Time::HiRes qw(sleep time);
 workers(2);
 master_on();
 no_shuffle();
+
+$ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
+our $Token = jwt('RS256', 'rsa1', { sub => 'alice', exp => time + 3600 }, { kid => 'rsa1' });
 
 # one request on its own connection: (status, body)
 sub http {
@@ -169,6 +175,27 @@ $check{breaker} = sub {
     is(value($text, "gateway_circuit_state{$up}"), 2, 'the metric says open');
     is(value($text, "gateway_upstream_peer_up{$up}"), 0, 'and down');
     promtool_ok($text, 'breaker');
+};
+
+$check{jwt} = sub {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => server_port(),
+                                  Timeout => 10) or die "connect: $!";
+    print $s "GET /j HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer $main::Token\r\n\r\n";
+    local $/;
+    my $resp = <$s> // '';
+    like($resp, qr{^HTTP/1\.\d 200}, 'a token verified with fetched keys');
+
+    my ($status, $body) = http('GET', '/status');
+    my $jwt = eval { decode_json($body)->{jwt} };
+    ok($jwt, "a jwt section") or diag($body);
+    is_deeply([map { $_->{file} =~ m{([^/]+)$} ? $1 : '' } @{ $jwt->{key_files} }],
+              ['rotation.jwks'], 'the key file');
+    is_deeply($jwt->{key_files}[0]{kids}, ['rsa1', 'rsa2'], 'its kids');
+    my $kr = $jwt->{key_requests}[0];
+    is($kr->{uri}, '/_jwks', 'the key request');
+    is_deeply($kr->{kids}, ['rsa1'], 'the kids it fetched');
+    cmp_ok($kr->{fetched} // 0, '>', 0, 'when');
+    is($kr->{failed}, undef, 'no failure');
 };
 
 $check{buckets} = sub {
@@ -316,3 +343,35 @@ CORE::join("\n", map { "location /l$_ { return 200; }" } 1 .. 100)
 GET /metrics
 --- response_body_like: gateway_metrics_dropped_total [1-9]
 --- check: full
+
+
+
+=== TEST 9: JWT key sets: a key file, a fetched JWKS
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PEER_PORT;
+        location = /jwks { default_type application/json; alias $TEST_NGINX_JWT_KEYS/rsa1.jwks; }
+        location = /ok { return 200 "ok\n"; }
+    }
+--- config
+    location = /j {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_PEER_PORT/ok;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_PEER_PORT/jwks;
+    }
+    location = /k {
+        gateway_jwt "api";
+        gateway_jwt_key_file $TEST_NGINX_JWT_KEYS/rotation.jwks;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_PEER_PORT/ok;
+    }
+    location = /status { gateway_status; }
+--- request
+GET /status
+--- response_body_like: "jwt":\{"key_files":
+--- check: jwt
+--- no_error_log
+[error]

@@ -684,6 +684,18 @@ size_t gw_jwt_keyset_count(const gw_jwt_keyset_t *ks)
     return ks->keys().size();
 }
 
+const char *gw_jwt_keyset_kid(const gw_jwt_keyset_t *ks, size_t i, size_t *len)
+{
+    if (i >= ks->keys().size() || !ks->keys()[i].has_kid()) {
+        *len = 0;
+        return nullptr;
+    }
+
+    const std::string &kid = ks->keys()[i].kid();
+    *len = kid.size();
+    return kid.data();
+}
+
 unsigned gw_jwt_keyset_algs(const gw_jwt_keyset_t *ks)
 {
     return ks->algs();

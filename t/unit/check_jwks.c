@@ -98,6 +98,37 @@ START_TEST(skips_unusable_jwks_entries)
 END_TEST
 
 
+START_TEST(lists_kids)
+{
+    char              err[GW_JWT_ERRLEN];
+    size_t            len;
+    const char       *kid;
+    gw_jwt_keyset_t  *ks = gw_jwt_keyset_new();
+
+    ck_assert_int_eq(add(ks, "{\"keys\":["
+        "{\"kty\":\"oct\",\"kid\":\"k-1\",\"k\":\"c2VjcmV0\"},"
+        "{\"kty\":\"oct\",\"k\":\"b3RoZXI\"},"
+        "{\"kty\":\"oct\",\"kid\":\"\",\"k\":\"dGhpcmQ\"}"
+        "]}", err), 3);
+    ck_assert_uint_eq(gw_jwt_keyset_count(ks), 3);
+
+    kid = gw_jwt_keyset_kid(ks, 0, &len);
+    ck_assert_uint_eq(len, 3);
+    ck_assert_int_eq(memcmp(kid, "k-1", 3), 0);
+
+    ck_assert_ptr_null(gw_jwt_keyset_kid(ks, 1, &len));
+    ck_assert_uint_eq(len, 0);
+
+    /* an empty kid is a kid */
+    ck_assert_ptr_nonnull(gw_jwt_keyset_kid(ks, 2, &len));
+    ck_assert_uint_eq(len, 0);
+
+    ck_assert_ptr_null(gw_jwt_keyset_kid(ks, 3, &len));
+    gw_jwt_keyset_free(ks);
+}
+END_TEST
+
+
 START_TEST(refuses_bad_jwks)
 {
     char              err[GW_JWT_ERRLEN];
@@ -157,6 +188,7 @@ main(void)
     tcase_add_test(tc, parses_pem);
     tcase_add_test(tc, refuses_bad_pem);
     tcase_add_test(tc, skips_unusable_jwks_entries);
+    tcase_add_test(tc, lists_kids);
     tcase_add_test(tc, refuses_bad_jwks);
     tcase_add_test(tc, fingerprints_key_material);
     suite_add_tcase(s, tc);

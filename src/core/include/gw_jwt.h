@@ -96,6 +96,13 @@ int gw_jwt_keyset_add_secret(gw_jwt_keyset_t *ks, const unsigned char *secret,
 
 size_t gw_jwt_keyset_count(const gw_jwt_keyset_t *ks);
 
+/*
+ * The kid of key i (below gw_jwt_keyset_count), valid as long as the set:
+ * NULL with *len 0 when the key has none (or i is out of range).
+ */
+const char *gw_jwt_keyset_kid(const gw_jwt_keyset_t *ks, size_t i,
+    size_t *len);
+
 /* The algorithms the keys can verify. */
 unsigned gw_jwt_keyset_algs(const gw_jwt_keyset_t *ks);
 

@@ -8,6 +8,7 @@
  *   ngx_http_gateway_jwt_cache.c        the verified-token cache
  *   ngx_http_gateway_jwt_access.c       the access check and its answers
  *   ngx_http_gateway_jwt_variables.c    claim and header variables
+ *   ngx_http_gateway_jwt_status.c       the "jwt" status section
  */
 
 #ifndef _NGX_HTTP_GATEWAY_JWT_H_INCLUDED_
@@ -109,7 +110,18 @@ typedef struct {
     ngx_uint_t                     remotes;    /* key_request serials */
     ngx_int_t                      request_id_index;
     ngx_uint_t                     used;       /* some gateway_jwt REALM */
+
+    /* for the status document */
+    ngx_array_t                    key_files;  /* ngx_http_gateway_jwt_file_t */
+    ngx_array_t                    key_requests; /* remote_t *, by serial */
 } ngx_http_gateway_jwt_main_conf_t;
+
+
+/* a gateway_jwt_key_file as loaded */
+typedef struct {
+    ngx_str_t                      name;
+    gw_jwt_keyset_t               *keys;
+} ngx_http_gateway_jwt_file_t;
 
 
 /*
@@ -190,6 +202,15 @@ void ngx_http_gateway_jwt_cache_insert(ngx_http_gateway_shm_t *shm,
 ngx_int_t ngx_http_gateway_jwt_check(ngx_http_request_t *r);
 ngx_http_gateway_jwt_ctx_t *ngx_http_gateway_jwt_ctx(ngx_http_request_t *r);
 gw_jwt_t *ngx_http_gateway_jwt_verified(ngx_http_request_t *r);
+
+/* status */
+ngx_int_t ngx_http_gateway_jwt_status_add(ngx_conf_t *cf,
+    ngx_http_gateway_jwt_main_conf_t *jmcf);
+void ngx_http_gateway_jwt_status_kids(gw_json_writer_t *w,
+    gw_jwt_keyset_t *keys);
+void ngx_http_gateway_jwt_key_request_status(gw_json_writer_t *w,
+    ngx_http_gateway_jwt_main_conf_t *jmcf,
+    ngx_http_gateway_jwt_remote_t *remote);
 
 /* variables */
 ngx_int_t ngx_http_gateway_jwt_add_variables(ngx_conf_t *cf);

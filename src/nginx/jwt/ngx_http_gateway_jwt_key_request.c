@@ -54,6 +54,8 @@ static ngx_int_t ngx_http_gateway_jwt_init_keys_zone(
     ngx_http_gateway_shm_t *shm);
 static void ngx_http_gateway_jwt_keys_forget(ngx_http_gateway_shm_t *shm,
     uint64_t generation);
+static ngx_http_gateway_jwt_keys_node_t *ngx_http_gateway_jwt_keys_find(
+    ngx_http_gateway_shm_t *shm, ngx_http_gateway_jwt_remote_t *remote);
 static ngx_http_gateway_jwt_keys_node_t *ngx_http_gateway_jwt_keys_node(
     ngx_http_gateway_shm_t *shm, ngx_http_gateway_jwt_remote_t *remote);
 static void ngx_http_gateway_jwt_keys_sync(ngx_http_request_t *r,
@@ -98,6 +100,7 @@ ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
 
     u_char                            *p;
     ngx_str_t                         *value;
+    ngx_http_gateway_jwt_remote_t    **slot;
     ngx_http_gateway_jwt_main_conf_t  *jmcf;
 
     if (jlcf->remote != NGX_CONF_UNSET_PTR) {
@@ -127,6 +130,13 @@ ngx_http_gateway_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
 
     jlcf->remote->uri = value[1];
     jlcf->remote->serial = ++jmcf->remotes;
+
+    slot = ngx_array_push(&jmcf->key_requests);
+    if (slot == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *slot = jlcf->remote;
     ngx_queue_init(&jlcf->remote->waiters);
     jlcf->remote->server = ngx_http_conf_get_module_srv_conf(cf,
                                                          ngx_http_core_module);
@@ -344,10 +354,10 @@ ngx_http_gateway_jwt_remote_refetch(ngx_http_request_t *r,
 }
 
 
-/* The shared node of a key_request, added when missing; under the mutex. */
+/* The shared node of a key_request, or NULL; under the mutex. */
 
 static ngx_http_gateway_jwt_keys_node_t *
-ngx_http_gateway_jwt_keys_node(ngx_http_gateway_shm_t *shm,
+ngx_http_gateway_jwt_keys_find(ngx_http_gateway_shm_t *shm,
     ngx_http_gateway_jwt_remote_t *remote)
 {
     uint64_t                           generation;
@@ -372,13 +382,34 @@ ngx_http_gateway_jwt_keys_node(ngx_http_gateway_shm_t *shm,
         }
     }
 
+    return NULL;
+}
+
+
+/* The shared node of a key_request, added when missing; under the mutex. */
+
+static ngx_http_gateway_jwt_keys_node_t *
+ngx_http_gateway_jwt_keys_node(ngx_http_gateway_shm_t *shm,
+    ngx_http_gateway_jwt_remote_t *remote)
+{
+    ngx_http_gateway_jwt_keys_sh_t    *sh;
+    ngx_http_gateway_jwt_keys_node_t  *kn;
+
+    kn = ngx_http_gateway_jwt_keys_find(shm, remote);
+    if (kn) {
+        return kn;
+    }
+
     kn = ngx_slab_calloc_locked(shm->shpool,
                                 sizeof(ngx_http_gateway_jwt_keys_node_t));
     if (kn == NULL) {
         return NULL;
     }
 
-    kn->generation = generation;
+    sh = shm->sh;
+
+    kn->generation = ((ngx_http_gateway_jwt_main_conf_t *) shm->data)
+                     ->keys_generation;
     kn->serial = remote->serial;
 
     ngx_queue_insert_tail(&sh->queue, &kn->queue);
@@ -813,4 +844,100 @@ ngx_http_gateway_jwt_keys_fetched(ngx_http_gateway_shm_t *shm,
     }
 
     ngx_shmtx_unlock(&shm->shpool->mutex);
+}
+
+
+/*
+ * A key_request in the status document: its URI and what the shared copy
+ * holds (written while this worker holds a copy of the JWKS it parsed, not
+ * the zone's lock).
+ */
+
+void
+ngx_http_gateway_jwt_key_request_status(gw_json_writer_t *w,
+    ngx_http_gateway_jwt_main_conf_t *jmcf,
+    ngx_http_gateway_jwt_remote_t *remote)
+{
+    u_char                            *text;
+    size_t                             len;
+    time_t                             fetched, failed;
+    uint64_t                           version;
+    gw_jwt_keyset_t                   *keys;
+    ngx_http_gateway_shm_t            *shm;
+    ngx_http_gateway_jwt_keys_node_t  *kn;
+    char                               err[GW_JWT_ERRLEN];
+
+    text = NULL;
+    len = 0;
+    fetched = 0;
+    failed = 0;
+    version = 0;
+
+    shm = jmcf->keys;
+
+    if (shm && shm->sh) {
+        ngx_shmtx_lock(&shm->shpool->mutex);
+
+        kn = ngx_http_gateway_jwt_keys_find(shm, remote);
+
+        if (kn) {
+            fetched = kn->fetched;
+            failed = kn->failed;
+            version = kn->version;
+
+            if (kn->len) {
+                text = ngx_alloc(kn->len, ngx_cycle->log);
+                if (text) {
+                    len = kn->len;
+                    ngx_memcpy(text, kn->text, len);
+                }
+            }
+        }
+
+        ngx_shmtx_unlock(&shm->shpool->mutex);
+    }
+
+    gw_json_object_begin(w);
+
+    ngx_http_gateway_json_key(w, "uri");
+    gw_json_string(w, (char *) remote->uri.data, remote->uri.len);
+    ngx_http_gateway_json_key(w, "version");
+    gw_json_uint(w, version);
+
+    ngx_http_gateway_json_key(w, "fetched");
+    if (fetched) {
+        gw_json_int(w, fetched);
+    } else {
+        gw_json_null(w);
+    }
+
+    ngx_http_gateway_json_key(w, "failed");
+    if (failed) {
+        gw_json_int(w, failed);
+    } else {
+        gw_json_null(w);
+    }
+
+    keys = NULL;
+
+    if (text) {
+        keys = gw_jwt_keyset_new();
+        if (keys && gw_jwt_keyset_add(keys, (char *) text, len, err,
+                                      sizeof(err))
+                    < 0)
+        {
+            gw_jwt_keyset_free(keys);
+            keys = NULL;
+        }
+
+        ngx_free(text);
+    }
+
+    ngx_http_gateway_jwt_status_kids(w, keys);
+
+    if (keys) {
+        gw_jwt_keyset_free(keys);
+    }
+
+    gw_json_object_end(w);
 }

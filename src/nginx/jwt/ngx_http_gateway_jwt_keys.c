@@ -21,13 +21,15 @@ ngx_http_gateway_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gateway_jwt_loc_conf_t *jlcf = conf;
 
-    u_char            *buf;
-    ssize_t            n;
-    ngx_fd_t           fd;
-    ngx_str_t         *value, name;
-    ngx_file_info_t    fi;
-    gw_jwt_keyset_t   *ks, **slot;
-    char               err[GW_JWT_ERRLEN];
+    u_char                            *buf;
+    ssize_t                            n;
+    ngx_fd_t                           fd;
+    ngx_str_t                         *value, name;
+    ngx_file_info_t                    fi;
+    gw_jwt_keyset_t                   *ks, **slot;
+    ngx_http_gateway_jwt_file_t       *file;
+    ngx_http_gateway_jwt_main_conf_t  *jmcf;
+    char                               err[GW_JWT_ERRLEN];
 
     value = cf->args->elts;
     name = value[1];
@@ -95,6 +97,16 @@ ngx_http_gateway_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     *slot = ks;
+
+    jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_jwt_module);
+
+    file = ngx_array_push(&jmcf->key_files);
+    if (file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    file->name = name;
+    file->keys = ks;
 
     return NGX_CONF_OK;
 }

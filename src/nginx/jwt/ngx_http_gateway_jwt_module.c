@@ -441,6 +441,16 @@ ngx_http_gateway_jwt_create_main_conf(ngx_conf_t *cf)
      *     jmcf->keys = NULL;
      */
 
+    if (ngx_array_init(&jmcf->key_files, cf->pool, 1,
+                       sizeof(ngx_http_gateway_jwt_file_t))
+        != NGX_OK
+        || ngx_array_init(&jmcf->key_requests, cf->pool, 1,
+                          sizeof(ngx_http_gateway_jwt_remote_t *))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
     jmcf->cache = NGX_CONF_UNSET_PTR;
     jmcf->request_id_index = NGX_ERROR;
 
@@ -607,6 +617,10 @@ ngx_http_gateway_jwt_init(ngx_conf_t *cf)
     }
 
     jmcf->request_id_index = ngx_http_get_variable_index(cf, &name);
+
+    if (ngx_http_gateway_jwt_status_add(cf, jmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     /* made empty here, so every worker starts with its own */
 

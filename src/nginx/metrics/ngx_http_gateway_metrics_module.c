@@ -105,6 +105,10 @@ ngx_http_gateway_metrics_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
 
     clcf->handler = (ngx_http_handler_pt) cmd->post;
 
+    if (clcf->handler == ngx_http_gateway_metrics_handler) {
+        ngx_http_gateway_stats_rendered(cf);
+    }
+
     return NGX_CONF_OK;
 }
 

@@ -50,7 +50,9 @@ ngx_http_gateway_metrics_upstream_init(ngx_conf_t *cf)
     mmcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_http_gateway_metrics_module);
 
-    if (umcf == NULL || umcf->upstreams.nelts == 0) {
+    if (umcf == NULL || umcf->upstreams.nelts == 0
+        || !ngx_http_gateway_stats_counting(cf))
+    {
         return NGX_OK;
     }
 

@@ -53,6 +53,7 @@ typedef struct {
     ngx_http_gateway_stats_family_t  *requests;
     ngx_http_gateway_stats_family_t  *durations;
     ngx_http_gateway_stat_t      *in_flight;
+    ngx_uint_t                    rendered;  /* the requests' series are */
     ngx_http_gateway_step_pt      steps[NGX_HTTP_GATEWAY_STEPS];
     ngx_http_gateway_step_pt      access[NGX_HTTP_GATEWAY_STEPS + 1];
     ngx_http_gateway_step_pt      precontent[NGX_HTTP_GATEWAY_STEPS + 1];

@@ -11,7 +11,8 @@
  *   gateway_metrics_zone SIZE;   (http) the stats zone, default 1m
  *   $gateway_stats               the registry as Prometheus text
  *
- * It counts every request it sees end, by route, method and status class
+ * When something serves the registry (gateway_metrics, $gateway_stats),
+ * it counts every request it sees end, by route, method and status class
  * (gateway_http_requests_total), times it by route
  * (gateway_http_request_duration_seconds), and keeps the number of client
  * requests begun and not yet ended (gateway_http_requests_in_flight).
@@ -497,12 +498,37 @@ ngx_http_gateway_location_label(ngx_conf_t *cf, ngx_str_t *label)
 }
 
 
+void
+ngx_http_gateway_stats_rendered(ngx_conf_t *cf)
+{
+    ngx_http_gateway_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_module);
+    gmcf->rendered = 1;
+}
+
+
+ngx_uint_t
+ngx_http_gateway_stats_counting(ngx_conf_t *cf)
+{
+    ngx_http_gateway_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_module);
+
+    return gmcf->rendered;
+}
+
+
 static ngx_int_t
 ngx_http_gateway_init(ngx_conf_t *cf)
 {
+    ngx_uint_t                     i;
+    ngx_http_variable_t           *v;
     ngx_http_handler_pt           *h;
     ngx_http_core_main_conf_t     *cmcf;
     ngx_http_gateway_main_conf_t  *gmcf;
+
+    static ngx_str_t  stats = ngx_string("gateway_stats");
 
     gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_module);
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
@@ -511,6 +537,22 @@ ngx_http_gateway_init(ngx_conf_t *cf)
         || ngx_http_gateway_stats_init(cf, gmcf->stats) != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    /* the variables the configuration uses are indexed by now */
+
+    v = cmcf->variables.elts;
+
+    for (i = 0; i < cmcf->variables.nelts; i++) {
+        if (v[i].name.len == stats.len
+            && ngx_strncmp(v[i].name.data, stats.data, stats.len) == 0)
+        {
+            gmcf->rendered = 1;
+        }
+    }
+
+    if (!gmcf->rendered) {
+        return NGX_OK;
     }
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);

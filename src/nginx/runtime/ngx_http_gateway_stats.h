@@ -240,6 +240,16 @@ ngx_int_t ngx_http_gateway_status_add(ngx_conf_t *cf, ngx_str_t *section,
 ngx_array_t *ngx_http_gateway_status_sections(ngx_http_request_t *r);
 
 
+/*
+ * Something serves the registry (gateway_metrics; $gateway_stats is seen
+ * by itself): requests are counted and timed. Unread, they cost nothing.
+ */
+void ngx_http_gateway_stats_rendered(ngx_conf_t *cf);
+
+/* Whether requests are counted, from postconfiguration on. */
+ngx_uint_t ngx_http_gateway_stats_counting(ngx_conf_t *cf);
+
+
 /* the registry's life, from ngx_http_gateway_module */
 ngx_http_gateway_stats_t *ngx_http_gateway_stats_create(ngx_conf_t *cf);
 ngx_int_t ngx_http_gateway_stats_init(ngx_conf_t *cf,
