@@ -198,6 +198,39 @@ $check{jwt} = sub {
     is($kr->{failed}, undef, 'no failure');
 };
 
+# conf.examples/logging.conf's JSON log_format, as it is there
+our $JsonLogFormat = do {
+    open my $fh, '<', "$FindBin::Bin/../conf.examples/logging.conf" or die $!;
+    local $/;
+    my $conf = <$fh>;
+    $conf =~ /(log_format gateway_json\b.*?;)\n/s or die 'no gateway_json';
+    $1;
+};
+
+$check{json_log} = sub {
+    http('GET', '/jl/a?q="x\\y",%01');           # raw quote and backslash
+    http('GET', '/jl/plain');
+    my $file = server_root() . '/logs/json.log';
+    my @lines;
+    my $deadline = time + 30;
+    while (time < $deadline) {
+        if (open my $fh, '<', $file) {
+            @lines = grep { m{/jl/} } <$fh>;
+            last if @lines >= 3;
+        }
+        sleep 0.05;
+    }
+    is(scalar @lines, 3, 'the three requests logged');
+    my @entries = map { eval { decode_json($_) } } @lines;
+    is(scalar @entries, 3, 'each line is a JSON object') or diag(@lines);
+    my ($odd) = grep { $_->{uri} =~ /^\/jl\/a/ } @entries;
+    is($odd->{uri}, '/jl/a?q="x\\y",%01', 'the URI as sent, escaped for JSON');
+    is($odd->{route}, '/jl/', 'the route');
+    is($odd->{status}, 200, 'the status as a number');
+    like($odd->{request_id}, qr/^[0-9a-f]{32}$/, 'the request id');
+    like($odd->{trace_id}, qr/^[0-9a-f]{32}$/, 'the trace id');
+};
+
 $check{buckets} = sub {
     http('GET', '/b') for 1 .. 5;
     my $text = settle('/metrics', sub {
@@ -375,3 +408,21 @@ GET /status
 --- check: jwt
 --- no_error_log
 [error]
+
+
+
+=== TEST 10: the example's JSON access log is JSON, whatever the client sent
+--- http_config eval
+$main::JsonLogFormat
+--- config
+    gateway_request_id on;
+    gateway_trace on;
+    location /jl/ {
+        access_log logs/json.log gateway_json;
+        return 200 "ok\n";
+    }
+--- request
+GET /jl/first
+--- response_body
+ok
+--- check: json_log
