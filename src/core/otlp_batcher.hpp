@@ -9,9 +9,11 @@
 #include <deque>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "gw_otlp.h"
+#include "otlp_encode.hpp"
 
 namespace gw::otlp {
 
@@ -20,9 +22,15 @@ namespace gw::otlp {
 class Bytes {
 public:
     std::uint8_t *data() noexcept { return data_.get(); }
+    std::uint8_t *limit() noexcept { return data_.get() + capacity_; }
     std::size_t size() const noexcept { return size_; }
     std::size_t capacity() const noexcept { return capacity_; }
     void clear() noexcept { size_ = 0; }
+    // The end, with at least n bytes of capacity after it (std::bad_alloc,
+    // the bytes unchanged, when out of memory); set_end() then says how
+    // far they were written.
+    std::uint8_t *room(std::size_t n);
+    void set_end(const std::uint8_t *end) noexcept { size_ = static_cast<std::size_t>(end - data_.get()); }
     // Sets the size; growing keeps the bytes held and leaves the new ones
     // unset (std::bad_alloc, the bytes unchanged, when out of memory).
     void resize(std::size_t n);
@@ -38,7 +46,47 @@ public:
     Batcher(std::span<const gw_otlp_attr_t> resource, gw_otlp_str_t scope_name, gw_otlp_str_t scope_version,
             std::size_t batch, std::size_t queue);
 
-    gw_otlp_rc_e add(const gw_otlp_span_t &span);
+    // A span written in steps into the newest batch: open() writes its
+    // first fields and the attributes of its list, str() and integer() add
+    // attributes (a key of encode_key()), close() ends it. span.trace stays
+    // valid until close(). Until then, take() does not take that batch.
+    // open() may give GW_OTLP_DROPPED or GW_OTLP_INVALID (no span is open
+    // then); close() gives GW_OTLP_NOMEM, the span dropped, when memory
+    // ran out on the way (std::bad_alloc from open()).
+    gw_otlp_rc_e open(const gw_otlp_span_t &span);
+    gw_otlp_rc_e close() noexcept;
+
+    // An attribute takes a few dozen instructions: the usual one is
+    // written at once where there is room.
+    [[gnu::always_inline]] void str(std::span<const std::uint8_t> key, std::string_view value) noexcept
+    {
+        if (key.empty() || value.empty()) return;
+        if (static_cast<std::size_t>(limit_ - end_) >= attribute_room(key.size(), value.size())) {
+            protobuf::Writer w(end_);
+            if (!short_string_attribute(w, span_attributes, key, value)) string_attribute(w, span_attributes, key, value);
+            end_ = w.end();
+            return;
+        }
+        long_str(key, value);
+    }
+
+    [[gnu::always_inline]] void integer(std::span<const std::uint8_t> key, std::int64_t value) noexcept
+    {
+        if (key.empty()) return;
+        if (static_cast<std::size_t>(limit_ - end_) >= attribute_room(key.size(), 0)) {
+            protobuf::Writer w(end_);
+            if (!short_int_attribute(w, span_attributes, key, value)) int_attribute(w, span_attributes, key, value);
+            end_ = w.end();
+            return;
+        }
+        long_integer(key, value);
+    }
+
+    gw_otlp_rc_e add(const gw_otlp_span_t &span)
+    {
+        gw_otlp_rc_e rc = open(span);
+        return rc == GW_OTLP_OK ? close() : rc;
+    }
 
     // The oldest batch as a request body (empty when none is waiting or one
     // is in flight); it stays valid until release().
@@ -57,6 +105,12 @@ private:
     };
 
     Chunk &open_chunk();
+    // Room for n more bytes of the open span (nullptr when no span is
+    // open, or memory ran out: the span failed).
+    bool span_room(std::size_t n) noexcept;
+    void long_str(std::span<const std::uint8_t> key, std::string_view value) noexcept;
+    void long_integer(std::span<const std::uint8_t> key, std::int64_t value) noexcept;
+    void abandon() noexcept;
 
     std::vector<std::uint8_t> resource_field_;
     std::vector<std::uint8_t> scope_field_;
@@ -69,6 +123,16 @@ private:
     std::size_t held_ = 0;
     bool in_flight_ = false;
     std::span<const std::uint8_t> body_;   // of the batch in flight
+
+    // the span being written: its chunk, where its record starts, its head,
+    // where it ends and the end of the room it has (both null when no
+    // span is open or it failed: every attribute then takes the long way)
+    Chunk *open_ = nullptr;
+    std::size_t open_mark_ = 0;
+    bool open_failed_ = false;
+    gw_otlp_span_t open_span_{};
+    std::uint8_t *end_ = nullptr;
+    std::uint8_t *limit_ = nullptr;
 };
 
 } // namespace gw::otlp

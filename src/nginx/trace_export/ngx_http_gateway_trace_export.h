@@ -18,6 +18,7 @@
 
 typedef struct {
     ngx_str_t                   name;
+    gw_otlp_key_t               key;          /* name, encoded */
     ngx_http_complex_value_t   *value;
 } ngx_http_gateway_trace_attr_t;
 
@@ -35,6 +36,27 @@ typedef enum {
 } ngx_http_gateway_trace_var_e;
 
 
+/*
+ * The keys of the span's attributes: the gateway's (as its variables
+ * above), then the conventions'.
+ */
+typedef enum {
+    NGX_HTTP_GATEWAY_TRACE_KEY_METHOD = NGX_HTTP_GATEWAY_TRACE_VARS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_METHOD_ORIGINAL,
+    NGX_HTTP_GATEWAY_TRACE_KEY_STATUS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_URL_PATH,
+    NGX_HTTP_GATEWAY_TRACE_KEY_URL_SCHEME,
+    NGX_HTTP_GATEWAY_TRACE_KEY_PROTOCOL,
+    NGX_HTTP_GATEWAY_TRACE_KEY_SERVER_ADDRESS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_SERVER_PORT,
+    NGX_HTTP_GATEWAY_TRACE_KEY_CLIENT_ADDRESS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_USER_AGENT,
+    NGX_HTTP_GATEWAY_TRACE_KEY_PEER_ADDRESS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_PEER_PORT,
+    NGX_HTTP_GATEWAY_TRACE_KEYS
+} ngx_http_gateway_trace_key_e;
+
+
 typedef struct {
     ngx_str_t                   collector;    /* HOST:PORT; empty: no export */
     ngx_http_gateway_link_t    *link;
@@ -46,6 +68,7 @@ typedef struct {
     ngx_str_t                   service;
     ngx_int_t                   vars[NGX_HTTP_GATEWAY_TRACE_VARS];
                                               /* variable indexes, or -1 */
+    gw_otlp_key_t               keys[NGX_HTTP_GATEWAY_TRACE_KEYS];
     ngx_str_t                   request_head; /* the POST up to Content-Length */
     ngx_http_gateway_stat_t    *spans;        /* gateway_trace_spans_total */
     ngx_http_gateway_stat_t    *errors;       /* gateway_trace_export_errors_total */
@@ -75,6 +98,14 @@ extern ngx_module_t  ngx_http_gateway_trace_export_module;
  */
 ngx_int_t ngx_http_gateway_trace_span_end(ngx_http_request_t *r,
     ngx_http_gateway_trace_export_main_conf_t *tmcf, gw_otlp_batcher_t *b);
+
+/* The span's attribute keys, encoded into tmcf->keys. */
+ngx_int_t ngx_http_gateway_trace_span_keys(ngx_conf_t *cf,
+    ngx_http_gateway_trace_export_main_conf_t *tmcf);
+
+/* An attribute key, encoded in cf's pool. */
+ngx_int_t ngx_http_gateway_trace_key(ngx_conf_t *cf, ngx_str_t *name,
+    gw_otlp_key_t *key);
 
 /* The worker's exporter (ngx_http_gateway_trace_exporter.c). */
 ngx_int_t ngx_http_gateway_trace_exporter_start(ngx_cycle_t *cycle,
