@@ -14,6 +14,12 @@ namespace {
 // Chunks kept for reuse after a burst; the rest give their memory back.
 constexpr std::size_t max_spare_chunks = 2;
 
+// A chunk is made with room for its batch of spans of this size, the
+// usual span's: growing it span by span would copy it again and again and
+// leave freed blocks in the heap for every request's pool to be cut from.
+constexpr std::size_t usual_span = 512;
+constexpr std::size_t max_chunk_room = 1 << 20;
+
 } // namespace
 
 void Bytes::resize(std::size_t n)
@@ -58,6 +64,7 @@ Batcher::Chunk &Batcher::open_chunk()
         chunk = std::move(spare_.back());
         spare_.pop_back();
     }
+    chunk.bytes.room(std::min(header_room_ + batch_ * usual_span, max_chunk_room));
     chunk.bytes.resize(header_room_);
     chunks_.push_back(std::move(chunk));
     return chunks_.back();
