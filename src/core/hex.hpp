@@ -66,6 +66,22 @@ inline bool decode_word(const char *text, std::uint8_t *out) noexcept
     return true;
 }
 
+// Eight characters known to be lower-case hex digits as the number they
+// write (the first digit highest): no check, a few word operations.
+inline std::uint32_t trusted_word(const char *text) noexcept
+{
+    constexpr std::uint64_t ones = 0x0101010101010101ull;
+    std::uint64_t x;
+    std::memcpy(&x, text, 8);
+    if constexpr (std::endian::native == std::endian::big) x = __builtin_bswap64(x);
+    std::uint64_t nibbles = (x & 0x0f * ones) + (x >> 6 & ones) * 9;   // 'a' is 0x61
+    // the first character is the lowest byte: pair the nibbles high first
+    std::uint64_t pairs = (nibbles << 4 | nibbles >> 8) & 0x00ff00ff00ff00ffull;
+    pairs = (pairs | pairs >> 8) & 0x0000ffff0000ffffull;
+    auto bytes = static_cast<std::uint32_t>(pairs | pairs >> 16);   // in text order
+    return __builtin_bswap32(bytes);
+}
+
 // Reads 2 * out.size() lower-case hex characters of text into out; false
 // when text has another length or another character.
 inline bool decode(std::string_view text, std::span<std::uint8_t> out) noexcept

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+
+#include <sys/mman.h>
+#include <unistd.h>
 #include <string_view>
 
 #include "otlp_encode.hpp"
@@ -15,24 +18,54 @@ namespace {
 constexpr std::size_t max_spare_chunks = 2;
 
 // A chunk is made with room for its batch of spans of this size, the
-// usual span's: growing it span by span would copy it again and again and
-// leave freed blocks in the heap for every request's pool to be cut from.
+// usual span's, so that it seldom grows.
 constexpr std::size_t usual_span = 512;
 constexpr std::size_t max_chunk_room = 1 << 20;
 
 } // namespace
 
+#if defined(__SANITIZE_ADDRESS__)
+
 void Bytes::resize(std::size_t n)
 {
     if (n > capacity_) {
         std::size_t capacity = std::max(n, 2 * capacity_);
-        auto grown = std::make_unique_for_overwrite<std::uint8_t[]>(capacity);
-        if (size_) std::memcpy(grown.get(), data_.get(), size_);
-        data_ = std::move(grown);
+        auto *grown = new std::uint8_t[capacity];
+        if (size_) std::memcpy(grown, data_, size_);
+        delete[] data_;
+        data_ = grown;
         capacity_ = capacity;
     }
     size_ = n;
 }
+
+void Bytes::release() noexcept
+{
+    delete[] data_;
+}
+
+#else
+
+void Bytes::resize(std::size_t n)
+{
+    if (n > capacity_) {
+        static const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+        std::size_t capacity = (std::max(n, 2 * capacity_) + page - 1) / page * page;
+        void *grown = data_ ? mremap(data_, capacity_, capacity, MREMAP_MAYMOVE)
+                            : mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (grown == MAP_FAILED) throw std::bad_alloc();
+        data_ = static_cast<std::uint8_t *>(grown);
+        capacity_ = capacity;
+    }
+    size_ = n;
+}
+
+void Bytes::release() noexcept
+{
+    if (data_) munmap(data_, capacity_);
+}
+
+#endif
 
 std::uint8_t *Bytes::room(std::size_t n)
 {
@@ -41,7 +74,7 @@ std::uint8_t *Bytes::room(std::size_t n)
         resize(size_ + n);
         size_ = end;
     }
-    return data_.get() + end;
+    return data_ + end;
 }
 
 Batcher::Batcher(std::span<const gw_otlp_attr_t> resource, gw_otlp_str_t scope_name, gw_otlp_str_t scope_version,
@@ -115,12 +148,18 @@ bool Batcher::span_room(std::size_t n) noexcept
 
 void Batcher::long_str(std::span<const std::uint8_t> key, std::string_view value) noexcept
 {
-    if (span_room(attribute_room(key.size(), value.size()))) str(key, value);
+    if (!span_room(attribute_room(key.size(), value.size()))) return;
+    protobuf::Writer w(end_);
+    string_attribute(w, span_attributes, key, value);
+    end_ = w.end();
 }
 
 void Batcher::long_integer(std::span<const std::uint8_t> key, std::int64_t value) noexcept
 {
-    if (span_room(attribute_room(key.size(), 0))) integer(key, value);
+    if (!span_room(attribute_room(key.size(), 0))) return;
+    protobuf::Writer w(end_);
+    int_attribute(w, span_attributes, key, value);
+    end_ = w.end();
 }
 
 gw_otlp_rc_e Batcher::close() noexcept
@@ -243,6 +282,11 @@ gw_otlp_rc_e gw_otlp_span_open(gw_otlp_batcher_t *b, const gw_otlp_span_t *span)
 void gw_otlp_span_str(gw_otlp_batcher_t *b, const gw_otlp_key_t *key, const char *value, size_t len)
 {
     b->batcher.str({key->data, key->len}, {value, len});
+}
+
+void gw_otlp_span_strs(gw_otlp_batcher_t *b, const gw_otlp_key_t *keys, const gw_otlp_str_t *values, size_t n)
+{
+    b->batcher.strs(keys, values, n);
 }
 
 void gw_otlp_span_int(gw_otlp_batcher_t *b, const gw_otlp_key_t *key, int64_t value)

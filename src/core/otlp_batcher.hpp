@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gw_otlp.h"
@@ -19,10 +20,34 @@ namespace gw::otlp {
 
 // A growable byte array whose new bytes are left uninitialised: a span's
 // room is written over at once, so zeroing it first would be wasted.
+//
+// Its memory is pages of its own (mmap), not malloc's: a batch lives for
+// seconds among requests whose pools malloc hands out and takes back many
+// times a second, and a long-lived block in malloc's heap (or the hole it
+// leaves when it grows) sends every pool allocation down malloc's slower
+// paths. Under AddressSanitizer it is new[] memory, which ASan watches.
 class Bytes {
 public:
-    std::uint8_t *data() noexcept { return data_.get(); }
-    std::uint8_t *limit() noexcept { return data_.get() + capacity_; }
+    Bytes() = default;
+    Bytes(Bytes &&other) noexcept
+        : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)),
+          capacity_(std::exchange(other.capacity_, 0))
+    {
+    }
+    Bytes &operator=(Bytes &&other) noexcept
+    {
+        if (this != &other) {
+            release();
+            data_ = std::exchange(other.data_, nullptr);
+            size_ = std::exchange(other.size_, 0);
+            capacity_ = std::exchange(other.capacity_, 0);
+        }
+        return *this;
+    }
+    ~Bytes() { release(); }
+
+    std::uint8_t *data() noexcept { return data_; }
+    std::uint8_t *limit() noexcept { return data_ + capacity_; }
     std::size_t size() const noexcept { return size_; }
     std::size_t capacity() const noexcept { return capacity_; }
     void clear() noexcept { size_ = 0; }
@@ -30,13 +55,15 @@ public:
     // the bytes unchanged, when out of memory); set_end() then says how
     // far they were written.
     std::uint8_t *room(std::size_t n);
-    void set_end(const std::uint8_t *end) noexcept { size_ = static_cast<std::size_t>(end - data_.get()); }
+    void set_end(const std::uint8_t *end) noexcept { size_ = static_cast<std::size_t>(end - data_); }
     // Sets the size; growing keeps the bytes held and leaves the new ones
     // unset (std::bad_alloc, the bytes unchanged, when out of memory).
     void resize(std::size_t n);
 
 private:
-    std::unique_ptr<std::uint8_t[]> data_;
+    void release() noexcept;
+
+    std::uint8_t *data_ = nullptr;
     std::size_t size_ = 0;
     std::size_t capacity_ = 0;
 };
@@ -56,28 +83,36 @@ public:
     gw_otlp_rc_e open(const gw_otlp_span_t &span);
     gw_otlp_rc_e close() noexcept;
 
-    // An attribute takes a few dozen instructions: the usual one is
-    // written at once where there is room.
+    // An attribute costs a few dozen instructions: the usual one (see
+    // short_string_attribute()) is written at once when short_room bytes
+    // are left, any other takes the long way.
     [[gnu::always_inline]] void str(std::span<const std::uint8_t> key, std::string_view value) noexcept
     {
         if (key.empty() || value.empty()) return;
-        if (static_cast<std::size_t>(limit_ - end_) >= attribute_room(key.size(), value.size())) {
+        if (static_cast<std::size_t>(limit_ - end_) >= short_room) {
             protobuf::Writer w(end_);
-            if (!short_string_attribute(w, span_attributes, key, value)) string_attribute(w, span_attributes, key, value);
-            end_ = w.end();
-            return;
+            if (short_string_attribute(w, span_attributes, key, value)) {
+                end_ = w.end();
+                return;
+            }
         }
         long_str(key, value);
+    }
+
+    [[gnu::always_inline]] void strs(const gw_otlp_key_t *keys, const gw_otlp_str_t *values, std::size_t n) noexcept
+    {
+        for (std::size_t i = 0; i < n; ++i) str({keys[i].data, keys[i].len}, {values[i].data, values[i].len});
     }
 
     [[gnu::always_inline]] void integer(std::span<const std::uint8_t> key, std::int64_t value) noexcept
     {
         if (key.empty()) return;
-        if (static_cast<std::size_t>(limit_ - end_) >= attribute_room(key.size(), 0)) {
+        if (static_cast<std::size_t>(limit_ - end_) >= short_room) {
             protobuf::Writer w(end_);
-            if (!short_int_attribute(w, span_attributes, key, value)) int_attribute(w, span_attributes, key, value);
-            end_ = w.end();
-            return;
+            if (short_int_attribute(w, span_attributes, key, value)) {
+                end_ = w.end();
+                return;
+            }
         }
         long_integer(key, value);
     }

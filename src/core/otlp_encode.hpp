@@ -124,9 +124,12 @@ constexpr std::size_t attribute_room(std::size_t key_size, std::size_t value_len
 }
 
 // The usual attribute, a short key and a short ASCII value (or an
-// integer): every length takes one byte and is known at once. False, with
-// nothing written, for any other (string_attribute() and int_attribute()
-// write every attribute, more slowly).
+// integer): every length takes one byte and is known at once. It takes
+// less than short_room bytes, the excess of the key's fixed-size copy
+// included. False, with nothing written, for any other (string_attribute()
+// and int_attribute() write every attribute, more slowly).
+inline constexpr std::size_t short_room = 2 + 0x80 + key_read;
+
 [[gnu::always_inline]] inline bool short_string_attribute(protobuf::Writer &w, std::uint32_t number,
                                                           std::span<const std::uint8_t> key,
                                                           std::string_view value) noexcept

@@ -100,6 +100,13 @@ void gw_otlp_span_int(gw_otlp_batcher_t *b, const gw_otlp_key_t *key,
     int64_t value);
 gw_otlp_rc_e gw_otlp_span_close(gw_otlp_batcher_t *b);
 
+/*
+ * n string attributes in one call, values[i] under keys[i] (an empty value
+ * adds nothing): the span's usual attributes cost the copy of their bytes.
+ */
+void gw_otlp_span_strs(gw_otlp_batcher_t *b, const gw_otlp_key_t *keys,
+    const gw_otlp_str_t *values, size_t n);
+
 /* Spans queued and not in flight; spans held in all (in flight included). */
 size_t gw_otlp_batcher_pending(const gw_otlp_batcher_t *b);
 size_t gw_otlp_batcher_held(const gw_otlp_batcher_t *b);

@@ -18,30 +18,44 @@ static ngx_str_t  ngx_http_gateway_trace_keys[] = {
     ngx_string("gateway.cache.status"),
     ngx_string("http.request.method"),
     ngx_string("http.request.method_original"),
-    ngx_string("http.response.status_code"),
     ngx_string("url.path"),
     ngx_string("url.scheme"),
     ngx_string("network.protocol.version"),
     ngx_string("server.address"),
-    ngx_string("server.port"),
     ngx_string("client.address"),
     ngx_string("user_agent.original"),
     ngx_string("network.peer.address"),
+    ngx_string("http.response.status_code"),
+    ngx_string("server.port"),
     ngx_string("network.peer.port"),
 };
+
+
+/* the methods that are their own http.request.method */
+#define NGX_HTTP_GATEWAY_TRACE_KNOWN_METHODS                                  \
+    (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_DELETE    \
+     |NGX_HTTP_OPTIONS|NGX_HTTP_PATCH|NGX_HTTP_TRACE|NGX_HTTP_CONNECT)
+
+
+/* the span's string attributes, by key, and its integer ones (-1: none) */
+typedef struct {
+    gw_otlp_str_t   str[NGX_HTTP_GATEWAY_TRACE_STRS];
+    int64_t         integer[NGX_HTTP_GATEWAY_TRACE_KEYS
+                            - NGX_HTTP_GATEWAY_TRACE_STRS];
+} ngx_http_gateway_trace_values_t;
 
 
 static ngx_http_gateway_header_t  ngx_http_gateway_tracestate =
     ngx_http_gateway_header("tracestate", "tracestate");
 
 
-/* a string attribute of the span being written */
-#define ngx_http_gateway_trace_str(b, tmcf, key, data, len)                  \
-    gw_otlp_span_str(b, &(tmcf)->keys[NGX_HTTP_GATEWAY_TRACE_KEY_##key],    \
-                     (const char *) (data), len)
+#define ngx_http_gateway_trace_set(a, key, text, n)                           \
+    (a)->str[NGX_HTTP_GATEWAY_TRACE_KEY_##key].data = (const char *) (text);  \
+    (a)->str[NGX_HTTP_GATEWAY_TRACE_KEY_##key].len = (n)
 
-#define ngx_http_gateway_trace_int(b, tmcf, key, value)                      \
-    gw_otlp_span_int(b, &(tmcf)->keys[NGX_HTTP_GATEWAY_TRACE_KEY_##key], value)
+#define ngx_http_gateway_trace_set_int(a, key, value)                         \
+    (a)->integer[NGX_HTTP_GATEWAY_TRACE_KEY_##key                             \
+                 - NGX_HTTP_GATEWAY_TRACE_STRS] = (value)
 
 
 ngx_int_t
@@ -82,11 +96,10 @@ ngx_http_gateway_trace_span_keys(ngx_conf_t *cf,
 
 /* "host:port", "[v6]:port" or "unix:path" of the peer nginx chose last */
 static void
-ngx_http_gateway_trace_peer(gw_otlp_batcher_t *b,
-    ngx_http_gateway_trace_export_main_conf_t *tmcf,
+ngx_http_gateway_trace_peer(ngx_http_gateway_trace_values_t *a,
     ngx_http_request_t *r)
 {
-    u_char                     *colon, *last;
+    u_char                     *colon, *last, *p;
     ngx_int_t                   port;
     ngx_str_t                  *name;
     ngx_http_upstream_state_t  *state;
@@ -105,7 +118,7 @@ ngx_http_gateway_trace_peer(gw_otlp_batcher_t *b,
     last = name->data + name->len;
 
     if (name->len > 5 && ngx_memcmp(name->data, "unix:", 5) == 0) {
-        ngx_http_gateway_trace_str(b, tmcf, PEER_ADDRESS, name->data + 5,
+        ngx_http_gateway_trace_set(a, PEER_ADDRESS, name->data + 5,
                                    name->len - 5);
         return;
     }
@@ -114,31 +127,35 @@ ngx_http_gateway_trace_peer(gw_otlp_batcher_t *b,
         /* void */
     }
 
-    port = colon > name->data ? ngx_atoi(colon, last - colon) : NGX_ERROR;
+    /* the port: 1 to 5 digits */
 
-    if (port == NGX_ERROR) {
-        ngx_http_gateway_trace_str(b, tmcf, PEER_ADDRESS, name->data,
-                                   name->len);
+    port = (colon > name->data && colon < last && last - colon <= 5) ? 0 : -1;
+
+    for (p = colon; port >= 0 && p < last; p++) {
+        port = (*p >= '0' && *p <= '9') ? port * 10 + (*p - '0') : -1;
+    }
+
+    if (port < 0 || port > 65535) {
+        ngx_http_gateway_trace_set(a, PEER_ADDRESS, name->data, name->len);
         return;
     }
 
     last = colon - 1;
 
     if (name->data[0] == '[' && last[-1] == ']') {
-        ngx_http_gateway_trace_str(b, tmcf, PEER_ADDRESS, name->data + 1,
+        ngx_http_gateway_trace_set(a, PEER_ADDRESS, name->data + 1,
                                    last - name->data - 2);
     } else {
-        ngx_http_gateway_trace_str(b, tmcf, PEER_ADDRESS, name->data,
+        ngx_http_gateway_trace_set(a, PEER_ADDRESS, name->data,
                                    last - name->data);
     }
 
-    ngx_http_gateway_trace_int(b, tmcf, PEER_PORT, port);
+    ngx_http_gateway_trace_set_int(a, PEER_PORT, port);
 }
 
 
 static void
-ngx_http_gateway_trace_http(gw_otlp_batcher_t *b,
-    ngx_http_gateway_trace_export_main_conf_t *tmcf,
+ngx_http_gateway_trace_http(ngx_http_gateway_trace_values_t *a,
     ngx_http_request_t *r)
 {
     u_char                    *q;
@@ -147,21 +164,21 @@ ngx_http_gateway_trace_http(gw_otlp_batcher_t *b,
     const char                *known;
     ngx_http_core_srv_conf_t  *cscf;
 
-    known = gw_otlp_known_method((char *) r->method_name.data,
-                                 r->method_name.len);
-    if (known) {
-        ngx_http_gateway_trace_str(b, tmcf, METHOD, (u_char *) known,
+    known = (r->method & NGX_HTTP_GATEWAY_TRACE_KNOWN_METHODS)
+            ? (const char *) r->method_name.data
+            : gw_otlp_known_method((char *) r->method_name.data,
                                    r->method_name.len);
+    if (known) {
+        ngx_http_gateway_trace_set(a, METHOD, known, r->method_name.len);
     } else {
-        ngx_http_gateway_trace_str(b, tmcf, METHOD,
-                                   (u_char *) "_OTHER", 6);
-        ngx_http_gateway_trace_str(b, tmcf, METHOD_ORIGINAL,
-                                   r->method_name.data, r->method_name.len);
+        ngx_http_gateway_trace_set(a, METHOD, "_OTHER", 6);
+        ngx_http_gateway_trace_set(a, METHOD_ORIGINAL, r->method_name.data,
+                                   r->method_name.len);
     }
 
     status = r->err_status ? r->err_status : r->headers_out.status;
     if (status) {
-        ngx_http_gateway_trace_int(b, tmcf, STATUS, status);
+        ngx_http_gateway_trace_set_int(a, STATUS, status);
     }
 
     /* the path as the client sent it; the query may hold secrets */
@@ -172,50 +189,48 @@ ngx_http_gateway_trace_http(gw_otlp_batcher_t *b,
         len = q - r->unparsed_uri.data;
     }
 
-    ngx_http_gateway_trace_str(b, tmcf, URL_PATH, r->unparsed_uri.data, len);
+    ngx_http_gateway_trace_set(a, URL_PATH, r->unparsed_uri.data, len);
 
 #if (NGX_HTTP_SSL)
     if (r->connection->ssl) {
-        ngx_http_gateway_trace_str(b, tmcf, URL_SCHEME, (u_char *) "https", 5);
+        ngx_http_gateway_trace_set(a, URL_SCHEME, "https", 5);
     } else
 #endif
     {
-        ngx_http_gateway_trace_str(b, tmcf, URL_SCHEME, (u_char *) "http", 4);
+        ngx_http_gateway_trace_set(a, URL_SCHEME, "http", 4);
     }
 
     if (r->http_protocol.len > 5) {     /* "HTTP/1.1" */
-        ngx_http_gateway_trace_str(b, tmcf, PROTOCOL,
-                                   r->http_protocol.data + 5,
+        ngx_http_gateway_trace_set(a, PROTOCOL, r->http_protocol.data + 5,
                                    r->http_protocol.len - 5);
     }
 
     if (r->headers_in.server.len) {
-        ngx_http_gateway_trace_str(b, tmcf, SERVER_ADDRESS,
+        ngx_http_gateway_trace_set(a, SERVER_ADDRESS,
                                    r->headers_in.server.data,
                                    r->headers_in.server.len);
     } else {
         cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
-        ngx_http_gateway_trace_str(b, tmcf, SERVER_ADDRESS,
-                                   cscf->server_name.data,
+        ngx_http_gateway_trace_set(a, SERVER_ADDRESS, cscf->server_name.data,
                                    cscf->server_name.len);
     }
 
     if (ngx_connection_local_sockaddr(r->connection, NULL, 0) == NGX_OK) {
-        ngx_http_gateway_trace_int(b, tmcf, SERVER_PORT,
+        ngx_http_gateway_trace_set_int(a, SERVER_PORT,
                              ngx_inet_get_port(r->connection->local_sockaddr));
     }
 
-    ngx_http_gateway_trace_str(b, tmcf, CLIENT_ADDRESS,
+    ngx_http_gateway_trace_set(a, CLIENT_ADDRESS,
                                r->connection->addr_text.data,
                                r->connection->addr_text.len);
 
     if (r->headers_in.user_agent) {
-        ngx_http_gateway_trace_str(b, tmcf, USER_AGENT,
+        ngx_http_gateway_trace_set(a, USER_AGENT,
                                    r->headers_in.user_agent->value.data,
                                    r->headers_in.user_agent->value.len);
     }
 
-    ngx_http_gateway_trace_peer(b, tmcf, r);
+    ngx_http_gateway_trace_peer(a, r);
 }
 
 
@@ -245,14 +260,11 @@ ngx_http_gateway_trace_route(ngx_http_request_t *r,
 
 
 static void
-ngx_http_gateway_trace_gateway(gw_otlp_batcher_t *b, ngx_http_request_t *r,
-    ngx_http_gateway_trace_export_main_conf_t *tmcf, ngx_str_t *route)
+ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_values_t *a,
+    ngx_http_request_t *r, ngx_http_gateway_trace_export_main_conf_t *tmcf)
 {
     ngx_uint_t                  i;
     ngx_http_variable_value_t  *v;
-
-    gw_otlp_span_str(b, &tmcf->keys[NGX_HTTP_GATEWAY_TRACE_ROUTE],
-                     (const char *) route->data, route->len);
 
     for (i = NGX_HTTP_GATEWAY_TRACE_ROUTE + 1; i < NGX_HTTP_GATEWAY_TRACE_VARS;
          i++)
@@ -266,7 +278,8 @@ ngx_http_gateway_trace_gateway(gw_otlp_batcher_t *b, ngx_http_request_t *r,
             continue;
         }
 
-        gw_otlp_span_str(b, &tmcf->keys[i], (const char *) v->data, v->len);
+        a->str[i].data = (const char *) v->data;
+        a->str[i].len = v->len;
     }
 }
 
@@ -338,13 +351,14 @@ ngx_int_t
 ngx_http_gateway_trace_span_end(ngx_http_request_t *r,
     ngx_http_gateway_trace_export_main_conf_t *tmcf, gw_otlp_batcher_t *b)
 {
-    u_char           name[NGX_HTTP_GATEWAY_TRACE_NAME_MAX];
-    ngx_str_t        route;
-    ngx_uint_t       count;
-    ngx_table_elt_t *h;
-    ngx_time_t      *now;
-    gw_trace_t      *trace;
-    gw_otlp_span_t   span;
+    u_char                            name[NGX_HTTP_GATEWAY_TRACE_NAME_MAX];
+    ngx_str_t                         route;
+    ngx_uint_t                        i, count;
+    ngx_table_elt_t                  *h;
+    ngx_time_t                       *now;
+    gw_trace_t                       *trace;
+    gw_otlp_span_t                    span;
+    ngx_http_gateway_trace_values_t   a;
 
     trace = ngx_http_gateway_trace_context(r);
 
@@ -387,8 +401,26 @@ ngx_http_gateway_trace_span_end(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_gateway_trace_http(b, tmcf, r);
-    ngx_http_gateway_trace_gateway(b, r, tmcf, &route);
+    ngx_memzero(&a.str, sizeof(a.str));
+    ngx_memset(&a.integer, 0xff, sizeof(a.integer));
+
+    a.str[NGX_HTTP_GATEWAY_TRACE_ROUTE].data = (const char *) route.data;
+    a.str[NGX_HTTP_GATEWAY_TRACE_ROUTE].len = route.len;
+
+    ngx_http_gateway_trace_gateway(&a, r, tmcf);
+    ngx_http_gateway_trace_http(&a, r);
+
+    gw_otlp_span_strs(b, tmcf->keys, a.str, NGX_HTTP_GATEWAY_TRACE_STRS);
+
+    for (i = 0; i < NGX_HTTP_GATEWAY_TRACE_KEYS - NGX_HTTP_GATEWAY_TRACE_STRS;
+         i++)
+    {
+        if (a.integer[i] >= 0) {
+            gw_otlp_span_int(b, &tmcf->keys[NGX_HTTP_GATEWAY_TRACE_STRS + i],
+                             a.integer[i]);
+        }
+    }
+
     ngx_http_gateway_trace_location(b, r);
 
     return gw_otlp_span_close(b) == GW_OTLP_OK ? NGX_OK : NGX_ERROR;
