@@ -23,12 +23,15 @@ typedef struct {
 } ngx_http_gateway_trace_attr_t;
 
 
-/* The gateway's own attributes, read from its variables when defined. */
+/*
+ * The gateway's own attributes read from its variables, when defined (the
+ * JWT's sub is read from the token: its variable escapes control bytes
+ * for logs and headers, a span carries the claim as it is).
+ */
 typedef enum {
     NGX_HTTP_GATEWAY_TRACE_ROUTE = 0,
     NGX_HTTP_GATEWAY_TRACE_REQUEST_ID,
     NGX_HTTP_GATEWAY_TRACE_JWT_STATUS,
-    NGX_HTTP_GATEWAY_TRACE_JWT_SUB,
     NGX_HTTP_GATEWAY_TRACE_RATE_LIMIT,
     NGX_HTTP_GATEWAY_TRACE_CIRCUIT,
     NGX_HTTP_GATEWAY_TRACE_CACHE,
@@ -41,7 +44,8 @@ typedef enum {
  * above), the conventions' strings, then its integers.
  */
 typedef enum {
-    NGX_HTTP_GATEWAY_TRACE_KEY_METHOD = NGX_HTTP_GATEWAY_TRACE_VARS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_JWT_SUB = NGX_HTTP_GATEWAY_TRACE_VARS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_METHOD,
     NGX_HTTP_GATEWAY_TRACE_KEY_METHOD_ORIGINAL,
     NGX_HTTP_GATEWAY_TRACE_KEY_URL_PATH,
     NGX_HTTP_GATEWAY_TRACE_KEY_URL_SCHEME,

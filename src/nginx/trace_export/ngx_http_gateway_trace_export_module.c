@@ -169,7 +169,6 @@ static ngx_str_t  ngx_http_gateway_trace_vars[] = {
     ngx_string("gateway_route"),
     ngx_string("gateway_request_id"),
     ngx_string("gateway_jwt_status"),
-    ngx_string("gateway_jwt_claim_sub"),
     ngx_string("gateway_rate_limit_status"),
     ngx_string("gateway_circuit_state"),
     ngx_string("gateway_cache_status"),

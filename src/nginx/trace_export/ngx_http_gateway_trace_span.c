@@ -5,6 +5,7 @@
  */
 
 #include "ngx_http_gateway_trace_export.h"
+#include "gw_jwt.h"
 
 
 /* the attributes' keys, encoded once (tmcf->keys), in trace_key_e order */
@@ -12,10 +13,10 @@ static ngx_str_t  ngx_http_gateway_trace_keys[] = {
     ngx_string("http.route"),
     ngx_string("gateway.request_id"),
     ngx_string("gateway.jwt.status"),
-    ngx_string("gateway.jwt.sub"),
     ngx_string("gateway.rate_limit.status"),
     ngx_string("gateway.circuit.state"),
     ngx_string("gateway.cache.status"),
+    ngx_string("gateway.jwt.sub"),
     ngx_string("http.request.method"),
     ngx_string("http.request.method_original"),
     ngx_string("url.path"),
@@ -264,7 +265,17 @@ ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_values_t *a,
     ngx_http_request_t *r, ngx_http_gateway_trace_export_main_conf_t *tmcf)
 {
     ngx_uint_t                  i;
+    gw_jwt_t                   *jwt;
+    gw_jwt_str_t                sub;
     ngx_http_variable_value_t  *v;
+
+    static gw_jwt_str_t         sub_claim = { "sub", 3 };
+
+    jwt = ngx_http_gateway_jwt_verified(r);
+
+    if (jwt && gw_jwt_claim(jwt, &sub_claim, 1, &sub)) {
+        ngx_http_gateway_trace_set(a, JWT_SUB, sub.data, sub.len);
+    }
 
     for (i = NGX_HTTP_GATEWAY_TRACE_ROUTE + 1; i < NGX_HTTP_GATEWAY_TRACE_VARS;
          i++)
