@@ -47,8 +47,10 @@ inline void encode(std::span<const std::uint8_t> bytes, char *out) noexcept
 
 // Eight lower-case hex digits as four bytes, eight digits at a time: the
 // digits are one little-endian word, checked and converted in its lanes.
-// False (out unspecified) when one is not such a digit.
-inline bool decode_word(const char *text, std::uint8_t *out) noexcept
+// Returns the word's high bits that mark a byte that is not such a digit
+// (0 when all are; out is then set), so that a run of words is checked
+// with one test at its end.
+inline std::uint64_t decode_word(const char *text, std::uint8_t *out) noexcept
 {
     constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x80 * ones;
     std::uint64_t x;
@@ -57,13 +59,13 @@ inline bool decode_word(const char *text, std::uint8_t *out) noexcept
     // high bit just when that byte is c or more, without carrying over
     std::uint64_t digit = (x + (0x80 - '0') * ones) & ~(x + (0x80 - '9' - 1) * ones);
     std::uint64_t letter = (x + (0x80 - 'a') * ones) & ~(x + (0x80 - 'f' - 1) * ones);
-    if ((x & high) != 0 || ((digit | letter) & high) != high) return false;
+    std::uint64_t bad = (x & high) | (~(digit | letter) & high);
     std::uint64_t nibbles = (x & 0x0f * ones) + (x >> 6 & ones) * 9;   // 'a' is 0x61
     std::uint64_t pairs = (nibbles << 4 | nibbles >> 8) & 0x00ff00ff00ff00ffull;
     pairs = (pairs | pairs >> 8) & 0x0000ffff0000ffffull;
     auto bytes = static_cast<std::uint32_t>(pairs | pairs >> 16);
     std::memcpy(out, &bytes, 4);
-    return true;
+    return bad;
 }
 
 // Eight characters known to be lower-case hex digits as the number they
@@ -88,12 +90,13 @@ inline bool decode(std::string_view text, std::span<std::uint8_t> out) noexcept
 {
     if (text.size() != 2 * out.size()) return false;
     std::size_t i = 0;
+    std::uint64_t bad_words = 0;
     if constexpr (std::endian::native == std::endian::little) {
-        for (; i + 4 <= out.size(); i += 4) {
-            if (!decode_word(text.data() + 2 * i, out.data() + i)) return false;
-        }
+        std::size_t words = out.size() / 4;
+        for (std::size_t k = 0; k < words; ++k) bad_words |= decode_word(text.data() + 8 * k, out.data() + 4 * k);
+        i = 4 * words;
     }
-    int bad = 0;   // a -1 of values leaves it negative: one test at the end
+    int bad = bad_words ? -1 : 0;   // a -1 of values leaves it negative: one test at the end
     for (; i < out.size(); ++i) {
         int high = values[static_cast<unsigned char>(text[2 * i])];
         int low = values[static_cast<unsigned char>(text[2 * i + 1])];

@@ -97,12 +97,12 @@ extern ngx_module_t  ngx_http_gateway_trace_export_module;
 
 
 /*
- * Ends the request's span: encodes it into this worker's queue. NGX_OK,
- * NGX_DECLINED (no span: tracing is off or the trace is not sampled),
- * NGX_BUSY (the queue is full) or NGX_ERROR.
+ * Ends the span of a request whose trace is sampled: encodes it into this
+ * worker's queue. NGX_OK, NGX_BUSY (the queue is full) or NGX_ERROR.
  */
 ngx_int_t ngx_http_gateway_trace_span_end(ngx_http_request_t *r,
-    ngx_http_gateway_trace_export_main_conf_t *tmcf, gw_otlp_batcher_t *b);
+    gw_trace_t *trace, ngx_http_gateway_trace_export_main_conf_t *tmcf,
+    gw_otlp_batcher_t *b);
 
 /* The span's attribute keys, encoded into tmcf->keys. */
 ngx_int_t ngx_http_gateway_trace_span_keys(ngx_conf_t *cf,

@@ -359,7 +359,7 @@ ngx_http_gateway_trace_name(ngx_http_request_t *r, ngx_str_t *route,
 
 
 ngx_int_t
-ngx_http_gateway_trace_span_end(ngx_http_request_t *r,
+ngx_http_gateway_trace_span_end(ngx_http_request_t *r, gw_trace_t *trace,
     ngx_http_gateway_trace_export_main_conf_t *tmcf, gw_otlp_batcher_t *b)
 {
     u_char                            name[NGX_HTTP_GATEWAY_TRACE_NAME_MAX];
@@ -367,17 +367,8 @@ ngx_http_gateway_trace_span_end(ngx_http_request_t *r,
     ngx_uint_t                        i, count;
     ngx_table_elt_t                  *h;
     ngx_time_t                       *now;
-    gw_trace_t                       *trace;
     gw_otlp_span_t                    span;
     ngx_http_gateway_trace_values_t   a;
-
-    trace = ngx_http_gateway_trace_context(r);
-
-    /* tracing is off, or the trace is not sampled */
-
-    if (trace == NULL || !ngx_http_gateway_trace_is_sampled(trace)) {
-        return NGX_DECLINED;
-    }
 
     ngx_memzero(&span, sizeof(gw_otlp_span_t));
 
