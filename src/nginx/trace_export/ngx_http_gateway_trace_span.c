@@ -124,16 +124,23 @@ ngx_http_gateway_trace_peer(ngx_http_gateway_trace_values_t *a,
         return;
     }
 
-    for (colon = last; colon > name->data && colon[-1] != ':'; colon--) {
-        /* void */
+    colon = memrchr(name->data, ':', name->len);
+
+    /* the port: 1 to 5 digits after the last colon */
+
+    port = 0;
+    p = NULL;
+
+    if (colon) {
+        for (p = ++colon; p < last && p - colon < 5 && *p >= '0' && *p <= '9';
+             p++)
+        {
+            port = port * 10 + (*p - '0');
+        }
     }
 
-    /* the port: 1 to 5 digits */
-
-    port = (colon > name->data && colon < last && last - colon <= 5) ? 0 : -1;
-
-    for (p = colon; port >= 0 && p < last; p++) {
-        port = (*p >= '0' && *p <= '9') ? port * 10 + (*p - '0') : -1;
+    if (colon == NULL || p == colon || p != last) {
+        port = -1;
     }
 
     if (port < 0 || port > 65535) {
