@@ -25,6 +25,14 @@ constexpr std::size_t max_chunk_room = 1 << 20;
 } // namespace
 
 #if defined(__SANITIZE_ADDRESS__)
+#define GW_OTLP_WATCHED_MEMORY 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GW_OTLP_WATCHED_MEMORY 1
+#endif
+#endif
+
+#if defined(GW_OTLP_WATCHED_MEMORY)
 
 void Bytes::resize(std::size_t n)
 {
