@@ -15,9 +15,10 @@ use warnings;
 
 use File::Basename qw(dirname);
 use File::Spec;
+use IO::Select;
 use IO::Socket::INET;
-use POSIX qw(WNOHANG);
-use Time::HiRes qw(sleep time);
+use POSIX ();
+use Time::HiRes qw(time);
 
 my $dir = dirname(File::Spec->rel2abs(__FILE__));
 
@@ -50,25 +51,37 @@ sub new {
     return $self;
 }
 
+# Starts the double and returns once it has bound both ports: it prints
+# "ready" then, so a double left over from another run that still holds a
+# port is an error here, never a stranger the tests would talk to.
 sub start {
     my $self = shift;
     my @cmd = (python(), "$dir/receiver.py", '--port', $self->{port},
                '--control-port', $self->{control_port}, '--path', $self->{path},
                '--check-with-protobuf', $self->{down} ? ('--down') : ());
+    pipe(my $ready, my $out) or die "pipe: $!";
     my $pid = fork;
     die "fork: $!" unless defined $pid;
     if ($pid == 0) {
-        open STDOUT, '>', '/dev/null';
+        close $ready;
+        open STDOUT, '>&', $out or POSIX::_exit(127);
         exec @cmd or POSIX::_exit(127);
     }
+    close $out;
     $self->{pid} = $pid;
-    my $deadline = time + 30;
-    while (time < $deadline) {
-        die "the OTLP receiver double exited\n" if waitpid($pid, WNOHANG) == $pid;
-        return $self if defined eval { $self->control('/stats?wait=0') };
-        sleep 0.1;
+    $self->{owner} = $$;
+    my $line = '';
+    my $select = IO::Select->new($ready);
+    my $deadline = time + 60;
+    while ($line !~ /\n/ && time < $deadline) {
+        next unless $select->can_read(1);
+        last unless sysread($ready, $line, 64, length $line);
     }
-    die "the OTLP receiver double did not start\n";
+    close $ready;
+    return $self if $line =~ /^ready$/m;
+    $self->stop;
+    die "the OTLP receiver double did not start on ports $self->{port} and "
+        . "$self->{control_port} (in use?)\n";
 }
 
 # The body of a GET on the control port.
@@ -88,7 +101,9 @@ sub control {
 
 sub stop {
     my $self = shift;
-    my $pid = delete $self->{pid} or return;
+    # only the process that started it (not a child that forked later)
+    return unless $self->{pid} && $self->{owner} == $$;
+    my $pid = delete $self->{pid};
     local $?;   # keep the test's exit status
     kill 'TERM', $pid;
     waitpid $pid, 0;

@@ -8,7 +8,7 @@ types of opentelemetry-proto), checks them against it, and keeps the spans.
 A second port controls it and answers questions about what it received:
 
   GET /spans?where=KEY=VALUE&count=N&wait=SECONDS
-        waits (up to SECONDS, default 30) until at least N spans match every
+        waits (up to SECONDS, default 60) until at least N spans match every
         where= (an attribute, a resource attribute or a span field), then
         answers "invalid=I spans=K" and one line per matching span
   GET /stats?posts=N&answered=CODE:N&hung=N&wait=SECONDS
@@ -550,7 +550,7 @@ def make_control_handler(state, receiver):
         def do_GET(self):
             url = urllib.parse.urlsplit(self.path)
             q = urllib.parse.parse_qs(url.query)
-            wait = float(q.get("wait", ["30"])[0])
+            wait = float(q.get("wait", ["60"])[0])
             if url.path == "/spans":
                 where = [tuple(w.split("=", 1)) for w in q.get("where", [])]
                 count = int(q.get("count", ["1"])[0])
