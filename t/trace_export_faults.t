@@ -55,6 +55,9 @@ EOF
         location /back {
             return 200 "\$http_traceparent\\n";
         }
+        location = /stats {
+            return 200 \$gateway_stats;
+        }
 EOF
     return $g->start;
 }
@@ -80,6 +83,12 @@ sub spans {
     my ($invalid, $count) = $text =~ /^invalid=(\d+) spans=(\d+)/;
     my @spans = map { { /(\w+)=("[^"]*"|\S+)/g } } grep { /^trace_id=/ } split /\n/, $text;
     return ($invalid, \@spans);
+}
+
+# gateway_trace_spans_total{result="dropped"}, all workers together.
+sub dropped {
+    my (undef, undef, $body) = http_get($gw_port, '/stats');
+    return ($body // '') =~ /^gateway_trace_spans_total\{result="dropped"\} (\d+)$/m ? $1 : 0;
 }
 
 # Once as many spans as requests arrived: one span per request, with the
@@ -134,6 +143,10 @@ ok(wait_until(60, sub { $g->log_text =~ /gateway_trace_export \(127\.0\.0\.1:$ot
 $receiver->control('/mode?set=400');
 requests('refused', 4);
 ok(wait_until(60, sub { $g->log_text =~ /collector 127\.0\.0\.1:$otlp answered 400/ }), 'refused: the 400 is logged');
+# each worker posts its own batch: the collector comes back only once all
+# four were refused (nothing was dropped before), not at the first 400
+ok(wait_until(60, sub { dropped() >= 4 }), 'refused: the four spans are counted as dropped')
+    or diag(http_get($gw_port, '/stats'));
 $receiver->control('/mode?set=ok');
 my $after = requests('after-refused', 4);
 exactly_once('after-refused', $after);
