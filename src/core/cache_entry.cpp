@@ -217,18 +217,34 @@ int gw_cache_header_is_stored(const char *name, size_t len)
     return gw::cache::is_stored({name, len});
 }
 
-void gw_cache_redis_keys(const char *key, size_t len, char entry_key[GW_CACHE_KEY_LEN],
-                         char lock_key[GW_CACHE_LOCK_KEY_LEN])
+size_t gw_cache_entry_key(const char *key, size_t len, int hidden, char out[GW_CACHE_KEY_LEN])
 {
+    constexpr std::string_view prefix{"gw:cache:"};
+    char *p = std::ranges::copy(prefix, out).out;
+
+    if (!hidden && len <= GW_CACHE_PLAIN_KEY_MAX) {
+        *p++ = '=';
+        if (len) std::memcpy(p, key, len);
+        return prefix.size() + 1 + len;
+    }
+
     unsigned char digest[32];
     gw::sha2::Digest sha(gw::sha2::Kind::sha256);
     sha.update(key, len);
     sha.final(digest);
-
-    char *p = std::ranges::copy(std::string_view{"gw:cache:"}, entry_key).out;
     gw::hex::encode(digest, p);
-    std::memcpy(lock_key, entry_key, GW_CACHE_KEY_LEN);
-    std::memcpy(lock_key + GW_CACHE_KEY_LEN, ":lock", 5);
+    return GW_CACHE_KEY_LEN;
+}
+
+size_t gw_cache_lock_key(const char *entry_key, size_t len, char out[GW_CACHE_LOCK_KEY_LEN])
+{
+    constexpr std::string_view entry_prefix{"gw:cache:"}, lock_prefix{"gw:cache:lock:"};
+    std::string_view rest{entry_key, len};
+    rest.remove_prefix(std::min(len, entry_prefix.size()));
+
+    char *p = std::ranges::copy(lock_prefix, out).out;
+    std::ranges::copy(rest, p);
+    return lock_prefix.size() + rest.size();
 }
 
 size_t gw_cache_entry_head_size(const gw_cache_entry_meta_t *meta, const gw_cache_str_t *headers, size_t n)

@@ -62,8 +62,8 @@ typedef struct {
     unsigned                            looked_up:1;
     unsigned                            may_store:1;    /* not yet looked at */
 
-    u_char                              key[GW_CACHE_KEY_LEN];
-    u_char                              lock_key[GW_CACHE_LOCK_KEY_LEN];
+    size_t                              key_len;
+    u_char                              key[GW_CACHE_KEY_LEN];  /* Redis's */
 
     /* a hit: the entry, inside the reply Redis gave (kept till the end) */
     gw_cache_entry_t                   *entry;

@@ -52,6 +52,8 @@ struct ngx_http_gateway_cache_fill_s {
     unsigned                            complete:1;
     unsigned                            abandoned:1;
 
+    size_t                              key_len;
+    size_t                              lock_key_len;
     u_char                              key[GW_CACHE_KEY_LEN];
     u_char                              lock_key[GW_CACHE_LOCK_KEY_LEN];
 
@@ -108,12 +110,15 @@ ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
     fill->conf = ctx->conf;
     fill->ctx = ctx;
 
-    ngx_memcpy(fill->key, ctx->key, GW_CACHE_KEY_LEN);
-    ngx_memcpy(fill->lock_key, ctx->lock_key, GW_CACHE_LOCK_KEY_LEN);
+    fill->key_len = ctx->key_len;
+    ngx_memcpy(fill->key, ctx->key, ctx->key_len);
+    fill->lock_key_len = gw_cache_lock_key((const char *) ctx->key,
+                                           ctx->key_len,
+                                           (char *) fill->lock_key);
 
     ngx_str_set(&argv[0], "SET");
     argv[1].data = fill->lock_key;
-    argv[1].len = GW_CACHE_LOCK_KEY_LEN;
+    argv[1].len = fill->lock_key_len;
     ngx_str_set(&argv[2], "1");
     ngx_str_set(&argv[3], "NX");
     ngx_str_set(&argv[4], "PX");
@@ -317,8 +322,8 @@ ngx_http_gateway_cache_fill_store(ngx_http_gateway_cache_fill_t *fill)
     /* SET KEY VALUE PX TTL in RESP, around the entry */
 
     p = ngx_cpymem(head, "*5\r\n$3\r\nSET\r\n", sizeof("*5\r\n$3\r\nSET\r\n") - 1);
-    p = ngx_http_gateway_redis_encode_len(p, '$', GW_CACHE_KEY_LEN);
-    p = ngx_cpymem(p, fill->key, GW_CACHE_KEY_LEN);
+    p = ngx_http_gateway_redis_encode_len(p, '$', fill->key_len);
+    p = ngx_cpymem(p, fill->key, fill->key_len);
     *p++ = '\r';
     *p++ = '\n';
     p = ngx_http_gateway_redis_encode_len(p, '$', fill->len);
@@ -367,7 +372,7 @@ ngx_http_gateway_cache_fill_unlock(ngx_http_gateway_cache_fill_t *fill)
 
     ngx_str_set(&argv[0], "DEL");
     argv[1].data = fill->lock_key;
-    argv[1].len = GW_CACHE_LOCK_KEY_LEN;
+    argv[1].len = fill->lock_key_len;
 
     (void) ngx_http_gateway_redis_command(fill->conf->redis, fill->pool,
                                           ngx_http_gateway_cache_fill_unlocked,

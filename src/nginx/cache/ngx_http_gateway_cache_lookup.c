@@ -230,8 +230,11 @@ ngx_http_gateway_cache_keys(ngx_http_request_t *r,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "gateway cache: key \"%V\"", &key);
 
-    gw_cache_redis_keys((const char *) key.data, key.len,
-                        (char *) ctx->key, (char *) ctx->lock_key);
+    /* a key that may hold an identity is hashed */
+
+    ctx->key_len = gw_cache_entry_key((const char *) key.data, key.len,
+                                      ctx->conf->authorized,
+                                      (char *) ctx->key);
 
     return NGX_OK;
 }
@@ -302,7 +305,7 @@ ngx_http_gateway_cache_get(ngx_http_gateway_cache_ctx_t *ctx)
 
     ngx_str_set(&argv[0], "GET");
     argv[1].data = ctx->key;
-    argv[1].len = GW_CACHE_KEY_LEN;
+    argv[1].len = ctx->key_len;
 
     /* the client answers exactly once (NULL when late): no timeout here */
 
