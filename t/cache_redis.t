@@ -25,6 +25,7 @@ use lib "$FindBin::Bin/rate_limit_lib", "$FindBin::Bin/cache_lib";
 use Test::More;
 use Time::HiRes qw(sleep time);
 use RateLimitHarness qw(port wait_until module_path);
+use IO::Socket::INET;
 use CacheHarness qw(request redis_call cache_key lock_key entry);
 
 plan skip_all => 'TEST_NGINX_LOAD_MODULES must name the gateway module'
@@ -655,6 +656,13 @@ for my $status (301, 404) {
     ok(wait_until(10, sub { (get($t))[3]{'x-cache'} eq 'HIT' }), 'HIT');
 
     kill 'STOP', $redis->{pid};
+    # a client that leaves while its lookup waits: its request ends before
+    # Redis answers, whose late answer then finds the request gone
+    my $gone = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $gw_port,
+                                     Proto => 'tcp')
+        or die "connect: $!";
+    print $gone "GET $t HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    close $gone;
     my ($s3, undef, undef, $l3) = get($t, timeout => 30);
     is("$s3 $l3->{'x-cache'}", '200 ERROR', 'Redis hung: the request is served after timeout=, ERROR');
     my ($s4, undef, undef, $l4) = get($t, timeout => 30);

@@ -79,7 +79,6 @@ static void ngx_http_gateway_cache_fill_unlocked(void *data,
     ngx_http_gateway_redis_reply_t *reply);
 static void ngx_http_gateway_cache_fill_destroy(
     ngx_http_gateway_cache_fill_t *fill);
-static void ngx_http_gateway_cache_fill_request_done(void *data);
 
 
 ngx_http_gateway_cache_fill_t *
@@ -88,17 +87,11 @@ ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
 {
     ngx_str_t                       argv[6];
     ngx_pool_t                     *pool;
-    ngx_pool_cleanup_t             *cln;
-    ngx_http_request_t             *r;
     ngx_http_gateway_cache_fill_t  *fill;
 
-    r = ctx->request;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
     pool = ngx_create_pool(1024, ngx_cycle->log);
-
-    if (cln == NULL || pool == NULL) {
-        goto failed;
+    if (pool == NULL) {
+        return NULL;
     }
 
     fill = ngx_pcalloc(pool, sizeof(ngx_http_gateway_cache_fill_t));
@@ -111,8 +104,9 @@ ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
     fill->ctx = ctx;
 
     fill->key_len = ctx->key_len;
-    ngx_memcpy(fill->key, ctx->key, ctx->key_len);
-    fill->lock_key_len = gw_cache_lock_key((const char *) ctx->key,
+    ngx_memcpy(fill->key, ngx_http_gateway_cache_key(ctx), ctx->key_len);
+    fill->lock_key_len = gw_cache_lock_key((const char *)
+                                           ngx_http_gateway_cache_key(ctx),
                                            ctx->key_len,
                                            (char *) fill->lock_key);
 
@@ -136,16 +130,11 @@ ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
 
     fill->lock = NGX_HTTP_GATEWAY_CACHE_LOCK_ASKED;
 
-    cln->handler = ngx_http_gateway_cache_fill_request_done;
-    cln->data = ctx;
-
     return fill;
 
 failed:
 
-    if (pool) {
-        ngx_destroy_pool(pool);
-    }
+    ngx_destroy_pool(pool);
 
     return NULL;
 }
@@ -406,19 +395,4 @@ ngx_http_gateway_cache_fill_destroy(ngx_http_gateway_cache_fill_t *fill)
     }
 
     ngx_destroy_pool(fill->pool);
-}
-
-
-/* The request's pool goes: a fill it had not completed is abandoned. */
-
-static void
-ngx_http_gateway_cache_fill_request_done(void *data)
-{
-    ngx_http_gateway_cache_ctx_t *ctx = data;
-
-    /* a fill that completed, or ended, is no longer the request's */
-
-    if (ctx->fill) {
-        ngx_http_gateway_cache_fill_abandon(ctx->fill);
-    }
 }

@@ -296,11 +296,14 @@ ngx_http_gateway_redis_start(ngx_http_gateway_redis_cmd_t *cmd,
     ngx_http_gateway_redis_t  *redis;
 
     redis = cmd->redis;
+    cln = NULL;
 
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
-        ngx_http_gateway_redis_free_cmd(cmd);
-        return NULL;
+    if (pool) {
+        cln = ngx_pool_cleanup_add(pool, 0);
+        if (cln == NULL) {
+            ngx_http_gateway_redis_free_cmd(cmd);
+            return NULL;
+        }
     }
 
     cmd->deadline = ngx_current_msec + redis->timeout;
@@ -315,9 +318,11 @@ ngx_http_gateway_redis_start(ngx_http_gateway_redis_cmd_t *cmd,
         return NULL;
     }
 
-    cln->handler = ngx_http_gateway_redis_detach;
-    cln->data = cmd;
-    cmd->cln = cln;
+    if (cln) {
+        cln->handler = ngx_http_gateway_redis_detach;
+        cln->data = cmd;
+        cmd->cln = cln;
+    }
 
     return cmd;
 }
