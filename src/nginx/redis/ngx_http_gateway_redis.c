@@ -89,6 +89,8 @@ static ngx_int_t ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link,
     u_char *data, size_t len);
 static void ngx_http_gateway_redis_closed(ngx_http_gateway_link_t *link);
 static size_t ngx_http_gateway_redis_pending(redisReader *reader);
+static ngx_http_gateway_redis_reply_t *ngx_http_gateway_redis_next_nil(
+    redisReader *reader);
 
 static void *ngx_http_gateway_redis_string(const redisReadTask *task,
     char *str, size_t len);
@@ -651,17 +653,29 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
     }
 
     for ( ;; ) {
-        if (redisReaderGetReply(redis->reader, &r) != REDIS_OK) {
-            ngx_http_gateway_link_fail(link, "invalid answer",
-                                 ((redisReader *) redis->reader)->errstr);
-            return NGX_ERROR;
-        }
+        reply = ngx_http_gateway_redis_next_nil(reader);
 
-        if (r == NULL) {
-            break;
-        }
+        if (reply == NULL) {
+            if (reader->pos == reader->len) {
+                /* all read: the buffer starts over */
+                sdsclear(reader->buf);
+                reader->pos = 0;
+                reader->len = 0;
+                break;
+            }
 
-        reply = r;
+            if (redisReaderGetReply(reader, &r) != REDIS_OK) {
+                ngx_http_gateway_link_fail(link, "invalid answer",
+                                           reader->errstr);
+                return NGX_ERROR;
+            }
+
+            if (r == NULL) {
+                break;
+            }
+
+            reply = r;
+        }
 
         if (reply->borrowed) {
             /* the reply takes the buffer it lies in; the reader gets another */
@@ -866,6 +880,41 @@ ngx_http_gateway_redis_pending(redisReader *reader)
     total = (p + 2 - start) + n + 2;
 
     return total > (size_t) (last - start) ? total - (last - start) : 0;
+}
+
+
+/*
+ * The nil reply (a GET of a key that is not there: every cache miss),
+ * taken without hiredis when it comes next, between replies. Bytes before
+ * the reader's position are never read again, so taking them is all.
+ */
+
+static ngx_http_gateway_redis_reply_t *
+ngx_http_gateway_redis_next_nil(redisReader *reader)
+{
+    ngx_http_gateway_redis_reply_t  *reply;
+
+    if (reader->len - reader->pos < sizeof("$-1\r\n") - 1
+        || ngx_memcmp(reader->buf + reader->pos, "$-1\r\n",
+                      sizeof("$-1\r\n") - 1) != 0
+        || !(reader->ridx == -1
+             || (reader->ridx == 0 && reader->rstack[0].type < 0)))
+    {
+        return NULL;
+    }
+
+    reply = ngx_http_gateway_redis_block(sizeof(ngx_http_gateway_redis_reply_t));
+    if (reply == NULL) {
+        return NULL;   /* hiredis tries, and fails the same way */
+    }
+
+    ngx_memzero(reply, sizeof(ngx_http_gateway_redis_reply_t));
+    reply->type = NGX_HTTP_GATEWAY_REDIS_NIL;
+    reply->size = sizeof(ngx_http_gateway_redis_reply_t);
+
+    reader->pos += sizeof("$-1\r\n") - 1;
+
+    return reply;
 }
 
 
