@@ -219,8 +219,10 @@ int gw_cache_header_is_stored(const char *name, size_t len)
 
 size_t gw_cache_entry_key(const char *key, size_t len, int hidden, char out[GW_CACHE_KEY_LEN])
 {
+    // memcpy: ranges::copy of a string_view copies byte by byte here
     constexpr std::string_view prefix{"gw:cache:"};
-    char *p = std::ranges::copy(prefix, out).out;
+    std::memcpy(out, prefix.data(), prefix.size());
+    char *p = out + prefix.size();
 
     if (!hidden && len <= GW_CACHE_PLAIN_KEY_MAX) {
         *p++ = '=';
@@ -242,8 +244,8 @@ size_t gw_cache_lock_key(const char *entry_key, size_t len, char out[GW_CACHE_LO
     std::string_view rest{entry_key, len};
     rest.remove_prefix(std::min(len, entry_prefix.size()));
 
-    char *p = std::ranges::copy(lock_prefix, out).out;
-    std::ranges::copy(rest, p);
+    std::memcpy(out, lock_prefix.data(), lock_prefix.size());
+    if (!rest.empty()) std::memcpy(out + lock_prefix.size(), rest.data(), rest.size());
     return lock_prefix.size() + rest.size();
 }
 

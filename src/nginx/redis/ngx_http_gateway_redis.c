@@ -444,13 +444,18 @@ sent:
 u_char *
 ngx_http_gateway_redis_encode_len(u_char *p, u_char type, uint64_t n)
 {
-    u_char  *digit;
-    u_char   digits[NGX_INT64_LEN];
-
-    digit = ngx_http_gateway_redis_digits(digits + NGX_INT64_LEN, n);
+    uint64_t  rest;
 
     *p++ = type;
-    p = ngx_cpymem(p, digit, digits + NGX_INT64_LEN - digit);
+
+    /* the digits written backwards from their end: no copy */
+
+    for (rest = n / 10; rest; rest /= 10) {
+        p++;
+    }
+
+    (void) ngx_http_gateway_redis_digits(++p, n);
+
     *p++ = '\r';
     *p++ = '\n';
 
