@@ -88,7 +88,17 @@ constexpr std::array<std::string_view, 14> unstored = {
 
 bool is_stored(std::string_view name) noexcept
 {
-    return std::ranges::none_of(unstored, [name](std::string_view u) { return equals_ignoring_case(name, u); });
+    // lengths first: most names are compared with none of the list
+    return std::ranges::none_of(unstored, [name](std::string_view u) {
+        return u.size() == name.size() && equals_ignoring_case(name, u);
+    });
+}
+
+// memcpy: ranges::copy of a string_view copies byte by byte here.
+unsigned char *append(unsigned char *out, std::string_view s) noexcept
+{
+    if (!s.empty()) std::memcpy(out, s.data(), s.size());
+    return out + s.size();
 }
 
 // The head's size, or 0 when it cannot be made.
@@ -134,7 +144,7 @@ std::size_t write_head(std::span<unsigned char> out, const gw_cache_entry_meta_t
     put<std::uint64_t>(p + at_body_len, body_len);
 
     unsigned char *w = p + GW_CACHE_ENTRY_FIXED;
-    if (meta.varies && meta.variant.len) w = std::ranges::copy(view(meta.variant), w).out;
+    if (meta.varies) w = append(w, view(meta.variant));
 
     std::uint16_t count = 0;
     for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
@@ -142,7 +152,7 @@ std::size_t write_head(std::span<unsigned char> out, const gw_cache_entry_meta_t
         if (!is_stored(name)) continue;
         put<std::uint16_t>(w, static_cast<std::uint16_t>(name.size()));
         put<std::uint16_t>(w + 2, static_cast<std::uint16_t>(value.size()));
-        w = std::ranges::copy(value, std::ranges::copy(name, w + field_header).out).out;
+        w = append(append(w + field_header, name), value);
         ++count;
     }
     put<std::uint16_t>(p + at_headers, count);
@@ -219,7 +229,6 @@ int gw_cache_header_is_stored(const char *name, size_t len)
 
 size_t gw_cache_entry_key(const char *key, size_t len, int hidden, char out[GW_CACHE_KEY_LEN])
 {
-    // memcpy: ranges::copy of a string_view copies byte by byte here
     constexpr std::string_view prefix{"gw:cache:"};
     std::memcpy(out, prefix.data(), prefix.size());
     char *p = out + prefix.size();

@@ -89,7 +89,7 @@ static ngx_int_t ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link,
     u_char *data, size_t len);
 static void ngx_http_gateway_redis_closed(ngx_http_gateway_link_t *link);
 static size_t ngx_http_gateway_redis_pending(redisReader *reader);
-static ngx_http_gateway_redis_reply_t *ngx_http_gateway_redis_next_nil(
+static ngx_http_gateway_redis_reply_t *ngx_http_gateway_redis_next_short(
     redisReader *reader);
 
 static void *ngx_http_gateway_redis_string(const redisReadTask *task,
@@ -658,7 +658,7 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
     }
 
     for ( ;; ) {
-        reply = ngx_http_gateway_redis_next_nil(reader);
+        reply = ngx_http_gateway_redis_next_short(reader);
 
         if (reply == NULL) {
             if (reader->pos == reader->len) {
@@ -889,35 +889,70 @@ ngx_http_gateway_redis_pending(redisReader *reader)
 
 
 /*
- * The nil reply (a GET of a key that is not there: every cache miss),
- * taken without hiredis when it comes next, between replies. Bytes before
- * the reader's position are never read again, so taking them is all.
+ * The short replies of a cache miss (nil for its GET; OK for a SET, 1 or 0
+ * for a DEL when it fills), taken without hiredis when one comes next,
+ * between replies. Bytes before the reader's position are never read
+ * again, so taking them is all.
  */
 
 static ngx_http_gateway_redis_reply_t *
-ngx_http_gateway_redis_next_nil(redisReader *reader)
+ngx_http_gateway_redis_next_short(redisReader *reader)
 {
+    u_char                          *p;
+    size_t                           n, used, extra;
+    ngx_uint_t                       type;
     ngx_http_gateway_redis_reply_t  *reply;
 
-    if (reader->len - reader->pos < sizeof("$-1\r\n") - 1
-        || ngx_memcmp(reader->buf + reader->pos, "$-1\r\n",
-                      sizeof("$-1\r\n") - 1) != 0
-        || !(reader->ridx == -1
-             || (reader->ridx == 0 && reader->rstack[0].type < 0)))
+    if (!(reader->ridx == -1
+          || (reader->ridx == 0 && reader->rstack[0].type < 0)))
     {
         return NULL;
     }
 
-    reply = ngx_http_gateway_redis_block(sizeof(ngx_http_gateway_redis_reply_t));
+    p = (u_char *) reader->buf + reader->pos;
+    n = reader->len - reader->pos;
+    extra = 0;
+
+    if (n >= 5 && ngx_memcmp(p, "$-1\r\n", 5) == 0) {
+        type = NGX_HTTP_GATEWAY_REDIS_NIL;
+        used = 5;
+
+    } else if (n >= 5 && ngx_memcmp(p, "+OK\r\n", 5) == 0) {
+        type = NGX_HTTP_GATEWAY_REDIS_STATUS;
+        used = 5;
+        extra = sizeof("OK");
+
+    } else if (n >= 4 && p[0] == ':' && (p[1] == '0' || p[1] == '1')
+               && p[2] == '\r' && p[3] == '\n')
+    {
+        type = NGX_HTTP_GATEWAY_REDIS_INTEGER;
+        used = 4;
+
+    } else {
+        return NULL;
+    }
+
+    reply = ngx_http_gateway_redis_block(sizeof(ngx_http_gateway_redis_reply_t)
+                                         + extra);
     if (reply == NULL) {
         return NULL;   /* hiredis tries, and fails the same way */
     }
 
     ngx_memzero(reply, sizeof(ngx_http_gateway_redis_reply_t));
-    reply->type = NGX_HTTP_GATEWAY_REDIS_NIL;
-    reply->size = sizeof(ngx_http_gateway_redis_reply_t);
+    reply->type = type;
+    reply->size = sizeof(ngx_http_gateway_redis_reply_t) + extra;
 
-    reader->pos += sizeof("$-1\r\n") - 1;
+    if (type == NGX_HTTP_GATEWAY_REDIS_STATUS) {
+        /* terminated, as the reader's are */
+        reply->str.data = ngx_cpymem(reply + 1, "OK", sizeof("OK"))
+                          - sizeof("OK");
+        reply->str.len = sizeof("OK") - 1;
+
+    } else if (type == NGX_HTTP_GATEWAY_REDIS_INTEGER) {
+        reply->integer = p[1] - '0';
+    }
+
+    reader->pos += used;
 
     return reply;
 }
