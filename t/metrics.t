@@ -31,6 +31,11 @@ master_on();
 no_shuffle();
 
 $ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
+# routes of the big scrapes: about 45,000 sample lines, 3 MB of text
+our $BigRoutes = 3000;
+our $BigConfig = join("\n", map { "location /s$_ { return 200; }" } 1 .. $BigRoutes)
+    . "\nlocation = /metrics { gateway_metrics; }";
+
 our $Token = jwt('RS256', 'rsa1', { sub => 'alice', exp => time + 3600 }, { kid => 'rsa1' });
 
 # one request on its own connection: (status, body)
@@ -250,6 +255,47 @@ $check{full} = sub {
     promtool_ok($text, 'full');
 };
 
+# a scrape of many series: every series there once, the text complete
+sub big_scrape_ok {
+    my ($text, $name) = @_;
+    my @counts = $text =~ /^gateway_http_request_duration_seconds_count\{route="\/s(\d+)"\} /mg;
+    my %seen = map { $_ => 1 } @counts;
+    is(scalar @counts, $main::BigRoutes, "$name: every route's histogram");
+    is(scalar keys %seen, $main::BigRoutes, "$name: each once");
+    like($text, qr/\n# TYPE gateway_metrics_dropped_total counter\ngateway_metrics_dropped_total 0\n\z/,
+         "$name: complete, nothing dropped");
+    promtool_ok($text, $name);
+}
+
+$check{big} = sub {
+    # one connection each: the kernel spreads them over both workers
+    big_scrape_ok((http('GET', '/metrics'))[1], "scrape $_") for 1 .. 4;
+
+    # clients that go away mid-scrape: after a few bytes, or at once
+    for my $read (0, 1, 4096, 65536) {
+        for (1 .. 3) {
+            my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                          PeerPort => server_port(), Timeout => 10)
+                or die "connect: $!";
+            print $s "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
+            my $got = 0;
+            while ($got < $read) {
+                my $n = sysread($s, my $buf, $read - $got) or last;
+                $got += $n;
+            }
+            close $s;
+        }
+    }
+    big_scrape_ok((http('GET', '/metrics'))[1], "a scrape after them $_") for 1 .. 2;
+
+    my $log = do {
+        open my $fh, '<', server_root() . '/logs/error.log' or die $!;
+        local $/;
+        <$fh>;
+    };
+    unlike($log, qr/\[(alert|crit|emerg)\]/, 'no alert, crit or emerg logged');
+};
+
 add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated_req_idx, $dry_run) = @_;
     return if $dry_run || !defined $block->check;
@@ -426,3 +472,21 @@ GET /jl/first
 --- response_body
 ok
 --- check: json_log
+
+
+=== TEST 11: a scrape of many series is sent part by part, whole, to either worker; clients that close mid-scrape
+--- http_config
+    gateway_metrics_zone 16m;
+--- config eval
+$main::BigConfig
+--- request
+GET /metrics
+--- response_headers
+Transfer-Encoding: chunked
+Content-Length:
+--- response_body_like: \ngateway_metrics_dropped_total 0\n$
+--- check: big
+--- no_error_log
+[error]
+[alert]
+[crit]

@@ -9,6 +9,7 @@
  *                                        .005 .01 .025 .05 .1 .25 .5 1 2.5
  *                                        5 10
  *
+ * A scrape is sent part by part (ngx_http_gateway_metrics_scrape.c).
  * It also times each try of an upstream block
  * (gateway_upstream_response_seconds{upstream}, see
  * ngx_http_gateway_metrics_upstream.c). The counting itself is the
@@ -22,7 +23,6 @@ static char *ngx_http_gateway_metrics_endpoint(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_gateway_metrics_buckets(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_gateway_metrics_handler(ngx_http_request_t *r);
 static void *ngx_http_gateway_metrics_create_main_conf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_gateway_metrics_init(ngx_conf_t *cf);
 
@@ -83,10 +83,6 @@ ngx_module_t  ngx_http_gateway_metrics_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
-
-
-static ngx_str_t  ngx_http_gateway_metrics_type =
-    ngx_string("text/plain; version=0.0.4; charset=utf-8");
 
 
 /* gateway_metrics, gateway_status: the location's content handler */
@@ -163,25 +159,6 @@ ngx_http_gateway_metrics_buckets(ngx_conf_t *cf, ngx_command_t *cmd,
     mmcf->buckets_set = 1;
 
     return NGX_CONF_OK;
-}
-
-
-static ngx_int_t
-ngx_http_gateway_metrics_handler(ngx_http_request_t *r)
-{
-    ngx_chain_t  *text;
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    text = ngx_http_gateway_stats_prometheus(r, r->pool);
-    if (text == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_gateway_metrics_send(r, &ngx_http_gateway_metrics_type,
-                                         text);
 }
 
 

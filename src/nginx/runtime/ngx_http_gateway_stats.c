@@ -941,67 +941,60 @@ ngx_http_gateway_stats_series_remove(ngx_http_gateway_stat_t *stat)
 
 /* reading */
 
-ngx_array_t *
-ngx_http_gateway_stats_read(ngx_http_request_t *r, ngx_pool_t *pool)
+ngx_uint_t
+ngx_http_gateway_stats_nfamilies(ngx_http_request_t *r)
 {
-    ngx_uint_t                         i;
-    ngx_array_t                       *out, series;
-    ngx_http_gateway_stats_t          *stats;
-    ngx_http_gateway_stats_emit_t      emit;
-    ngx_http_gateway_stats_read_t     *read;
-    ngx_http_gateway_stats_family_t  **family;
-    ngx_http_gateway_main_conf_t      *gmcf;
+    ngx_http_gateway_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_module);
-    stats = gmcf->stats;
 
-    out = ngx_array_create(pool, stats->families.nelts + 1,
-                           sizeof(ngx_http_gateway_stats_read_t));
-    if (out == NULL) {
-        return NULL;
+    return gmcf->stats->families.nelts;
+}
+
+
+ngx_int_t
+ngx_http_gateway_stats_read(ngx_http_request_t *r, ngx_uint_t i,
+    ngx_pool_t *pool, ngx_http_gateway_stats_read_t *read)
+{
+    ngx_array_t                       series;
+    ngx_http_gateway_stats_emit_t     emit;
+    ngx_http_gateway_stats_family_t  *family;
+    ngx_http_gateway_main_conf_t     *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_module);
+    family = ((ngx_http_gateway_stats_family_t **)
+              gmcf->stats->families.elts)[i];
+
+    if (ngx_array_init(&series, pool, 8, sizeof(gw_metric_series_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    family = stats->families.elts;
+    if (family->def->collect) {
+        emit.family = family;
+        emit.pool = pool;
+        emit.series = &series;
+        emit.failed = 0;
 
-    for (i = 0; i < stats->families.nelts; i++) {
+        family->def->collect(&emit, family->data);
 
-        if (ngx_array_init(&series, pool, 8, sizeof(gw_metric_series_t))
-            != NGX_OK)
-        {
-            return NULL;
+        if (emit.failed) {
+            return NGX_ERROR;
         }
 
-        if (family[i]->def->collect) {
-            emit.family = family[i];
-            emit.pool = pool;
-            emit.series = &series;
-            emit.failed = 0;
-
-            family[i]->def->collect(&emit, family[i]->data);
-
-            if (emit.failed) {
-                return NULL;
-            }
-
-        } else if (family[i]->sh
-                   && ngx_http_gateway_stats_read_family(pool, family[i],
-                                                         &series)
-                      != NGX_OK)
-        {
-            return NULL;
-        }
-
-        read = ngx_array_push(out);
-        if (read == NULL) {
-            return NULL;
-        }
-
-        read->family = family[i]->gw;
-        read->series = series.elts;
-        read->nseries = series.nelts;
+    } else if (family->sh
+               && ngx_http_gateway_stats_read_family(pool, family, &series)
+                  != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    return out;
+    read->family = family->gw;
+    read->series = series.elts;
+    read->nseries = series.nelts;
+
+    return NGX_OK;
 }
 
 
