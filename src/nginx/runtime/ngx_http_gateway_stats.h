@@ -36,6 +36,7 @@
 typedef struct ngx_http_gateway_stats_s         ngx_http_gateway_stats_t;
 typedef struct ngx_http_gateway_stats_family_s  ngx_http_gateway_stats_family_t;
 typedef struct ngx_http_gateway_stats_emit_s    ngx_http_gateway_stats_emit_t;
+typedef struct ngx_http_gateway_stats_copy_s    ngx_http_gateway_stats_copy_t;
 
 
 /* A label whose values are known in advance: a value cell each. */
@@ -170,23 +171,43 @@ void ngx_http_gateway_stats_emit(ngx_http_gateway_stats_emit_t *emit,
 
 /* --- reading (the renderers) -------------------------------------------- */
 
-/* A family as read: ready for gw_prom_write_series(), in the pool. */
+/*
+ * A family as read (in a pool): its series, handed out a batch at a time,
+ * ready for gw_prom_write_part().
+ */
 typedef struct {
     gw_metric_family_t                 family;
-    gw_metric_series_t                *series;
+    gw_metric_series_t                *series;   /* the batch */
     ngx_uint_t                         nseries;
+
+    /* the registry's */
+    ngx_http_gateway_stats_family_t   *counted;  /* NULL: collected */
+    ngx_http_gateway_stats_copy_t     *copies;   /* counted: as read */
+    ngx_uint_t                         ncopies;
+    gw_metric_series_t                *emitted;  /* collected */
+    ngx_uint_t                         nemitted;
+    ngx_uint_t                         copy;     /* the next to hand out */
+    ngx_uint_t                         cell;     /* and its next cell */
 } ngx_http_gateway_stats_read_t;
 
 /* How many families this worker's configuration has. */
 ngx_uint_t ngx_http_gateway_stats_nfamilies(ngx_http_request_t *r);
 
 /*
- * Family i with its series and their values now, copied into pool in one
- * go under the zone's mutex (counters are read without stopping anyone),
- * so the family is consistent in itself; NGX_ERROR when out of memory.
+ * Family i as it is now, copied into pool in one go under the zone's
+ * mutex (counters are read without stopping anyone), so the family is
+ * consistent in itself; NGX_ERROR when out of memory.
  */
 ngx_int_t ngx_http_gateway_stats_read(ngx_http_request_t *r, ngx_uint_t i,
     ngx_pool_t *pool, ngx_http_gateway_stats_read_t *read);
+
+/*
+ * The next batch of a family read into read->series: whole series holding
+ * at least max_samples sample lines, or what is left (none at the end).
+ */
+ngx_int_t ngx_http_gateway_stats_read_more(
+    ngx_http_gateway_stats_read_t *read, ngx_pool_t *pool,
+    size_t max_samples);
 
 /* Series the zone could not hold since it was made. */
 uint64_t ngx_http_gateway_stats_dropped(ngx_http_request_t *r);

@@ -97,8 +97,33 @@ ngx_http_gateway_stats_scrape_write(ngx_http_gateway_stats_scrape_t *scrape,
             scrape->writer.family = NULL;
         }
 
-        from = scrape->next;
         per_series = gw_prom_series_samples(&scrape->read.family);
+
+        if (scrape->next == scrape->read.nseries) {
+
+            /* the batch is written: the next one */
+
+            if (ngx_http_gateway_stats_read_more(&scrape->read, scrape->pool,
+                                                 max_samples - written)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            scrape->next = 0;
+
+            if (scrape->read.nseries == 0) {
+                ngx_destroy_pool(scrape->pool);
+                scrape->pool = NULL;
+                scrape->family++;
+
+                /* a family without series is work too: a part ends */
+                written++;
+                continue;
+            }
+        }
+
+        from = scrape->next;
 
         scrape->next = gw_prom_write_part(&scrape->writer,
                                           &scrape->read.family,
@@ -106,14 +131,7 @@ ngx_http_gateway_stats_scrape_write(ngx_http_gateway_stats_scrape_t *scrape,
                                           scrape->read.nseries, from,
                                           max_samples - written);
 
-        /* an empty family is work too: a part ends after enough of them */
-        written += ngx_max(scrape->next - from, 1) * per_series;
-
-        if (scrape->next == scrape->read.nseries) {
-            ngx_destroy_pool(scrape->pool);
-            scrape->pool = NULL;
-            scrape->family++;
-        }
+        written += (scrape->next - from) * per_series;
     }
 
     return sink->failed ? NGX_ERROR : NGX_OK;
