@@ -267,7 +267,46 @@ sub big_scrape_ok {
     promtool_ok($text, $name);
 }
 
+# requests on one keep-alive connection, a hundred at a time (pipelined)
+sub keepalive_requests {
+    my @requests = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => server_port(), Timeout => 30)
+        or die "connect: $!";
+    my $answered = 0;
+    while (my @batch = splice @requests, 0, 100) {
+        print $s map { "$_ HTTP/1.1\r\nHost: localhost\r\n\r\n" } @batch;
+        my ($buf, $n) = ('', 0);
+        while ($n < @batch) {
+            sysread($s, $buf, 65536, length $buf) or last;
+            $n = () = $buf =~ /\r\n\r\n/g;       # empty bodies
+        }
+        $answered += $n;
+    }
+    close $s;
+    return $answered;
+}
+
 $check{big} = sub {
+    # every route counted once, a few hundred twice: the counters' cells
+    # (route, method, status) span many parts too
+    my $posts = 400;
+    is(keepalive_requests((map { "GET /s$_" } 1 .. $main::BigRoutes),
+                          (map { "POST /s$_" } 1 .. $posts)),
+       $main::BigRoutes + $posts, 'the requests answered');
+    my $last = 'gateway_http_requests_total{route="/s' . $posts . '",method="POST",status="2xx"}';
+    my $text = settle('/metrics', sub { ($_[0] =~ /^\Q$last\E 1$/m) });
+    my %get = $text =~ /^gateway_http_requests_total\{route="\/s(\d+)",method="GET",status="2xx"\} (\d+)$/mg;
+    my %post = $text =~ /^gateway_http_requests_total\{route="\/s(\d+)",method="POST",status="2xx"\} (\d+)$/mg;
+    is(scalar(grep { ($get{$_} // 0) == 1 } 1 .. $main::BigRoutes), $main::BigRoutes,
+       'every route\'s GET counted once');
+    is(scalar(grep { ($post{$_} // 0) == 1 } 1 .. $posts), $posts,
+       'and the POSTs');
+    is(scalar(keys %post), $posts, 'no other POST');
+    my %count = $text =~ /^gateway_http_request_duration_seconds_count\{route="\/s(\d+)"\} (\d+)$/mg;
+    is(scalar(grep { $count{$_} == ($_ <= $posts ? 2 : 1) } keys %count), $main::BigRoutes,
+       'every route timed');
+
     # one connection each: the kernel spreads them over both workers
     big_scrape_ok((http('GET', '/metrics'))[1], "scrape $_") for 1 .. 4;
 
@@ -477,6 +516,7 @@ ok
 === TEST 11: a scrape of many series is sent part by part, whole, to either worker; clients that close mid-scrape
 --- http_config
     gateway_metrics_zone 16m;
+    keepalive_requests 10000;
 --- config eval
 $main::BigConfig
 --- request
