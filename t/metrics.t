@@ -38,11 +38,11 @@ our $BigConfig = join("\n", map { "location /s$_ { return 200; }" } 1 .. $BigRou
 
 our $Token = jwt('RS256', 'rsa1', { sub => 'alice', exp => time + 3600 }, { kid => 'rsa1' });
 
-# one request on its own connection: (status, body)
+# one request on its own connection (to the server, or port): (status, body)
 sub http {
-    my ($method, $path) = @_;
+    my ($method, $path, $port) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => server_port(), Timeout => 10)
+                                  PeerPort => $port // server_port(), Timeout => 10)
         or return (0, '');
     print $s "$method $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
     local $/;
@@ -335,6 +335,31 @@ $check{big} = sub {
     unlike($log, qr/\[(alert|crit|emerg)\]/, 'no alert, crit or emerg logged');
 };
 
+$check{server_level} = sub {
+    http('GET', '/gone/x') for 1 .. 2;           # a server-level return
+    http('GET', '/', $ENV{TEST_NGINX_PEER_PORT}); # a server with a route
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => server_port(), Timeout => 10)
+        or die "connect: $!";
+    print $s "GET /m HTTP/1.1\r\n\r\n";          # no Host: 400
+    local $/;
+    my $resp = <$s> // '';
+    like($resp, qr{^HTTP/1\.1 400}, 'a bad request');
+
+    my $nf = 'gateway_http_requests_total{route="server localhost",method="GET",status="4xx"}';
+    my $moved = 'gateway_http_requests_total{route="server localhost",method="GET",status="3xx"}';
+    my $gone = 'gateway_http_requests_total{route="gone",method="GET",status="3xx"}';
+    my $text = settle('/metrics', sub {
+        (value($_[0], $nf) // 0) == 1 && (value($_[0], $moved) // 0) == 2
+            && (value($_[0], $gone) // 0) == 1
+    });
+    is(value($text, $nf), 1, 'a request no location took: the server\'s route');
+    is(value($text, $moved), 2, 'a server-level return too');
+    is(value($text, $gone), 1, 'a server-level gateway_route names them');
+    unlike($text, qr/route=""/, 'no empty route');
+    promtool_ok($text, 'server level');
+};
+
 add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated_req_idx, $dry_run) = @_;
     return if $dry_run || !defined $block->check;
@@ -530,3 +555,23 @@ Content-Length:
 [error]
 [alert]
 [crit]
+
+
+
+=== TEST 12: requests no location took have the server's route
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PEER_PORT;
+        server_name gone.example;
+        gateway_route gone;
+        return 301 http://localhost/;
+    }
+--- config
+    if ($uri ~ ^/gone/) {
+        return 302 /;
+    }
+    location = /metrics { gateway_metrics; }
+--- request
+GET /metrics
+--- response_body_like: gateway_http_requests_in_flight
+--- check: server_level
