@@ -161,6 +161,10 @@ ngx_http_gateway_metrics_write(ngx_http_request_t *r)
     rc = ngx_http_gateway_metrics_part(r, ctx);
 
     if (ctx->scrape->done || rc == NGX_ERROR) {
+        if (wev->posted) {
+            ngx_delete_posted_event(wev);   /* a turn we no longer need */
+        }
+
         r->write_event_handler = ngx_http_request_empty_handler;
         ngx_http_finalize_request(r, rc);
         return;
