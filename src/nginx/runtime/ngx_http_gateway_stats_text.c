@@ -1,8 +1,9 @@
 /*
  * The stats registry as Prometheus text (version 0.0.4), written by the
- * core's writer into a chain of buffers from a pool: what gateway_metrics
- * serves, and $gateway_stats shows (for a quick look, and for tests).
- * Also the chain sink: the core's renderers writing into nginx buffers.
+ * core's writer into nginx buffers: a scrape, part by part (what
+ * gateway_metrics sends, a part per event-loop turn), or all at once
+ * (what $gateway_stats shows, for a quick look and for tests). Also the
+ * chain sink: the core's renderers writing into nginx buffers.
  */
 
 #include "ngx_http_gateway.h"
