@@ -575,3 +575,23 @@ Content-Length:
 GET /metrics
 --- response_body_like: gateway_http_requests_in_flight
 --- check: server_level
+
+
+
+=== TEST 13: a scrape can be gzipped (gzip_types sees text/plain)
+--- config
+    location = /metrics {
+        gzip on;
+        gzip_types text/plain;
+        gzip_min_length 1;
+        gateway_metrics;
+    }
+--- request
+GET /metrics
+--- more_headers
+Accept-Encoding: gzip
+--- response_headers
+Content-Encoding: gzip
+Content-Type: text/plain; version=0.0.4; charset=utf-8
+--- no_error_log
+[error]

@@ -33,6 +33,8 @@ extern ngx_module_t  ngx_http_gateway_metrics_module;
 
 
 ngx_int_t ngx_http_gateway_metrics_handler(ngx_http_request_t *r);
+void ngx_http_gateway_metrics_content_type(ngx_http_request_t *r,
+    ngx_str_t *type);
 ngx_int_t ngx_http_gateway_metrics_send(ngx_http_request_t *r,
     ngx_str_t *type, ngx_chain_t *out);
 ngx_int_t ngx_http_gateway_metrics_upstream_init(ngx_conf_t *cf);

@@ -162,6 +162,27 @@ ngx_http_gateway_metrics_buckets(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * The type, and the length of its MIME type alone (without "; version=..."):
+ * what gzip_types and the like match.
+ */
+
+void
+ngx_http_gateway_metrics_content_type(ngx_http_request_t *r, ngx_str_t *type)
+{
+    u_char  *semicolon;
+
+    semicolon = ngx_strlchr(type->data, type->data + type->len, ';');
+
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+
+    if (semicolon) {
+        r->headers_out.content_type_len = semicolon - type->data;
+    }
+}
+
+
 /* A whole answer made in memory: a scrape, a status document. */
 
 ngx_int_t
@@ -190,8 +211,7 @@ ngx_http_gateway_metrics_send(ngx_http_request_t *r, ngx_str_t *type,
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = len;
-    r->headers_out.content_type = *type;
-    r->headers_out.content_type_len = type->len;
+    ngx_http_gateway_metrics_content_type(r, type);
 
     rc = ngx_http_send_header(r);
 

@@ -80,8 +80,7 @@ ngx_http_gateway_metrics_handler(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_gateway_metrics_module);
 
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_type = ngx_http_gateway_metrics_type;
-    r->headers_out.content_type_len = ngx_http_gateway_metrics_type.len;
+    ngx_http_gateway_metrics_content_type(r, &ngx_http_gateway_metrics_type);
     ngx_http_clear_content_length(r);
 
     rc = ngx_http_send_header(r);
