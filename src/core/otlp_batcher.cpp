@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+
+#include <sys/mman.h>
+#include <unistd.h>
 #include <string_view>
 
 #include "otlp_encode.hpp"
@@ -14,18 +17,72 @@ namespace {
 // Chunks kept for reuse after a burst; the rest give their memory back.
 constexpr std::size_t max_spare_chunks = 2;
 
+// A chunk is made with room for its batch of spans of this size, the
+// usual span's, so that it seldom grows.
+constexpr std::size_t usual_span = 512;
+constexpr std::size_t max_chunk_room = 1 << 20;
+
 } // namespace
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GW_OTLP_WATCHED_MEMORY 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GW_OTLP_WATCHED_MEMORY 1
+#endif
+#endif
+
+#if defined(GW_OTLP_WATCHED_MEMORY)
 
 void Bytes::resize(std::size_t n)
 {
     if (n > capacity_) {
         std::size_t capacity = std::max(n, 2 * capacity_);
-        auto grown = std::make_unique_for_overwrite<std::uint8_t[]>(capacity);
-        if (size_) std::memcpy(grown.get(), data_.get(), size_);
-        data_ = std::move(grown);
+        auto *grown = new std::uint8_t[capacity];
+        if (size_) std::memcpy(grown, data_, size_);
+        delete[] data_;
+        data_ = grown;
         capacity_ = capacity;
     }
     size_ = n;
+}
+
+void Bytes::release() noexcept
+{
+    delete[] data_;
+}
+
+#else
+
+void Bytes::resize(std::size_t n)
+{
+    if (n > capacity_) {
+        static const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+        std::size_t capacity = (std::max(n, 2 * capacity_) + page - 1) / page * page;
+        void *grown = data_ ? mremap(data_, capacity_, capacity, MREMAP_MAYMOVE)
+                            : mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (grown == MAP_FAILED) throw std::bad_alloc();
+        data_ = static_cast<std::uint8_t *>(grown);
+        capacity_ = capacity;
+    }
+    size_ = n;
+}
+
+void Bytes::release() noexcept
+{
+    if (data_) munmap(data_, capacity_);
+}
+
+#endif
+
+std::uint8_t *Bytes::room(std::size_t n)
+{
+    std::size_t end = size_;
+    if (n > capacity_ - size_) {
+        resize(size_ + n);
+        size_ = end;
+    }
+    return data_ + end;
 }
 
 Batcher::Batcher(std::span<const gw_otlp_attr_t> resource, gw_otlp_str_t scope_name, gw_otlp_str_t scope_version,
@@ -48,40 +105,110 @@ Batcher::Chunk &Batcher::open_chunk()
         chunk = std::move(spare_.back());
         spare_.pop_back();
     }
+    chunk.bytes.room(std::min(header_room_ + batch_ * usual_span, max_chunk_room));
     chunk.bytes.resize(header_room_);
     chunks_.push_back(std::move(chunk));
     return chunks_.back();
 }
 
-gw_otlp_rc_e Batcher::add(const gw_otlp_span_t &span)
+// A span record: its tag, then two bytes of length (a span takes 128
+// bytes to 16 KB; close() moves the rare longer one).
+constexpr std::size_t span_record_head = 3;
+
+gw_otlp_rc_e Batcher::open(const gw_otlp_span_t &span)
 {
+    if (open_) abandon();
     if (held_ >= queue_) return GW_OTLP_DROPPED;
 
     Chunk &chunk = open_chunk();
     std::size_t mark = chunk.bytes.size();
-    // the span's tag and length, then its fields; most spans fit in the
-    // chunk's room left without counting their attributes' lengths
-    constexpr std::size_t head = 1 + protobuf::delimited_overhead;
-    std::size_t left = chunk.bytes.capacity() - mark;
-    std::size_t fields = span_room_bound(span);
-    if (left < head || fields > left - head) fields = span_room(span);
-    chunk.bytes.resize(mark + head + fields);
+    protobuf::Writer w(chunk.bytes.room(span_record_head + span_head_room(span) + span_attributes_room(span)));
+    w.tag(scope_spans_spans, protobuf::WireType::length_delimited);
+    w.skip(span_record_head - 1);
+    if (!encode_span_head(span, w)) return GW_OTLP_INVALID;
+    encode_span_attributes(span, w);
 
-    protobuf::Writer w(chunk.bytes.data() + mark);
-    bool valid = true;
-    // a span takes 128 bytes to 16 KB: two bytes of length
-    w.delimited(scope_spans_spans, [&] { valid = encode_span(span, w); }, 2);
-    chunk.bytes.resize(valid ? static_cast<std::size_t>(w.end() - chunk.bytes.data()) : mark);
-    if (!valid) return GW_OTLP_INVALID;
-
-    ++chunk.spans;
-    ++held_;
+    open_ = &chunk;
+    open_mark_ = mark;
+    open_failed_ = false;
+    open_span_ = span;
+    end_ = w.end();
+    limit_ = chunk.bytes.limit();
     return GW_OTLP_OK;
+}
+
+bool Batcher::span_room(std::size_t n) noexcept
+{
+    if (!open_ || open_failed_) return false;
+    if (static_cast<std::size_t>(limit_ - end_) >= n) return true;
+    Bytes &bytes = open_->bytes;
+    try {
+        bytes.set_end(end_);
+        end_ = bytes.room(n);
+        limit_ = bytes.limit();
+        return true;
+    } catch (const std::bad_alloc &) {
+        open_failed_ = true;
+        end_ = limit_ = nullptr;
+        return false;
+    }
+}
+
+void Batcher::long_str(std::span<const std::uint8_t> key, std::string_view value) noexcept
+{
+    if (!span_room(attribute_room(key.size(), value.size()))) return;
+    protobuf::Writer w(end_);
+    string_attribute(w, span_attributes, key, value);
+    end_ = w.end();
+}
+
+void Batcher::long_integer(std::span<const std::uint8_t> key, std::int64_t value) noexcept
+{
+    if (!span_room(attribute_room(key.size(), 0))) return;
+    protobuf::Writer w(end_);
+    int_attribute(w, span_attributes, key, value);
+    end_ = w.end();
+}
+
+gw_otlp_rc_e Batcher::close() noexcept
+{
+    if (!open_) return GW_OTLP_INVALID;
+    // the tail, and the bytes a longer length would add
+    if (!span_room(span_tail_room + protobuf::max_varint_size)) {
+        abandon();
+        return GW_OTLP_NOMEM;
+    }
+    protobuf::Writer w(end_);
+    encode_span_tail(open_span_, w);
+
+    Bytes &bytes = open_->bytes;
+    std::uint8_t *record = bytes.data() + open_mark_;
+    std::uint8_t *content = record + span_record_head;
+    auto len = static_cast<std::size_t>(w.end() - content);
+    std::size_t width = protobuf::varint_size(len);
+    if (width != span_record_head - 1) {
+        std::memmove(record + 1 + width, content, len);
+    }
+    protobuf::put_varint(record + 1, len);
+    bytes.set_end(record + 1 + width + len);
+
+    ++open_->spans;
+    ++held_;
+    open_ = nullptr;
+    end_ = limit_ = nullptr;
+    return GW_OTLP_OK;
+}
+
+void Batcher::abandon() noexcept
+{
+    open_->bytes.set_end(open_->bytes.data() + open_mark_);
+    open_ = nullptr;
+    end_ = limit_ = nullptr;
 }
 
 std::span<const std::uint8_t> Batcher::take()
 {
-    if (in_flight_ || chunks_.empty() || chunks_.front().spans == 0) return {};
+    if (in_flight_ || chunks_.empty() || chunks_.front().spans == 0 || open_ == &chunks_.front()) return {};
     in_flight_ = true;
     auto &bytes = chunks_.front().bytes;
     std::size_t spans_size = bytes.size() - header_room_;
@@ -146,6 +273,48 @@ gw_otlp_rc_e gw_otlp_batcher_add(gw_otlp_batcher_t *b, const gw_otlp_span_t *spa
     } catch (...) {
         return GW_OTLP_NOMEM;
     }
+}
+
+gw_otlp_rc_e gw_otlp_span_open(gw_otlp_batcher_t *b, const gw_otlp_span_t *span)
+{
+    if (span == nullptr || span->trace == nullptr || (span->nattrs && span->attrs == nullptr)) {
+        return GW_OTLP_INVALID;
+    }
+    try {
+        return b->batcher.open(*span);
+    } catch (...) {
+        return GW_OTLP_NOMEM;
+    }
+}
+
+void gw_otlp_span_str(gw_otlp_batcher_t *b, const gw_otlp_key_t *key, const char *value, size_t len)
+{
+    b->batcher.str({key->data, key->len}, {value, len});
+}
+
+void gw_otlp_span_strs(gw_otlp_batcher_t *b, const gw_otlp_key_t *keys, const gw_otlp_str_t *values, size_t n)
+{
+    b->batcher.strs(keys, values, n);
+}
+
+void gw_otlp_span_int(gw_otlp_batcher_t *b, const gw_otlp_key_t *key, int64_t value)
+{
+    b->batcher.integer({key->data, key->len}, value);
+}
+
+gw_otlp_rc_e gw_otlp_span_close(gw_otlp_batcher_t *b)
+{
+    return b->batcher.close();
+}
+
+size_t gw_otlp_key_room(size_t len)
+{
+    return gw::otlp::key_room(len);
+}
+
+size_t gw_otlp_key_encode(const char *key, size_t len, unsigned char *out)
+{
+    return gw::otlp::encode_key({key, len}, out);
 }
 
 size_t gw_otlp_batcher_pending(const gw_otlp_batcher_t *b)

@@ -14,6 +14,9 @@ namespace {
 
 using protobuf::WireType;
 using protobuf::Writer;
+using detail::copy_ascii;
+using detail::delimited_tag;
+using detail::text_room;
 
 // Field numbers, from the .proto files of opentelemetry-proto.
 namespace field {
@@ -49,36 +52,6 @@ std::string_view view(gw_otlp_str_t s) noexcept
     return s.data ? std::string_view(s.data, s.len) : std::string_view();
 }
 
-// Copies n bytes to out, reading each once, and tells whether they were
-// all ASCII (if not, what was copied is to be written over). Short texts,
-// the usual attribute, are copied in overlapping words: no call, no loop
-// over bytes.
-[[gnu::always_inline]] inline bool copy_ascii(std::uint8_t *out, const char *in, std::size_t n) noexcept
-{
-    std::uint64_t seen = 0;
-    if (n >= 8) {
-        std::uint64_t word;
-        for (std::size_t i = 0; i + 8 < n; i += 8) {
-            std::memcpy(&word, in + i, 8);
-            std::memcpy(out + i, &word, 8);
-            seen |= word;
-        }
-        std::memcpy(&word, in + n - 8, 8);
-        std::memcpy(out + n - 8, &word, 8);
-        seen |= word;
-    } else if (n >= 4) {
-        std::uint32_t head, tail;
-        std::memcpy(&head, in, 4);
-        std::memcpy(&tail, in + n - 4, 4);
-        std::memcpy(out, &head, 4);
-        std::memcpy(out + n - 4, &tail, 4);
-        seen = head | tail;
-    } else {
-        for (std::size_t i = 0; i < n; ++i) seen |= out[i] = static_cast<std::uint8_t>(in[i]);
-    }
-    return (seen & 0x8080808080808080ull) == 0;
-}
-
 // Writes at most limit bytes of text as well-formed UTF-8 (collectors
 // refuse a whole request for one bad string): a byte that starts no valid
 // character becomes U+FFFD, and a cut falls between two characters.
@@ -107,18 +80,6 @@ void write_bounded_utf8(std::string_view text, std::size_t limit, Writer &w) noe
     put(text.substr(plain, i - plain));
 }
 
-// Room a text field may take: its tag, its length, at most GW_OTLP_VALUE_MAX
-// bytes (three for each byte that becomes U+FFFD).
-constexpr std::size_t text_room_content(std::size_t len) noexcept
-{
-    return std::min<std::size_t>(GW_OTLP_VALUE_MAX, 3 * len);
-}
-
-constexpr std::size_t text_room(std::size_t len) noexcept
-{
-    return 1 + protobuf::delimited_overhead + 1 + text_room_content(len);
-}
-
 std::size_t text_room(gw_otlp_str_t text) noexcept
 {
     return text_room(text.len);
@@ -139,92 +100,64 @@ void text_field(Writer &w, std::uint32_t number, gw_otlp_str_t text) noexcept
     w.delimited(number, [&] { write_bounded_utf8(view(text), GW_OTLP_VALUE_MAX, w); });
 }
 
-constexpr std::uint8_t delimited_tag(std::uint32_t number) noexcept
+// The most an encoded key takes: its tag, its length, GW_OTLP_VALUE_MAX bytes.
+constexpr std::size_t max_key_room = text_room(GW_OTLP_VALUE_MAX);
+
+// Any attribute of the old list form, its key encoded on the way.
+void list_attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a) noexcept
 {
-    return static_cast<std::uint8_t>(number << 3 | static_cast<std::uint8_t>(WireType::length_delimited));
-}
-
-// A KeyValue whose lengths each take one byte: its tag and length, the
-// key, then the AnyValue's tag and length (value_field bytes follow).
-// Returns where the AnyValue's content goes, or nullptr when the key is
-// not ASCII (the bytes written are then to be written over).
-[[gnu::always_inline]] inline std::uint8_t *short_pair(Writer &w, std::uint32_t number, std::string_view key,
-                                                       std::size_t value_field) noexcept
-{
-    std::uint8_t *p = w.skip(4 + key.size() + 2);
-    p[0] = delimited_tag(number);
-    p[1] = static_cast<std::uint8_t>(2 + key.size() + 2 + value_field);
-    p[2] = delimited_tag(field::key);
-    p[3] = static_cast<std::uint8_t>(key.size());
-    if (!copy_ascii(p + 4, key.data(), key.size())) return nullptr;
-    p += 4 + key.size();
-    p[0] = delimited_tag(field::value);
-    p[1] = static_cast<std::uint8_t>(value_field);
-    return p + 2;
-}
-
-// Any attribute, field by field.
-[[gnu::noinline]] void long_attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a) noexcept;
-
-[[gnu::always_inline]] inline void attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a) noexcept
-{
-    if (a.key.len == 0 || (!a.is_int && a.str.len == 0)) return;
-
-    // the usual case, a short ASCII key and value: every length takes one
-    // byte and is known at once (what follows writes the same bytes, more
-    // slowly)
-    std::string_view key = view(a.key), value = view(a.str);
-    std::uint8_t *start = w.end();
+    std::array<std::uint8_t, max_key_room> key;
+    std::span<const std::uint8_t> encoded(key.data(), encode_key(view(a.key), key.data()));
     if (a.is_int) {
-        auto integer = static_cast<std::uint64_t>(a.integer);
-        std::size_t value_field = 1 + protobuf::varint_size(integer);
-        if (4 + key.size() + value_field < 0x80) {
-            if (std::uint8_t *v = short_pair(w, number, key, value_field)) {
-                v[0] = static_cast<std::uint8_t>(field::int_value << 3 | static_cast<std::uint8_t>(WireType::varint));
-                w.skip(value_field);
-                protobuf::put_varint(v + 1, integer);
-                return;
-            }
-            w.rewind(start);
-        }
-    } else if (4 + key.size() + 2 + value.size() < 0x80) {
-        if (std::uint8_t *v = short_pair(w, number, key, 2 + value.size())) {
-            v[0] = delimited_tag(field::string_value);
-            v[1] = static_cast<std::uint8_t>(value.size());
-            if (copy_ascii(w.skip(2 + value.size()) + 2, value.data(), value.size())) return;
-        }
-        w.rewind(start);
+        int_attribute(w, number, encoded, a.integer);
+    } else {
+        string_attribute(w, number, encoded, view(a.str));
     }
-    long_attribute(w, number, a);
 }
 
-void long_attribute(Writer &w, std::uint32_t number, const gw_otlp_attr_t &a) noexcept
+} // namespace
+
+std::size_t key_room(std::size_t len) noexcept
 {
+    return std::max(key_read, text_room(len));
+}
+
+std::size_t encode_key(std::string_view key, std::uint8_t *out) noexcept
+{
+    Writer w(out);
+    text_field(w, field::key, {key.data(), key.size()});
+    return static_cast<std::size_t>(w.end() - out);
+}
+
+void string_attribute(Writer &w, std::uint32_t number, std::span<const std::uint8_t> key,
+                      std::string_view value) noexcept
+{
+    if (key.empty() || value.empty() || short_string_attribute(w, number, key, value)) return;
+
     w.delimited(number, [&] {
-        text_field(w, field::key, a.key);
+        w.append(key.data(), key.size());
+        w.delimited(field::value, [&] { text_field(w, field::string_value, {value.data(), value.size()}); });
+    });
+}
+
+void int_attribute(Writer &w, std::uint32_t number, std::span<const std::uint8_t> key, std::int64_t value) noexcept
+{
+    if (key.empty()) return;
+
+    // int64 as its two's complement; a oneof member is written even when 0
+    if (short_int_attribute(w, number, key, value)) return;
+    auto integer = static_cast<std::uint64_t>(value);
+
+    w.delimited(number, [&] {
+        w.append(key.data(), key.size());
         w.delimited(field::value, [&] {
-            if (a.is_int) {
-                // a oneof member is written even when it holds 0
-                w.tag(field::int_value, WireType::varint);
-                w.varint(static_cast<std::uint64_t>(a.integer));
-            } else {
-                text_field(w, field::string_value, a.str);
-            }
+            w.tag(field::int_value, WireType::varint);
+            w.varint(integer);
         });
     });
 }
 
-// The KeyValue's and AnyValue's tags and lengths, the key's text field,
-// and the value's (its text field, or a tag and a varint).
-constexpr std::size_t attribute_overhead = 2 * (2 + protobuf::delimited_overhead) + text_room(0)
-                                           + std::max(text_room(0), 1 + protobuf::max_varint_size);
-
-std::size_t attribute_room(const gw_otlp_attr_t &a) noexcept
-{
-    return attribute_overhead + text_room_content(a.key.len) + text_room_content(a.str.len);
-}
-
-constexpr std::size_t max_attribute_room = attribute_overhead + 2 * text_room_content(GW_OTLP_VALUE_MAX);
+namespace {
 
 // ids, kind, times, status, flags and their tags
 constexpr std::size_t span_fields_room = 96;
@@ -247,21 +180,12 @@ std::size_t delimited_size(std::size_t content) noexcept
 
 } // namespace
 
-std::size_t span_room(const gw_otlp_span_t &span) noexcept
+std::size_t span_head_room(const gw_otlp_span_t &span) noexcept
 {
-    std::size_t room = span_fields_room + text_room(span.trace_state) + text_room(span.name);
-    for (std::size_t i = 0; i < span.nattrs; ++i) room += attribute_room(span.attrs[i]);
-    return room;
+    return span_fields_room + text_room(span.trace_state) + text_room(span.name);
 }
 
-std::size_t span_room_bound(const gw_otlp_span_t &span) noexcept
-{
-    constexpr std::size_t most_attrs = 65536;   // far beyond any span; keeps the product small
-    if (span.nattrs > most_attrs) return SIZE_MAX;
-    return span_fields_room + text_room(span.trace_state) + text_room(span.name) + span.nattrs * max_attribute_room;
-}
-
-bool encode_span(const gw_otlp_span_t &span, Writer &w) noexcept
+bool encode_span_head(const gw_otlp_span_t &span, Writer &w) noexcept
 {
     const gw_trace_t &t = *span.trace;
     std::array<std::uint8_t, 1> flags;
@@ -275,20 +199,40 @@ bool encode_span(const gw_otlp_span_t &span, Writer &w) noexcept
     w.varint_field(field::kind, span_kind_server);
     w.fixed64_field(field::start_time, span.start_ns);
     w.fixed64_field(field::end_time, span.end_ns);
-    for (std::size_t i = 0; i < span.nattrs; ++i) attribute(w, field::attributes, span.attrs[i]);
+    return true;
+}
+
+void encode_span_tail(const gw_otlp_span_t &span, Writer &w) noexcept
+{
+    const gw_trace_t &t = *span.trace;
+    std::array<std::uint8_t, 1> flags{};
+    hex::decode({t.flags, 2}, flags);   // checked by encode_span_head()
     if (span.error) w.delimited(field::status, [&] { w.varint_field(field::status_code, status_code_error); });
     w.fixed32_field(field::flags, flags[0] | flags_has_is_remote | (t.continued ? flags_is_remote : 0));
-    return true;
+}
+
+void encode_span_attributes(const gw_otlp_span_t &span, Writer &w) noexcept
+{
+    for (std::size_t i = 0; i < span.nattrs; ++i) list_attribute(w, field::attributes, span.attrs[i]);
+}
+
+std::size_t span_attributes_room(const gw_otlp_span_t &span) noexcept
+{
+    std::size_t room = 0;
+    for (std::size_t i = 0; i < span.nattrs; ++i) {
+        room += attribute_room(key_room(span.attrs[i].key.len), span.attrs[i].str.len);
+    }
+    return room;
 }
 
 std::vector<std::uint8_t> encode_resource_field(std::span<const gw_otlp_attr_t> attrs)
 {
     std::size_t room = 2 + protobuf::delimited_overhead;
-    for (const auto &a : attrs) room += attribute_room(a);
+    for (const auto &a : attrs) room += attribute_room(key_room(a.key.len), a.str.len);
     std::vector<std::uint8_t> out(room);
     Writer w(out.data());
     w.delimited(field::resource, [&] {
-        for (const auto &a : attrs) attribute(w, field::resource_attributes, a);
+        for (const auto &a : attrs) list_attribute(w, field::resource_attributes, a);
     });
     out.resize(static_cast<std::size_t>(w.end() - out.data()));
     return out;

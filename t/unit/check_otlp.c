@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "unit.h"
@@ -186,6 +187,73 @@ START_TEST(one_span_as_protoc_encodes_it)
     gw_otlp_batcher_t  *b = batcher(1, 4);
 
     ck_assert_int_eq(add(b, span_a()), GW_OTLP_OK);
+    assert_body(b, 1, request_a, request_a_len);
+    gw_otlp_batcher_destroy(b);
+}
+END_TEST
+
+
+/* An attribute key encoded once, in memory of its own (as the glue does). */
+static gw_otlp_key_t
+key(const char *name)
+{
+    gw_otlp_key_t   k;
+    unsigned char  *p = malloc(gw_otlp_key_room(strlen(name)));
+
+    ck_assert_ptr_nonnull(p);
+    k.data = p;
+    k.len = gw_otlp_key_encode(name, strlen(name), p);
+    return k;
+}
+
+
+/*
+ * Span A written in steps, its attributes one by one and as an array of
+ * strings, with keys encoded once: the same bytes as protoc's.
+ */
+START_TEST(a_span_written_in_steps_as_protoc_encodes_it)
+{
+    gw_otlp_batcher_t  *b = batcher(1, 4);
+    gw_otlp_span_t      s = span_a();
+    gw_otlp_key_t       keys[] = { key("http.request.method"), key("http.response.status_code"),
+                                   key("url.path"), key("zero"), key("empty"), key("") };
+    gw_otlp_str_t       strs[] = { S("/api/x"), S("") };
+
+    s.attrs = NULL;
+    s.nattrs = 0;
+    ck_assert_uint_eq(keys[5].len, 0);
+
+    ck_assert_int_eq(gw_otlp_span_open(b, &s), GW_OTLP_OK);
+    gw_otlp_span_str(b, &keys[0], "GET", 3);
+    gw_otlp_span_int(b, &keys[1], 503);
+    gw_otlp_span_strs(b, &keys[2], strs, 1);
+    gw_otlp_span_int(b, &keys[3], 0);
+    gw_otlp_span_strs(b, &keys[4], &strs[1], 1);          /* empty: left out */
+    gw_otlp_span_str(b, &keys[5], "no key", 6);           /* no key: left out */
+    ck_assert_int_eq(gw_otlp_span_close(b), GW_OTLP_OK);
+    assert_body(b, 1, request_a, request_a_len);
+
+    gw_otlp_batcher_destroy(b);
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        free((void *) keys[i].data);
+    }
+}
+END_TEST
+
+
+/* A span being written is not taken; one not closed is dropped at the next. */
+START_TEST(an_open_span_is_not_sent)
+{
+    gw_otlp_batcher_t    *b = batcher(1, 4);
+    gw_otlp_span_t        s = span_a();
+    const unsigned char  *body;
+    size_t                len;
+
+    ck_assert_int_eq(gw_otlp_span_open(b, &s), GW_OTLP_OK);
+    ck_assert_uint_eq(gw_otlp_batcher_take(b, &body, &len), 0);
+    ck_assert_int_eq(gw_otlp_span_open(b, &s), GW_OTLP_OK);   /* the first is dropped */
+    ck_assert_int_eq(gw_otlp_span_close(b), GW_OTLP_OK);
+    ck_assert_int_eq(gw_otlp_span_close(b), GW_OTLP_INVALID); /* none is open */
     assert_body(b, 1, request_a, request_a_len);
     gw_otlp_batcher_destroy(b);
 }
@@ -476,7 +544,7 @@ START_TEST(sampling_keeps_the_ratio_and_is_monotonic)
     static const int    expected[] = { 200, 2000, 10000, 18000 };
     uint64_t            thresholds[4];
     uint64_t            state = 88172645463325252ULL;
-    int                 kept[4] = { 0 }, not_monotonic = 0;
+    int                 kept[4] = { 0 }, not_monotonic = 0, disagree = 0;
     char                id[GW_TRACE_ID_LEN + 1];
 
     for (int r = 0; r < 4; r++) {
@@ -500,10 +568,17 @@ START_TEST(sampling_keeps_the_ratio_and_is_monotonic)
             not_monotonic += previous && !sampled;
             previous = sampled;
             kept[r] += sampled;
+
+            /* a new trace of the gateway decides alike (its own reading) */
+            gw_trace_t  t;
+            ids(&t, id, "00f067aa0ba902b7", NULL);
+            gw_trace_sample_new(&t, thresholds[r]);
+            disagree += (t.flags[1] == '1') != sampled;
         }
     }
 
     ck_assert_int_eq(not_monotonic, 0);
+    ck_assert_int_eq(disagree, 0);
 
     /* within 5 standard deviations (at most 71 here) of the expected count */
     for (int r = 0; r < 4; r++) {
@@ -521,6 +596,8 @@ main(void)
     TCase  *tc = tcase_create("core");
 
     tcase_add_test(tc, one_span_as_protoc_encodes_it);
+    tcase_add_test(tc, a_span_written_in_steps_as_protoc_encodes_it);
+    tcase_add_test(tc, an_open_span_is_not_sent);
     tcase_add_test(tc, utf8_limits_and_long_lengths_as_protoc_encodes_them);
     tcase_add_test(tc, short_spans_and_one_byte_lengths_as_protoc_encodes_them);
     tcase_add_test(tc, batches_are_cut_at_batch_spans);

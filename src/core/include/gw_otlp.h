@@ -69,6 +69,44 @@ void gw_otlp_batcher_destroy(gw_otlp_batcher_t *b);
 gw_otlp_rc_e gw_otlp_batcher_add(gw_otlp_batcher_t *b,
     const gw_otlp_span_t *span);
 
+/*
+ * An attribute key encoded once (at configuration time), so a span's
+ * attribute costs the copy of its bytes: the memory is
+ * gw_otlp_key_room(len) bytes, and gw_otlp_key_encode() gives len (0 for
+ * an empty key, whose attributes are left out).
+ */
+typedef struct {
+    const unsigned char  *data;
+    size_t                len;
+} gw_otlp_key_t;
+
+size_t gw_otlp_key_room(size_t len);
+size_t gw_otlp_key_encode(const char *key, size_t len, unsigned char *out);
+
+/*
+ * A span written straight into the queue, without a list of attributes:
+ * open (its fields up to its attributes, and span->attrs if any), any
+ * number of gw_otlp_span_str() and gw_otlp_span_int() (an empty string
+ * adds nothing), then close. span->trace stays valid until close.
+ * gw_otlp_span_open() gives GW_OTLP_OK (the span is open), GW_OTLP_DROPPED,
+ * GW_OTLP_INVALID or GW_OTLP_NOMEM; gw_otlp_span_close() GW_OTLP_OK or
+ * GW_OTLP_NOMEM (the span is dropped). gw_otlp_batcher_add() is the same
+ * with no attribute added.
+ */
+gw_otlp_rc_e gw_otlp_span_open(gw_otlp_batcher_t *b, const gw_otlp_span_t *span);
+void gw_otlp_span_str(gw_otlp_batcher_t *b, const gw_otlp_key_t *key,
+    const char *value, size_t len);
+void gw_otlp_span_int(gw_otlp_batcher_t *b, const gw_otlp_key_t *key,
+    int64_t value);
+gw_otlp_rc_e gw_otlp_span_close(gw_otlp_batcher_t *b);
+
+/*
+ * n string attributes in one call, values[i] under keys[i] (an empty value
+ * adds nothing): the span's usual attributes cost the copy of their bytes.
+ */
+void gw_otlp_span_strs(gw_otlp_batcher_t *b, const gw_otlp_key_t *keys,
+    const gw_otlp_str_t *values, size_t n);
+
 /* Spans queued and not in flight; spans held in all (in flight included). */
 size_t gw_otlp_batcher_pending(const gw_otlp_batcher_t *b);
 size_t gw_otlp_batcher_held(const gw_otlp_batcher_t *b);

@@ -201,7 +201,6 @@ void ngx_http_gateway_jwt_cache_insert(ngx_http_gateway_shm_t *shm,
 /* access */
 ngx_int_t ngx_http_gateway_jwt_check(ngx_http_request_t *r);
 ngx_http_gateway_jwt_ctx_t *ngx_http_gateway_jwt_ctx(ngx_http_request_t *r);
-gw_jwt_t *ngx_http_gateway_jwt_verified(ngx_http_request_t *r);
 
 /* status */
 ngx_int_t ngx_http_gateway_jwt_status_add(ngx_conf_t *cf,

@@ -230,6 +230,12 @@ struct gw_trace_s *ngx_http_gateway_trace_context(ngx_http_request_t *r);
 struct gw_jwt_s *ngx_http_gateway_jwt_token(ngx_http_request_t *r,
     ngx_uint_t *exempt);
 
+/*
+ * The token gateway_jwt verified for the main request, in whichever
+ * location it decided (what $gateway_jwt_claim_* read); NULL when none.
+ */
+struct gw_jwt_s *ngx_http_gateway_jwt_verified(ngx_http_request_t *r);
+
 /* Whether gateway_jwt refused the main request (its error page is served). */
 ngx_uint_t ngx_http_gateway_jwt_refused(ngx_http_request_t *r);
 

@@ -18,21 +18,48 @@
 
 typedef struct {
     ngx_str_t                   name;
+    gw_otlp_key_t               key;          /* name, encoded */
     ngx_http_complex_value_t   *value;
 } ngx_http_gateway_trace_attr_t;
 
 
-/* The gateway's own attributes, read from its variables when defined. */
+/*
+ * The gateway's own attributes read from its variables, when defined (the
+ * JWT's sub is read from the token: its variable escapes control bytes
+ * for logs and headers, a span carries the claim as it is).
+ */
 typedef enum {
     NGX_HTTP_GATEWAY_TRACE_ROUTE = 0,
     NGX_HTTP_GATEWAY_TRACE_REQUEST_ID,
     NGX_HTTP_GATEWAY_TRACE_JWT_STATUS,
-    NGX_HTTP_GATEWAY_TRACE_JWT_SUB,
     NGX_HTTP_GATEWAY_TRACE_RATE_LIMIT,
     NGX_HTTP_GATEWAY_TRACE_CIRCUIT,
     NGX_HTTP_GATEWAY_TRACE_CACHE,
     NGX_HTTP_GATEWAY_TRACE_VARS
 } ngx_http_gateway_trace_var_e;
+
+
+/*
+ * The keys of the span's attributes: the gateway's (as its variables
+ * above), the conventions' strings, then its integers.
+ */
+typedef enum {
+    NGX_HTTP_GATEWAY_TRACE_KEY_JWT_SUB = NGX_HTTP_GATEWAY_TRACE_VARS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_METHOD,
+    NGX_HTTP_GATEWAY_TRACE_KEY_METHOD_ORIGINAL,
+    NGX_HTTP_GATEWAY_TRACE_KEY_URL_PATH,
+    NGX_HTTP_GATEWAY_TRACE_KEY_URL_SCHEME,
+    NGX_HTTP_GATEWAY_TRACE_KEY_PROTOCOL,
+    NGX_HTTP_GATEWAY_TRACE_KEY_SERVER_ADDRESS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_CLIENT_ADDRESS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_USER_AGENT,
+    NGX_HTTP_GATEWAY_TRACE_KEY_PEER_ADDRESS,
+    NGX_HTTP_GATEWAY_TRACE_STRS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_STATUS = NGX_HTTP_GATEWAY_TRACE_STRS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_SERVER_PORT,
+    NGX_HTTP_GATEWAY_TRACE_KEY_PEER_PORT,
+    NGX_HTTP_GATEWAY_TRACE_KEYS
+} ngx_http_gateway_trace_key_e;
 
 
 typedef struct {
@@ -46,6 +73,7 @@ typedef struct {
     ngx_str_t                   service;
     ngx_int_t                   vars[NGX_HTTP_GATEWAY_TRACE_VARS];
                                               /* variable indexes, or -1 */
+    gw_otlp_key_t               keys[NGX_HTTP_GATEWAY_TRACE_KEYS];
     ngx_str_t                   request_head; /* the POST up to Content-Length */
     ngx_http_gateway_stat_t    *spans;        /* gateway_trace_spans_total */
     ngx_http_gateway_stat_t    *errors;       /* gateway_trace_export_errors_total */
@@ -69,12 +97,20 @@ extern ngx_module_t  ngx_http_gateway_trace_export_module;
 
 
 /*
- * Ends the request's span: encodes it into this worker's queue. NGX_OK,
- * NGX_DECLINED (no span: tracing is off or the trace is not sampled),
- * NGX_BUSY (the queue is full) or NGX_ERROR.
+ * Ends the span of a request whose trace is sampled: encodes it into this
+ * worker's queue. NGX_OK, NGX_BUSY (the queue is full) or NGX_ERROR.
  */
 ngx_int_t ngx_http_gateway_trace_span_end(ngx_http_request_t *r,
-    ngx_http_gateway_trace_export_main_conf_t *tmcf, gw_otlp_batcher_t *b);
+    gw_trace_t *trace, ngx_http_gateway_trace_export_main_conf_t *tmcf,
+    gw_otlp_batcher_t *b);
+
+/* The span's attribute keys, encoded into tmcf->keys. */
+ngx_int_t ngx_http_gateway_trace_span_keys(ngx_conf_t *cf,
+    ngx_http_gateway_trace_export_main_conf_t *tmcf);
+
+/* An attribute key, encoded in cf's pool. */
+ngx_int_t ngx_http_gateway_trace_key(ngx_conf_t *cf, ngx_str_t *name,
+    gw_otlp_key_t *key);
 
 /* The worker's exporter (ngx_http_gateway_trace_exporter.c). */
 ngx_int_t ngx_http_gateway_trace_exporter_start(ngx_cycle_t *cycle,

@@ -169,7 +169,6 @@ static ngx_str_t  ngx_http_gateway_trace_vars[] = {
     ngx_string("gateway_route"),
     ngx_string("gateway_request_id"),
     ngx_string("gateway_jwt_status"),
-    ngx_string("gateway_jwt_claim_sub"),
     ngx_string("gateway_rate_limit_status"),
     ngx_string("gateway_circuit_state"),
     ngx_string("gateway_cache_status"),
@@ -383,6 +382,11 @@ ngx_http_gateway_trace_attr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     attr->name = value[1];
+
+    if (ngx_http_gateway_trace_key(cf, &value[1], &attr->key) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     attr->value = ngx_http_gateway_compile_complex_value(cf, &value[2]);
     if (attr->value == NULL) {
         return NGX_CONF_ERROR;
@@ -599,7 +603,9 @@ ngx_http_gateway_trace_export_init(ngx_conf_t *cf)
                                                &ngx_http_gateway_trace_vars[i]);
     }
 
-    if (ngx_http_gateway_trace_export_head(cf, tmcf) != NGX_OK) {
+    if (ngx_http_gateway_trace_export_head(cf, tmcf) != NGX_OK
+        || ngx_http_gateway_trace_span_keys(cf, tmcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -254,6 +254,7 @@ void
 ngx_http_gateway_trace_exporter_add(ngx_http_request_t *r)
 {
     ngx_int_t                           rc;
+    gw_trace_t                         *trace;
     ngx_http_gateway_trace_exporter_t  *ex;
 
     ex = ngx_http_gateway_trace_exporter;
@@ -261,11 +262,15 @@ ngx_http_gateway_trace_exporter_add(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_http_gateway_trace_span_end(r, ex->conf, ex->batcher);
+    /* tracing is off, or the trace is not sampled: nothing more to do */
 
-    if (rc == NGX_DECLINED) {
+    trace = ngx_http_gateway_trace_context(r);
+
+    if (trace == NULL || !ngx_http_gateway_trace_is_sampled(trace)) {
         return;
     }
+
+    rc = ngx_http_gateway_trace_span_end(r, trace, ex->conf, ex->batcher);
 
     if (rc == NGX_BUSY) {
         ex->dropped++;

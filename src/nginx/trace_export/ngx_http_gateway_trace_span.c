@@ -5,87 +5,102 @@
  */
 
 #include "ngx_http_gateway_trace_export.h"
+#include "gw_jwt.h"
 
 
-/* conventions' attributes, the gateway's and the location's */
-#define NGX_HTTP_GATEWAY_TRACE_SPAN_ATTRS                                    \
-    (16 + NGX_HTTP_GATEWAY_TRACE_VARS + NGX_HTTP_GATEWAY_TRACE_MAX_ATTRS)
+/* the attributes' keys, encoded once (tmcf->keys), in trace_key_e order */
+static ngx_str_t  ngx_http_gateway_trace_keys[] = {
+    ngx_string("http.route"),
+    ngx_string("gateway.request_id"),
+    ngx_string("gateway.jwt.status"),
+    ngx_string("gateway.rate_limit.status"),
+    ngx_string("gateway.circuit.state"),
+    ngx_string("gateway.cache.status"),
+    ngx_string("gateway.jwt.sub"),
+    ngx_string("http.request.method"),
+    ngx_string("http.request.method_original"),
+    ngx_string("url.path"),
+    ngx_string("url.scheme"),
+    ngx_string("network.protocol.version"),
+    ngx_string("server.address"),
+    ngx_string("client.address"),
+    ngx_string("user_agent.original"),
+    ngx_string("network.peer.address"),
+    ngx_string("http.response.status_code"),
+    ngx_string("server.port"),
+    ngx_string("network.peer.port"),
+};
 
 
+/* the methods that are their own http.request.method */
+#define NGX_HTTP_GATEWAY_TRACE_KNOWN_METHODS                                  \
+    (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_DELETE    \
+     |NGX_HTTP_OPTIONS|NGX_HTTP_PATCH|NGX_HTTP_TRACE|NGX_HTTP_CONNECT)
+
+
+/* the span's string attributes, by key, and its integer ones (-1: none) */
 typedef struct {
-    gw_otlp_attr_t      attr[NGX_HTTP_GATEWAY_TRACE_SPAN_ATTRS];
-    size_t              n;
-} ngx_http_gateway_trace_attrs_t;
+    gw_otlp_str_t   str[NGX_HTTP_GATEWAY_TRACE_STRS];
+    int64_t         integer[NGX_HTTP_GATEWAY_TRACE_KEYS
+                            - NGX_HTTP_GATEWAY_TRACE_STRS];
+} ngx_http_gateway_trace_values_t;
 
 
 static ngx_http_gateway_header_t  ngx_http_gateway_tracestate =
     ngx_http_gateway_header("tracestate", "tracestate");
 
 
-static ngx_str_t  ngx_http_gateway_trace_var_attrs[] = {
-    ngx_string("http.route"),
-    ngx_string("gateway.request_id"),
-    ngx_string("gateway.jwt.status"),
-    ngx_string("gateway.jwt.sub"),
-    ngx_string("gateway.rate_limit.status"),
-    ngx_string("gateway.circuit.state"),
-    ngx_string("gateway.cache.status"),
-};
+#define ngx_http_gateway_trace_set(a, key, text, n)                           \
+    (a)->str[NGX_HTTP_GATEWAY_TRACE_KEY_##key].data = (const char *) (text);  \
+    (a)->str[NGX_HTTP_GATEWAY_TRACE_KEY_##key].len = (n)
+
+#define ngx_http_gateway_trace_set_int(a, key, value)                         \
+    (a)->integer[NGX_HTTP_GATEWAY_TRACE_KEY_##key                             \
+                 - NGX_HTTP_GATEWAY_TRACE_STRS] = (value)
 
 
-/* a string attribute; key is a literal */
-#define ngx_http_gateway_trace_str(a, key, data, len)                         \
-    ngx_http_gateway_trace_add(a, (u_char *) key, sizeof(key) - 1, data, len)
-
-#define ngx_http_gateway_trace_int(a, key, value)                             \
-    ngx_http_gateway_trace_add_int(a, key, sizeof(key) - 1, value)
-
-
-static void
-ngx_http_gateway_trace_add(ngx_http_gateway_trace_attrs_t *a, u_char *key,
-    size_t key_len, u_char *data, size_t len)
+ngx_int_t
+ngx_http_gateway_trace_key(ngx_conf_t *cf, ngx_str_t *name, gw_otlp_key_t *key)
 {
-    gw_otlp_attr_t  *attr;
+    u_char  *p;
 
-    if (len == 0 || a->n == NGX_HTTP_GATEWAY_TRACE_SPAN_ATTRS) {
-        return;
+    p = ngx_pnalloc(cf->pool, gw_otlp_key_room(name->len));
+    if (p == NULL) {
+        return NGX_ERROR;
     }
 
-    attr = &a->attr[a->n++];
-    attr->key.data = (const char *) key;
-    attr->key.len = key_len;
-    attr->str.data = (const char *) data;
-    attr->str.len = len;
-    attr->is_int = 0;
+    key->data = p;
+    key->len = gw_otlp_key_encode((const char *) name->data, name->len, p);
+
+    return NGX_OK;
 }
 
 
-static void
-ngx_http_gateway_trace_add_int(ngx_http_gateway_trace_attrs_t *a,
-    const char *key, size_t key_len, int64_t value)
+ngx_int_t
+ngx_http_gateway_trace_span_keys(ngx_conf_t *cf,
+    ngx_http_gateway_trace_export_main_conf_t *tmcf)
 {
-    gw_otlp_attr_t  *attr;
+    ngx_uint_t  i;
 
-    if (a->n == NGX_HTTP_GATEWAY_TRACE_SPAN_ATTRS) {
-        return;
+    for (i = 0; i < NGX_HTTP_GATEWAY_TRACE_KEYS; i++) {
+        if (ngx_http_gateway_trace_key(cf, &ngx_http_gateway_trace_keys[i],
+                                       &tmcf->keys[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
-    attr = &a->attr[a->n++];
-    attr->key.data = key;
-    attr->key.len = key_len;
-    attr->str.data = NULL;
-    attr->str.len = 0;
-    attr->integer = value;
-    attr->is_int = 1;
+    return NGX_OK;
 }
 
 
 /* "host:port", "[v6]:port" or "unix:path" of the peer nginx chose last */
 static void
-ngx_http_gateway_trace_peer(ngx_http_gateway_trace_attrs_t *a,
+ngx_http_gateway_trace_peer(ngx_http_gateway_trace_values_t *a,
     ngx_http_request_t *r)
 {
-    u_char                     *colon, *last;
+    u_char                     *colon, *last, *p;
     ngx_int_t                   port;
     ngx_str_t                  *name;
     ngx_http_upstream_state_t  *state;
@@ -104,39 +119,51 @@ ngx_http_gateway_trace_peer(ngx_http_gateway_trace_attrs_t *a,
     last = name->data + name->len;
 
     if (name->len > 5 && ngx_memcmp(name->data, "unix:", 5) == 0) {
-        ngx_http_gateway_trace_str(a, "network.peer.address", name->data + 5,
+        ngx_http_gateway_trace_set(a, PEER_ADDRESS, name->data + 5,
                                    name->len - 5);
         return;
     }
 
-    for (colon = last; colon > name->data && colon[-1] != ':'; colon--) {
-        /* void */
+    colon = memrchr(name->data, ':', name->len);
+
+    /* the port: 1 to 5 digits after the last colon */
+
+    port = 0;
+    p = NULL;
+
+    if (colon) {
+        for (p = ++colon; p < last && p - colon < 5 && *p >= '0' && *p <= '9';
+             p++)
+        {
+            port = port * 10 + (*p - '0');
+        }
     }
 
-    port = colon > name->data ? ngx_atoi(colon, last - colon) : NGX_ERROR;
+    if (colon == NULL || p == colon || p != last) {
+        port = -1;
+    }
 
-    if (port == NGX_ERROR) {
-        ngx_http_gateway_trace_str(a, "network.peer.address", name->data,
-                                   name->len);
+    if (port < 0 || port > 65535) {
+        ngx_http_gateway_trace_set(a, PEER_ADDRESS, name->data, name->len);
         return;
     }
 
     last = colon - 1;
 
     if (name->data[0] == '[' && last[-1] == ']') {
-        ngx_http_gateway_trace_str(a, "network.peer.address", name->data + 1,
+        ngx_http_gateway_trace_set(a, PEER_ADDRESS, name->data + 1,
                                    last - name->data - 2);
     } else {
-        ngx_http_gateway_trace_str(a, "network.peer.address", name->data,
+        ngx_http_gateway_trace_set(a, PEER_ADDRESS, name->data,
                                    last - name->data);
     }
 
-    ngx_http_gateway_trace_int(a, "network.peer.port", port);
+    ngx_http_gateway_trace_set_int(a, PEER_PORT, port);
 }
 
 
 static void
-ngx_http_gateway_trace_http(ngx_http_gateway_trace_attrs_t *a,
+ngx_http_gateway_trace_http(ngx_http_gateway_trace_values_t *a,
     ngx_http_request_t *r)
 {
     u_char                    *q;
@@ -145,21 +172,21 @@ ngx_http_gateway_trace_http(ngx_http_gateway_trace_attrs_t *a,
     const char                *known;
     ngx_http_core_srv_conf_t  *cscf;
 
-    known = gw_otlp_known_method((char *) r->method_name.data,
-                                 r->method_name.len);
-    if (known) {
-        ngx_http_gateway_trace_str(a, "http.request.method", (u_char *) known,
+    known = (r->method & NGX_HTTP_GATEWAY_TRACE_KNOWN_METHODS)
+            ? (const char *) r->method_name.data
+            : gw_otlp_known_method((char *) r->method_name.data,
                                    r->method_name.len);
+    if (known) {
+        ngx_http_gateway_trace_set(a, METHOD, known, r->method_name.len);
     } else {
-        ngx_http_gateway_trace_str(a, "http.request.method",
-                                   (u_char *) "_OTHER", 6);
-        ngx_http_gateway_trace_str(a, "http.request.method_original",
-                                   r->method_name.data, r->method_name.len);
+        ngx_http_gateway_trace_set(a, METHOD, "_OTHER", 6);
+        ngx_http_gateway_trace_set(a, METHOD_ORIGINAL, r->method_name.data,
+                                   r->method_name.len);
     }
 
     status = r->err_status ? r->err_status : r->headers_out.status;
     if (status) {
-        ngx_http_gateway_trace_int(a, "http.response.status_code", status);
+        ngx_http_gateway_trace_set_int(a, STATUS, status);
     }
 
     /* the path as the client sent it; the query may hold secrets */
@@ -170,45 +197,43 @@ ngx_http_gateway_trace_http(ngx_http_gateway_trace_attrs_t *a,
         len = q - r->unparsed_uri.data;
     }
 
-    ngx_http_gateway_trace_str(a, "url.path", r->unparsed_uri.data, len);
+    ngx_http_gateway_trace_set(a, URL_PATH, r->unparsed_uri.data, len);
 
 #if (NGX_HTTP_SSL)
     if (r->connection->ssl) {
-        ngx_http_gateway_trace_str(a, "url.scheme", (u_char *) "https", 5);
+        ngx_http_gateway_trace_set(a, URL_SCHEME, "https", 5);
     } else
 #endif
     {
-        ngx_http_gateway_trace_str(a, "url.scheme", (u_char *) "http", 4);
+        ngx_http_gateway_trace_set(a, URL_SCHEME, "http", 4);
     }
 
     if (r->http_protocol.len > 5) {     /* "HTTP/1.1" */
-        ngx_http_gateway_trace_str(a, "network.protocol.version",
-                                   r->http_protocol.data + 5,
+        ngx_http_gateway_trace_set(a, PROTOCOL, r->http_protocol.data + 5,
                                    r->http_protocol.len - 5);
     }
 
     if (r->headers_in.server.len) {
-        ngx_http_gateway_trace_str(a, "server.address",
+        ngx_http_gateway_trace_set(a, SERVER_ADDRESS,
                                    r->headers_in.server.data,
                                    r->headers_in.server.len);
     } else {
         cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
-        ngx_http_gateway_trace_str(a, "server.address",
-                                   cscf->server_name.data,
+        ngx_http_gateway_trace_set(a, SERVER_ADDRESS, cscf->server_name.data,
                                    cscf->server_name.len);
     }
 
     if (ngx_connection_local_sockaddr(r->connection, NULL, 0) == NGX_OK) {
-        ngx_http_gateway_trace_int(a, "server.port",
+        ngx_http_gateway_trace_set_int(a, SERVER_PORT,
                              ngx_inet_get_port(r->connection->local_sockaddr));
     }
 
-    ngx_http_gateway_trace_str(a, "client.address",
+    ngx_http_gateway_trace_set(a, CLIENT_ADDRESS,
                                r->connection->addr_text.data,
                                r->connection->addr_text.len);
 
     if (r->headers_in.user_agent) {
-        ngx_http_gateway_trace_str(a, "user_agent.original",
+        ngx_http_gateway_trace_set(a, USER_AGENT,
                                    r->headers_in.user_agent->value.data,
                                    r->headers_in.user_agent->value.len);
     }
@@ -217,16 +242,51 @@ ngx_http_gateway_trace_http(ngx_http_gateway_trace_attrs_t *a,
 }
 
 
-/* the gateway's decisions; *route gets $gateway_route when it is set */
+/*
+ * The gateway's decisions, from its variables: the route first (it names
+ * the span: *route), the others once the span is open (attributes, after
+ * the conventions').
+ */
 static void
-ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_attrs_t *a,
-    ngx_http_request_t *r, ngx_http_gateway_trace_export_main_conf_t *tmcf,
-    ngx_str_t *route)
+ngx_http_gateway_trace_route(ngx_http_request_t *r,
+    ngx_http_gateway_trace_export_main_conf_t *tmcf, ngx_str_t *route)
 {
-    ngx_uint_t                  i;
     ngx_http_variable_value_t  *v;
 
-    for (i = 0; i < NGX_HTTP_GATEWAY_TRACE_VARS; i++) {
+    if (tmcf->vars[NGX_HTTP_GATEWAY_TRACE_ROUTE] == NGX_ERROR) {
+        return;
+    }
+
+    v = ngx_http_get_indexed_variable(r, tmcf->vars[NGX_HTTP_GATEWAY_TRACE_ROUTE]);
+    if (v == NULL || v->not_found) {
+        return;
+    }
+
+    route->data = v->data;
+    route->len = v->len;
+}
+
+
+static void
+ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_values_t *a,
+    ngx_http_request_t *r, ngx_http_gateway_trace_export_main_conf_t *tmcf)
+{
+    ngx_uint_t                  i;
+    gw_jwt_t                   *jwt;
+    gw_jwt_str_t                sub;
+    ngx_http_variable_value_t  *v;
+
+    static gw_jwt_str_t         sub_claim = { "sub", 3 };
+
+    jwt = ngx_http_gateway_jwt_verified(r);
+
+    if (jwt && gw_jwt_claim(jwt, &sub_claim, 1, &sub)) {
+        ngx_http_gateway_trace_set(a, JWT_SUB, sub.data, sub.len);
+    }
+
+    for (i = NGX_HTTP_GATEWAY_TRACE_ROUTE + 1; i < NGX_HTTP_GATEWAY_TRACE_VARS;
+         i++)
+    {
         if (tmcf->vars[i] == NGX_ERROR) {
             continue;
         }
@@ -236,21 +296,14 @@ ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_attrs_t *a,
             continue;
         }
 
-        ngx_http_gateway_trace_add(a, ngx_http_gateway_trace_var_attrs[i].data,
-                                   ngx_http_gateway_trace_var_attrs[i].len,
-                                   v->data, v->len);
-
-        if (i == NGX_HTTP_GATEWAY_TRACE_ROUTE) {
-            route->data = v->data;
-            route->len = v->len;
-        }
+        a->str[i].data = (const char *) v->data;
+        a->str[i].len = v->len;
     }
 }
 
 
 static void
-ngx_http_gateway_trace_location(ngx_http_gateway_trace_attrs_t *a,
-    ngx_http_request_t *r)
+ngx_http_gateway_trace_location(gw_otlp_batcher_t *b, ngx_http_request_t *r)
 {
     ngx_str_t                                  value;
     ngx_uint_t                                 i;
@@ -270,18 +323,26 @@ ngx_http_gateway_trace_location(ngx_http_gateway_trace_attrs_t *a,
             continue;
         }
 
-        ngx_http_gateway_trace_add(a, attr[i].name.data, attr[i].name.len,
-                                   value.data, value.len);
+        gw_otlp_span_str(b, &attr[i].key, (const char *) value.data,
+                         value.len);
     }
 }
 
 
-/* "GET /api/users": the method and the route, else the location's name */
-static ngx_int_t
+/*
+ * "GET /api/users": the method and the route, else the location's name,
+ * into buf: the encoder keeps GW_OTLP_VALUE_MAX bytes of it, and what it
+ * keeps does not depend on what follows the first GW_OTLP_VALUE_MAX + 3
+ * (a character that starts before the cut is whole in it).
+ */
+#define NGX_HTTP_GATEWAY_TRACE_NAME_MAX  (GW_OTLP_VALUE_MAX + 3)
+
+static size_t
 ngx_http_gateway_trace_name(ngx_http_request_t *r, ngx_str_t *route,
-    ngx_str_t *name)
+    u_char *buf)
 {
-    u_char                    *p;
+    u_char                    *p, *last;
+    size_t                     n;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (route->len == 0) {
@@ -289,86 +350,87 @@ ngx_http_gateway_trace_name(ngx_http_request_t *r, ngx_str_t *route,
         route = &clcf->name;
     }
 
-    name->len = r->method_name.len + 1 + route->len;
-    name->data = ngx_pnalloc(r->pool, name->len);
-    if (name->data == NULL) {
-        return NGX_ERROR;
-    }
+    last = buf + NGX_HTTP_GATEWAY_TRACE_NAME_MAX;
 
-    p = ngx_cpymem(name->data, r->method_name.data, r->method_name.len);
+    n = ngx_min(r->method_name.len, NGX_HTTP_GATEWAY_TRACE_NAME_MAX);
+    p = ngx_cpymem(buf, r->method_name.data, n);
 
-    if (route->len) {
+    if (route->len && p < last) {
         *p++ = ' ';
-        ngx_memcpy(p, route->data, route->len);
-    } else {
-        name->len--;
+        n = ngx_min(route->len, (size_t) (last - p));
+        p = ngx_cpymem(p, route->data, n);
     }
 
-    return NGX_OK;
+    return p - buf;
 }
 
 
 ngx_int_t
-ngx_http_gateway_trace_span_end(ngx_http_request_t *r,
+ngx_http_gateway_trace_span_end(ngx_http_request_t *r, gw_trace_t *trace,
     ngx_http_gateway_trace_export_main_conf_t *tmcf, gw_otlp_batcher_t *b)
 {
-    ngx_str_t                        name, state, route;
-    ngx_uint_t                       count;
-    ngx_table_elt_t                 *h;
-    ngx_time_t                      *now;
-    gw_trace_t                      *trace;
-    gw_otlp_span_t                   span;
-    ngx_http_gateway_trace_attrs_t   a;
+    u_char                            name[NGX_HTTP_GATEWAY_TRACE_NAME_MAX];
+    ngx_str_t                         route;
+    ngx_uint_t                        i, count;
+    ngx_table_elt_t                  *h;
+    ngx_time_t                       *now;
+    gw_otlp_span_t                    span;
+    ngx_http_gateway_trace_values_t   a;
 
-    trace = ngx_http_gateway_trace_context(r);
-
-    /* tracing is off, or the trace is not sampled */
-
-    if (trace == NULL || !ngx_http_gateway_trace_is_sampled(trace)) {
-        return NGX_DECLINED;
-    }
-
-    ngx_str_null(&state);
+    ngx_memzero(&span, sizeof(gw_otlp_span_t));
 
     if (trace->continued) {
         h = ngx_http_gateway_find_request_header(r, &ngx_http_gateway_tracestate,
                                                  &count);
         if (h && count == 1) {
-            state = h->value;
+            span.trace_state.data = (const char *) h->value.data;
+            span.trace_state.len = h->value.len;
         }
     }
 
     ngx_str_null(&route);
-
-    a.n = 0;
-    ngx_http_gateway_trace_http(&a, r);
-    ngx_http_gateway_trace_gateway(&a, r, tmcf, &route);
-    ngx_http_gateway_trace_location(&a, r);
-
-    if (ngx_http_gateway_trace_name(r, &route, &name) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    ngx_http_gateway_trace_route(r, tmcf, &route);
 
     now = ngx_timeofday();
 
     span.trace = trace;
-    span.name.data = (const char *) name.data;
-    span.name.len = name.len;
-    span.trace_state.data = (const char *) state.data;
-    span.trace_state.len = state.len;
+    span.name.data = (const char *) name;
+    span.name.len = ngx_http_gateway_trace_name(r, &route, name);
     span.start_ns = ((uint64_t) r->start_sec * 1000 + r->start_msec) * 1000000;
     span.end_ns = ((uint64_t) now->sec * 1000 + now->msec) * 1000000;
     span.error = r->headers_out.status >= NGX_HTTP_INTERNAL_SERVER_ERROR
                  || r->err_status >= NGX_HTTP_INTERNAL_SERVER_ERROR;
-    span.attrs = a.attr;
-    span.nattrs = a.n;
 
-    switch (gw_otlp_batcher_add(b, &span)) {
+    switch (gw_otlp_span_open(b, &span)) {
     case GW_OTLP_OK:
-        return NGX_OK;
+        break;
     case GW_OTLP_DROPPED:
         return NGX_BUSY;
     default:
         return NGX_ERROR;
     }
+
+    ngx_memzero(&a.str, sizeof(a.str));
+    ngx_memset(&a.integer, 0xff, sizeof(a.integer));
+
+    a.str[NGX_HTTP_GATEWAY_TRACE_ROUTE].data = (const char *) route.data;
+    a.str[NGX_HTTP_GATEWAY_TRACE_ROUTE].len = route.len;
+
+    ngx_http_gateway_trace_gateway(&a, r, tmcf);
+    ngx_http_gateway_trace_http(&a, r);
+
+    gw_otlp_span_strs(b, tmcf->keys, a.str, NGX_HTTP_GATEWAY_TRACE_STRS);
+
+    for (i = 0; i < NGX_HTTP_GATEWAY_TRACE_KEYS - NGX_HTTP_GATEWAY_TRACE_STRS;
+         i++)
+    {
+        if (a.integer[i] >= 0) {
+            gw_otlp_span_int(b, &tmcf->keys[NGX_HTTP_GATEWAY_TRACE_STRS + i],
+                             a.integer[i]);
+        }
+    }
+
+    ngx_http_gateway_trace_location(b, r);
+
+    return gw_otlp_span_close(b) == GW_OTLP_OK ? NGX_OK : NGX_ERROR;
 }
