@@ -113,8 +113,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     decode_entry(data, size);
     plan(data, size);
 
-    char key[GW_CACHE_KEY_LEN], lock[GW_CACHE_LOCK_KEY_LEN];
-    gw_cache_redis_keys(reinterpret_cast<const char *>(data), size, key, lock);
-    check(std::string_view(lock, GW_CACHE_KEY_LEN) == std::string_view(key, GW_CACHE_KEY_LEN));
+    // either form of the entry's key, and its lock's, within bounds and apart
+    for (int hidden = 0; hidden < 2; ++hidden) {
+        char key[GW_CACHE_KEY_LEN], lock[GW_CACHE_LOCK_KEY_LEN];
+        std::size_t n = gw_cache_entry_key(reinterpret_cast<const char *>(data), size, hidden, key);
+        check(n <= GW_CACHE_KEY_LEN && std::string_view(key, 9) == "gw:cache:");
+        check((key[9] == '=') == (!hidden && size <= GW_CACHE_PLAIN_KEY_MAX));
+        std::size_t m = gw_cache_lock_key(key, n, lock);
+        check(m <= GW_CACHE_LOCK_KEY_LEN && m == n + 5);
+        check(std::string_view(lock, 14) == "gw:cache:lock:");
+        check(std::string_view(lock + 14, m - 14) == std::string_view(key + 9, n - 9));
+    }
     return 0;
 }

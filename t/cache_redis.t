@@ -25,7 +25,8 @@ use lib "$FindBin::Bin/rate_limit_lib", "$FindBin::Bin/cache_lib";
 use Test::More;
 use Time::HiRes qw(sleep time);
 use RateLimitHarness qw(port wait_until module_path);
-use CacheHarness qw(request redis_call cache_key entry);
+use IO::Socket::INET;
+use CacheHarness qw(request redis_call cache_key lock_key entry);
 
 plan skip_all => 'TEST_NGINX_LOAD_MODULES must name the gateway module'
     unless module_path();
@@ -212,6 +213,26 @@ ok(wait_until(10, sub { my (undef, undef, undef, $h) = get(u('/c/warmup'));
     is($s4, 206, 'a range of a hit: 206');
     is($b4, substr($b1, 0, 6), 'the range is cut from the stored body');
     is($up->hits($t), 1, 'still once');
+}
+
+# -- Redis keys: a short cache key as it is, a longer one hashed ---------------
+
+{
+    my (undef, undef, $b1, $l1) = get('/c/short');
+    is($l1->{'x-cache'}, 'MISS', 'a short key: MISS');
+    ok(wait_until(10, sub { redis_call($redis_port, 'EXISTS',
+                                       'gw:cache:=httpGETlocalhost/c/short') }),
+       'stored under the cache key itself');
+    my (undef, undef, $b2, $l2) = get('/c/short');
+    is("$l2->{'x-cache'} $b2", "HIT $b1", 'then a HIT');
+
+    my $long = '/c/' . ('l' x 60);
+    my (undef, undef, undef, $l3) = get($long);
+    is($l3->{'x-cache'}, 'MISS', 'a key above 63 bytes: MISS');
+    ok(wait_until(10, sub { redis_call($redis_port, 'EXISTS',
+                                       cache_key("httpGETlocalhost$long",
+                                                 hidden => 1)) }),
+       'stored under its SHA-256');
 }
 
 # -- results counted by route ------------------------------------------------
@@ -469,13 +490,24 @@ for my $status (301, 404) {
     my (undef, undef, $ba, $la) = get($a, @alice);
     is($la->{'x-cache'}, 'MISS', 'authorized: alice MISS');
     ok(wait_until(10, sub { redis_call($redis_port, 'EXISTS',
-                                       cache_key("httpGETlocalhost$a:Bearer alice")) }),
-       'stored under a key holding her credentials');
+                                       cache_key("httpGETlocalhost$a:Bearer alice",
+                                                 hidden => 1)) }),
+       'stored under a key holding her credentials, hashed');
     my (undef, undef, $ba2, $la2) = get($a, @alice);
     is("$la2->{'x-cache'} $ba2", "HIT $ba", 'alice HIT');
     my (undef, undef, $bb, $lb) = get($a, @bob);
     is($lb->{'x-cache'}, 'MISS', 'bob does not get alice\'s entry');
     isnt($bb, $ba, 'bob gets his own answer');
+
+    # a key short enough to be used as it is elsewhere is hashed here
+    my (undef, undef, undef, $ls) = get('/auth/s', @alice);
+    is($ls->{'x-cache'}, 'MISS', 'authorized, a short key: MISS');
+    ok(wait_until(10, sub { redis_call($redis_port, 'EXISTS',
+                                       cache_key('httpGETlocalhost/auth/s:Bearer alice',
+                                                 hidden => 1)) }),
+       'stored under its SHA-256');
+    is_deeply(redis_call($redis_port, 'KEYS', '*alice*'), [],
+              'her credentials are nowhere in Redis\'s keys');
 }
 
 # -- Vary: Accept-Encoding --------------------------------------------------------
@@ -538,7 +570,7 @@ for my $status (301, 404) {
         POSIX::_exit(0);
     }
     ok(wait_until(10, sub { $up->hits($t) == 1 }), 'the first miss reached the upstream');
-    ok(wait_until(10, sub { redis_call($redis_port, 'EXISTS', key_of($t) . ':lock') }),
+    ok(wait_until(10, sub { redis_call($redis_port, 'EXISTS', lock_key(key_of($t))) }),
        'and holds the fill lock');
 
     my (undef, undef, $b2, $l2) = get($t);
@@ -555,7 +587,7 @@ for my $status (301, 404) {
     my (undef, undef, $b, $l) = get($t);
     is($l->{'x-cache'}, 'HIT', 'then a HIT');
     like($b, qr/^served #1 /, 'with the lock holder\'s response');
-    is(redis_call($redis_port, 'EXISTS', key_of($t) . ':lock'), 0, 'the lock is released');
+    is(redis_call($redis_port, 'EXISTS', lock_key(key_of($t))), 0, 'the lock is released');
     is($up->hits($t), 2, 'two upstream requests in all');
 }
 
@@ -624,6 +656,13 @@ for my $status (301, 404) {
     ok(wait_until(10, sub { (get($t))[3]{'x-cache'} eq 'HIT' }), 'HIT');
 
     kill 'STOP', $redis->{pid};
+    # a client that leaves while its lookup waits: its request ends before
+    # Redis answers, whose late answer then finds the request gone
+    my $gone = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $gw_port,
+                                     Proto => 'tcp')
+        or die "connect: $!";
+    print $gone "GET $t HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    close $gone;
     my ($s3, undef, undef, $l3) = get($t, timeout => 30);
     is("$s3 $l3->{'x-cache'}", '200 ERROR', 'Redis hung: the request is served after timeout=, ERROR');
     my ($s4, undef, undef, $l4) = get($t, timeout => 30);

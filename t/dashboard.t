@@ -3,7 +3,9 @@
 # variables replaced by values), and every metric a query names is a
 # family the module exports: one the stats registry is given in
 # src/nginx/ (a definition's name followed by its help), with a
-# histogram's _bucket, _sum and _count.
+# histogram's _bucket, _sum and _count; a label a query compares with a
+# value (label="value") that is one of the family's dimensions must name
+# one of the values the module gives it. The response cache has its panels.
 
 use strict;
 use warnings;
@@ -38,6 +40,32 @@ for my $file (glob "$top/src/nginx/*/*.c") {
 ok($exported{gateway_http_requests_total} && $exported{gateway_metrics_dropped_total},
    'the families are found in the sources') or diag(join ' ', sort keys %exported);
 
+# the dimensions' values: family => { label => { value => 1 } }, from
+# ngx_http_gateway_stats_def_t definitions, their dim_t arrays and the
+# ngx_str_t arrays of values those name
+my %dims;
+for my $file (glob "$top/src/nginx/*/*.c") {
+    my $src = slurp($file);
+    my %values;
+    while ($src =~ /ngx_str_t\s+(\w+)\[\]\s*=\s*\{(.*?)\};/sg) {
+        my ($array, $body) = ($1, $2);
+        $values{$array} = { map { $_ => 1 } $body =~ /ngx_string\("([^"]*)"\)/g };
+    }
+    my %dim;
+    while ($src =~ /ngx_http_gateway_stats_dim_t\s+(\w+)\[\]\s*=\s*\{(.*?)\};/sg) {
+        my ($array, $body) = ($1, $2);
+        $dim{$array} = { map { @$_ } map { [$_->[0] => $values{$_->[1]}] }
+                         map { [ /ngx_string\("(\w+)"\),\s*(\w+)/ ] }
+                         $body =~ /\{\s*(ngx_string\("\w+"\),\s*\w+)\s*\}/g };
+    }
+    while ($src =~ /ngx_http_gateway_stats_def_t\s+\w+\s*=\s*\{\s*ngx_string\("(gateway_\w+)"\)(.*?)\};/sg) {
+        my ($family, $body) = ($1, $2);
+        $dims{$family} = $dim{$1} if $body =~ /GW_METRIC_\w+,\s*\w+,\s*(\w+)/ && $dim{$1};
+    }
+}
+ok($dims{gateway_cache_results_total}{status}{hit}, 'the dimensions are found in the sources')
+    or diag(explain(\%dims));
+
 my @exprs;
 my @panels = @{ $dashboard->{panels} // [] };
 while (my $panel = shift @panels) {
@@ -58,6 +86,20 @@ for my $expr (@exprs) {
         ok($exported{$family}, "$name is exported");
     }
 }
+
+for my $expr (@exprs) {
+    while ($expr =~ /\b(gateway_\w+)\{([^}]*)\}/g) {
+        my ($family, $matchers) = ($1, $2);
+        while ($matchers =~ /(\w+)\s*!?=\s*"([^"]*)"/g) {
+            my ($label, $value) = ($1, $2);
+            next unless $dims{$family} && $dims{$family}{$label};
+            ok($dims{$family}{$label}{$value}, "$family\{$label=\"$value\"\} can be exported");
+        }
+    }
+}
+
+my @cache = grep { /\bgateway_cache_results_total\{[^}]*status="hit"/ } @exprs;
+ok(@cache, 'a panel shows the response cache\'s hits') or diag(join "\n", @exprs);
 
 # PromQL syntax, by promtool: each query as a recording rule
 my @rules = grep { !/^label_values\(/ } @exprs;

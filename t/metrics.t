@@ -31,13 +31,18 @@ master_on();
 no_shuffle();
 
 $ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
+# routes of the big scrapes: about 45,000 sample lines, 3 MB of text
+our $BigRoutes = 3000;
+our $BigConfig = join("\n", map { "location /s$_ { return 200; }" } 1 .. $BigRoutes)
+    . "\nlocation = /metrics { gateway_metrics; }";
+
 our $Token = jwt('RS256', 'rsa1', { sub => 'alice', exp => time + 3600 }, { kid => 'rsa1' });
 
-# one request on its own connection: (status, body)
+# one request on its own connection (to the server, or port): (status, body)
 sub http {
-    my ($method, $path) = @_;
+    my ($method, $path, $port) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => server_port(), Timeout => 10)
+                                  PeerPort => $port // server_port(), Timeout => 10)
         or return (0, '');
     print $s "$method $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
     local $/;
@@ -250,6 +255,111 @@ $check{full} = sub {
     promtool_ok($text, 'full');
 };
 
+# a scrape of many series: every series there once, the text complete
+sub big_scrape_ok {
+    my ($text, $name) = @_;
+    my @counts = $text =~ /^gateway_http_request_duration_seconds_count\{route="\/s(\d+)"\} /mg;
+    my %seen = map { $_ => 1 } @counts;
+    is(scalar @counts, $main::BigRoutes, "$name: every route's histogram");
+    is(scalar keys %seen, $main::BigRoutes, "$name: each once");
+    like($text, qr/\n# TYPE gateway_metrics_dropped_total counter\ngateway_metrics_dropped_total 0\n\z/,
+         "$name: complete, nothing dropped");
+    promtool_ok($text, $name);
+}
+
+# requests on one keep-alive connection, a hundred at a time (pipelined)
+sub keepalive_requests {
+    my @requests = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => server_port(), Timeout => 30)
+        or die "connect: $!";
+    my $answered = 0;
+    while (my @batch = splice @requests, 0, 100) {
+        print $s map { "$_ HTTP/1.1\r\nHost: localhost\r\n\r\n" } @batch;
+        my ($buf, $n) = ('', 0);
+        while ($n < @batch) {
+            sysread($s, $buf, 65536, length $buf) or last;
+            $n = () = $buf =~ /\r\n\r\n/g;       # empty bodies
+        }
+        $answered += $n;
+    }
+    close $s;
+    return $answered;
+}
+
+$check{big} = sub {
+    # every route counted once, a few hundred twice: the counters' cells
+    # (route, method, status) span many parts too
+    my $posts = 400;
+    is(keepalive_requests((map { "GET /s$_" } 1 .. $main::BigRoutes),
+                          (map { "POST /s$_" } 1 .. $posts)),
+       $main::BigRoutes + $posts, 'the requests answered');
+    my $last = 'gateway_http_requests_total{route="/s' . $posts . '",method="POST",status="2xx"}';
+    my $text = settle('/metrics', sub { ($_[0] =~ /^\Q$last\E 1$/m) });
+    my %get = $text =~ /^gateway_http_requests_total\{route="\/s(\d+)",method="GET",status="2xx"\} (\d+)$/mg;
+    my %post = $text =~ /^gateway_http_requests_total\{route="\/s(\d+)",method="POST",status="2xx"\} (\d+)$/mg;
+    is(scalar(grep { ($get{$_} // 0) == 1 } 1 .. $main::BigRoutes), $main::BigRoutes,
+       'every route\'s GET counted once');
+    is(scalar(grep { ($post{$_} // 0) == 1 } 1 .. $posts), $posts,
+       'and the POSTs');
+    is(scalar(keys %post), $posts, 'no other POST');
+    my %count = $text =~ /^gateway_http_request_duration_seconds_count\{route="\/s(\d+)"\} (\d+)$/mg;
+    is(scalar(grep { $count{$_} == ($_ <= $posts ? 2 : 1) } keys %count), $main::BigRoutes,
+       'every route timed');
+
+    # one connection each: the kernel spreads them over both workers
+    big_scrape_ok((http('GET', '/metrics'))[1], "scrape $_") for 1 .. 4;
+
+    # clients that go away mid-scrape: after a few bytes, or at once
+    for my $read (0, 1, 4096, 65536) {
+        for (1 .. 3) {
+            my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                          PeerPort => server_port(), Timeout => 10)
+                or die "connect: $!";
+            print $s "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
+            my $got = 0;
+            while ($got < $read) {
+                my $n = sysread($s, my $buf, $read - $got) or last;
+                $got += $n;
+            }
+            close $s;
+        }
+    }
+    big_scrape_ok((http('GET', '/metrics'))[1], "a scrape after them $_") for 1 .. 2;
+
+    my $log = do {
+        open my $fh, '<', server_root() . '/logs/error.log' or die $!;
+        local $/;
+        <$fh>;
+    };
+    unlike($log, qr/\[(alert|crit|emerg)\]/, 'no alert, crit or emerg logged');
+};
+
+$check{server_level} = sub {
+    http('GET', '/gone/x') for 1 .. 2;           # a server-level return
+    http('GET', '/', $ENV{TEST_NGINX_PEER_PORT}); # a server with a route
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => server_port(), Timeout => 10)
+        or die "connect: $!";
+    print $s "GET /m HTTP/1.1\r\n\r\n";          # no Host: 400
+    local $/;
+    my $resp = <$s> // '';
+    like($resp, qr{^HTTP/1\.1 400}, 'a bad request');
+
+    my $nf = 'gateway_http_requests_total{route="server localhost",method="GET",status="4xx"}';
+    my $moved = 'gateway_http_requests_total{route="server localhost",method="GET",status="3xx"}';
+    my $gone = 'gateway_http_requests_total{route="gone",method="GET",status="3xx"}';
+    my $text = settle('/metrics', sub {
+        (value($_[0], $nf) // 0) == 1 && (value($_[0], $moved) // 0) == 2
+            && (value($_[0], $gone) // 0) == 1
+    });
+    is(value($text, $nf), 1, 'a request no location took: the server\'s route');
+    is(value($text, $moved), 2, 'a server-level return too');
+    is(value($text, $gone), 1, 'a server-level gateway_route names them');
+    unlike($text, qr/route=""/, 'no empty route');
+    promtool_ok($text, 'server level');
+};
+
 add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated_req_idx, $dry_run) = @_;
     return if $dry_run || !defined $block->check;
@@ -426,3 +536,62 @@ GET /jl/first
 --- response_body
 ok
 --- check: json_log
+
+
+=== TEST 11: a scrape of many series is sent part by part, whole, to either worker; clients that close mid-scrape
+--- http_config
+    gateway_metrics_zone 16m;
+    keepalive_requests 10000;
+--- config eval
+$main::BigConfig
+--- request
+GET /metrics
+--- response_headers
+Transfer-Encoding: chunked
+Content-Length:
+--- response_body_like: \ngateway_metrics_dropped_total 0\n$
+--- check: big
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 12: requests no location took have the server's route
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PEER_PORT;
+        server_name gone.example;
+        gateway_route gone;
+        return 301 http://localhost/;
+    }
+--- config
+    if ($uri ~ ^/gone/) {
+        return 302 /;
+    }
+    location = /metrics { gateway_metrics; }
+--- request
+GET /metrics
+--- response_body_like: gateway_http_requests_in_flight
+--- check: server_level
+
+
+
+=== TEST 13: a scrape can be gzipped (gzip_types sees text/plain)
+--- config
+    location = /metrics {
+        gzip on;
+        gzip_types text/plain;
+        gzip_min_length 1;
+        gateway_metrics;
+    }
+--- request
+GET /metrics
+--- more_headers
+Accept-Encoding: gzip
+--- response_headers
+Content-Encoding: gzip
+Content-Type: text/plain; version=0.0.4; charset=utf-8
+--- no_error_log
+[error]

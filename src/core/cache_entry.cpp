@@ -88,7 +88,17 @@ constexpr std::array<std::string_view, 14> unstored = {
 
 bool is_stored(std::string_view name) noexcept
 {
-    return std::ranges::none_of(unstored, [name](std::string_view u) { return equals_ignoring_case(name, u); });
+    // lengths first: most names are compared with none of the list
+    return std::ranges::none_of(unstored, [name](std::string_view u) {
+        return u.size() == name.size() && equals_ignoring_case(name, u);
+    });
+}
+
+// memcpy: ranges::copy of a string_view copies byte by byte here.
+unsigned char *append(unsigned char *out, std::string_view s) noexcept
+{
+    if (!s.empty()) std::memcpy(out, s.data(), s.size());
+    return out + s.size();
 }
 
 // The head's size, or 0 when it cannot be made.
@@ -134,7 +144,7 @@ std::size_t write_head(std::span<unsigned char> out, const gw_cache_entry_meta_t
     put<std::uint64_t>(p + at_body_len, body_len);
 
     unsigned char *w = p + GW_CACHE_ENTRY_FIXED;
-    if (meta.varies && meta.variant.len) w = std::ranges::copy(view(meta.variant), w).out;
+    if (meta.varies) w = append(w, view(meta.variant));
 
     std::uint16_t count = 0;
     for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
@@ -142,7 +152,7 @@ std::size_t write_head(std::span<unsigned char> out, const gw_cache_entry_meta_t
         if (!is_stored(name)) continue;
         put<std::uint16_t>(w, static_cast<std::uint16_t>(name.size()));
         put<std::uint16_t>(w + 2, static_cast<std::uint16_t>(value.size()));
-        w = std::ranges::copy(value, std::ranges::copy(name, w + field_header).out).out;
+        w = append(append(w + field_header, name), value);
         ++count;
     }
     put<std::uint16_t>(p + at_headers, count);
@@ -217,18 +227,35 @@ int gw_cache_header_is_stored(const char *name, size_t len)
     return gw::cache::is_stored({name, len});
 }
 
-void gw_cache_redis_keys(const char *key, size_t len, char entry_key[GW_CACHE_KEY_LEN],
-                         char lock_key[GW_CACHE_LOCK_KEY_LEN])
+size_t gw_cache_entry_key(const char *key, size_t len, int hidden, char out[GW_CACHE_KEY_LEN])
 {
+    constexpr std::string_view prefix{"gw:cache:"};
+    std::memcpy(out, prefix.data(), prefix.size());
+    char *p = out + prefix.size();
+
+    if (!hidden && len <= GW_CACHE_PLAIN_KEY_MAX) {
+        *p++ = '=';
+        if (len) std::memcpy(p, key, len);
+        return prefix.size() + 1 + len;
+    }
+
     unsigned char digest[32];
     gw::sha2::Digest sha(gw::sha2::Kind::sha256);
     sha.update(key, len);
     sha.final(digest);
-
-    char *p = std::ranges::copy(std::string_view{"gw:cache:"}, entry_key).out;
     gw::hex::encode(digest, p);
-    std::memcpy(lock_key, entry_key, GW_CACHE_KEY_LEN);
-    std::memcpy(lock_key + GW_CACHE_KEY_LEN, ":lock", 5);
+    return GW_CACHE_KEY_LEN;
+}
+
+size_t gw_cache_lock_key(const char *entry_key, size_t len, char out[GW_CACHE_LOCK_KEY_LEN])
+{
+    constexpr std::string_view entry_prefix{"gw:cache:"}, lock_prefix{"gw:cache:lock:"};
+    std::string_view rest{entry_key, len};
+    rest.remove_prefix(std::min(len, entry_prefix.size()));
+
+    std::memcpy(out, lock_prefix.data(), lock_prefix.size());
+    if (!rest.empty()) std::memcpy(out + lock_prefix.size(), rest.data(), rest.size());
+    return lock_prefix.size() + rest.size();
 }
 
 size_t gw_cache_entry_head_size(const gw_cache_entry_meta_t *meta, const gw_cache_str_t *headers, size_t n)

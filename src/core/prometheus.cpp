@@ -267,3 +267,31 @@ void gw_prom_write_series(gw_prom_writer_t *writer, const gw_metric_family_t *fa
 }
 
 } // extern "C"
+
+size_t gw_prom_series_samples(const gw_metric_family_t *family)
+{
+    if (family == nullptr) return 0;
+    return family->type == GW_METRIC_HISTOGRAM ? family->nbounds + 4 : 1;
+}
+
+size_t gw_prom_write_part(gw_prom_writer_t *writer, const gw_metric_family_t *family,
+                          const gw_metric_series_t *series, size_t n, size_t from,
+                          size_t max_samples)
+{
+    if (writer == nullptr || writer->sink == nullptr || family == nullptr
+        || (n && series == nullptr)) {
+        return n;
+    }
+
+    gw::prometheus::Writer w(*writer, *family);
+    const std::size_t per_series = gw_prom_series_samples(family);
+    std::size_t samples = 0;
+    std::size_t i = from;
+
+    while (i < n && (i == from || samples < max_samples) && !writer->sink->failed) {
+        w.series(series[i++]);
+        samples += per_series;
+    }
+
+    return writer->sink->failed ? n : i;
+}

@@ -16,7 +16,7 @@ use POSIX ();
 use Time::HiRes qw(sleep time);
 
 use Exporter 'import';
-our @EXPORT_OK = qw(request redis_call cache_key entry);
+our @EXPORT_OK = qw(request redis_call cache_key lock_key entry);
 
 # One request on a new connection: (status, [[name, value], ...], body,
 # \%lower-cased name => last value); status 0 when nothing came back.
@@ -90,10 +90,19 @@ sub _read_reply {
     return "-ERR unexpected $line";
 }
 
-# The Redis key of a cache key, and of its fill lock.
+# The Redis key of a cache key: the key itself up to 63 bytes, its SHA-256
+# when longer or hidden (cache_key($key, hidden => 1), a location with
+# gateway_cache_authorized on).
 sub cache_key {
-    my ($key) = @_;
+    my ($key, %o) = @_;
+    return 'gw:cache:=' . $key if !$o{hidden} && length($key) <= 63;
     return 'gw:cache:' . sha256_hex($key);
+}
+
+# The Redis key of an entry's fill lock.
+sub lock_key {
+    my ($entry_key) = @_;
+    return 'gw:cache:lock:' . substr($entry_key, length 'gw:cache:');
 }
 
 # An entry in format version 1: entry(status => 200, stored_at => T,

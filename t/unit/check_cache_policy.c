@@ -484,18 +484,57 @@ START_TEST(stored_headers)
 END_TEST
 
 
-START_TEST(redis_keys_are_hashed)
+START_TEST(redis_keys_short_plain_others_hashed)
 {
-    char  key[GW_CACHE_KEY_LEN + 1] = { 0 };
-    char  lock[GW_CACHE_LOCK_KEY_LEN + 1] = { 0 };
+    size_t  n;
+    char    key[GW_CACHE_KEY_LEN + 1], lock[GW_CACHE_LOCK_KEY_LEN + 1];
+    char    long_key[GW_CACHE_PLAIN_KEY_MAX + 2];
 
-    gw_cache_redis_keys("abc", 3, key, lock);
+    /* a short key as it is, its lock apart from every entry */
 
-    /* SHA-256("abc") */
+    memset(key, 0, sizeof(key));
+    n = gw_cache_entry_key("abc", 3, 0, key);
+    ck_assert_uint_eq(n, 13);
+    ck_assert_str_eq(key, "gw:cache:=abc");
+
+    memset(lock, 0, sizeof(lock));
+    n = gw_cache_lock_key(key, 13, lock);
+    ck_assert_uint_eq(n, 18);
+    ck_assert_str_eq(lock, "gw:cache:lock:=abc");
+
+    /* binary safe: a NUL, CR LF */
+
+    n = gw_cache_entry_key("a\0\r\n", 4, 0, key);
+    ck_assert_uint_eq(n, 14);
+    ck_assert_mem_eq(key, "gw:cache:=a\0\r\n", 14);
+
+    /* hidden (it may hold an identity): SHA-256("abc") */
+
+    memset(key, 0, sizeof(key));
+    n = gw_cache_entry_key("abc", 3, 1, key);
+    ck_assert_uint_eq(n, GW_CACHE_KEY_LEN);
     ck_assert_str_eq(key, "gw:cache:ba7816bf8f01cfea414140de5dae2223"
                           "b00361a396177a9cb410ff61f20015ad");
-    ck_assert_str_eq(lock, "gw:cache:ba7816bf8f01cfea414140de5dae2223"
-                           "b00361a396177a9cb410ff61f20015ad:lock");
+
+    memset(lock, 0, sizeof(lock));
+    n = gw_cache_lock_key(key, GW_CACHE_KEY_LEN, lock);
+    ck_assert_uint_eq(n, GW_CACHE_LOCK_KEY_LEN);
+    ck_assert_str_eq(lock, "gw:cache:lock:ba7816bf8f01cfea414140de5dae2223"
+                           "b00361a396177a9cb410ff61f20015ad");
+
+    /* the longest plain key fills the longest entry key; one more is hashed */
+
+    memset(long_key, 'k', sizeof(long_key));
+
+    n = gw_cache_entry_key(long_key, GW_CACHE_PLAIN_KEY_MAX, 0, key);
+    ck_assert_uint_eq(n, GW_CACHE_KEY_LEN);
+    ck_assert_int_eq(key[9], '=');
+    ck_assert_uint_eq(gw_cache_lock_key(key, n, lock), GW_CACHE_LOCK_KEY_LEN);
+
+    n = gw_cache_entry_key(long_key, GW_CACHE_PLAIN_KEY_MAX + 1, 0, key);
+    ck_assert_uint_eq(n, GW_CACHE_KEY_LEN);
+    ck_assert_int_ne(key[9], '=');
+    ck_assert(strchr("0123456789abcdef", key[9]) != NULL);
 }
 END_TEST
 
@@ -522,7 +561,7 @@ main(void)
     tcase_add_test(tc, age_counts_against_the_lifetime);
     tcase_add_test(tc, content_length_above_max_size);
     tcase_add_test(tc, stored_headers);
-    tcase_add_test(tc, redis_keys_are_hashed);
+    tcase_add_test(tc, redis_keys_short_plain_others_hashed);
     suite_add_tcase(s, tc);
 
     return gw_unit_run(s);

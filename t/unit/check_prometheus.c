@@ -394,6 +394,71 @@ START_TEST(parses_bounds)
 END_TEST
 
 
+/* A family written in parts (of any size) is the text written whole. */
+START_TEST(written_in_parts)
+{
+    capture_t           whole, parts;
+    gw_prom_writer_t    w;
+    gw_metric_str_t     v[40][1];
+    gw_metric_str_t     a[] = { S("r"), S("GET"), S("2xx") };
+    char                names[40][8];
+    uint64_t            buckets[6] = { 1, 0, 2, 0, 0, 3 };
+    gw_metric_series_t  h[40], c[3];
+    size_t              i, next, from, calls, budgets[] = { 0, 1, 8, 9, 10, 100 };
+    unsigned            k;
+
+    for (i = 0; i < 40; i++) {
+        v[i][0].len = (size_t) snprintf(names[i], sizeof(names[i]), "/r%zu", i);
+        v[i][0].data = names[i];
+        h[i] = (gw_metric_series_t) { v[i], 0, buckets, (double) i / 10 };
+    }
+    for (i = 0; i < 3; i++) {
+        c[i] = (gw_metric_series_t) { a, (double) i, NULL, 0 };
+    }
+
+    ck_assert_uint_eq(gw_prom_series_samples(&duration), 5 + 4);
+    ck_assert_uint_eq(gw_prom_series_samples(&requests), 1);
+
+    capture_init(&whole, 64);
+    memset(&w, 0, sizeof(w));
+    w.sink = &whole.sink;
+    for (i = 0; i < 3; i++) {
+        gw_prom_write_series(&w, &requests, &c[i]);
+    }
+    for (i = 0; i < 40; i++) {
+        gw_prom_write_series(&w, &duration, &h[i]);
+    }
+
+    for (k = 0; k < sizeof(budgets) / sizeof(budgets[0]); k++) {
+        capture_init(&parts, 5);
+        memset(&w, 0, sizeof(w));
+        w.sink = &parts.sink;
+
+        for (from = 0, calls = 0; from < 3; from = next, calls++) {
+            next = gw_prom_write_part(&w, &requests, c, 3, from, budgets[k]);
+            ck_assert_uint_gt(next, from);           /* always progresses */
+        }
+        ck_assert_uint_eq(calls, budgets[k] <= 1 ? 3 : 1);
+
+        for (from = 0, calls = 0; from < 40; from = next, calls++) {
+            next = gw_prom_write_part(&w, &duration, h, 40, from, budgets[k]);
+            ck_assert_uint_gt(next, from);
+            /* a part stops once it holds the budget's samples */
+            ck_assert_uint_le(next - from, budgets[k] / 9 + 1);
+        }
+
+        ck_assert_str_eq(capture_text(&parts), capture_text(&whole));
+        capture_free(&parts);
+    }
+
+    /* nothing left: nothing written */
+    ck_assert_uint_eq(gw_prom_write_part(&w, &duration, h, 40, 40, 100), 40);
+
+    capture_free(&whole);
+}
+END_TEST
+
+
 int
 main(void)
 {
@@ -410,6 +475,7 @@ main(void)
     tcase_add_test(tc, one_header_per_family);
     tcase_add_test(tc, stops_when_space_runs_out);
     tcase_add_test(tc, many_series);
+    tcase_add_test(tc, written_in_parts);
     tcase_add_test(tc, checks_families);
     tcase_add_test(tc, parses_bounds);
     suite_add_tcase(s, tc);

@@ -133,18 +133,29 @@ int gw_cache_header_is_stored(const char *name, size_t len);
 
 /* ---- Redis keys ----------------------------------------------------- */
 
-/* "gw:cache:" and the SHA-256 of the cache key in lower-case hex */
-#define GW_CACHE_KEY_LEN       (9 + 64)
-/* the entry's key and ":lock" */
-#define GW_CACHE_LOCK_KEY_LEN  (GW_CACHE_KEY_LEN + 5)
-
 /*
- * The entry's and its fill lock's keys. Hashing bounds their length and
- * keeps what a key is made of (an identity, a token) out of Redis.
+ * A cache key of at most GW_CACHE_PLAIN_KEY_MAX bytes is used as it is,
+ * after "gw:cache:=", unless it must not be seen in Redis (hidden: it may
+ * hold an identity); any other is "gw:cache:" and the SHA-256 of the key
+ * in lower-case hex, which bounds its length. A plain key is never longer
+ * than a hashed one. A fill lock is "gw:cache:lock:" and what follows
+ * "gw:cache:" in its entry's key. The three forms cannot meet: after
+ * "gw:cache:", a digest starts with a hex digit, a plain key with '=', a
+ * lock with 'l'; a plain key is the cache key itself and a hashed one its
+ * SHA-256, so two cache keys share an entry only if SHA-256 collides.
  */
-void gw_cache_redis_keys(const char *key, size_t len,
-                         char entry_key[GW_CACHE_KEY_LEN],
-                         char lock_key[GW_CACHE_LOCK_KEY_LEN]);
+#define GW_CACHE_PLAIN_KEY_MAX  63
+/* the longest entry key and lock key */
+#define GW_CACHE_KEY_LEN        (9 + 64)
+#define GW_CACHE_LOCK_KEY_LEN   (14 + 64)
+
+/* Writes the entry's key to out; returns its length. */
+size_t gw_cache_entry_key(const char *key, size_t len, int hidden,
+                          char out[GW_CACHE_KEY_LEN]);
+
+/* Writes the fill lock's key of an entry key to out; returns its length. */
+size_t gw_cache_lock_key(const char *entry_key, size_t len,
+                         char out[GW_CACHE_LOCK_KEY_LEN]);
 
 
 /* ---- entries -------------------------------------------------------- */

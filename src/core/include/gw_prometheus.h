@@ -97,6 +97,21 @@ void gw_prom_write_series(gw_prom_writer_t *writer,
                           const gw_metric_family_t *family,
                           const gw_metric_series_t *series);
 
+/* Sample lines a series of the family takes (a histogram's: bounds + 4). */
+size_t gw_prom_series_samples(const gw_metric_family_t *family);
+
+/*
+ * Writes a family's series from index from on, in order, until the series
+ * written hold at least max_samples sample lines (a series is never cut,
+ * and at least one is written when any is left); returns the index of the
+ * next series to write, n when the family is done. A scrape written this
+ * way, part by part, is the same text as one written series by series.
+ */
+size_t gw_prom_write_part(gw_prom_writer_t *writer,
+                          const gw_metric_family_t *family,
+                          const gw_metric_series_t *series, size_t n,
+                          size_t from, size_t max_samples);
+
 #ifdef __cplusplus
 }
 #endif

@@ -53,24 +53,45 @@ typedef struct {
 typedef struct ngx_http_gateway_cache_fill_s  ngx_http_gateway_cache_fill_t;
 
 
-/* Per request (r->ctx: an internal redirect starts over). */
+/* the lookup's GET before the entry's key: "*2 $3 GET $NN", two digits */
+#define NGX_HTTP_GATEWAY_CACHE_GET_HEAD  18
+
+#if (GW_CACHE_KEY_LEN > 99)
+#error "an entry's key length must take two digits"
+#endif
+
+
+/*
+ * Per request (r->ctx: an internal redirect starts over). Not in the
+ * request's pool, whose blocks a request that merely misses would
+ * otherwise outgrow: allocated apart, with one pool cleanup for all of it
+ * (the wait's, the fill's, a hit's reply), and kept past the request while
+ * its GET is unanswered.
+ */
 typedef struct {
-    ngx_http_request_t                 *request;
+    ngx_http_request_t                 *request;    /* NULL once it ended */
     ngx_http_gateway_cache_loc_conf_t  *conf;
     ngx_uint_t                          status;     /* $gateway_cache_status */
 
     unsigned                            looked_up:1;
     unsigned                            may_store:1;    /* not yet looked at */
-
-    u_char                              key[GW_CACHE_KEY_LEN];
-    u_char                              lock_key[GW_CACHE_LOCK_KEY_LEN];
+    unsigned                            asking:1;       /* the GET is out */
 
     /* a hit: the entry, inside the reply Redis gave (kept till the end) */
-    gw_cache_entry_t                   *entry;
+    ngx_http_gateway_redis_reply_t     *reply;
+    gw_cache_entry_t                    entry;
 
     ngx_http_gateway_cache_fill_t      *fill;       /* a miss that may fill */
     ngx_http_gateway_wait_t             wait;       /* for the lookup */
+
+    /* the lookup's GET, the entry's Redis key written straight into it */
+    size_t                              key_len;
+    u_char                              get[NGX_HTTP_GATEWAY_CACHE_GET_HEAD
+                                            + GW_CACHE_KEY_LEN + 2];
 } ngx_http_gateway_cache_ctx_t;
+
+#define ngx_http_gateway_cache_key(ctx)                                       \
+    ((ctx)->get + NGX_HTTP_GATEWAY_CACHE_GET_HEAD)
 
 
 extern ngx_module_t  ngx_http_gateway_cache_module;

@@ -19,7 +19,7 @@
  * which costs one more SET of the same entry and nothing else, so the lock
  * carries no token to check against.
  *
- * The fill has its own pool: a fast upstream can end the response before
+ * The fill has its own memory: a fast upstream can end the response before
  * Redis answers for the lock, and the entry then waits for that answer.
  * The Redis client answers every command exactly once (NULL on failure or
  * timeout), so the fill always ends.
@@ -39,12 +39,24 @@
 #define NGX_HTTP_GATEWAY_CACHE_SET_HEAD      128
 #define NGX_HTTP_GATEWAY_CACHE_SET_TAIL      64
 
-/* a fill slower than this (milliseconds) lets another request fill */
-#define NGX_HTTP_GATEWAY_CACHE_LOCK_MS       "5000"
+/*
+ * The lock's commands, encoded here around its key: "SET lock 1 NX PX
+ * 5000" (a fill slower than 5s lets another request fill), then "DEL lock";
+ * their heads are as long ("*6 $3 SET $NN", "*2 $3 DEL $NN": a lock key's
+ * length has two digits), the DEL's tail is the SET's first two bytes.
+ */
+#define NGX_HTTP_GATEWAY_CACHE_LOCK_SET   "*6\r\n$3\r\nSET\r\n$"
+#define NGX_HTTP_GATEWAY_CACHE_LOCK_DEL   "*2\r\n$3\r\nDEL\r\n$"
+#define NGX_HTTP_GATEWAY_CACHE_LOCK_HEAD  (sizeof(NGX_HTTP_GATEWAY_CACHE_LOCK_SET) + 3)
+#define NGX_HTTP_GATEWAY_CACHE_LOCK_TAIL                                      \
+    "\r\n$1\r\n1\r\n$2\r\nNX\r\n$2\r\nPX\r\n$4\r\n5000\r\n"
+
+#if (GW_CACHE_LOCK_KEY_LEN > 99)
+#error "a lock key's length must take two digits"
+#endif
 
 
 struct ngx_http_gateway_cache_fill_s {
-    ngx_pool_t                         *pool;
     ngx_http_gateway_cache_loc_conf_t  *conf;
     ngx_http_gateway_cache_ctx_t       *ctx;      /* NULL: the request ended */
 
@@ -52,8 +64,6 @@ struct ngx_http_gateway_cache_fill_s {
     unsigned                            complete:1;
     unsigned                            abandoned:1;
 
-    u_char                              key[GW_CACHE_KEY_LEN];
-    u_char                              lock_key[GW_CACHE_LOCK_KEY_LEN];
 
     u_char                             *data;     /* ngx_alloc()ed */
     u_char                             *entry;    /* in it, after SET_HEAD */
@@ -62,6 +72,17 @@ struct ngx_http_gateway_cache_fill_s {
     size_t                              size;     /* room for the entry */
     size_t                              max;      /* head and max_size */
     uint64_t                            ttl_ms;
+
+    size_t                              key_len;
+    size_t                              lock_key_len;
+
+    /* not zeroed: the keys, and the lock's SET (later its DEL) */
+    u_char                              key[GW_CACHE_KEY_LEN];
+    u_char                              lock_command[
+                                            NGX_HTTP_GATEWAY_CACHE_LOCK_HEAD
+                                            + GW_CACHE_LOCK_KEY_LEN
+                                            + sizeof(
+                                              NGX_HTTP_GATEWAY_CACHE_LOCK_TAIL)];
 };
 
 
@@ -77,72 +98,72 @@ static void ngx_http_gateway_cache_fill_unlocked(void *data,
     ngx_http_gateway_redis_reply_t *reply);
 static void ngx_http_gateway_cache_fill_destroy(
     ngx_http_gateway_cache_fill_t *fill);
-static void ngx_http_gateway_cache_fill_request_done(void *data);
+static void ngx_http_gateway_cache_fill_lock_head(
+    ngx_http_gateway_cache_fill_t *fill, const char *head);
 
 
 ngx_http_gateway_cache_fill_t *
 ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
     uint64_t ttl_ms)
 {
-    ngx_str_t                       argv[6];
-    ngx_pool_t                     *pool;
-    ngx_pool_cleanup_t             *cln;
-    ngx_http_request_t             *r;
+    u_char                         *p;
     ngx_http_gateway_cache_fill_t  *fill;
 
-    r = ctx->request;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    pool = ngx_create_pool(1024, ngx_cycle->log);
-
-    if (cln == NULL || pool == NULL) {
-        goto failed;
-    }
-
-    fill = ngx_pcalloc(pool, sizeof(ngx_http_gateway_cache_fill_t));
+    fill = ngx_alloc(sizeof(ngx_http_gateway_cache_fill_t), ngx_cycle->log);
     if (fill == NULL) {
-        goto failed;
+        return NULL;
     }
 
-    fill->pool = pool;
+    ngx_memzero(fill, offsetof(ngx_http_gateway_cache_fill_t, key));
+
     fill->conf = ctx->conf;
     fill->ctx = ctx;
-
-    ngx_memcpy(fill->key, ctx->key, GW_CACHE_KEY_LEN);
-    ngx_memcpy(fill->lock_key, ctx->lock_key, GW_CACHE_LOCK_KEY_LEN);
-
-    ngx_str_set(&argv[0], "SET");
-    argv[1].data = fill->lock_key;
-    argv[1].len = GW_CACHE_LOCK_KEY_LEN;
-    ngx_str_set(&argv[2], "1");
-    ngx_str_set(&argv[3], "NX");
-    ngx_str_set(&argv[4], "PX");
-    ngx_str_set(&argv[5], NGX_HTTP_GATEWAY_CACHE_LOCK_MS);
-
     fill->ttl_ms = ttl_ms;
+    fill->key_len = ctx->key_len;
+    ngx_memcpy(fill->key, ngx_http_gateway_cache_key(ctx), ctx->key_len);
 
-    if (ngx_http_gateway_redis_command(ctx->conf->redis, pool,
+    /* SET lock 1 NX PX 5000 */
+
+    p = fill->lock_command + NGX_HTTP_GATEWAY_CACHE_LOCK_HEAD;
+    fill->lock_key_len = gw_cache_lock_key((const char *) fill->key,
+                                           fill->key_len, (char *) p);
+    ngx_http_gateway_cache_fill_lock_head(fill,
+                                          NGX_HTTP_GATEWAY_CACHE_LOCK_SET);
+    p = ngx_cpymem(p + fill->lock_key_len, NGX_HTTP_GATEWAY_CACHE_LOCK_TAIL,
+                   sizeof(NGX_HTTP_GATEWAY_CACHE_LOCK_TAIL) - 1);
+
+    /* no pool: the answer always comes, and the fill waits for it */
+
+    if (ngx_http_gateway_redis_command_encoded(ctx->conf->redis, NULL,
                                        ngx_http_gateway_cache_fill_locked,
-                                       fill, 6, argv)
+                                       fill, fill->lock_command,
+                                       p - fill->lock_command)
         == NULL)
     {
-        goto failed;
+        ngx_free(fill);
+        return NULL;
     }
 
     fill->lock = NGX_HTTP_GATEWAY_CACHE_LOCK_ASKED;
 
-    cln->handler = ngx_http_gateway_cache_fill_request_done;
-    cln->data = ctx;
-
     return fill;
+}
 
-failed:
 
-    if (pool) {
-        ngx_destroy_pool(pool);
-    }
+/* "*6 $3 SET $NN" or "*2 $3 DEL $NN" before the lock's key */
 
-    return NULL;
+static void
+ngx_http_gateway_cache_fill_lock_head(ngx_http_gateway_cache_fill_t *fill,
+    const char *head)
+{
+    u_char  *p;
+
+    p = ngx_cpymem(fill->lock_command, head,
+                   NGX_HTTP_GATEWAY_CACHE_LOCK_HEAD - 4);
+    *p++ = (u_char) ('0' + fill->lock_key_len / 10);
+    *p++ = (u_char) ('0' + fill->lock_key_len % 10);
+    *p++ = '\r';
+    *p = '\n';
 }
 
 
@@ -317,8 +338,8 @@ ngx_http_gateway_cache_fill_store(ngx_http_gateway_cache_fill_t *fill)
     /* SET KEY VALUE PX TTL in RESP, around the entry */
 
     p = ngx_cpymem(head, "*5\r\n$3\r\nSET\r\n", sizeof("*5\r\n$3\r\nSET\r\n") - 1);
-    p = ngx_http_gateway_redis_encode_len(p, '$', GW_CACHE_KEY_LEN);
-    p = ngx_cpymem(p, fill->key, GW_CACHE_KEY_LEN);
+    p = ngx_http_gateway_redis_encode_len(p, '$', fill->key_len);
+    p = ngx_cpymem(p, fill->key, fill->key_len);
     *p++ = '\r';
     *p++ = '\n';
     p = ngx_http_gateway_redis_encode_len(p, '$', fill->len);
@@ -330,8 +351,7 @@ ngx_http_gateway_cache_fill_store(ngx_http_gateway_cache_fill_t *fill)
                       sizeof("\r\n$2\r\nPX\r\n") - 1);
     last = ngx_http_gateway_redis_encode_uint(last, fill->ttl_ms);
 
-    (void) ngx_http_gateway_redis_command_encoded(fill->conf->redis,
-                                          fill->pool,
+    (void) ngx_http_gateway_redis_command_encoded(fill->conf->redis, NULL,
                                           ngx_http_gateway_cache_fill_stored,
                                           fill->conf, start, last - start);
 
@@ -357,21 +377,22 @@ ngx_http_gateway_cache_fill_stored(void *data,
 static void
 ngx_http_gateway_cache_fill_unlock(ngx_http_gateway_cache_fill_t *fill)
 {
-    ngx_str_t  argv[2];
-
     if (fill->lock != NGX_HTTP_GATEWAY_CACHE_LOCK_HELD) {
         return;
     }
 
     fill->lock = NGX_HTTP_GATEWAY_CACHE_LOCK_REFUSED;
 
-    ngx_str_set(&argv[0], "DEL");
-    argv[1].data = fill->lock_key;
-    argv[1].len = GW_CACHE_LOCK_KEY_LEN;
+    /* DEL lock, in the SET's place: sent (copied) before this returns */
 
-    (void) ngx_http_gateway_redis_command(fill->conf->redis, fill->pool,
+    ngx_http_gateway_cache_fill_lock_head(fill,
+                                          NGX_HTTP_GATEWAY_CACHE_LOCK_DEL);
+
+    (void) ngx_http_gateway_redis_command_encoded(fill->conf->redis, NULL,
                                           ngx_http_gateway_cache_fill_unlocked,
-                                          NULL, 2, argv);
+                                          NULL, fill->lock_command,
+                                          NGX_HTTP_GATEWAY_CACHE_LOCK_HEAD
+                                          + fill->lock_key_len + 2);
 }
 
 
@@ -384,8 +405,8 @@ ngx_http_gateway_cache_fill_unlocked(void *data,
 
 
 /*
- * The fill's pool goes: commands still on their way are detached, and are
- * sent and answered all the same.
+ * The fill goes: the commands still on their way (the entry's SET, the
+ * lock's DEL) do not need it.
  */
 
 static void
@@ -400,20 +421,5 @@ ngx_http_gateway_cache_fill_destroy(ngx_http_gateway_cache_fill_t *fill)
         ngx_free(fill->data);
     }
 
-    ngx_destroy_pool(fill->pool);
-}
-
-
-/* The request's pool goes: a fill it had not completed is abandoned. */
-
-static void
-ngx_http_gateway_cache_fill_request_done(void *data)
-{
-    ngx_http_gateway_cache_ctx_t *ctx = data;
-
-    /* a fill that completed, or ended, is no longer the request's */
-
-    if (ctx->fill) {
-        ngx_http_gateway_cache_fill_abandon(ctx->fill);
-    }
+    ngx_free(fill);
 }

@@ -33,7 +33,7 @@ ngx_http_gateway_cache_serve(ngx_http_request_t *r)
     ngx_http_gateway_cache_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_gateway_cache_module);
-    e = ctx->entry;
+    e = &ctx->entry;
 
     r->headers_out.status = e->meta.status;
     r->headers_out.content_length_n = e->body_len;

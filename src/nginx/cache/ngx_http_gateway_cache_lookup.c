@@ -8,10 +8,15 @@
 #include "ngx_http_gateway_cache.h"
 
 
+static ngx_http_gateway_cache_ctx_t *ngx_http_gateway_cache_ctx_create(
+    ngx_http_request_t *r, ngx_http_gateway_cache_loc_conf_t *conf);
+static void ngx_http_gateway_cache_request_done(void *data);
 static ngx_int_t ngx_http_gateway_cache_plan(ngx_http_request_t *r,
     ngx_http_gateway_cache_loc_conf_t *conf, gw_cache_request_plan_t *plan);
 static ngx_int_t ngx_http_gateway_cache_keys(ngx_http_request_t *r,
     ngx_http_gateway_cache_ctx_t *ctx);
+static ngx_int_t ngx_http_gateway_cache_key_value(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, u_char *buf, size_t size, ngx_str_t *value);
 static ngx_int_t ngx_http_gateway_cache_decide(ngx_http_request_t *r,
     ngx_http_gateway_cache_ctx_t *ctx);
 static ngx_int_t ngx_http_gateway_cache_content_handler(ngx_http_request_t *r);
@@ -20,8 +25,10 @@ static void ngx_http_gateway_cache_got(void *data,
     ngx_http_gateway_redis_reply_t *reply);
 static ngx_uint_t ngx_http_gateway_cache_found(
     ngx_http_gateway_cache_ctx_t *ctx, ngx_http_gateway_redis_reply_t *reply);
-static void ngx_http_gateway_cache_free_reply(void *data);
 
+
+/* a key this long is put together on the stack, a longer one in the pool */
+#define NGX_HTTP_GATEWAY_CACHE_KEY_STACK  256
 
 /* nginx lower-cased every request header's name while parsing */
 #define ngx_http_gateway_cache_header_is(h, name)                            \
@@ -59,14 +66,10 @@ ngx_http_gateway_cache_lookup_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_gateway_cache_ctx_t));
+    ctx = ngx_http_gateway_cache_ctx_create(r, conf);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ctx->request = r;
-    ctx->conf = conf;
-    ngx_http_set_ctx(r, ctx, ngx_http_gateway_cache_module);
 
     if (ngx_http_gateway_cache_plan(r, conf, &plan) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -105,6 +108,65 @@ ngx_http_gateway_cache_lookup_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_gateway_park(r, &ctx->wait, NULL, 0);
+}
+
+
+static ngx_http_gateway_cache_ctx_t *
+ngx_http_gateway_cache_ctx_create(ngx_http_request_t *r,
+    ngx_http_gateway_cache_loc_conf_t *conf)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_gateway_cache_ctx_t  *ctx;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx = ngx_alloc(sizeof(ngx_http_gateway_cache_ctx_t), r->connection->log);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(ctx, offsetof(ngx_http_gateway_cache_ctx_t, get));
+
+    ctx->request = r;
+    ctx->conf = conf;
+    ctx->wait.cleanup = 1;   /* ngx_http_gateway_cache_request_done() */
+
+    cln->handler = ngx_http_gateway_cache_request_done;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_gateway_cache_module);
+
+    return ctx;
+}
+
+
+/* The request ends: its state goes now, or with the GET's answer. */
+
+static void
+ngx_http_gateway_cache_request_done(void *data)
+{
+    ngx_http_gateway_cache_ctx_t *ctx = data;
+
+    ngx_http_gateway_wait_done(&ctx->wait);
+
+    /* a fill that completed, or ended, is no longer the request's */
+
+    if (ctx->fill) {
+        ngx_http_gateway_cache_fill_abandon(ctx->fill);
+    }
+
+    if (ctx->reply) {
+        ngx_http_gateway_redis_reply_free(ctx->reply);
+    }
+
+    ctx->request = NULL;
+
+    if (!ctx->asking) {
+        ngx_free(ctx);
+    }
 }
 
 
@@ -206,9 +268,11 @@ static ngx_int_t
 ngx_http_gateway_cache_keys(ngx_http_request_t *r,
     ngx_http_gateway_cache_ctx_t *ctx)
 {
+    u_char     *p;
     ngx_int_t   rc;
     ngx_str_t   key, method;
     ngx_uint_t  m;
+    u_char      buf[NGX_HTTP_GATEWAY_CACHE_KEY_STACK];
 
     method = r->method_name;
     m = r->method;
@@ -218,7 +282,8 @@ ngx_http_gateway_cache_keys(ngx_http_request_t *r,
         r->method = NGX_HTTP_GET;
     }
 
-    rc = ngx_http_complex_value(r, ctx->conf->key, &key);
+    rc = ngx_http_gateway_cache_key_value(r, ctx->conf->key, buf, sizeof(buf),
+                                          &key);
 
     r->method_name = method;
     r->method = m;
@@ -230,8 +295,81 @@ ngx_http_gateway_cache_keys(ngx_http_request_t *r,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "gateway cache: key \"%V\"", &key);
 
-    gw_cache_redis_keys((const char *) key.data, key.len,
-                        (char *) ctx->key, (char *) ctx->lock_key);
+    /* a key that may hold an identity is hashed */
+
+    ctx->key_len = gw_cache_entry_key((const char *) key.data, key.len,
+                                      ctx->conf->authorized,
+                                      (char *) ngx_http_gateway_cache_key(ctx));
+
+    /* the GET around it: "*2\r\n$3\r\nGET\r\n$NN\r\nKEY\r\n" */
+
+    p = ngx_cpymem(ctx->get, "*2\r\n$3\r\nGET\r\n$",
+                   sizeof("*2\r\n$3\r\nGET\r\n$") - 1);
+    *p++ = (u_char) ('0' + ctx->key_len / 10);
+    *p++ = (u_char) ('0' + ctx->key_len % 10);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    p += ctx->key_len;
+    *p++ = '\r';
+    *p = '\n';
+
+    return NGX_OK;
+}
+
+
+/*
+ * The key's value, as ngx_http_complex_value() makes it, but put together
+ * in buf when it fits: the request's pool is left alone (the key is only
+ * needed until it is written into the GET).
+ */
+
+static ngx_int_t
+ngx_http_gateway_cache_key_value(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, u_char *buf, size_t size, ngx_str_t *value)
+{
+    size_t                        len;
+    ngx_http_script_code_pt       code;
+    ngx_http_script_engine_t      e;
+    ngx_http_script_len_code_pt   lcode;
+
+    if (cv->lengths == NULL) {
+        *value = cv->value;
+        return NGX_OK;
+    }
+
+    ngx_http_script_flush_complex_value(r, cv);
+
+    ngx_memzero(&e, sizeof(ngx_http_script_engine_t));
+
+    e.ip = cv->lengths;
+    e.request = r;
+    e.flushed = 1;
+
+    for (len = 0; *(uintptr_t *) e.ip; len += lcode(&e)) {
+        lcode = *(ngx_http_script_len_code_pt *) e.ip;
+    }
+
+    if (len > size) {
+        return ngx_http_complex_value(r, cv, value);
+    }
+
+    e.ip = cv->values;
+    e.pos = buf;
+    e.buf.data = buf;
+    e.buf.len = len;
+
+    while (*(uintptr_t *) e.ip) {
+        code = *(ngx_http_script_code_pt *) e.ip;
+        code((ngx_http_script_engine_t *) &e);
+    }
+
+    if (e.status) {
+        return NGX_ERROR;
+    }
+
+    value->data = buf;
+    value->len = e.pos - buf;
 
     return NGX_OK;
 }
@@ -298,21 +436,22 @@ ngx_http_gateway_cache_accept_encoding(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_gateway_cache_get(ngx_http_gateway_cache_ctx_t *ctx)
 {
-    ngx_str_t  argv[2];
+    /*
+     * The client answers exactly once (NULL when late): no timeout here.
+     * Without a pool, the command is never detached: ctx waits for it.
+     */
 
-    ngx_str_set(&argv[0], "GET");
-    argv[1].data = ctx->key;
-    argv[1].len = GW_CACHE_KEY_LEN;
-
-    /* the client answers exactly once (NULL when late): no timeout here */
-
-    if (ngx_http_gateway_redis_command(ctx->conf->redis, ctx->request->pool,
+    if (ngx_http_gateway_redis_command_encoded(ctx->conf->redis, NULL,
                                        ngx_http_gateway_cache_got, ctx,
-                                       2, argv)
+                                       ctx->get,
+                                       NGX_HTTP_GATEWAY_CACHE_GET_HEAD
+                                       + ctx->key_len + 2)
         == NULL)
     {
         return NGX_ERROR;
     }
+
+    ctx->asking = 1;
 
     return NGX_OK;
 }
@@ -322,6 +461,14 @@ static void
 ngx_http_gateway_cache_got(void *data, ngx_http_gateway_redis_reply_t *reply)
 {
     ngx_http_gateway_cache_ctx_t *ctx = data;
+
+    ctx->asking = 0;
+
+    if (ctx->request == NULL) {
+        /* the request went away meanwhile */
+        ngx_free(ctx);
+        return;
+    }
 
     ngx_http_gateway_cache_result(ctx,
                                   ngx_http_gateway_cache_found(ctx, reply));
@@ -339,9 +486,7 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
     ngx_http_gateway_redis_reply_t *reply)
 {
     gw_cache_str_t            accept_encoding;
-    gw_cache_entry_t          entry;
     ngx_table_elt_t          *ae;
-    ngx_pool_cleanup_t       *cln;
     ngx_http_request_t       *r;
     gw_cache_entry_status_t   st;
 
@@ -382,7 +527,7 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
     }
 
     st = gw_cache_entry_decode(reply->str.data, reply->str.len, ngx_time(),
-                               &entry);
+                               &ctx->entry);
 
     switch (st) {
 
@@ -392,30 +537,15 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
         accept_encoding.data = ae ? (const char *) ae->value.data : NULL;
         accept_encoding.len = ae ? ae->value.len : 0;
 
-        if (!gw_cache_entry_variant_matches(&entry, accept_encoding)) {
+        if (!gw_cache_entry_variant_matches(&ctx->entry, accept_encoding)) {
             /* made for another Accept-Encoding: this one's may replace it */
             return NGX_HTTP_GATEWAY_CACHE_MISS;
         }
 
-        /*
-         * A hit is served from the reply itself: kept, not copied (the
-         * request keeps the entry only then: a miss leaves the request's
-         * pool as small as it can)
-         */
-
-        ctx->entry = ngx_palloc(r->pool, sizeof(gw_cache_entry_t));
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-
-        if (ctx->entry == NULL || cln == NULL) {
-            return NGX_HTTP_GATEWAY_CACHE_ERROR;
-        }
-
-        *ctx->entry = entry;
+        /* a hit is served from the reply itself: kept, not copied */
 
         ngx_http_gateway_redis_reply_keep(reply);
-
-        cln->handler = ngx_http_gateway_cache_free_reply;
-        cln->data = reply;
+        ctx->reply = reply;
 
         return NGX_HTTP_GATEWAY_CACHE_HIT;
 
@@ -429,11 +559,4 @@ ngx_http_gateway_cache_found(ngx_http_gateway_cache_ctx_t *ctx,
                       &ctx->conf->name);
         return NGX_HTTP_GATEWAY_CACHE_MISS;
     }
-}
-
-
-static void
-ngx_http_gateway_cache_free_reply(void *data)
-{
-    ngx_http_gateway_redis_reply_free(data);
 }

@@ -2,7 +2,8 @@
  * Private to ngx_http_gateway_metrics_module (the metrics and status
  * endpoints): the types and functions its files share.
  *
- *   ngx_http_gateway_metrics_module.c    directives, gateway_metrics
+ *   ngx_http_gateway_metrics_module.c    directives
+ *   ngx_http_gateway_metrics_scrape.c    gateway_metrics, part by part
  *   ngx_http_gateway_metrics_upstream.c  upstream response times
  *   ngx_http_gateway_status.c            gateway_status
  */
@@ -31,6 +32,9 @@ typedef struct {
 extern ngx_module_t  ngx_http_gateway_metrics_module;
 
 
+ngx_int_t ngx_http_gateway_metrics_handler(ngx_http_request_t *r);
+void ngx_http_gateway_metrics_content_type(ngx_http_request_t *r,
+    ngx_str_t *type);
 ngx_int_t ngx_http_gateway_metrics_send(ngx_http_request_t *r,
     ngx_str_t *type, ngx_chain_t *out);
 ngx_int_t ngx_http_gateway_metrics_upstream_init(ngx_conf_t *cf);

@@ -9,6 +9,7 @@
  *                                        .005 .01 .025 .05 .1 .25 .5 1 2.5
  *                                        5 10
  *
+ * A scrape is sent part by part (ngx_http_gateway_metrics_scrape.c).
  * It also times each try of an upstream block
  * (gateway_upstream_response_seconds{upstream}, see
  * ngx_http_gateway_metrics_upstream.c). The counting itself is the
@@ -22,7 +23,6 @@ static char *ngx_http_gateway_metrics_endpoint(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_gateway_metrics_buckets(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_gateway_metrics_handler(ngx_http_request_t *r);
 static void *ngx_http_gateway_metrics_create_main_conf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_gateway_metrics_init(ngx_conf_t *cf);
 
@@ -83,10 +83,6 @@ ngx_module_t  ngx_http_gateway_metrics_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
-
-
-static ngx_str_t  ngx_http_gateway_metrics_type =
-    ngx_string("text/plain; version=0.0.4; charset=utf-8");
 
 
 /* gateway_metrics, gateway_status: the location's content handler */
@@ -166,22 +162,24 @@ ngx_http_gateway_metrics_buckets(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-static ngx_int_t
-ngx_http_gateway_metrics_handler(ngx_http_request_t *r)
+/*
+ * The type, and the length of its MIME type alone (without "; version=..."):
+ * what gzip_types and the like match.
+ */
+
+void
+ngx_http_gateway_metrics_content_type(ngx_http_request_t *r, ngx_str_t *type)
 {
-    ngx_chain_t  *text;
+    u_char  *semicolon;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
+    semicolon = ngx_strlchr(type->data, type->data + type->len, ';');
+
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+
+    if (semicolon) {
+        r->headers_out.content_type_len = semicolon - type->data;
     }
-
-    text = ngx_http_gateway_stats_prometheus(r, r->pool);
-    if (text == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_gateway_metrics_send(r, &ngx_http_gateway_metrics_type,
-                                         text);
 }
 
 
@@ -213,8 +211,7 @@ ngx_http_gateway_metrics_send(ngx_http_request_t *r, ngx_str_t *type,
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = len;
-    r->headers_out.content_type = *type;
-    r->headers_out.content_type_len = type->len;
+    ngx_http_gateway_metrics_content_type(r, type);
 
     rc = ngx_http_send_header(r);
 

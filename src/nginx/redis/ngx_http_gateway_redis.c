@@ -89,6 +89,8 @@ static ngx_int_t ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link,
     u_char *data, size_t len);
 static void ngx_http_gateway_redis_closed(ngx_http_gateway_link_t *link);
 static size_t ngx_http_gateway_redis_pending(redisReader *reader);
+static ngx_http_gateway_redis_reply_t *ngx_http_gateway_redis_next_short(
+    redisReader *reader);
 
 static void *ngx_http_gateway_redis_string(const redisReadTask *task,
     char *str, size_t len);
@@ -296,11 +298,14 @@ ngx_http_gateway_redis_start(ngx_http_gateway_redis_cmd_t *cmd,
     ngx_http_gateway_redis_t  *redis;
 
     redis = cmd->redis;
+    cln = NULL;
 
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
-        ngx_http_gateway_redis_free_cmd(cmd);
-        return NULL;
+    if (pool) {
+        cln = ngx_pool_cleanup_add(pool, 0);
+        if (cln == NULL) {
+            ngx_http_gateway_redis_free_cmd(cmd);
+            return NULL;
+        }
     }
 
     cmd->deadline = ngx_current_msec + redis->timeout;
@@ -315,9 +320,11 @@ ngx_http_gateway_redis_start(ngx_http_gateway_redis_cmd_t *cmd,
         return NULL;
     }
 
-    cln->handler = ngx_http_gateway_redis_detach;
-    cln->data = cmd;
-    cmd->cln = cln;
+    if (cln) {
+        cln->handler = ngx_http_gateway_redis_detach;
+        cln->data = cmd;
+        cmd->cln = cln;
+    }
 
     return cmd;
 }
@@ -437,13 +444,18 @@ sent:
 u_char *
 ngx_http_gateway_redis_encode_len(u_char *p, u_char type, uint64_t n)
 {
-    u_char  *digit;
-    u_char   digits[NGX_INT64_LEN];
-
-    digit = ngx_http_gateway_redis_digits(digits + NGX_INT64_LEN, n);
+    uint64_t  rest;
 
     *p++ = type;
-    p = ngx_cpymem(p, digit, digits + NGX_INT64_LEN - digit);
+
+    /* the digits written backwards from their end: no copy */
+
+    for (rest = n / 10; rest; rest /= 10) {
+        p++;
+    }
+
+    (void) ngx_http_gateway_redis_digits(++p, n);
+
     *p++ = '\r';
     *p++ = '\n';
 
@@ -646,17 +658,29 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
     }
 
     for ( ;; ) {
-        if (redisReaderGetReply(redis->reader, &r) != REDIS_OK) {
-            ngx_http_gateway_link_fail(link, "invalid answer",
-                                 ((redisReader *) redis->reader)->errstr);
-            return NGX_ERROR;
-        }
+        reply = ngx_http_gateway_redis_next_short(reader);
 
-        if (r == NULL) {
-            break;
-        }
+        if (reply == NULL) {
+            if (reader->pos == reader->len) {
+                /* all read: the buffer starts over */
+                sdsclear(reader->buf);
+                reader->pos = 0;
+                reader->len = 0;
+                break;
+            }
 
-        reply = r;
+            if (redisReaderGetReply(reader, &r) != REDIS_OK) {
+                ngx_http_gateway_link_fail(link, "invalid answer",
+                                           reader->errstr);
+                return NGX_ERROR;
+            }
+
+            if (r == NULL) {
+                break;
+            }
+
+            reply = r;
+        }
 
         if (reply->borrowed) {
             /* the reply takes the buffer it lies in; the reader gets another */
@@ -861,6 +885,76 @@ ngx_http_gateway_redis_pending(redisReader *reader)
     total = (p + 2 - start) + n + 2;
 
     return total > (size_t) (last - start) ? total - (last - start) : 0;
+}
+
+
+/*
+ * The short replies of a cache miss (nil for its GET; OK for a SET, 1 or 0
+ * for a DEL when it fills), taken without hiredis when one comes next,
+ * between replies. Bytes before the reader's position are never read
+ * again, so taking them is all.
+ */
+
+static ngx_http_gateway_redis_reply_t *
+ngx_http_gateway_redis_next_short(redisReader *reader)
+{
+    u_char                          *p;
+    size_t                           n, used, extra;
+    ngx_uint_t                       type;
+    ngx_http_gateway_redis_reply_t  *reply;
+
+    if (!(reader->ridx == -1
+          || (reader->ridx == 0 && reader->rstack[0].type < 0)))
+    {
+        return NULL;
+    }
+
+    p = (u_char *) reader->buf + reader->pos;
+    n = reader->len - reader->pos;
+    extra = 0;
+
+    if (n >= 5 && ngx_memcmp(p, "$-1\r\n", 5) == 0) {
+        type = NGX_HTTP_GATEWAY_REDIS_NIL;
+        used = 5;
+
+    } else if (n >= 5 && ngx_memcmp(p, "+OK\r\n", 5) == 0) {
+        type = NGX_HTTP_GATEWAY_REDIS_STATUS;
+        used = 5;
+        extra = sizeof("OK");
+
+    } else if (n >= 4 && p[0] == ':' && (p[1] == '0' || p[1] == '1')
+               && p[2] == '\r' && p[3] == '\n')
+    {
+        type = NGX_HTTP_GATEWAY_REDIS_INTEGER;
+        used = 4;
+
+    } else {
+        return NULL;
+    }
+
+    reply = ngx_http_gateway_redis_block(sizeof(ngx_http_gateway_redis_reply_t)
+                                         + extra);
+    if (reply == NULL) {
+        return NULL;   /* hiredis tries, and fails the same way */
+    }
+
+    ngx_memzero(reply, sizeof(ngx_http_gateway_redis_reply_t));
+    reply->type = type;
+    reply->size = sizeof(ngx_http_gateway_redis_reply_t) + extra;
+
+    if (type == NGX_HTTP_GATEWAY_REDIS_STATUS) {
+        /* terminated, as the reader's are */
+        reply->str.data = ngx_cpymem(reply + 1, "OK", sizeof("OK"))
+                          - sizeof("OK");
+        reply->str.len = sizeof("OK") - 1;
+
+    } else if (type == NGX_HTTP_GATEWAY_REDIS_INTEGER) {
+        reply->integer = p[1] - '0';
+    }
+
+    reader->pos += used;
+
+    return reply;
 }
 
 

@@ -5,9 +5,10 @@
  * parses the replies.
  *
  * A command is sent with a pool (the request's): if that pool goes away
- * first, the command is detached and its answer dropped. Every command gets
- * exactly one call of its handler: the reply, or NULL when Redis failed,
- * was too slow (timeout=) or the link went down.
+ * first, the command is detached and its answer dropped. Without a pool
+ * (NULL), it is never detached: its data must live until the handler is
+ * called. Every command gets exactly one call of its handler: the reply,
+ * or NULL when Redis failed, was too slow (timeout=) or the link went down.
  */
 
 #ifndef _NGX_HTTP_GATEWAY_REDIS_H_INCLUDED_

@@ -6,7 +6,8 @@
  *
  *   gateway_route NAME;          (server, location) the route label of
  *                                a location's series, default the
- *                                location's name as written;
+ *                                location's name as written ("server
+ *                                NAME" at server level);
  *                                $gateway_route
  *   gateway_metrics_zone SIZE;   (http) the stats zone, default 1m
  *   $gateway_stats               the registry as Prometheus text
@@ -465,26 +466,38 @@ ngx_http_gateway_conf_route(ngx_conf_t *cf)
 
 /*
  * The location as written: "/api/", "= /login", "^~ /static/", "~ \.php$",
- * "@fallback"; empty at server level.
+ * "@fallback". At server level (a request no location took: a server-level
+ * return, a bad request, a URI no location matches) "server NAME", NAME
+ * the server's first server_name, or "server" when it has none.
  */
 
 static ngx_int_t
 ngx_http_gateway_location_label(ngx_conf_t *cf, ngx_str_t *label)
 {
     u_char                    *p;
+    ngx_str_t                 *name;
     const char                *modifier;
+    ngx_http_core_srv_conf_t  *cscf;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    name = &clcf->name;
 
-    modifier = clcf->exact_match ? "= "
-               : clcf->noregex ? "^~ "
+    if (name->len == 0) {
+        cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+        name = &cscf->server_name;
+        modifier = name->len ? "server " : "server";
+
+    } else {
+        modifier = clcf->exact_match ? "= "
+                   : clcf->noregex ? "^~ "
 #if (NGX_PCRE)
-               : clcf->regex ? "~ "
+                   : clcf->regex ? "~ "
 #endif
-               : "";
+                   : "";
+    }
 
-    label->len = ngx_strlen(modifier) + clcf->name.len;
+    label->len = ngx_strlen(modifier) + name->len;
 
     p = ngx_pnalloc(cf->pool, label->len + 1);
     if (p == NULL) {
@@ -492,7 +505,7 @@ ngx_http_gateway_location_label(ngx_conf_t *cf, ngx_str_t *label)
     }
 
     label->data = p;
-    ngx_sprintf(p, "%s%V", modifier, &clcf->name);
+    ngx_sprintf(p, "%s%V", modifier, name);
 
     return NGX_OK;
 }

@@ -102,6 +102,13 @@ typedef struct {
 } ngx_http_gateway_stats_cells_t;
 
 
+/* A series as read: its key and cells, copied out of the zone. */
+struct ngx_http_gateway_stats_copy_s {
+    ngx_str_t                           key;
+    ngx_atomic_uint_t                  *values;
+};
+
+
 struct ngx_http_gateway_stats_emit_s {
     ngx_http_gateway_stats_family_t    *family;
     ngx_pool_t                         *pool;
@@ -129,11 +136,12 @@ static void ngx_http_gateway_stats_handle(
 static void ngx_http_gateway_stats_delete(ngx_slab_pool_t *shpool,
     ngx_http_gateway_stats_sh_t *sh, ngx_http_gateway_stats_family_sh_t *fsh,
     ngx_http_gateway_stats_series_sh_t *s);
-static ngx_int_t ngx_http_gateway_stats_read_family(ngx_pool_t *pool,
-    ngx_http_gateway_stats_family_t *family, ngx_array_t *series);
-static ngx_uint_t ngx_http_gateway_stats_split(
+static ngx_int_t ngx_http_gateway_stats_copy(ngx_pool_t *pool,
+    ngx_http_gateway_stats_family_t *family,
+    ngx_http_gateway_stats_read_t *read);
+static ngx_int_t ngx_http_gateway_stats_split(
     ngx_http_gateway_stats_family_t *family, ngx_str_t *key,
-    gw_metric_str_t *values, ngx_pool_t *pool);
+    gw_metric_str_t *values);
 
 
 static ngx_http_gateway_shm_type_t  ngx_http_gateway_stats_shm_type = {
@@ -941,220 +949,317 @@ ngx_http_gateway_stats_series_remove(ngx_http_gateway_stat_t *stat)
 
 /* reading */
 
-ngx_array_t *
-ngx_http_gateway_stats_read(ngx_http_request_t *r, ngx_pool_t *pool)
+ngx_uint_t
+ngx_http_gateway_stats_nfamilies(ngx_http_request_t *r)
 {
-    ngx_uint_t                         i;
-    ngx_array_t                       *out, series;
-    ngx_http_gateway_stats_t          *stats;
-    ngx_http_gateway_stats_emit_t      emit;
-    ngx_http_gateway_stats_read_t     *read;
-    ngx_http_gateway_stats_family_t  **family;
-    ngx_http_gateway_main_conf_t      *gmcf;
+    ngx_http_gateway_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_module);
-    stats = gmcf->stats;
 
-    out = ngx_array_create(pool, stats->families.nelts + 1,
-                           sizeof(ngx_http_gateway_stats_read_t));
-    if (out == NULL) {
-        return NULL;
-    }
+    return gmcf->stats->families.nelts;
+}
 
-    family = stats->families.elts;
 
-    for (i = 0; i < stats->families.nelts; i++) {
+ngx_int_t
+ngx_http_gateway_stats_read(ngx_http_request_t *r, ngx_uint_t i,
+    ngx_pool_t *pool, ngx_http_gateway_stats_read_t *read)
+{
+    ngx_array_t                       series;
+    ngx_http_gateway_stats_emit_t     emit;
+    ngx_http_gateway_stats_family_t  *family;
+    ngx_http_gateway_main_conf_t     *gmcf;
 
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_module);
+    family = ((ngx_http_gateway_stats_family_t **)
+              gmcf->stats->families.elts)[i];
+
+    ngx_memzero(read, sizeof(ngx_http_gateway_stats_read_t));
+    read->family = family->gw;
+    read->counted = family;
+
+    if (family->def->collect) {
         if (ngx_array_init(&series, pool, 8, sizeof(gw_metric_series_t))
             != NGX_OK)
         {
-            return NULL;
+            return NGX_ERROR;
         }
 
-        if (family[i]->def->collect) {
-            emit.family = family[i];
-            emit.pool = pool;
-            emit.series = &series;
-            emit.failed = 0;
+        emit.family = family;
+        emit.pool = pool;
+        emit.series = &series;
+        emit.failed = 0;
 
-            family[i]->def->collect(&emit, family[i]->data);
+        family->def->collect(&emit, family->data);
 
-            if (emit.failed) {
-                return NULL;
-            }
-
-        } else if (family[i]->sh
-                   && ngx_http_gateway_stats_read_family(pool, family[i],
-                                                         &series)
-                      != NGX_OK)
-        {
-            return NULL;
+        if (emit.failed) {
+            return NGX_ERROR;
         }
 
-        read = ngx_array_push(out);
-        if (read == NULL) {
-            return NULL;
-        }
+        read->counted = NULL;
+        read->emitted = series.elts;
+        read->nemitted = series.nelts;
 
-        read->family = family[i]->gw;
-        read->series = series.elts;
-        read->nseries = series.nelts;
+        return NGX_OK;
     }
 
-    return out;
+    if (family->sh == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_gateway_stats_copy(pool, family, read);
 }
 
 
 /*
- * A family's series, one gw_metric_series_t per cell that counted
- * something (or per series without dimensions), copied under the mutex.
+ * A family's series as they are now, copied under the mutex and nothing
+ * more (their keys and cells): what they mean is worked out afterwards,
+ * part by part (ngx_http_gateway_stats_read_more).
  */
 
 static ngx_int_t
-ngx_http_gateway_stats_read_family(ngx_pool_t *pool,
-    ngx_http_gateway_stats_family_t *family, ngx_array_t *series)
+ngx_http_gateway_stats_copy(ngx_pool_t *pool,
+    ngx_http_gateway_stats_family_t *family,
+    ngx_http_gateway_stats_read_t *read)
 {
-    uint64_t                            *buckets, count;
-    ngx_int_t                            rc;
-    ngx_uint_t                           cell, c, d, i, n, nvalues;
+    u_char                              *keys;
+    size_t                               nkeys;
+    ngx_uint_t                           n, nvalues;
     ngx_queue_t                         *q;
-    gw_metric_str_t                     *values, *keyed;
     ngx_slab_pool_t                     *shpool;
-    gw_metric_series_t                  *ms;
-    ngx_atomic_uint_t                   *v;
-    ngx_http_gateway_stats_dim_t        *dims;
+    ngx_atomic_uint_t                   *values;
+    ngx_http_gateway_stats_copy_t       *copy;
     ngx_http_gateway_stats_family_sh_t  *fsh;
     ngx_http_gateway_stats_series_sh_t  *s;
 
     fsh = family->sh;
     shpool = family->stats->shm->shpool;
-    dims = family->def->dims;
-    nvalues = family->per_cell;
-    rc = NGX_OK;
+    nvalues = family->ncells * family->per_cell;
 
     ngx_shmtx_lock(&shpool->mutex);
 
+    n = 0;
+    nkeys = 0;
+
     for (q = ngx_queue_head(&fsh->series);
-         q != ngx_queue_sentinel(&fsh->series) && rc == NGX_OK;
+         q != ngx_queue_sentinel(&fsh->series);
          q = ngx_queue_next(q))
     {
         s = ngx_queue_data(q, ngx_http_gateway_stats_series_sh_t, queue);
-        keyed = NULL;
+        n++;
+        nkeys += s->node.str.len;
+    }
 
-        for (cell = 0; cell < family->ncells; cell++) {
-            v = &s->values[cell * nvalues];
+    copy = ngx_palloc(pool, (n + 1) * sizeof(ngx_http_gateway_stats_copy_t));
+    values = ngx_palloc(pool, (n * nvalues + 1) * sizeof(ngx_atomic_uint_t));
+    keys = ngx_pnalloc(pool, nkeys + 1);
 
-            if (family->def->type == GW_METRIC_HISTOGRAM) {
-                buckets = ngx_palloc(pool, (fsh->nbounds + 1)
-                                           * sizeof(uint64_t));
-                if (buckets == NULL) {
-                    rc = NGX_ERROR;
-                    break;
-                }
+    if (copy == NULL || values == NULL || keys == NULL) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_ERROR;
+    }
 
-                count = 0;
+    read->copies = copy;
+    read->ncopies = n;
 
-                for (i = 0; i <= fsh->nbounds; i++) {
-                    buckets[i] = v[i];
-                    count += buckets[i];
-                }
+    for (q = ngx_queue_head(&fsh->series);
+         q != ngx_queue_sentinel(&fsh->series);
+         q = ngx_queue_next(q))
+    {
+        s = ngx_queue_data(q, ngx_http_gateway_stats_series_sh_t, queue);
 
-            } else {
-                buckets = NULL;
-                count = v[0];
-            }
+        copy->key.data = keys;
+        copy->key.len = s->node.str.len;
+        keys = ngx_cpymem(keys, s->node.str.data, s->node.str.len);
 
-            /* cells of dimensions that never counted are left out */
-
-            if (count == 0 && family->ndims
-                && family->def->type != GW_METRIC_GAUGE)
-            {
-                continue;
-            }
-
-            if (keyed == NULL) {
-                keyed = ngx_palloc(pool, (family->nkeyed + 1)
-                                         * sizeof(gw_metric_str_t));
-                if (keyed == NULL
-                    || ngx_http_gateway_stats_split(family, &s->node.str,
-                                                    keyed, pool)
-                       != NGX_OK)
-                {
-                    rc = NGX_ERROR;
-                    break;
-                }
-            }
-
-            values = ngx_palloc(pool, (family->gw.nlabels + 1)
-                                      * sizeof(gw_metric_str_t));
-            ms = ngx_array_push(series);
-
-            if (values == NULL || ms == NULL) {
-                rc = NGX_ERROR;
-                break;
-            }
-
-            ngx_memcpy(values, keyed, family->nkeyed * sizeof(gw_metric_str_t));
-
-            /* the dimensions' values of this cell, the last varying fastest */
-
-            c = cell;
-
-            for (d = family->ndims; d-- > 0; /* void */) {
-                for (n = 0; dims[d].values[n].len; n++) { /* void */ }
-
-                values[family->nkeyed + d].data =
-                                          (char *) dims[d].values[c % n].data;
-                values[family->nkeyed + d].len = dims[d].values[c % n].len;
-                c /= n;
-            }
-
-            ngx_memzero(ms, sizeof(gw_metric_series_t));
-            ms->values = values;
-
-            if (buckets) {
-                ms->buckets = buckets;
-                ms->sum = (double) v[fsh->nbounds + 1] * family->def->unit;
-
-            } else if (family->def->type == GW_METRIC_GAUGE) {
-                ms->value = (double) (ngx_atomic_int_t) v[0];
-
-            } else {
-                ms->value = (double) v[0];
-            }
-        }
+        copy->values = values;
+        ngx_memcpy(values, (void *) s->values,
+                   nvalues * sizeof(ngx_atomic_uint_t));
+        values += nvalues;
+        copy++;
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    return rc;
+    return NGX_OK;
 }
 
 
-/* The series' keyed label values, copied out of the zone. */
+/*
+ * The next series of a family read, one gw_metric_series_t per cell that
+ * counted something (or per series without dimensions), until they hold
+ * max_samples sample lines; none when the family is done.
+ */
 
-static ngx_uint_t
-ngx_http_gateway_stats_split(ngx_http_gateway_stats_family_t *family,
-    ngx_str_t *key, gw_metric_str_t *values, ngx_pool_t *pool)
+ngx_int_t
+ngx_http_gateway_stats_read_more(ngx_http_gateway_stats_read_t *read,
+    ngx_pool_t *pool, size_t max_samples)
 {
-    u_char      *p, *end, *copy;
-    ngx_uint_t   i;
+    size_t                               per_series, samples;
+    uint64_t                            *buckets, count;
+    ngx_uint_t                           c, d, i, n, nbounds, cell;
+    gw_metric_str_t                     *values, *keyed;
+    gw_metric_series_t                  *ms;
+    ngx_atomic_uint_t                   *v;
+    ngx_http_gateway_stats_dim_t        *dims;
+    ngx_http_gateway_stats_copy_t       *copy, *keyed_of;
+    ngx_http_gateway_stats_family_t     *family;
 
-    if (family->nkeyed == 0) {
+    per_series = gw_prom_series_samples(&read->family);
+    family = read->counted;
+    read->nseries = 0;
+
+    if (family == NULL) {
+        /* a collected family: handed out as emitted */
+
+        if (read->copy == read->nemitted) {
+            return NGX_OK;
+        }
+
+        n = ngx_min(max_samples / per_series, read->nemitted - read->copy - 1)
+            + 1;
+
+        read->series = read->emitted + read->copy;
+        read->nseries = n;
+        read->copy += n;
+
         return NGX_OK;
     }
 
-    copy = ngx_pnalloc(pool, key->len);
-    if (copy == NULL) {
+    if (read->copy == read->ncopies) {
+        return NGX_OK;
+    }
+
+    /* at most a series per cell left */
+
+    n = ngx_min(max_samples / per_series,
+                (read->ncopies - read->copy) * family->ncells - read->cell - 1)
+        + 1;
+
+    read->series = ngx_palloc(pool, n * sizeof(gw_metric_series_t));
+    if (read->series == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(copy, key->data, key->len);
+    dims = family->def->dims;
+    nbounds = read->family.nbounds;
+    samples = 0;
+    keyed = NULL;
+    keyed_of = NULL;
 
-    p = copy;
+    while (read->copy < read->ncopies && samples < max_samples
+           && read->nseries < n)
+    {
+        copy = &read->copies[read->copy];
+        cell = read->cell;
+        v = &copy->values[cell * family->per_cell];
+
+        /* on to the next cell now: "continue" below skips this one */
+
+        if (++read->cell == family->ncells) {
+            read->cell = 0;
+            read->copy++;
+        }
+
+        if (family->def->type == GW_METRIC_HISTOGRAM) {
+            count = 0;
+
+            for (i = 0; i <= nbounds; i++) {
+                count += v[i];
+            }
+
+        } else {
+            count = v[0];
+        }
+
+        /* cells of dimensions that never counted are left out */
+
+        if (count == 0 && family->ndims
+            && family->def->type != GW_METRIC_GAUGE)
+        {
+            continue;
+        }
+
+        if (keyed_of != copy) {
+            keyed = ngx_palloc(pool, (family->nkeyed + 1)
+                                     * sizeof(gw_metric_str_t));
+            if (keyed == NULL
+                || ngx_http_gateway_stats_split(family, &copy->key, keyed)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            keyed_of = copy;
+        }
+
+        values = ngx_palloc(pool, (family->gw.nlabels + 1)
+                                  * sizeof(gw_metric_str_t));
+        if (values == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(values, keyed, family->nkeyed * sizeof(gw_metric_str_t));
+
+        /* the dimensions' values of this cell, the last varying fastest */
+
+        c = cell;
+
+        for (d = family->ndims; d-- > 0; /* void */) {
+            for (i = 0; dims[d].values[i].len; i++) { /* void */ }
+
+            values[family->nkeyed + d].data =
+                                          (char *) dims[d].values[c % i].data;
+            values[family->nkeyed + d].len = dims[d].values[c % i].len;
+            c /= i;
+        }
+
+        ms = &read->series[read->nseries++];
+        ngx_memzero(ms, sizeof(gw_metric_series_t));
+        ms->values = values;
+
+        if (family->def->type == GW_METRIC_HISTOGRAM) {
+            buckets = ngx_palloc(pool, (nbounds + 1) * sizeof(uint64_t));
+            if (buckets == NULL) {
+                return NGX_ERROR;
+            }
+
+            for (i = 0; i <= nbounds; i++) {
+                buckets[i] = v[i];
+            }
+
+            ms->buckets = buckets;
+            ms->sum = (double) v[nbounds + 1] * family->def->unit;
+
+        } else if (family->def->type == GW_METRIC_GAUGE) {
+            ms->value = (double) (ngx_atomic_int_t) v[0];
+
+        } else {
+            ms->value = (double) v[0];
+        }
+
+        samples += per_series;
+    }
+
+    return NGX_OK;
+}
+
+
+/* The series' keyed label values, pointing into its key (a copy). */
+
+static ngx_int_t
+ngx_http_gateway_stats_split(ngx_http_gateway_stats_family_t *family,
+    ngx_str_t *key, gw_metric_str_t *values)
+{
+    u_char      *p, *end;
+    ngx_uint_t   i;
+
+    p = key->data;
 
     for (i = 0; i < family->nkeyed; i++) {
-        end = ngx_strlchr(p, copy + key->len, '\0');
+        end = ngx_strlchr(p, key->data + key->len, '\0');
+        if (end == NULL) {
+            return NGX_ERROR;
+        }
 
         values[i].data = (char *) p;
         values[i].len = end - p;

@@ -36,6 +36,7 @@
 typedef struct ngx_http_gateway_stats_s         ngx_http_gateway_stats_t;
 typedef struct ngx_http_gateway_stats_family_s  ngx_http_gateway_stats_family_t;
 typedef struct ngx_http_gateway_stats_emit_s    ngx_http_gateway_stats_emit_t;
+typedef struct ngx_http_gateway_stats_copy_s    ngx_http_gateway_stats_copy_t;
 
 
 /* A label whose values are known in advance: a value cell each. */
@@ -170,31 +171,78 @@ void ngx_http_gateway_stats_emit(ngx_http_gateway_stats_emit_t *emit,
 
 /* --- reading (the renderers) -------------------------------------------- */
 
-/* A family as read: ready for gw_prom_write_series(), in the pool. */
+/*
+ * A family as read (in a pool): its series, handed out a batch at a time,
+ * ready for gw_prom_write_part().
+ */
 typedef struct {
     gw_metric_family_t                 family;
-    gw_metric_series_t                *series;
+    gw_metric_series_t                *series;   /* the batch */
     ngx_uint_t                         nseries;
+
+    /* the registry's */
+    ngx_http_gateway_stats_family_t   *counted;  /* NULL: collected */
+    ngx_http_gateway_stats_copy_t     *copies;   /* counted: as read */
+    ngx_uint_t                         ncopies;
+    gw_metric_series_t                *emitted;  /* collected */
+    ngx_uint_t                         nemitted;
+    ngx_uint_t                         copy;     /* the next to hand out */
+    ngx_uint_t                         cell;     /* and its next cell */
 } ngx_http_gateway_stats_read_t;
 
+/* How many families this worker's configuration has. */
+ngx_uint_t ngx_http_gateway_stats_nfamilies(ngx_http_request_t *r);
+
 /*
- * Every family of this worker's configuration with its series and their
- * values now, copied into pool one family at a time under the zone's
- * mutex (counters are read without stopping anyone). An array of
- * ngx_http_gateway_stats_read_t, or NULL when out of memory.
+ * Family i as it is now, copied into pool in one go under the zone's
+ * mutex (counters are read without stopping anyone), so the family is
+ * consistent in itself; NGX_ERROR when out of memory.
  */
-ngx_array_t *ngx_http_gateway_stats_read(ngx_http_request_t *r,
-    ngx_pool_t *pool);
+ngx_int_t ngx_http_gateway_stats_read(ngx_http_request_t *r, ngx_uint_t i,
+    ngx_pool_t *pool, ngx_http_gateway_stats_read_t *read);
+
+/*
+ * The next batch of a family read into read->series: whole series holding
+ * at least max_samples sample lines, or what is left (none at the end).
+ */
+ngx_int_t ngx_http_gateway_stats_read_more(
+    ngx_http_gateway_stats_read_t *read, ngx_pool_t *pool,
+    size_t max_samples);
 
 /* Series the zone could not hold since it was made. */
 uint64_t ngx_http_gateway_stats_dropped(ngx_http_request_t *r);
 
 /*
- * All of it as Prometheus text (version 0.0.4), gateway_metrics_dropped_total
- * last: a chain of buffers from pool, or NULL when out of memory.
+ * A scrape: all of it as Prometheus text (version 0.0.4),
+ * gateway_metrics_dropped_total last, written part by part. Each family is
+ * read when its turn comes, into a pool of its own that goes once the
+ * family is written (or with the request).
  */
-ngx_chain_t *ngx_http_gateway_stats_prometheus(ngx_http_request_t *r,
-    ngx_pool_t *pool);
+typedef struct {
+    ngx_http_request_t                *request;
+    ngx_uint_t                         family;   /* the next to read */
+    ngx_pool_t                        *pool;     /* the family being written */
+    ngx_http_gateway_stats_read_t      read;
+    size_t                             next;     /* its next series */
+    gw_prom_writer_t                   writer;
+    unsigned                           done:1;
+} ngx_http_gateway_stats_scrape_t;
+
+/* A scrape of the registry now, in r's pool; NULL when out of memory. */
+ngx_http_gateway_stats_scrape_t *ngx_http_gateway_stats_scrape_create(
+    ngx_http_request_t *r);
+
+/*
+ * The next part of the text into sink: series holding at least
+ * max_samples sample lines (whole series), or what is left; sets
+ * scrape->done with the last. NGX_ERROR: out of memory.
+ */
+ngx_int_t ngx_http_gateway_stats_scrape_write(
+    ngx_http_gateway_stats_scrape_t *scrape, gw_sink_t *sink,
+    size_t max_samples);
+
+/* All of it at once: a chain of buffers from r's pool, or NULL. */
+ngx_chain_t *ngx_http_gateway_stats_prometheus(ngx_http_request_t *r);
 
 /* The core's renderers (gw_sink_t) writing into buffers from a pool. */
 typedef struct {
@@ -202,6 +250,9 @@ typedef struct {
     ngx_pool_t                        *pool;
     ngx_chain_t                       *first;
     ngx_chain_t                       *last;
+    ngx_chain_t                       *free;     /* sent buffers to reuse
+                                                    (tagged with the
+                                                    gateway module) */
 } ngx_http_gateway_chain_sink_t;
 
 void ngx_http_gateway_chain_sink_init(ngx_http_gateway_chain_sink_t *cs,

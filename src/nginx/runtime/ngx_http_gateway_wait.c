@@ -163,8 +163,13 @@ ngx_http_gateway_wait_handler(ngx_event_t *ev)
 static void
 ngx_http_gateway_wait_cleanup(void *data)
 {
-    ngx_http_gateway_wait_t  *w = data;
+    ngx_http_gateway_wait_done(data);
+}
 
+
+void
+ngx_http_gateway_wait_done(ngx_http_gateway_wait_t *w)
+{
     if (w->parked) {
         ngx_http_gateway_unpark(w);
     }

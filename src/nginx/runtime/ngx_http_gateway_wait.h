@@ -24,7 +24,9 @@ typedef struct {
     ngx_http_request_t   *request;
     unsigned              parked:1;
     unsigned              timedout:1; /* woken by its timeout */
-    unsigned              cleanup:1;  /* its pool cleanup is registered */
+    unsigned              cleanup:1;  /* its pool cleanup is registered, or
+                                         the step's own calls
+                                         ngx_http_gateway_wait_done() */
 } ngx_http_gateway_wait_t;
 
 
@@ -36,6 +38,13 @@ typedef struct {
  */
 ngx_int_t ngx_http_gateway_park(ngx_http_request_t *r,
     ngx_http_gateway_wait_t *w, ngx_queue_t *queue, ngx_msec_t timeout);
+
+/*
+ * The request ends: nothing may wake it now. For a step whose request
+ * state has a pool cleanup of its own, which calls this, and which sets
+ * w->cleanup before parking so that the waiter registers none.
+ */
+void ngx_http_gateway_wait_done(ngx_http_gateway_wait_t *w);
 
 /* Wakes a parked request (from a callback, timer or another request). */
 void ngx_http_gateway_wake(ngx_http_gateway_wait_t *w);
