@@ -20,18 +20,18 @@ use strict;
 use warnings;
 
 use FindBin;
-use lib "$FindBin::Bin/rate_limit_lib", "$FindBin::Bin/cache_lib";
+use lib "$FindBin::Bin/harness", "$FindBin::Bin/cache_lib";
 
 use Test::More;
 use Time::HiRes qw(sleep time);
-use RateLimitHarness qw(port wait_until module_path);
+use GatewayHarness qw(port wait_until module_path);
 use IO::Socket::INET;
 use CacheHarness qw(request redis_call cache_key lock_key entry);
 
 plan skip_all => 'TEST_NGINX_LOAD_MODULES must name the gateway module'
     unless module_path();
 plan skip_all => 'redis-server is not installed'
-    unless RateLimitHarness::Redis::available();
+    unless GatewayHarness::Redis::available();
 
 my $redis_port = port('TEST_NGINX_CACHE_REDIS_PORT', 20);
 my $up_port = port('TEST_NGINX_CACHE_UPSTREAM_PORT', 21);
@@ -39,12 +39,12 @@ my $gw_port = port('TEST_NGINX_CACHE_GATEWAY_PORT', 22);
 
 my $root = "$FindBin::Bin/servroot_cache_redis";
 
-my $redis = RateLimitHarness::Redis->new(dir => "$root/redis",
+my $redis = GatewayHarness::Redis->new(dir => "$root/redis",
                                          port => $redis_port)->start;
 my $up = CacheHarness::Upstream->new(dir => "$root/upstream",
                                      port => $up_port)->start;
 
-my $gw = RateLimitHarness::Nginx->new(dir => "$root/gateway", port => $gw_port,
+my $gw = GatewayHarness::Nginx->new(dir => "$root/gateway", port => $gw_port,
                                       workers => 1);
 $gw->write_conf(http => <<"EOF", server => <<"EOF");
     gateway_redis cache 127.0.0.1:$redis_port timeout=1s connect_timeout=1s;
@@ -650,7 +650,7 @@ for my $status (301, 404) {
     like(substr($gw->log_text, $before), qr/gateway cache: gateway_redis "cache"/,
          'the trouble is logged');
 
-    $redis = RateLimitHarness::Redis->new(dir => "$root/redis", port => $redis_port)->start;
+    $redis = GatewayHarness::Redis->new(dir => "$root/redis", port => $redis_port)->start;
     ok(wait_until(15, sub { (get($t))[3]{'x-cache'} =~ /^(MISS|HIT)$/ }),
        'Redis restarted: the cache works again');
     ok(wait_until(10, sub { (get($t))[3]{'x-cache'} eq 'HIT' }), 'HIT');

@@ -30,7 +30,7 @@ BEGIN {
 }
 
 use FindBin;
-use lib "$FindBin::Bin/consul", "$FindBin::Bin/rate_limit_lib";
+use lib "$FindBin::Bin/consul", "$FindBin::Bin/harness";
 
 use ConsulDouble;
 use GatewayClient qw(get sample wait_for error_log_mark error_log_since
@@ -629,8 +629,8 @@ peer "web-b.consul.test" is a host name and no "resolver" is defined at http lev
         server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
     }
 --- consul
-require RateLimitHarness;
-$::Dns = RateLimitHarness::Dns->new(port => $ENV{TEST_NGINX_DNS_PORT},
+require GatewayHarness;
+$::Dns = GatewayHarness::Dns->new(port => $ENV{TEST_NGINX_DNS_PORT},
                                     address => '127.0.0.1')->start;
 register('b', address => 'web-b.consul.test');
 --- init
@@ -679,8 +679,8 @@ ok(serves('a', 20), 'a joins, the open circuit stays open');
         location @late { return 200 "slow"; }
     }
 --- consul
-require RateLimitHarness;
-$::Blackhole = RateLimitHarness::Blackhole->new(
+require GatewayHarness;
+$::Blackhole = GatewayHarness::Blackhole->new(
                    port => $ENV{TEST_NGINX_BLACKHOLE_PORT})->start;
 register('slow');
 --- init

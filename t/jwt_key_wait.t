@@ -13,14 +13,14 @@ use warnings;
 
 use FindBin;
 use lib $FindBin::Bin;
-use lib "$FindBin::Bin/rate_limit_lib";
+use lib "$FindBin::Bin/harness";
 
 use IO::Socket::INET;
 use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep);
 use JwtMint;
-use RateLimitHarness qw(port wait_until module_path);
+use GatewayHarness qw(port wait_until module_path);
 
 plan skip_all => 'TEST_NGINX_LOAD_MODULES must name the gateway module'
     unless module_path();
@@ -79,7 +79,7 @@ sub fetches {
     return scalar @l;
 }
 
-my $nginx = RateLimitHarness::Nginx->new(dir => $dir, port => $port,
+my $nginx = GatewayHarness::Nginx->new(dir => $dir, port => $port,
                                          workers => 1);
 $nginx->write_conf(http => '', server => <<"EOF");
         location /orders {
@@ -138,7 +138,7 @@ is_deeply(\@answers, [('200 sub=alice') x 5],
           'every request is answered with the fetched keys');
 is(fetches(), 1, 'with one fetch');
 
-my (undef, $h) = RateLimitHarness::http_get($port, '/orders',
+my (undef, $h) = GatewayHarness::http_get($port, '/orders',
                                            headers => { Authorization => "Bearer $token" });
 is(fetches(), 1, 'a later request uses the keys in memory');
 

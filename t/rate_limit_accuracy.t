@@ -16,10 +16,10 @@ use strict;
 use warnings;
 
 use FindBin;
-use lib "$FindBin::Bin/rate_limit_lib";
+use lib "$FindBin::Bin/harness";
 
 use Test::More;
-use RateLimitHarness qw(count_requests port module_path token_bucket_admits);
+use GatewayHarness qw(count_requests port module_path token_bucket_admits);
 
 plan skip_all => 'TEST_NGINX_LOAD_MODULES must name the gateway module'
     unless module_path();
@@ -27,7 +27,7 @@ plan skip_all => 'TEST_NGINX_LOAD_MODULES must name the gateway module'
 my $port = port('TEST_NGINX_ACCURACY_PORT', 2);
 my $seconds = $ENV{TEST_NGINX_ACCURACY_SECONDS} || 5;
 
-my $nginx = RateLimitHarness::Nginx->new(
+my $nginx = GatewayHarness::Nginx->new(
     dir => "$FindBin::Bin/servroot_rl_accuracy", port => $port, workers => 2);
 
 $nginx->write_conf(http => <<'EOF', server => <<'EOF');

@@ -16,18 +16,18 @@ use strict;
 use warnings;
 
 use FindBin;
-use lib "$FindBin::Bin/rate_limit_lib";
+use lib "$FindBin::Bin/harness";
 
 use IO::Socket::INET;
 use Test::More;
 use Time::HiRes qw(sleep time);
-use RateLimitHarness qw(http_get port wait_until module_path count_requests
+use GatewayHarness qw(http_get port wait_until module_path count_requests
                         token_bucket_admits);
 
 plan skip_all => 'TEST_NGINX_LOAD_MODULES must name the gateway module'
     unless module_path();
 plan skip_all => 'redis-server is not installed'
-    unless RateLimitHarness::Redis::available();
+    unless GatewayHarness::Redis::available();
 
 my $redis_port = port('TEST_NGINX_REDIS_PORT', 10);
 my $auth_port = port('TEST_NGINX_REDIS_AUTH_PORT', 11);
@@ -39,12 +39,12 @@ my $dns_port = port('TEST_NGINX_DNS_PORT', 13);
 
 my $root = "$FindBin::Bin/servroot_rl_redis";
 
-my $redis = RateLimitHarness::Redis->new(dir => "$root/redis",
+my $redis = GatewayHarness::Redis->new(dir => "$root/redis",
                                          port => $redis_port)->start;
 
 sub gateway {
     my ($name, $port, $redis_line, %o) = @_;
-    my $g = RateLimitHarness::Nginx->new(dir => "$root/$name", port => $port,
+    my $g = GatewayHarness::Nginx->new(dir => "$root/$name", port => $port,
                                          workers => 2);
     $g->write_conf(http => <<"EOF", server => <<"EOF");
     $redis_line
@@ -161,7 +161,7 @@ is(get($a_port, '/free', 'erin'), 200, 'a location without limits is served');
 
 # a new Redis on the same port: no data, no scripts
 
-$redis = RateLimitHarness::Redis->new(dir => "$root/redis", port => $redis_port)->start;
+$redis = GatewayHarness::Redis->new(dir => "$root/redis", port => $redis_port)->start;
 my $n = 0;
 ok(wait_until(15, sub { get($a_port, '/t', 'probe' . $n++); keys_in_redis() > 0 }),
    'gateway A uses Redis again (the script is sent again)');
@@ -196,7 +196,7 @@ $b->stop;
 
 # -- a Redis that accepts connections and never answers --------------------
 
-my $stall = RateLimitHarness::Blackhole->new(port => $stall_port)->start;
+my $stall = GatewayHarness::Blackhole->new(port => $stall_port)->start;
 # timeouts long enough that the checks below, made while the first request
 # waits, finish in time on a busy machine
 my $c = gateway('c', $c_port,
@@ -253,7 +253,7 @@ $stall->stop;
 
 # -- a wrong password, then the right one, and db= -------------------------
 
-my $auth = RateLimitHarness::Redis->new(dir => "$root/redis_auth", port => $auth_port,
+my $auth = GatewayHarness::Redis->new(dir => "$root/redis_auth", port => $auth_port,
                                         password => 'secret')->start;
 
 my $d = gateway('d', $c_port, "gateway_redis r 127.0.0.1:$auth_port password=wrong;");
@@ -284,7 +284,7 @@ $auth->stop;
 
 # -- a host name, resolved by nginx's resolver ------------------------------
 
-my $dns = RateLimitHarness::Dns->new(port => $dns_port, address => '127.0.0.1')->start;
+my $dns = GatewayHarness::Dns->new(port => $dns_port, address => '127.0.0.1')->start;
 my $f = gateway('f', $c_port, "resolver 127.0.0.1:$dns_port valid=10s; "
                               . "gateway_redis r redis.gateway.test:$redis_port;");
 $k = 0;

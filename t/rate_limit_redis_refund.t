@@ -12,15 +12,15 @@ use strict;
 use warnings;
 
 use FindBin;
-use lib "$FindBin::Bin/rate_limit_lib";
+use lib "$FindBin::Bin/harness";
 
 use Test::More;
-use RateLimitHarness qw(http_get port wait_until module_path);
+use GatewayHarness qw(http_get port wait_until module_path);
 
 plan skip_all => 'TEST_NGINX_LOAD_MODULES must name the gateway module'
     unless module_path();
 plan skip_all => 'redis-server is not installed'
-    unless RateLimitHarness::Redis::available();
+    unless GatewayHarness::Redis::available();
 
 my $one_port = port('TEST_NGINX_REDIS_ONE_PORT', 14);
 my $two_port = port('TEST_NGINX_REDIS_TWO_PORT', 15);
@@ -28,11 +28,11 @@ my $gw_port = port('TEST_NGINX_GATEWAY_REFUND_PORT', 6);
 
 my $root = "$FindBin::Bin/servroot_rl_refund";
 
-my $one = RateLimitHarness::Redis->new(dir => "$root/one", port => $one_port)->start;
-my $two = RateLimitHarness::Redis->new(dir => "$root/two", port => $two_port)->start;
+my $one = GatewayHarness::Redis->new(dir => "$root/one", port => $one_port)->start;
+my $two = GatewayHarness::Redis->new(dir => "$root/two", port => $two_port)->start;
 
 # one worker: its link to a Redis keeps the order of what it sends
-my $g = RateLimitHarness::Nginx->new(dir => "$root/gw", port => $gw_port, workers => 1);
+my $g = GatewayHarness::Nginx->new(dir => "$root/gw", port => $gw_port, workers => 1);
 $g->write_conf(http => <<"EOF", server => <<'EOF');
     gateway_redis one 127.0.0.1:$one_port;
     gateway_redis two 127.0.0.1:$two_port;

@@ -9,16 +9,16 @@ use strict;
 use warnings;
 
 use FindBin;
-use lib "$FindBin::Bin/rate_limit_lib";
+use lib "$FindBin::Bin/harness";
 
 use Test::More;
-use RateLimitHarness qw(http_get port wait_until module_path);
+use GatewayHarness qw(http_get port wait_until module_path);
 
 plan skip_all => 'TEST_NGINX_LOAD_MODULES must name the gateway module'
     unless module_path();
 
 my $port = port('TEST_NGINX_RELOAD_PORT', 1);
-my $nginx = RateLimitHarness::Nginx->new(dir => "$FindBin::Bin/servroot_rl_reload",
+my $nginx = GatewayHarness::Nginx->new(dir => "$FindBin::Bin/servroot_rl_reload",
                                          port => $port, workers => 2);
 
 sub conf {

@@ -10,16 +10,16 @@ use strict;
 use warnings;
 
 use FindBin;
-use lib "$FindBin::Bin/rate_limit_lib";
+use lib "$FindBin::Bin/harness";
 
 use Test::More;
-use RateLimitHarness qw(http_get port wait_until module_path);
+use GatewayHarness qw(http_get port wait_until module_path);
 
 plan skip_all => 'TEST_NGINX_LOAD_MODULES must name the gateway module'
     unless module_path();
 
 my $port = port('TEST_NGINX_STATS_PORT', 16);
-my $nginx = RateLimitHarness::Nginx->new(dir => "$FindBin::Bin/servroot_stats",
+my $nginx = GatewayHarness::Nginx->new(dir => "$FindBin::Bin/servroot_stats",
                                          port => $port, workers => 2);
 
 sub conf {
@@ -85,7 +85,7 @@ $nginx->stop;
 
 # a zone too small for the configuration
 
-my $small = RateLimitHarness::Nginx->new(dir => "$FindBin::Bin/servroot_stats_small",
+my $small = GatewayHarness::Nginx->new(dir => "$FindBin::Bin/servroot_stats_small",
                                          port => $port, workers => 2);
 $small->write_conf(http => 'gateway_metrics_zone 32k;',
                    server => join "\n", map { "location /l$_ { return 200; }" } 1 .. 120);

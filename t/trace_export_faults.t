@@ -15,12 +15,12 @@ use strict;
 use warnings;
 
 use FindBin;
-use lib "$FindBin::Bin/otlp", "$FindBin::Bin/rate_limit_lib";
+use lib "$FindBin::Bin/otlp", "$FindBin::Bin/harness";
 
 use POSIX ();
 use Test::More;
 use OtlpReceiver;
-use RateLimitHarness qw(http_get port wait_until module_path);
+use GatewayHarness qw(http_get port wait_until module_path);
 
 plan skip_all => 'TEST_NGINX_LOAD_MODULES must name the gateway module' unless module_path();
 plan skip_all => 'python3-protobuf and protoc are needed' unless OtlpReceiver::available();
@@ -33,7 +33,7 @@ my $otlp = $receiver->{port};
 
 sub gateway {
     my (%o) = @_;
-    my $g = RateLimitHarness::Nginx->new(dir => "$root/gateway", port => $gw_port, workers => 2);
+    my $g = GatewayHarness::Nginx->new(dir => "$root/gateway", port => $gw_port, workers => 2);
     my $export = $o{export} || 'batch=4 interval=200ms queue=1000';
     $g->write_conf(http => <<"EOF", server => <<"EOF");
     gateway_trace_export 127.0.0.1:$otlp $export;

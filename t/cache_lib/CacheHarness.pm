@@ -1,6 +1,6 @@
 package CacheHarness;
 
-# Helpers for the response cache suites, next to RateLimitHarness (which
+# Helpers for the response cache suites, next to GatewayHarness (which
 # starts nginx and redis-server): an upstream that answers what each
 # request's query asks for and counts what it served, an HTTP client that
 # keeps every header line, a Redis client that reads binary replies, and
@@ -144,10 +144,10 @@ use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-use RateLimitHarness ();
+use GatewayHarness ();
 
 # a forked server like the Blackhole: its stop() and DESTROY kill it
-use parent -norequire, 'RateLimitHarness::Blackhole';
+use parent -norequire, 'GatewayHarness::Blackhole';
 
 sub new {
     my ($class, %o) = @_;

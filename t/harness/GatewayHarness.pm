@@ -1,7 +1,7 @@
-package RateLimitHarness;
+package GatewayHarness;
 
-# Small helpers for the rate-limit scripts that manage their own nginx and
-# redis-server processes (reloads, two gateways, a Redis that dies): start
+# Helpers for the suites that manage their own nginx, redis-server and DNS
+# processes (reloads, two gateways, a Redis that dies, a DNS double): start
 # and stop them, send requests, count answers. Plain Perl, core modules only.
 
 use strict;
@@ -220,7 +220,7 @@ sub _read_response {
 }
 
 
-package RateLimitHarness::Nginx;
+package GatewayHarness::Nginx;
 
 use File::Path qw(make_path remove_tree);
 use POSIX qw(WNOHANG);
@@ -248,7 +248,7 @@ sub log_text {
 # server listening on the instance's port.
 sub write_conf {
     my ($self, %o) = @_;
-    my $module = RateLimitHarness::module_path()
+    my $module = GatewayHarness::module_path()
         or die "TEST_NGINX_LOAD_MODULES must name the gateway module\n";
     my $dir = $self->{dir};
     open my $fh, '>', "$dir/conf/nginx.conf" or die "$dir: $!";
@@ -284,13 +284,13 @@ sub start {
     if ($pid == 0) {
         open STDOUT, '>>', "$self->{dir}/logs/stdout.log";
         open STDERR, '>>', "$self->{dir}/logs/stderr.log";
-        exec RateLimitHarness::nginx_binary(), '-p', "$self->{dir}/",
+        exec GatewayHarness::nginx_binary(), '-p', "$self->{dir}/",
              '-c', "$self->{dir}/conf/nginx.conf"
             or POSIX::_exit(127);
     }
     $self->{pid} = $pid;
-    my $up = RateLimitHarness::wait_until(10, sub {
-        my ($s) = RateLimitHarness::http_get($self->{port}, '/alive');
+    my $up = GatewayHarness::wait_until(10, sub {
+        my ($s) = GatewayHarness::http_get($self->{port}, '/alive');
         return 1 if $s == 200;
         return 0;
     });
@@ -314,7 +314,7 @@ sub stop {
     my $self = shift;
     return unless $self->{pid};
     kill 'QUIT', $self->{pid};
-    my $gone = RateLimitHarness::wait_until(10, sub {
+    my $gone = GatewayHarness::wait_until(10, sub {
         waitpid($self->{pid}, WNOHANG) != 0;
     });
     if (!$gone) {
@@ -327,7 +327,7 @@ sub stop {
 sub DESTROY { $_[0]->stop }
 
 
-package RateLimitHarness::Redis;
+package GatewayHarness::Redis;
 
 use File::Path qw(make_path remove_tree);
 use POSIX qw(WNOHANG);
@@ -361,7 +361,7 @@ sub start {
         exec binary(), @args or POSIX::_exit(127);
     }
     $self->{pid} = $pid;
-    my $up = RateLimitHarness::wait_until(10, sub {
+    my $up = GatewayHarness::wait_until(10, sub {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $self->{port});
         return 0 unless $s;
@@ -399,7 +399,7 @@ sub stop {
     my $self = shift;
     return unless $self->{pid};
     kill 'TERM', $self->{pid};
-    my $gone = RateLimitHarness::wait_until(10, sub {
+    my $gone = GatewayHarness::wait_until(10, sub {
         waitpid($self->{pid}, WNOHANG) != 0;
     });
     $self->kill_now unless $gone;
@@ -409,7 +409,7 @@ sub stop {
 sub DESTROY { $_[0]->stop }
 
 
-package RateLimitHarness::Blackhole;
+package GatewayHarness::Blackhole;
 
 # A server that accepts connections and never answers (a stalled Redis).
 
@@ -451,7 +451,7 @@ sub stop {
 sub DESTROY { $_[0]->stop }
 
 
-package RateLimitHarness::Dns;
+package GatewayHarness::Dns;
 
 # A DNS server for one name: A queries get the address, others no data.
 
