@@ -49,6 +49,17 @@ inline void encode(std::span<const std::uint8_t> bytes, char *out) noexcept
     }
 }
 
+// Eight lower-case hex digits, the first in x's lowest byte, as the four
+// bytes they write, the first in the lowest byte: no check.
+inline std::uint32_t pack_word(std::uint64_t x) noexcept
+{
+    constexpr std::uint64_t ones = 0x0101010101010101ull;
+    std::uint64_t nibbles = (x & 0x0f * ones) + (x >> 6 & ones) * 9;   // 'a' is 0x61
+    std::uint64_t pairs = (nibbles << 4 | nibbles >> 8) & 0x00ff00ff00ff00ffull;
+    pairs = (pairs | pairs >> 8) & 0x0000ffff0000ffffull;
+    return static_cast<std::uint32_t>(pairs | pairs >> 16);
+}
+
 // Eight lower-case hex digits as four bytes, eight digits at a time: the
 // digits are one little-endian word, checked and converted in its lanes.
 // Returns the word's high bits that mark a byte that is not such a digit
@@ -64,10 +75,7 @@ inline std::uint64_t decode_word(const char *text, std::uint8_t *out) noexcept
     std::uint64_t digit = (x + (0x80 - '0') * ones) & ~(x + (0x80 - '9' - 1) * ones);
     std::uint64_t letter = (x + (0x80 - 'a') * ones) & ~(x + (0x80 - 'f' - 1) * ones);
     std::uint64_t bad = (x & high) | (~(digit | letter) & high);
-    std::uint64_t nibbles = (x & 0x0f * ones) + (x >> 6 & ones) * 9;   // 'a' is 0x61
-    std::uint64_t pairs = (nibbles << 4 | nibbles >> 8) & 0x00ff00ff00ff00ffull;
-    pairs = (pairs | pairs >> 8) & 0x0000ffff0000ffffull;
-    auto bytes = static_cast<std::uint32_t>(pairs | pairs >> 16);
+    std::uint32_t bytes = pack_word(x);
     std::memcpy(out, &bytes, 4);
     return bad;
 }
@@ -96,16 +104,10 @@ inline unsigned decode_block(const char *text, std::uint8_t *out) noexcept
 // write (the first digit highest): no check, a few word operations.
 inline std::uint32_t trusted_word(const char *text) noexcept
 {
-    constexpr std::uint64_t ones = 0x0101010101010101ull;
     std::uint64_t x;
     std::memcpy(&x, text, 8);
     if constexpr (std::endian::native == std::endian::big) x = __builtin_bswap64(x);
-    std::uint64_t nibbles = (x & 0x0f * ones) + (x >> 6 & ones) * 9;   // 'a' is 0x61
-    // the first character is the lowest byte: pair the nibbles high first
-    std::uint64_t pairs = (nibbles << 4 | nibbles >> 8) & 0x00ff00ff00ff00ffull;
-    pairs = (pairs | pairs >> 8) & 0x0000ffff0000ffffull;
-    auto bytes = static_cast<std::uint32_t>(pairs | pairs >> 16);   // in text order
-    return __builtin_bswap32(bytes);
+    return __builtin_bswap32(pack_word(x));   // the first byte highest
 }
 
 // Reads 2 * out.size() lower-case hex characters of text into out; false
