@@ -541,8 +541,8 @@ static void
 ngx_http_gateway_consul_answered(ngx_http_gateway_consul_poller_t *p,
     ngx_uint_t keep_alive)
 {
-    u_char                            refusal[NGX_INT_T_LEN + 80], *last, c;
-    size_t                            len, i;
+    u_char                            refusal[NGX_INT_T_LEN + 80], *last;
+    size_t                            len;
     uint64_t                          index, before;
     const char                       *value;
     ngx_int_t                         code;
@@ -563,16 +563,13 @@ ngx_http_gateway_consul_answered(ngx_http_gateway_consul_poller_t *p,
         /* "403 ACL not found", "500 No cluster leader": Consul's words */
         last = ngx_snprintf(refusal, NGX_INT_T_LEN + 1, "%i ", code);
 
-        for (i = 0; i < p->refusal_len; i++) {
-            c = p->refusal[i];
-
-            if (c == '\r' || c == '\n') {
+        for (len = 0; len < p->refusal_len; len++) {
+            if (p->refusal[len] == CR || p->refusal[len] == LF) {
                 break;
             }
-
-            *last++ = (c >= 0x20 && c < 0x7f) ? c : '?';
         }
 
+        last = ngx_http_gateway_printable(last, p->refusal, len);
         *last = '\0';
         ngx_http_gateway_consul_failed(p, "Consul answered", (char *) refusal);
         return;

@@ -151,6 +151,13 @@ ngx_http_gateway_log_due(ngx_msec_t *last, ngx_msec_t interval)
 ngx_int_t ngx_http_gateway_escape_controls(ngx_pool_t *pool, ngx_str_t *text,
     ngx_str_t *escaped);
 
+/*
+ * Copies len bytes of a peer's words (a Consul refusal, a collector's
+ * message) to dst for an error log line, any byte that is not printable
+ * ASCII as '?'. Returns the end of what was written.
+ */
+u_char *ngx_http_gateway_printable(u_char *dst, u_char *src, size_t len);
+
 /* Fills buf with unpredictable bytes. */
 void ngx_http_gateway_random(u_char *buf, size_t len);
 

@@ -114,3 +114,17 @@ ngx_http_gateway_escape_controls(ngx_pool_t *pool, ngx_str_t *text,
 
     return NGX_OK;
 }
+
+
+u_char *
+ngx_http_gateway_printable(u_char *dst, u_char *src, size_t len)
+{
+    u_char  c;
+
+    while (len--) {
+        c = *src++;
+        *dst++ = (c >= 0x20 && c < 0x7f) ? c : '?';
+    }
+
+    return dst;
+}
