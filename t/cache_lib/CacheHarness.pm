@@ -146,8 +146,7 @@ use Time::HiRes qw(sleep time);
 
 use GatewayHarness ();
 
-# a forked server like the Blackhole: its stop() and DESTROY kill it
-use parent -norequire, 'GatewayHarness::Blackhole';
+use parent -norequire, 'GatewayHarness::Process';
 
 sub new {
     my ($class, %o) = @_;
@@ -159,12 +158,8 @@ sub new {
 
 sub start {
     my $self = shift;
-    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                       LocalPort => $self->{port},
-                                       Listen => 128, ReuseAddr => 1)
-        or die "upstream on port $self->{port}: $!";
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
+    my $listen = GatewayHarness::listener($self->{port}, 'upstream');
+    $self->spawn(sub {
         $SIG{CHLD} = 'IGNORE';
         while (1) {
             my $c = $listen->accept or next;
@@ -176,9 +171,8 @@ sub start {
             }
             close $c;
         }
-    }
+    });
     close $listen;
-    $self->{pid} = $pid;
     return $self;
 }
 

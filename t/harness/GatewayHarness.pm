@@ -36,6 +36,16 @@ sub port {
            + $offset;
 }
 
+# A TCP socket listening on 127.0.0.1:$port for a double named $what.
+sub listener {
+    my ($port, $what) = @_;
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                  LocalPort => $port,
+                                  Listen => 128, ReuseAddr => 1)
+        or die "$what on port $port: $!";
+    return $s;
+}
+
 sub wait_until {
     my ($timeout, $cond) = @_;
     my $deadline = time + $timeout;
@@ -220,11 +230,61 @@ sub _read_response {
 }
 
 
+package GatewayHarness::Process;
+
+# A process the suite forked (nginx, redis-server, a double): stop() ends
+# it, and so does dropping the object, so no test leaves one behind.
+
+use POSIX qw(WNOHANG);
+
+sub new {
+    my ($class, %o) = @_;
+    return bless {%o}, $class;
+}
+
+# Runs $child in a new process, which exits when $child returns.
+sub spawn {
+    my ($self, $child) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        $child->();
+        POSIX::_exit(0);
+    }
+    $self->{pid} = $pid;
+    return $self;
+}
+
+sub kill_now {
+    my $self = shift;
+    return unless $self->{pid};
+    kill 'KILL', $self->{pid};
+    waitpid $self->{pid}, 0;
+    delete $self->{pid};
+}
+
+# Asks the process to end with $signal; kills it if it has not within 10 s.
+sub end_with {
+    my ($self, $signal) = @_;
+    return unless $self->{pid};
+    kill $signal, $self->{pid};
+    my $gone = GatewayHarness::wait_until(10, sub {
+        waitpid($self->{pid}, WNOHANG) != 0;
+    });
+    return $self->kill_now unless $gone;
+    delete $self->{pid};
+}
+
+sub stop { $_[0]->kill_now }
+
+sub DESTROY { $_[0]->stop }
+
+
 package GatewayHarness::Nginx;
 
 use File::Path qw(make_path remove_tree);
-use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
+
+use parent -norequire, 'GatewayHarness::Process';
 
 # Nginx->new(dir => ..., port => ..., workers => 2)
 sub new {
@@ -280,15 +340,13 @@ EOF
 
 sub start {
     my $self = shift;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
+    $self->spawn(sub {
         open STDOUT, '>>', "$self->{dir}/logs/stdout.log";
         open STDERR, '>>', "$self->{dir}/logs/stderr.log";
         exec GatewayHarness::nginx_binary(), '-p', "$self->{dir}/",
              '-c', "$self->{dir}/conf/nginx.conf"
             or POSIX::_exit(127);
-    }
-    $self->{pid} = $pid;
+    });
     my $up = GatewayHarness::wait_until(10, sub {
         my ($s) = GatewayHarness::http_get($self->{port}, '/alive');
         return 1 if $s == 200;
@@ -310,28 +368,15 @@ sub reload {
     kill 'HUP', $self->{pid};
 }
 
-sub stop {
-    my $self = shift;
-    return unless $self->{pid};
-    kill 'QUIT', $self->{pid};
-    my $gone = GatewayHarness::wait_until(10, sub {
-        waitpid($self->{pid}, WNOHANG) != 0;
-    });
-    if (!$gone) {
-        kill 'KILL', $self->{pid};
-        waitpid $self->{pid}, 0;
-    }
-    delete $self->{pid};
-}
-
-sub DESTROY { $_[0]->stop }
+sub stop { $_[0]->end_with('QUIT') }
 
 
 package GatewayHarness::Redis;
 
 use File::Path qw(make_path remove_tree);
-use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
+
+use parent -norequire, 'GatewayHarness::Process';
 
 sub binary { $ENV{TEST_NGINX_REDIS_SERVER} || 'redis-server' }
 
@@ -355,12 +400,10 @@ sub start {
                 '--save', '', '--appendonly', 'no',
                 '--dir', $self->{dir}, '--logfile', "$self->{dir}/redis.log");
     push @args, '--requirepass', $self->{password} if $self->{password};
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
+    $self->spawn(sub {
         open STDOUT, '>', '/dev/null';
         exec binary(), @args or POSIX::_exit(127);
-    }
-    $self->{pid} = $pid;
+    });
     my $up = GatewayHarness::wait_until(10, sub {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $self->{port});
@@ -387,68 +430,27 @@ sub command {
     return $l;
 }
 
-sub kill_now {
-    my $self = shift;
-    return unless $self->{pid};
-    kill 'KILL', $self->{pid};
-    waitpid $self->{pid}, 0;
-    delete $self->{pid};
-}
-
-sub stop {
-    my $self = shift;
-    return unless $self->{pid};
-    kill 'TERM', $self->{pid};
-    my $gone = GatewayHarness::wait_until(10, sub {
-        waitpid($self->{pid}, WNOHANG) != 0;
-    });
-    $self->kill_now unless $gone;
-    delete $self->{pid};
-}
-
-sub DESTROY { $_[0]->stop }
+sub stop { $_[0]->end_with('TERM') }
 
 
 package GatewayHarness::Blackhole;
 
 # A server that accepts connections and never answers (a stalled Redis).
 
-use IO::Socket::INET;
-use POSIX qw(WNOHANG);
-
-sub new {
-    my ($class, %o) = @_;
-    return bless {%o}, $class;
-}
+use parent -norequire, 'GatewayHarness::Process';
 
 sub start {
     my $self = shift;
-    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                       LocalPort => $self->{port},
-                                       Listen => 128, ReuseAddr => 1)
-        or die "blackhole on port $self->{port}: $!";
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
+    my $listen = GatewayHarness::listener($self->{port}, 'blackhole');
+    $self->spawn(sub {
         my @held;
         while (my $c = $listen->accept) {
             push @held, $c;
         }
-        POSIX::_exit(0);
-    }
+    });
     close $listen;
-    $self->{pid} = $pid;
     return $self;
 }
-
-sub stop {
-    my $self = shift;
-    return unless $self->{pid};
-    kill 'KILL', $self->{pid};
-    waitpid $self->{pid}, 0;
-    delete $self->{pid};
-}
-
-sub DESTROY { $_[0]->stop }
 
 
 package GatewayHarness::Dns;
@@ -457,10 +459,7 @@ package GatewayHarness::Dns;
 
 use IO::Socket::INET;
 
-sub new {
-    my ($class, %o) = @_;
-    return bless {%o}, $class;
-}
+use parent -norequire, 'GatewayHarness::Process';
 
 sub start {
     my $self = shift;
@@ -468,8 +467,7 @@ sub start {
                                      LocalPort => $self->{port},
                                      Proto => 'udp', ReuseAddr => 1)
         or die "dns on port $self->{port}: $!";
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
+    $self->spawn(sub {
         my $addr = pack 'C4', split /\./, $self->{address};
         while (1) {
             my $from = $sock->recv(my $q, 512) // next;
@@ -483,20 +481,9 @@ sub start {
             $r .= pack('n3 N n', 0xc00c, 1, 1, 60, 4) . $addr if $answers;
             $sock->send($r, 0, $from);
         }
-    }
+    });
     close $sock;
-    $self->{pid} = $pid;
     return $self;
 }
-
-sub stop {
-    my $self = shift;
-    return unless $self->{pid};
-    kill 'KILL', $self->{pid};
-    waitpid $self->{pid}, 0;
-    delete $self->{pid};
-}
-
-sub DESTROY { $_[0]->stop }
 
 1;
