@@ -301,19 +301,30 @@ ngx_http_gateway_identity_scan(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_gateway_request_id_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
+ngx_str_t *
+ngx_http_gateway_request_id(ngx_http_request_t *r)
 {
     ngx_http_gateway_identity_t  *st;
 
     st = ngx_http_gateway_identity(r, 1, 0);
-    if (st == NULL) {
+
+    return st ? &st->id : NULL;
+}
+
+
+static ngx_int_t
+ngx_http_gateway_request_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  *id;
+
+    id = ngx_http_gateway_request_id(r);
+    if (id == NULL) {
         return NGX_ERROR;
     }
 
-    v->len = st->id.len;
-    v->data = st->id.data;
+    v->len = id->len;
+    v->data = id->data;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
