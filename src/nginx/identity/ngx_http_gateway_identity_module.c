@@ -306,7 +306,14 @@ ngx_http_gateway_request_id(ngx_http_request_t *r)
 {
     ngx_http_gateway_identity_t  *st;
 
-    st = ngx_http_gateway_identity(r, 1, 0);
+    /* made already: what most callers find, without the making's frame */
+
+    st = ngx_http_gateway_request_state_find(r,
+                                             &ngx_http_gateway_identity_module);
+
+    if (st == NULL || !st->id_made) {
+        st = ngx_http_gateway_identity(r, 1, 0);
+    }
 
     return st ? &st->id : NULL;
 }
@@ -399,7 +406,12 @@ ngx_http_gateway_trace_context(ngx_http_request_t *r)
         return NULL;
     }
 
-    st = ngx_http_gateway_identity(r->main, 0, 1);
+    st = ngx_http_gateway_request_state_find(r,
+                                             &ngx_http_gateway_identity_module);
+
+    if (st == NULL || !st->trace_begun) {
+        st = ngx_http_gateway_identity(r->main, 0, 1);
+    }
 
     return st ? &st->trace : NULL;
 }
