@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "gw_otlp.h"
 #include "gw_trace.h"
@@ -132,13 +133,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_trace_begin(nullptr, 0, reinterpret_cast<const unsigned char *>("0123456789abcdefghijklmn"), &trace);
     gw_otlp_span_t span{&trace, all, half, 1, 2, 1, attrs, 3};
 
-    gw_otlp_batcher_t *b = gw_otlp_batcher_create(resource, 1, half, all, 2, 4);
+    // the streaming writer: keys encoded once, then string values in one
+    // call (short, long, empty, any bytes) and an integer
+    gw_otlp_str_t third{text + size / 3, size - size / 3};
+    gw_otlp_str_t key_texts[] = {{"k", 1}, all, half, third};
+    gw_otlp_str_t values[] = {half, all, {}, third};
+    std::vector<unsigned char> key_bytes[4];
+    gw_otlp_key_t keys[4];
+    for (int i = 0; i < 4; ++i) {
+        key_bytes[i].resize(gw_otlp_key_room(key_texts[i].len));
+        keys[i] = {key_bytes[i].data(), gw_otlp_key_encode(key_texts[i].data, key_texts[i].len, key_bytes[i].data())};
+    }
+    gw_otlp_span_t streamed{&trace, half, {}, 1, 2, 0, nullptr, 0};
+
+    gw_otlp_batcher_t *b = gw_otlp_batcher_create(resource, 1, half, all, 3, 4);
     if (b == nullptr) std::abort();
     gw_otlp_batcher_add(b, &span);
     gw_otlp_batcher_add(b, &span);
+    if (gw_otlp_span_open(b, &streamed) != GW_OTLP_OK) std::abort();
+    gw_otlp_span_strs(b, keys, values, 4);
+    gw_otlp_span_int(b, &keys[1], static_cast<int64_t>(size));
+    if (gw_otlp_span_close(b) != GW_OTLP_OK) std::abort();
     const unsigned char *body;
     size_t len;
-    if (gw_otlp_batcher_take(b, &body, &len) != 2) std::abort();
+    if (gw_otlp_batcher_take(b, &body, &len) != 3) std::abort();
     request({body, len});
     gw_otlp_batcher_release(b, 1);
     gw_otlp_batcher_destroy(b);

@@ -108,7 +108,7 @@ for my $code (503, 429, 400) {
 $receiver->control('/mode?set=partial');
 my $partial = post(request($good));
 is(status($partial), 200, 'mode partial answers 200');
-like($partial, qr/\x0a\x18\x08\x01\x12\x14rejected by the test\z/,
+like($partial, qr/\x0a\x25\x08\x01\x12\x21rejected by the test\r\nforged line\z/,
      'with a partial_success rejecting the span');
 
 $receiver->control('/mode?set=hang');

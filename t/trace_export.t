@@ -406,3 +406,64 @@ invalid value "1.5" in "gateway_trace_sample", a ratio from 0 to 1 or "parent" e
 --- must_die
 --- error_log
 "gateway_trace_attr" directive is duplicate
+
+
+
+=== TEST 23: a request no location took: its span is named by its method alone, without http.route
+--- config
+    gateway_trace on;
+    if ($uri = /nowhere) {
+        return 404;
+    }
+    location /t {
+        return 200;
+    }
+--- request eval
+["GET /nowhere", "GET /otlp/spans?where=url.path=/nowhere&count=1"]
+--- error_code eval
+[404, 200]
+--- response_body_like eval
+[qr/404/,
+qr/^invalid=0 spans=1\n.* name="GET" kind=SPAN_KIND_SERVER (?!.*http\.route=).* http\.response\.status_code=404 .*url\.path="\/nowhere"/]
+
+
+
+=== TEST 24: a server's own gateway_route is the route of what no location took
+--- config
+    gateway_trace on;
+    gateway_route api;
+    if ($uri = /elsewhere) {
+        return 404;
+    }
+    location /t {
+        return 200;
+    }
+--- request eval
+["GET /elsewhere", "GET /otlp/spans?where=url.path=/elsewhere&count=1"]
+--- error_code eval
+[404, 200]
+--- response_body_like eval
+[qr/404/,
+qr/^invalid=0 spans=1\n.* name="GET api" kind=SPAN_KIND_SERVER .* http\.response\.status_code=404 http\.route="api" /]
+
+
+
+=== TEST 25: the circuit state of the peer the gateway's balancer chose
+--- http_config
+    gateway_trace_export 127.0.0.1:$TEST_NGINX_OTLP_PORT batch=1 interval=100ms;
+    upstream guarded {
+        gateway_balancer round_robin;
+        gateway_circuit_breaker failures=5 open=30s;
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+    }
+--- config
+    location /t {
+        gateway_trace on;
+        gateway_trace_attr test circuit;
+        proxy_pass http://guarded/echo;
+    }
+--- request eval
+["GET /t", "GET /otlp/spans?where=test=circuit&count=1"]
+--- response_body_like eval
+[qr/^00-/,
+qr/^invalid=0 spans=1\n.* gateway\.circuit\.state="closed" .*network\.peer\.port=$ENV{TEST_NGINX_SERVER_PORT} /]

@@ -156,8 +156,8 @@ is(scalar @$refused, 0, 'refused: those spans are not sent again');
 # a partial success: the collector says it rejected spans, which are counted and logged
 $receiver->control('/mode?set=partial');
 requests('partial', 4);
-ok(wait_until(60, sub { $g->log_text =~ /collector 127\.0\.0\.1:$otlp rejected spans: rejected by the test/ }),
-   'partial: the rejection is logged');
+ok(wait_until(60, sub { $g->log_text =~ /collector 127\.0\.0\.1:$otlp rejected spans: rejected by the test\\x0D\\x0Aforged line / }),
+   'partial: the rejection is logged, its control bytes escaped');
 $receiver->control('/mode?set=ok');
 
 # ratio sampling: the decision is the trace id's, as OpenTelemetry's rule says

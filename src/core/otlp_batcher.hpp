@@ -99,9 +99,23 @@ public:
         long_str(key, value);
     }
 
+    // With room for n short attributes at once, the room is checked once;
+    // after a long one (which may move the span) each is checked again.
     [[gnu::always_inline]] void strs(const gw_otlp_key_t *keys, const gw_otlp_str_t *values, std::size_t n) noexcept
     {
-        for (std::size_t i = 0; i < n; ++i) str({keys[i].data, keys[i].len}, {values[i].data, values[i].len});
+        std::size_t i = 0;
+        if (static_cast<std::size_t>(limit_ - end_) >= n * short_room) {
+            protobuf::Writer w(end_);
+            for (; i < n; ++i) {
+                if (keys[i].len == 0 || values[i].len == 0) continue;
+                if (!short_string_attribute(w, span_attributes, {keys[i].data, keys[i].len},
+                                            {values[i].data, values[i].len})) {
+                    break;
+                }
+            }
+            end_ = w.end();
+        }
+        for (; i < n; ++i) str({keys[i].data, keys[i].len}, {values[i].data, values[i].len});
     }
 
     [[gnu::always_inline]] void integer(std::span<const std::uint8_t> key, std::int64_t value) noexcept

@@ -449,7 +449,8 @@ def make_otlp_handler(state, path):
                     state.cond.notify_all()
                 answer = b""
                 if mode == "partial":
-                    msg = b"rejected by the test"
+                    # a line break the gateway must not write into its log
+                    msg = b"rejected by the test\r\nforged line"
                     inner = b"\x08" + encode_varint(len(records)) + b"\x12" + encode_varint(len(msg)) + msg
                     answer = b"\x0a" + encode_varint(len(inner)) + inner
                 self.answer(200, answer)

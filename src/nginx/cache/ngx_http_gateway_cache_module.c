@@ -276,6 +276,11 @@ ngx_http_gateway_cache_result(ngx_http_gateway_cache_ctx_t *ctx,
 {
     ctx->status = status;
 
+    if (ctx->request) {
+        ngx_http_gateway_decide(ctx->request, NGX_HTTP_GATEWAY_DECISION_CACHE,
+                                &ngx_http_gateway_cache_status_names[status]);
+    }
+
     ngx_http_gateway_stats_add(ctx->conf->results, status - 1, 1);
 }
 

@@ -301,19 +301,37 @@ ngx_http_gateway_identity_scan(ngx_http_request_t *r,
 }
 
 
+ngx_str_t *
+ngx_http_gateway_request_id(ngx_http_request_t *r)
+{
+    ngx_http_gateway_identity_t  *st;
+
+    /* made already: what most callers find, without the making's frame */
+
+    st = ngx_http_gateway_request_state_find(r,
+                                             &ngx_http_gateway_identity_module);
+
+    if (st == NULL || !st->id_made) {
+        st = ngx_http_gateway_identity(r, 1, 0);
+    }
+
+    return st ? &st->id : NULL;
+}
+
+
 static ngx_int_t
 ngx_http_gateway_request_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_gateway_identity_t  *st;
+    ngx_str_t  *id;
 
-    st = ngx_http_gateway_identity(r, 1, 0);
-    if (st == NULL) {
+    id = ngx_http_gateway_request_id(r);
+    if (id == NULL) {
         return NGX_ERROR;
     }
 
-    v->len = st->id.len;
-    v->data = st->id.data;
+    v->len = id->len;
+    v->data = id->data;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
@@ -388,7 +406,12 @@ ngx_http_gateway_trace_context(ngx_http_request_t *r)
         return NULL;
     }
 
-    st = ngx_http_gateway_identity(r->main, 0, 1);
+    st = ngx_http_gateway_request_state_find(r,
+                                             &ngx_http_gateway_identity_module);
+
+    if (st == NULL || !st->trace_begun) {
+        st = ngx_http_gateway_identity(r->main, 0, 1);
+    }
 
     return st ? &st->trace : NULL;
 }

@@ -23,8 +23,6 @@ static ngx_int_t ngx_http_gateway_jwt_claim_set_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_gateway_jwt_cache_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_gateway_jwt_status_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_variable_t  ngx_http_gateway_jwt_vars[] = {
@@ -41,7 +39,8 @@ static ngx_http_variable_t  ngx_http_gateway_jwt_vars[] = {
       ngx_http_gateway_jwt_cache_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("gateway_jwt_status"), NULL,
-      ngx_http_gateway_jwt_status_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      ngx_http_gateway_decision_variable, NGX_HTTP_GATEWAY_DECISION_JWT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -233,40 +232,3 @@ ngx_http_gateway_jwt_cache_variable(ngx_http_request_t *r,
 }
 
 
-/*
- * VALID, MISSING (no token: 401 without an error), INVALID (401
- * invalid_token) or DENIED (gateway_jwt_require unmet); not found when no
- * check ran (no gateway_jwt, or "off" for the request).
- */
-static ngx_int_t
-ngx_http_gateway_jwt_status_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_gateway_jwt_ctx_t  *ctx;
-
-    ctx = ngx_http_gateway_jwt_ctx(r);
-
-    if (ctx == NULL || !ctx->done) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    if (ctx->status == NGX_OK) {
-        ngx_str_set(v, "VALID");
-
-    } else if (ctx->error == NULL) {
-        ngx_str_set(v, "MISSING");
-
-    } else if (ctx->unmet) {
-        ngx_str_set(v, "DENIED");
-
-    } else {
-        ngx_str_set(v, "INVALID");
-    }
-
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
-}

@@ -117,6 +117,52 @@ void *ngx_http_gateway_request_state_own(ngx_http_request_t *r,
  */
 ngx_str_t *ngx_http_gateway_conf_route(ngx_conf_t *cf);
 
+/*
+ * What the gateway's features decided for the main request, by the names
+ * their variables show, recorded as they decide so that spans and logs read
+ * it without a variable lookup; it survives internal redirects.
+ */
+typedef enum {
+    NGX_HTTP_GATEWAY_DECISION_JWT = 0,
+    NGX_HTTP_GATEWAY_DECISION_RATE_LIMIT,
+    NGX_HTTP_GATEWAY_DECISION_CIRCUIT,
+    NGX_HTTP_GATEWAY_DECISION_CACHE,
+    NGX_HTTP_GATEWAY_DECISIONS
+} ngx_http_gateway_decision_e;
+
+typedef struct {
+    ngx_str_t   name[NGX_HTTP_GATEWAY_DECISIONS];   /* empty: none made */
+} ngx_http_gateway_decisions_t;
+
+/* Records a decision (NULL: none stands any more); out of memory, none. */
+void ngx_http_gateway_decide(ngx_http_request_t *r,
+    ngx_http_gateway_decision_e decision, ngx_str_t *name);
+
+/* The main request's decisions, NULL when none was recorded. */
+#define ngx_http_gateway_decisions(r)                                         \
+    ((ngx_http_gateway_decisions_t *)                                        \
+     ngx_http_gateway_request_state_find(r, &ngx_http_gateway_module))
+
+/*
+ * A variable that shows a decision (data: its ngx_http_gateway_decision_e),
+ * not found when none was made.
+ */
+ngx_int_t ngx_http_gateway_decision_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+/*
+ * The route of the location the request is in, as http.route and the span's
+ * name want it: gateway_route, else the location as written; empty for a
+ * request no location took (unless gateway_route names the server's).
+ */
+ngx_str_t *ngx_http_gateway_route(ngx_http_request_t *r);
+
+/*
+ * The main request's id, made when first asked for ($gateway_request_id);
+ * NULL when out of memory.
+ */
+ngx_str_t *ngx_http_gateway_request_id(ngx_http_request_t *r);
+
 /* Adds a ngx_http_null_variable terminated list of variables. */
 ngx_int_t ngx_http_gateway_register_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);

@@ -25,6 +25,8 @@
 typedef struct {
     ngx_str_t                     route;       /* gateway_route */
     ngx_str_t                     label;       /* route, or the location */
+    ngx_str_t                     http_route;  /* label, but none at server
+                                                  level without route */
     ngx_http_gateway_stat_t      *requests;
     ngx_http_gateway_stat_t      *durations;
 } ngx_http_gateway_loc_conf_t;
@@ -235,6 +237,17 @@ ngx_http_gateway_route_variable(ngx_http_request_t *r,
 }
 
 
+ngx_str_t *
+ngx_http_gateway_route(ngx_http_request_t *r)
+{
+    ngx_http_gateway_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_gateway_module);
+
+    return &glcf->http_route;
+}
+
+
 /* One count per request, in its final location. */
 
 static ngx_int_t
@@ -392,6 +405,7 @@ ngx_http_gateway_create_loc_conf(ngx_conf_t *cf)
      *
      *     conf->route = { 0, NULL };
      *     conf->label = { 0, NULL };
+     *     conf->http_route = { 0, NULL };
      *     conf->requests = NULL;
      *     conf->durations = NULL;
      */
@@ -406,6 +420,7 @@ ngx_http_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_gateway_loc_conf_t *prev = parent;
     ngx_http_gateway_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t      *clcf;
     ngx_http_gateway_main_conf_t  *gmcf;
 
     if (conf->route.data == NULL) {
@@ -417,6 +432,14 @@ ngx_http_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     } else if (ngx_http_gateway_location_label(cf, &conf->label) != NGX_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    /* "server NAME" labels a series; a span has no route template for it */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->route.data || clcf->name.len) {
+        conf->http_route = conf->label;
     }
 
     gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_module);

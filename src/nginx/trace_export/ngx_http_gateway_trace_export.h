@@ -24,27 +24,18 @@ typedef struct {
 
 
 /*
- * The gateway's own attributes read from its variables, when defined (the
- * JWT's sub is read from the token: its variable escapes control bytes
- * for logs and headers, a span carries the claim as it is).
+ * The keys of the span's attributes: the route, the request id and the
+ * gateway's decisions (in ngx_http_gateway_decision_e order), the JWT's
+ * sub (from the token: its variable escapes control bytes for logs and
+ * headers, a span carries the claim as it is), the conventions' strings,
+ * then its integers.
  */
 typedef enum {
-    NGX_HTTP_GATEWAY_TRACE_ROUTE = 0,
-    NGX_HTTP_GATEWAY_TRACE_REQUEST_ID,
-    NGX_HTTP_GATEWAY_TRACE_JWT_STATUS,
-    NGX_HTTP_GATEWAY_TRACE_RATE_LIMIT,
-    NGX_HTTP_GATEWAY_TRACE_CIRCUIT,
-    NGX_HTTP_GATEWAY_TRACE_CACHE,
-    NGX_HTTP_GATEWAY_TRACE_VARS
-} ngx_http_gateway_trace_var_e;
-
-
-/*
- * The keys of the span's attributes: the gateway's (as its variables
- * above), the conventions' strings, then its integers.
- */
-typedef enum {
-    NGX_HTTP_GATEWAY_TRACE_KEY_JWT_SUB = NGX_HTTP_GATEWAY_TRACE_VARS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_ROUTE = 0,
+    NGX_HTTP_GATEWAY_TRACE_KEY_REQUEST_ID,
+    NGX_HTTP_GATEWAY_TRACE_KEY_DECISIONS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_JWT_SUB = NGX_HTTP_GATEWAY_TRACE_KEY_DECISIONS
+                                         + NGX_HTTP_GATEWAY_DECISIONS,
     NGX_HTTP_GATEWAY_TRACE_KEY_METHOD,
     NGX_HTTP_GATEWAY_TRACE_KEY_METHOD_ORIGINAL,
     NGX_HTTP_GATEWAY_TRACE_KEY_URL_PATH,
@@ -71,8 +62,6 @@ typedef struct {
     ngx_msec_t                  interval;
     ngx_array_t                *headers;      /* of ngx_str_t "Name: value" */
     ngx_str_t                   service;
-    ngx_int_t                   vars[NGX_HTTP_GATEWAY_TRACE_VARS];
-                                              /* variable indexes, or -1 */
     gw_otlp_key_t               keys[NGX_HTTP_GATEWAY_TRACE_KEYS];
     ngx_str_t                   request_head; /* the POST up to Content-Length */
     ngx_http_gateway_stat_t    *spans;        /* gateway_trace_spans_total */

@@ -164,17 +164,6 @@ static ngx_http_gateway_stats_def_t  ngx_http_gateway_trace_errors_def = {
 };
 
 
-/* the variables behind the gateway's attributes, in trace_var_e order */
-static ngx_str_t  ngx_http_gateway_trace_vars[] = {
-    ngx_string("gateway_route"),
-    ngx_string("gateway_request_id"),
-    ngx_string("gateway_jwt_status"),
-    ngx_string("gateway_rate_limit_status"),
-    ngx_string("gateway_circuit_state"),
-    ngx_string("gateway_cache_status"),
-};
-
-
 static char *
 ngx_http_gateway_trace_export(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -496,41 +485,6 @@ ngx_http_gateway_trace_export_merge_loc_conf(ngx_conf_t *cf, void *parent,
 }
 
 
-/* the index of a variable some module defines, or NGX_ERROR */
-static ngx_int_t
-ngx_http_gateway_trace_export_variable(ngx_conf_t *cf, ngx_str_t *name)
-{
-    ngx_uint_t                  i;
-    ngx_hash_key_t             *key;
-    ngx_http_variable_t        *pv;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    key = cmcf->variables_keys->keys.elts;
-
-    for (i = 0; i < cmcf->variables_keys->keys.nelts; i++) {
-        if (key[i].key.len == name->len
-            && ngx_strncmp(key[i].key.data, name->data, name->len) == 0)
-        {
-            return ngx_http_get_variable_index(cf, name);
-        }
-    }
-
-    pv = cmcf->prefix_variables.elts;
-
-    for (i = 0; i < cmcf->prefix_variables.nelts; i++) {
-        if (name->len >= pv[i].name.len
-            && ngx_strncmp(name->data, pv[i].name.data, pv[i].name.len) == 0)
-        {
-            return ngx_http_get_variable_index(cf, name);
-        }
-    }
-
-    return NGX_ERROR;
-}
-
-
 /* The POST's head up to the value of Content-Length, made once. */
 static ngx_int_t
 ngx_http_gateway_trace_export_head(ngx_conf_t *cf,
@@ -586,7 +540,6 @@ ngx_http_gateway_trace_export_head(ngx_conf_t *cf,
 static ngx_int_t
 ngx_http_gateway_trace_export_init(ngx_conf_t *cf)
 {
-    ngx_uint_t                                  i;
     ngx_http_handler_pt                        *h;
     ngx_http_core_main_conf_t                  *cmcf;
     ngx_http_gateway_trace_export_main_conf_t  *tmcf;
@@ -596,11 +549,6 @@ ngx_http_gateway_trace_export_init(ngx_conf_t *cf)
 
     if (tmcf->collector.data == NULL) {
         return NGX_OK;
-    }
-
-    for (i = 0; i < NGX_HTTP_GATEWAY_TRACE_VARS; i++) {
-        tmcf->vars[i] = ngx_http_gateway_trace_export_variable(cf,
-                                               &ngx_http_gateway_trace_vars[i]);
     }
 
     if (ngx_http_gateway_trace_export_head(cf, tmcf) != NGX_OK

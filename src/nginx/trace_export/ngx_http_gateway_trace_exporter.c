@@ -86,6 +86,8 @@ static ngx_int_t ngx_http_gateway_trace_recv(ngx_http_gateway_link_t *link,
     u_char *data, size_t len);
 static ngx_int_t ngx_http_gateway_trace_eof(ngx_http_gateway_link_t *link);
 static void ngx_http_gateway_trace_closed(ngx_http_gateway_link_t *link);
+static void ngx_http_gateway_trace_rejected(
+    ngx_http_gateway_trace_exporter_t *ex, gw_otlp_str_t *message);
 static void ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
     ngx_int_t status);
 static int ngx_http_gateway_trace_answer(void *data, const char *buf,
@@ -597,6 +599,34 @@ ngx_http_gateway_trace_closed(ngx_http_gateway_link_t *link)
 }
 
 
+/* The collector's words on the spans it refused, short and escaped. */
+static void
+ngx_http_gateway_trace_rejected(ngx_http_gateway_trace_exporter_t *ex,
+    gw_otlp_str_t *message)
+{
+    ngx_str_t    text, escaped;
+    ngx_pool_t  *pool;
+
+    text.data = (u_char *) message->data;
+    text.len = ngx_min(message->len, 128);
+
+    pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, &ex->log);
+
+    if (pool == NULL) {
+        ngx_str_set(&escaped, "-");
+
+    } else {
+        (void) ngx_http_gateway_escape_controls(pool, &text, &escaped);
+    }
+
+    ngx_http_gateway_trace_report(ex, "rejected spans: ", &escaped);
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+}
+
+
 /*
  * The end of a try: status is the collector's answer, 0 when there was
  * none (the link said why).
@@ -605,8 +635,6 @@ static void
 ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
     ngx_int_t status)
 {
-    u_char             ch;
-    size_t             n;
     int64_t            rejected;
     ngx_str_t          text;
     ngx_uint_t         retry;
@@ -646,19 +674,9 @@ ngx_http_gateway_trace_done(ngx_http_gateway_trace_exporter_t *ex,
                                    &message)
             == 0 && rejected > 0)
         {
-            /* the collector's words, printable and short, for the log */
-
-            text.data = ex->answer;
-            text.len = ngx_min(message.len, 128);
-
-            for (n = 0; n < text.len; n++) {
-                ch = message.data[n];
-                text.data[n] = (ch >= 0x20 && ch < 0x7f) ? ch : '?';
-            }
-
             ex->dropped += rejected;
             ngx_http_gateway_trace_count(ex, REJECTED, rejected);
-            ngx_http_gateway_trace_report(ex, "rejected spans: ", &text);
+            ngx_http_gateway_trace_rejected(ex, &message);
         }
 
     } else {

@@ -54,6 +54,11 @@ static ngx_http_gateway_header_t  ngx_http_gateway_tracestate =
     (a)->str[NGX_HTTP_GATEWAY_TRACE_KEY_##key].data = (const char *) (text);  \
     (a)->str[NGX_HTTP_GATEWAY_TRACE_KEY_##key].len = (n)
 
+#define ngx_http_gateway_trace_decision(a, d, kind)                           \
+    ngx_http_gateway_trace_set(a, DECISIONS + NGX_HTTP_GATEWAY_DECISION_##kind,\
+                               (d)->name[NGX_HTTP_GATEWAY_DECISION_##kind].data,\
+                               (d)->name[NGX_HTTP_GATEWAY_DECISION_##kind].len)
+
 #define ngx_http_gateway_trace_set_int(a, key, value)                         \
     (a)->integer[NGX_HTTP_GATEWAY_TRACE_KEY_##key                             \
                  - NGX_HTTP_GATEWAY_TRACE_STRS] = (value)
@@ -100,8 +105,8 @@ static void
 ngx_http_gateway_trace_peer(ngx_http_gateway_trace_values_t *a,
     ngx_http_request_t *r)
 {
-    u_char                     *colon, *last, *p;
-    ngx_int_t                   port;
+    u_char                     *first, *last, *stop, *p;
+    ngx_int_t                   port, unit;
     ngx_str_t                  *name;
     ngx_http_upstream_state_t  *state;
 
@@ -116,46 +121,37 @@ ngx_http_gateway_trace_peer(ngx_http_gateway_trace_values_t *a,
         return;
     }
 
-    last = name->data + name->len;
+    first = name->data;
+    last = first + name->len;
 
-    if (name->len > 5 && ngx_memcmp(name->data, "unix:", 5) == 0) {
-        ngx_http_gateway_trace_set(a, PEER_ADDRESS, name->data + 5,
-                                   name->len - 5);
+    if (name->len > 5 && ngx_memcmp(first, "unix:", 5) == 0) {
+        ngx_http_gateway_trace_set(a, PEER_ADDRESS, first + 5, name->len - 5);
         return;
     }
 
-    colon = memrchr(name->data, ':', name->len);
-
-    /* the port: 1 to 5 digits after the last colon */
+    /* the port: 1 to 5 digits after a colon, read from the end */
 
     port = 0;
-    p = NULL;
+    unit = 1;
+    stop = last - ngx_min(name->len, 5);
 
-    if (colon) {
-        for (p = ++colon; p < last && p - colon < 5 && *p >= '0' && *p <= '9';
-             p++)
-        {
-            port = port * 10 + (*p - '0');
-        }
+    for (p = last; p > stop && (ngx_uint_t) (p[-1] - '0') < 10; p--) {
+        port += (p[-1] - '0') * unit;
+        unit *= 10;
     }
 
-    if (colon == NULL || p == colon || p != last) {
-        port = -1;
-    }
-
-    if (port < 0 || port > 65535) {
-        ngx_http_gateway_trace_set(a, PEER_ADDRESS, name->data, name->len);
+    if (p == last || p - 1 <= first || p[-1] != ':' || port > 65535) {
+        ngx_http_gateway_trace_set(a, PEER_ADDRESS, first, name->len);
         return;
     }
 
-    last = colon - 1;
+    last = p - 1;
 
-    if (name->data[0] == '[' && last[-1] == ']') {
-        ngx_http_gateway_trace_set(a, PEER_ADDRESS, name->data + 1,
-                                   last - name->data - 2);
+    if (first[0] == '[' && last[-1] == ']') {
+        ngx_http_gateway_trace_set(a, PEER_ADDRESS, first + 1,
+                                   last - first - 2);
     } else {
-        ngx_http_gateway_trace_set(a, PEER_ADDRESS, name->data,
-                                   last - name->data);
+        ngx_http_gateway_trace_set(a, PEER_ADDRESS, first, last - first);
     }
 
     ngx_http_gateway_trace_set_int(a, PEER_PORT, port);
@@ -223,10 +219,10 @@ ngx_http_gateway_trace_http(ngx_http_gateway_trace_values_t *a,
                                    cscf->server_name.len);
     }
 
-    if (ngx_connection_local_sockaddr(r->connection, NULL, 0) == NGX_OK) {
-        ngx_http_gateway_trace_set_int(a, SERVER_PORT,
+    /* a wildcard listen's address has the port the connection came to */
+
+    ngx_http_gateway_trace_set_int(a, SERVER_PORT,
                              ngx_inet_get_port(r->connection->local_sockaddr));
-    }
 
     ngx_http_gateway_trace_set(a, CLIENT_ADDRESS,
                                r->connection->addr_text.data,
@@ -243,61 +239,39 @@ ngx_http_gateway_trace_http(ngx_http_gateway_trace_values_t *a,
 
 
 /*
- * The gateway's decisions, from its variables: the route first (it names
- * the span: *route), the others once the span is open (attributes, after
- * the conventions').
+ * The request id, the gateway's decisions as recorded and the token's sub:
+ * attributes after the conventions'.
  */
 static void
-ngx_http_gateway_trace_route(ngx_http_request_t *r,
-    ngx_http_gateway_trace_export_main_conf_t *tmcf, ngx_str_t *route)
-{
-    ngx_http_variable_value_t  *v;
-
-    if (tmcf->vars[NGX_HTTP_GATEWAY_TRACE_ROUTE] == NGX_ERROR) {
-        return;
-    }
-
-    v = ngx_http_get_indexed_variable(r, tmcf->vars[NGX_HTTP_GATEWAY_TRACE_ROUTE]);
-    if (v == NULL || v->not_found) {
-        return;
-    }
-
-    route->data = v->data;
-    route->len = v->len;
-}
-
-
-static void
 ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_values_t *a,
-    ngx_http_request_t *r, ngx_http_gateway_trace_export_main_conf_t *tmcf)
+    ngx_http_request_t *r)
 {
-    ngx_uint_t                  i;
-    gw_jwt_t                   *jwt;
-    gw_jwt_str_t                sub;
-    ngx_http_variable_value_t  *v;
+    ngx_str_t                     *id;
+    gw_jwt_t                      *jwt;
+    gw_jwt_str_t                   sub;
+    ngx_http_gateway_decisions_t  *d;
 
-    static gw_jwt_str_t         sub_claim = { "sub", 3 };
+    static gw_jwt_str_t            sub_claim = { "sub", 3 };
+
+    id = ngx_http_gateway_request_id(r);
+
+    if (id) {
+        ngx_http_gateway_trace_set(a, REQUEST_ID, id->data, id->len);
+    }
+
+    d = ngx_http_gateway_decisions(r);
+
+    if (d) {
+        ngx_http_gateway_trace_decision(a, d, JWT);
+        ngx_http_gateway_trace_decision(a, d, RATE_LIMIT);
+        ngx_http_gateway_trace_decision(a, d, CIRCUIT);
+        ngx_http_gateway_trace_decision(a, d, CACHE);
+    }
 
     jwt = ngx_http_gateway_jwt_verified(r);
 
     if (jwt && gw_jwt_claim(jwt, &sub_claim, 1, &sub)) {
         ngx_http_gateway_trace_set(a, JWT_SUB, sub.data, sub.len);
-    }
-
-    for (i = NGX_HTTP_GATEWAY_TRACE_ROUTE + 1; i < NGX_HTTP_GATEWAY_TRACE_VARS;
-         i++)
-    {
-        if (tmcf->vars[i] == NGX_ERROR) {
-            continue;
-        }
-
-        v = ngx_http_get_indexed_variable(r, tmcf->vars[i]);
-        if (v == NULL || v->not_found) {
-            continue;
-        }
-
-        a->str[i].data = (const char *) v->data;
-        a->str[i].len = v->len;
     }
 }
 
@@ -330,10 +304,11 @@ ngx_http_gateway_trace_location(gw_otlp_batcher_t *b, ngx_http_request_t *r)
 
 
 /*
- * "GET /api/users": the method and the route, else the location's name,
- * into buf: the encoder keeps GW_OTLP_VALUE_MAX bytes of it, and what it
- * keeps does not depend on what follows the first GW_OTLP_VALUE_MAX + 3
- * (a character that starts before the cut is whole in it).
+ * "GET /api/users": the method and the route (the method alone without
+ * one, as OpenTelemetry's HTTP conventions name such a span), into buf:
+ * the encoder keeps GW_OTLP_VALUE_MAX bytes of it, and what it keeps does
+ * not depend on what follows the first GW_OTLP_VALUE_MAX + 3 (a character
+ * that starts before the cut is whole in it).
  */
 #define NGX_HTTP_GATEWAY_TRACE_NAME_MAX  (GW_OTLP_VALUE_MAX + 3)
 
@@ -341,14 +316,8 @@ static size_t
 ngx_http_gateway_trace_name(ngx_http_request_t *r, ngx_str_t *route,
     u_char *buf)
 {
-    u_char                    *p, *last;
-    size_t                     n;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (route->len == 0) {
-        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-        route = &clcf->name;
-    }
+    u_char  *p, *last;
+    size_t   n;
 
     last = buf + NGX_HTTP_GATEWAY_TRACE_NAME_MAX;
 
@@ -370,7 +339,7 @@ ngx_http_gateway_trace_span_end(ngx_http_request_t *r, gw_trace_t *trace,
     ngx_http_gateway_trace_export_main_conf_t *tmcf, gw_otlp_batcher_t *b)
 {
     u_char                            name[NGX_HTTP_GATEWAY_TRACE_NAME_MAX];
-    ngx_str_t                         route;
+    ngx_str_t                        *route;
     ngx_uint_t                        i, count;
     ngx_table_elt_t                  *h;
     ngx_time_t                       *now;
@@ -388,14 +357,13 @@ ngx_http_gateway_trace_span_end(ngx_http_request_t *r, gw_trace_t *trace,
         }
     }
 
-    ngx_str_null(&route);
-    ngx_http_gateway_trace_route(r, tmcf, &route);
+    route = ngx_http_gateway_route(r);
 
     now = ngx_timeofday();
 
     span.trace = trace;
     span.name.data = (const char *) name;
-    span.name.len = ngx_http_gateway_trace_name(r, &route, name);
+    span.name.len = ngx_http_gateway_trace_name(r, route, name);
     span.start_ns = ((uint64_t) r->start_sec * 1000 + r->start_msec) * 1000000;
     span.end_ns = ((uint64_t) now->sec * 1000 + now->msec) * 1000000;
     span.error = r->headers_out.status >= NGX_HTTP_INTERNAL_SERVER_ERROR
@@ -413,10 +381,9 @@ ngx_http_gateway_trace_span_end(ngx_http_request_t *r, gw_trace_t *trace,
     ngx_memzero(&a.str, sizeof(a.str));
     ngx_memset(&a.integer, 0xff, sizeof(a.integer));
 
-    a.str[NGX_HTTP_GATEWAY_TRACE_ROUTE].data = (const char *) route.data;
-    a.str[NGX_HTTP_GATEWAY_TRACE_ROUTE].len = route.len;
+    ngx_http_gateway_trace_set(&a, ROUTE, route->data, route->len);
 
-    ngx_http_gateway_trace_gateway(&a, r, tmcf);
+    ngx_http_gateway_trace_gateway(&a, r);
     ngx_http_gateway_trace_http(&a, r);
 
     gw_otlp_span_strs(b, tmcf->keys, a.str, NGX_HTTP_GATEWAY_TRACE_STRS);

@@ -35,6 +35,23 @@ ngx_http_gateway_upstream_ctx(ngx_http_request_t *r)
 }
 
 
+void
+ngx_http_gateway_upstream_decided(ngx_http_request_t *r,
+    ngx_http_gateway_upstream_ctx_t *ctx)
+{
+    ngx_str_t  name;
+
+    if (r != r->main) {
+        return;
+    }
+
+    name.data = (u_char *) gw_circuit_state_name((int) ctx->state);
+    name.len = ngx_strlen(name.data);
+
+    ngx_http_gateway_decide(r, NGX_HTTP_GATEWAY_DECISION_CIRCUIT, &name);
+}
+
+
 static ngx_int_t
 ngx_http_gateway_upstream_peer_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
