@@ -86,12 +86,18 @@ constexpr std::array<std::string_view, 14> unstored = {
     "te",      "trailer",            "transfer-encoding",   "upgrade",
 };
 
+// Which lengths names in the list have: most names have none of them.
+constexpr std::size_t longest_unstored = std::ranges::max(unstored, {}, &std::string_view::size).size();
+constexpr auto unstored_length = [] {
+    std::array<bool, longest_unstored + 1> t{};
+    for (std::string_view u : unstored) t[u.size()] = true;
+    return t;
+}();
+
 bool is_stored(std::string_view name) noexcept
 {
-    // lengths first: most names are compared with none of the list
-    return std::ranges::none_of(unstored, [name](std::string_view u) {
-        return u.size() == name.size() && equals_ignoring_case(name, u);
-    });
+    if (name.size() > longest_unstored || !unstored_length[name.size()]) return true;
+    return std::ranges::none_of(unstored, [name](std::string_view u) { return equals_ignoring_case(name, u); });
 }
 
 // memcpy: ranges::copy of a string_view copies byte by byte here.
@@ -125,11 +131,16 @@ bool is_valid(const gw_cache_entry_meta_t &m) noexcept
            && m.lifetime <= GW_CACHE_MAX_LIFETIME && m.initial_age < m.lifetime;
 }
 
+// head_size() of the same meta and fields, which checked every name and
+// value: they are not looked at again, only the length written is.
 std::size_t write_head(std::span<unsigned char> out, const gw_cache_entry_meta_t &meta,
                        std::span<const gw_cache_str_t> fields, std::uint64_t body_len) noexcept
 {
-    std::size_t size = head_size(meta, fields);
-    if (size == 0 || size > out.size() || !is_valid(meta)) return 0;
+    std::size_t size = out.size();
+    if (size < GW_CACHE_ENTRY_FIXED || !is_valid(meta)
+        || (meta.varies && size < GW_CACHE_ENTRY_FIXED + meta.variant.len)) {
+        return 0;
+    }
 
     unsigned char *p = out.data();
     std::memcpy(p, magic.data(), magic.size());
@@ -143,18 +154,20 @@ std::size_t write_head(std::span<unsigned char> out, const gw_cache_entry_meta_t
     put<std::uint16_t>(p + at_variant_len, static_cast<std::uint16_t>(meta.varies ? meta.variant.len : 0));
     put<std::uint64_t>(p + at_body_len, body_len);
 
-    unsigned char *w = p + GW_CACHE_ENTRY_FIXED;
+    unsigned char *w = p + GW_CACHE_ENTRY_FIXED, *end = p + size;
     if (meta.varies) w = append(w, view(meta.variant));
 
     std::uint16_t count = 0;
     for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
         std::string_view name = view(fields[i]), value = view(fields[i + 1]);
         if (!is_stored(name)) continue;
+        if (static_cast<std::size_t>(end - w) < field_header + name.size() + value.size()) return 0;
         put<std::uint16_t>(w, static_cast<std::uint16_t>(name.size()));
         put<std::uint16_t>(w + 2, static_cast<std::uint16_t>(value.size()));
         w = append(append(w + field_header, name), value);
         ++count;
     }
+    if (w != end) return 0;
     put<std::uint16_t>(p + at_headers, count);
     return size;
 }
@@ -263,10 +276,10 @@ size_t gw_cache_entry_head_size(const gw_cache_entry_meta_t *meta, const gw_cach
     return gw::cache::head_size(*meta, {headers, 2 * n});
 }
 
-size_t gw_cache_entry_write_head(unsigned char *out, size_t cap, const gw_cache_entry_meta_t *meta,
+size_t gw_cache_entry_write_head(unsigned char *out, size_t head, const gw_cache_entry_meta_t *meta,
                                  const gw_cache_str_t *headers, size_t n, uint64_t body_len)
 {
-    return gw::cache::write_head({out, cap}, *meta, {headers, 2 * n}, body_len);
+    return gw::cache::write_head({out, head}, *meta, {headers, 2 * n}, body_len);
 }
 
 void gw_cache_entry_set_body_len(unsigned char *head, uint64_t body_len)

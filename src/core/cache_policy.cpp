@@ -112,14 +112,6 @@ std::uint32_t initial_age(gw_cache_str_t age) noexcept
 
 } // namespace
 
-bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept
-{
-    return std::ranges::equal(a, b, [](char x, char y) {
-        auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-        return lower(x) == lower(y);
-    });
-}
-
 std::optional<std::uint32_t> parse_delta_seconds(std::string_view text) noexcept
 {
     if (text.empty()) return std::nullopt;
