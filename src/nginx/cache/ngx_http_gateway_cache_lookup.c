@@ -37,6 +37,8 @@ static ngx_uint_t ngx_http_gateway_cache_found(
 
 static ngx_str_t  ngx_http_gateway_cache_get_method = ngx_string("GET");
 
+static ngx_http_gateway_cache_spares_t  ngx_http_gateway_cache_states;
+
 
 ngx_int_t
 ngx_http_gateway_cache_lookup_handler(ngx_http_request_t *r)
@@ -123,7 +125,8 @@ ngx_http_gateway_cache_ctx_create(ngx_http_request_t *r,
         return NULL;
     }
 
-    ctx = ngx_alloc(sizeof(ngx_http_gateway_cache_ctx_t), r->connection->log);
+    ctx = ngx_http_gateway_cache_alloc(&ngx_http_gateway_cache_states,
+                                       sizeof(ngx_http_gateway_cache_ctx_t));
     if (ctx == NULL) {
         return NULL;
     }
@@ -165,7 +168,7 @@ ngx_http_gateway_cache_request_done(void *data)
     ctx->request = NULL;
 
     if (!ctx->asking) {
-        ngx_free(ctx);
+        ngx_http_gateway_cache_free(&ngx_http_gateway_cache_states, ctx);
     }
 }
 
@@ -466,7 +469,7 @@ ngx_http_gateway_cache_got(void *data, ngx_http_gateway_redis_reply_t *reply)
 
     if (ctx->request == NULL) {
         /* the request went away meanwhile */
-        ngx_free(ctx);
+        ngx_http_gateway_cache_free(&ngx_http_gateway_cache_states, ctx);
         return;
     }
 
