@@ -8,8 +8,8 @@
  * matched to the commands in order. AUTH, SELECT and PING go first on every
  * connection; the link is ready once PING is answered. The reply to the
  * oldest command is due within its timeout (connect_timeout for the
- * handshake): the link's read timer follows it, and a late one fails the
- * link, which answers every pending command with NULL.
+ * handshake): a timer watches it, and a late one fails the link, which
+ * answers every pending command with NULL.
  */
 
 #include "ngx_http_gateway_redis_client.h"
@@ -80,6 +80,7 @@ static ngx_int_t ngx_http_gateway_redis_write(
 static void ngx_http_gateway_redis_handshake(ngx_http_gateway_redis_t *redis);
 static u_char *ngx_http_gateway_redis_digits(u_char *end, uint64_t n);
 static void ngx_http_gateway_redis_expect(ngx_http_gateway_redis_t *redis);
+static void ngx_http_gateway_redis_deadline_handler(ngx_event_t *ev);
 static void ngx_http_gateway_redis_answer(ngx_http_gateway_redis_t *redis,
     ngx_http_gateway_redis_cmd_t *cmd, ngx_http_gateway_redis_reply_t *reply);
 static void ngx_http_gateway_redis_detach(void *data);
@@ -496,25 +497,72 @@ ngx_http_gateway_redis_digits(u_char *end, uint64_t n)
 }
 
 
-/* The read timer follows the oldest command's deadline. */
+/*
+ * The oldest command's reply is due by its deadline. One timer watches the
+ * deadlines and is left armed when nothing is awaited: it fires at the
+ * earliest deadline a command may have, and is armed again for the oldest
+ * command's when that is later. Commands that come and go meanwhile cost it
+ * nothing, where arming it for each and disarming it when the link is idle
+ * would cost two operations on the timer tree per command.
+ */
 
 static void
 ngx_http_gateway_redis_expect(ngx_http_gateway_redis_t *redis)
 {
+    ngx_event_t                   *ev;
     ngx_msec_int_t                 left;
     ngx_http_gateway_redis_cmd_t  *cmd;
 
     if (ngx_queue_empty(&redis->sent)) {
-        ngx_http_gateway_link_expect(redis->link, 0);
         return;
     }
 
     cmd = ngx_queue_data(ngx_queue_head(&redis->sent),
                          ngx_http_gateway_redis_cmd_t, queue);
 
+    ev = &redis->deadline;
+
+    if (ev->timer_set
+        && (ngx_msec_int_t) (ev->timer.key - cmd->deadline) <= 0)
+    {
+        return;
+    }
+
+    if (ev->handler == NULL) {
+        ev->handler = ngx_http_gateway_redis_deadline_handler;
+        ev->data = redis;
+        ev->log = redis->link->log;
+        ev->cancelable = 1;   /* a worker going away does not wait for it */
+    }
+
     left = (ngx_msec_int_t) (cmd->deadline - ngx_current_msec);
 
-    ngx_http_gateway_link_expect(redis->link, left > 0 ? left : 1);
+    ngx_add_timer(ev, left > 0 ? left : 1);
+}
+
+
+static void
+ngx_http_gateway_redis_deadline_handler(ngx_event_t *ev)
+{
+    ngx_http_gateway_redis_t      *redis;
+    ngx_http_gateway_redis_cmd_t  *cmd;
+
+    redis = ev->data;
+    ev->timedout = 0;
+
+    if (ngx_queue_empty(&redis->sent)) {
+        return;
+    }
+
+    cmd = ngx_queue_data(ngx_queue_head(&redis->sent),
+                         ngx_http_gateway_redis_cmd_t, queue);
+
+    if ((ngx_msec_int_t) (cmd->deadline - ngx_current_msec) > 0) {
+        ngx_http_gateway_redis_expect(redis);
+        return;
+    }
+
+    ngx_http_gateway_link_fail(redis->link, "no answer within timeout", NULL);
 }
 
 
@@ -1001,6 +1049,10 @@ ngx_http_gateway_redis_closed(ngx_http_gateway_link_t *link)
     ngx_http_gateway_redis_cmd_t  *cmd;
 
     redis = link->data;
+
+    if (redis->deadline.timer_set) {
+        ngx_del_timer(&redis->deadline);
+    }
 
     if (redis->reader) {
         redisReaderFree(redis->reader);
