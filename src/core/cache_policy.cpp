@@ -126,6 +126,7 @@ std::optional<std::uint32_t> parse_delta_seconds(std::string_view text) noexcept
 CacheControl CacheControl::parse(std::span<const gw_cache_str_t> lines) noexcept
 {
     CacheControl cc;
+    if (lines.empty()) return cc;   // most requests, many responses
     Delta max_age, s_maxage;
 
     for_each_element(lines, [&](const ListElement &e) {
@@ -153,6 +154,7 @@ CacheControl CacheControl::parse(std::span<const gw_cache_str_t> lines) noexcept
 Vary Vary::parse(std::span<const gw_cache_str_t> lines) noexcept
 {
     Vary vary;
+    if (lines.empty()) return vary;
     for_each_element(lines, [&](const ListElement &e) {
         if (!e.has_value && equals_ignoring_case(e.name, "accept-encoding")) {
             vary.accept_encoding = true;

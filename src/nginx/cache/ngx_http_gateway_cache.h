@@ -78,12 +78,14 @@ typedef struct {
     unsigned                            may_store:1;    /* not yet looked at */
     unsigned                            asking:1;       /* the GET is out */
 
-    /* a hit: the entry, inside the reply Redis gave (kept till the end) */
+    /* a hit: the reply Redis gave (kept till the end), the entry in it */
     ngx_http_gateway_redis_reply_t     *reply;
-    gw_cache_entry_t                    entry;
 
     ngx_http_gateway_cache_fill_t      *fill;       /* a miss that may fill */
     ngx_http_gateway_wait_t             wait;       /* for the lookup */
+
+    /* not zeroed: written before they are read */
+    gw_cache_entry_t                    entry;      /* decoded from reply */
 
     /* the lookup's GET, the entry's Redis key written straight into it */
     size_t                              key_len;

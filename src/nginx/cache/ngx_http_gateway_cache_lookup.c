@@ -131,7 +131,7 @@ ngx_http_gateway_cache_ctx_create(ngx_http_request_t *r,
         return NULL;
     }
 
-    ngx_memzero(ctx, offsetof(ngx_http_gateway_cache_ctx_t, get));
+    ngx_memzero(ctx, offsetof(ngx_http_gateway_cache_ctx_t, entry));
 
     ctx->request = r;
     ctx->conf = conf;
