@@ -285,8 +285,17 @@ ngx_http_gateway_cache_keys(ngx_http_request_t *r,
         r->method = NGX_HTTP_GET;
     }
 
-    rc = ngx_http_gateway_cache_key_value(r, ctx->conf->key, buf, sizeof(buf),
-                                          &key);
+    rc = NGX_DECLINED;
+
+    if (ctx->conf->key_parts != NULL) {
+        rc = ngx_http_gateway_cache_key_flat(r, ctx->conf->key_parts, buf,
+                                             sizeof(buf), &key);
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_gateway_cache_key_value(r, ctx->conf->key, buf,
+                                              sizeof(buf), &key);
+    }
 
     r->method_name = method;
     r->method = m;
@@ -478,7 +487,21 @@ ngx_http_gateway_cache_got(void *data, ngx_http_gateway_redis_reply_t *reply)
 
     ctx->looked_up = 1;
 
-    ngx_http_gateway_wake(&ctx->wait);
+    /*
+     * A miss goes on from here, in the link's read handler. A hit waits
+     * for its turn: the request may end at once and free the reply the
+     * client still looks at; and so does a failure, which the link reports
+     * from deep in its own teardown.
+     */
+
+    if (ctx->status == NGX_HTTP_GATEWAY_CACHE_MISS
+        || ctx->status == NGX_HTTP_GATEWAY_CACHE_EXPIRED)
+    {
+        ngx_http_gateway_wake_now(&ctx->wait);
+
+    } else {
+        ngx_http_gateway_wake(&ctx->wait);
+    }
 }
 
 
