@@ -123,10 +123,9 @@ std::optional<std::uint32_t> parse_delta_seconds(std::string_view text) noexcept
     return static_cast<std::uint32_t>(v);
 }
 
-CacheControl CacheControl::parse(std::span<const gw_cache_str_t> lines) noexcept
+CacheControl CacheControl::parse_lines(std::span<const gw_cache_str_t> lines) noexcept
 {
     CacheControl cc;
-    if (lines.empty()) return cc;   // most requests, many responses
     Delta max_age, s_maxage;
 
     for_each_element(lines, [&](const ListElement &e) {
@@ -151,10 +150,9 @@ CacheControl CacheControl::parse(std::span<const gw_cache_str_t> lines) noexcept
     return cc;
 }
 
-Vary Vary::parse(std::span<const gw_cache_str_t> lines) noexcept
+Vary Vary::parse_lines(std::span<const gw_cache_str_t> lines) noexcept
 {
     Vary vary;
-    if (lines.empty()) return vary;
     for_each_element(lines, [&](const ListElement &e) {
         if (!e.has_value && equals_ignoring_case(e.name, "accept-encoding")) {
             vary.accept_encoding = true;
@@ -225,8 +223,9 @@ gw_cache_store_plan_t plan_response(const gw_cache_response_t &r, const gw_cache
                              : cc.max_age  ? *cc.max_age
                              : r.expires != GW_CACHE_TIME_ABSENT ? expires_lifetime(r, now)
                                                                  : limits.default_ttl;
+    if (lifetime == 0) return refuse(GW_CACHE_STORE_STALE);
     std::uint32_t age = initial_age(r.age);
-    if (lifetime == 0 || age >= lifetime) return refuse(GW_CACHE_STORE_STALE);
+    if (age >= lifetime) return refuse(GW_CACHE_STORE_STALE);
 
     plan.reason = GW_CACHE_STORE_OK;
     plan.lifetime = lifetime;

@@ -43,7 +43,12 @@ struct CacheControl {
     std::optional<std::uint32_t> s_maxage;
     bool unreadable = false;   // a max-age/s-maxage that cannot be used
 
-    static CacheControl parse(std::span<const gw_cache_str_t> lines) noexcept;
+    // inline: most requests, and many responses, have no lines to parse
+    static CacheControl parse(std::span<const gw_cache_str_t> lines) noexcept
+    {
+        return lines.empty() ? CacheControl{} : parse_lines(lines);
+    }
+    static CacheControl parse_lines(std::span<const gw_cache_str_t> lines) noexcept;
 };
 
 // Vary: storable when it names nothing but Accept-Encoding.
@@ -51,7 +56,11 @@ struct Vary {
     bool storable = true;
     bool accept_encoding = false;
 
-    static Vary parse(std::span<const gw_cache_str_t> lines) noexcept;
+    static Vary parse(std::span<const gw_cache_str_t> lines) noexcept
+    {
+        return lines.empty() ? Vary{} : parse_lines(lines);
+    }
+    static Vary parse_lines(std::span<const gw_cache_str_t> lines) noexcept;
 };
 
 gw_cache_request_plan_t plan_request(const gw_cache_request_t &request) noexcept;
