@@ -78,6 +78,7 @@ static ngx_int_t ngx_http_gateway_redis_write(
 #define ngx_http_gateway_redis_free_cmd(cmd)                                  \
     ngx_http_gateway_redis_block_free(cmd, (cmd)->size)
 static void ngx_http_gateway_redis_handshake(ngx_http_gateway_redis_t *redis);
+static ngx_uint_t ngx_http_gateway_redis_ndigits(uint64_t n);
 static u_char *ngx_http_gateway_redis_digits(u_char *end, uint64_t n);
 static void ngx_http_gateway_redis_expect(ngx_http_gateway_redis_t *redis);
 static void ngx_http_gateway_redis_deadline_handler(ngx_event_t *ev);
@@ -439,23 +440,17 @@ sent:
 
 /*
  * RESP's "*N" and "$N" lines, written by hand: ngx_sprintf() costs more
- * than the rest of a command's encoding.
+ * than the rest of a command's encoding. The digits are counted first and
+ * written backwards into their place: no copy.
  */
 
 u_char *
 ngx_http_gateway_redis_encode_len(u_char *p, u_char type, uint64_t n)
 {
-    uint64_t  rest;
-
     *p++ = type;
 
-    /* the digits written backwards from their end: no copy */
-
-    for (rest = n / 10; rest; rest /= 10) {
-        p++;
-    }
-
-    (void) ngx_http_gateway_redis_digits(++p, n);
+    p += ngx_http_gateway_redis_ndigits(n);
+    (void) ngx_http_gateway_redis_digits(p, n);
 
     *p++ = '\r';
     *p++ = '\n';
@@ -467,19 +462,34 @@ ngx_http_gateway_redis_encode_len(u_char *p, u_char type, uint64_t n)
 u_char *
 ngx_http_gateway_redis_encode_uint(u_char *p, uint64_t n)
 {
-    size_t   len;
-    u_char  *digit;
-    u_char   digits[NGX_INT64_LEN];
+    ngx_uint_t  len;
 
-    digit = ngx_http_gateway_redis_digits(digits + NGX_INT64_LEN, n);
-    len = digits + NGX_INT64_LEN - digit;
+    len = ngx_http_gateway_redis_ndigits(n);
 
     p = ngx_http_gateway_redis_encode_len(p, '$', len);
-    p = ngx_cpymem(p, digit, len);
+
+    p += len;
+    (void) ngx_http_gateway_redis_digits(p, n);
+
     *p++ = '\r';
     *p++ = '\n';
 
     return p;
+}
+
+
+/* how many decimal digits n takes: compared four at a time, not divided */
+
+static ngx_uint_t
+ngx_http_gateway_redis_ndigits(uint64_t n)
+{
+    ngx_uint_t  len;
+
+    for (len = 1; n >= 10000; n /= 10000) {
+        len += 4;
+    }
+
+    return len + (n >= 10) + (n >= 100) + (n >= 1000);
 }
 
 
