@@ -103,6 +103,18 @@ EOF
         location = /stats {
             return 200 \$gateway_stats;
         }
+        location /flat/ {
+            gateway_cache cache;
+            gateway_cache_key f:\${host}-\$arg_v:\$http_x_none:\$uri;
+            add_header X-Cache \$gateway_cache_status always;
+            proxy_pass http://127.0.0.1:$up_port;
+        }
+        location ~ ^/captured/([a-z]+)/ {
+            gateway_cache cache;
+            gateway_cache_key c:\$1:\$arg_v;
+            add_header X-Cache \$gateway_cache_status always;
+            proxy_pass http://127.0.0.1:$up_port;
+        }
         location /plain/ {
             add_header X-Cache "[\$gateway_cache_status]" always;
             proxy_pass http://127.0.0.1:$up_port;
@@ -233,6 +245,27 @@ ok(wait_until(10, sub { my (undef, undef, undef, $h) = get(u('/c/warmup'));
                                        cache_key("httpGETlocalhost$long",
                                                  hidden => 1)) }),
        'stored under its SHA-256');
+}
+
+# -- keys of text and variables, with captures, longer than the stack's 256 ---
+
+{
+    my @cases = (
+        ['/flat/a', 1, 'f:localhost-1::/flat/a', 'text, ${name}, a variable not found'],
+        ['/captured/xy/', 2, 'c:xy:2', 'a regex capture'],
+        ['/flat/b', 'w' x 300, 'f:localhost-' . ('w' x 300) . '::/flat/b',
+         'above 256 bytes'],
+    );
+    for my $c (@cases) {
+        my ($path, $v, $key, $name) = @$c;
+        my $t = u($path, v => $v, h => 'Cache-Control: max-age=100');
+        my (undef, undef, $b1, $l1) = get($t);
+        is($l1->{'x-cache'}, 'MISS', "$name: MISS");
+        ok(wait_until(10, sub { redis_call($redis_port, 'EXISTS', cache_key($key)) }),
+           "$name: stored under its key");
+        my (undef, undef, $b2, $l2) = get($t);
+        is("$l2->{'x-cache'} $b2", "HIT $b1", "$name: then a HIT");
+    }
 }
 
 # -- results counted by route ------------------------------------------------

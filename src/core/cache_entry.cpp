@@ -2,6 +2,7 @@
 // Redis keys an entry and its fill lock live under.
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 #include <span>
 #include <string_view>
@@ -35,18 +36,36 @@ enum : std::size_t {
 
 static_assert(at_body_len + 8 == GW_CACHE_ENTRY_FIXED);
 
+// Big-endian numbers, one load or store each (a loop over the bytes was
+// not unrolled, and cost the fixed part a hundred and fifty instructions).
+template <typename T>
+constexpr T big_endian(T v) noexcept
+{
+    static_assert(sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8);
+    if constexpr (std::endian::native == std::endian::big) {
+        return v;
+    } else if constexpr (sizeof(T) == 2) {
+        return __builtin_bswap16(v);
+    } else if constexpr (sizeof(T) == 4) {
+        return __builtin_bswap32(v);
+    } else {
+        return __builtin_bswap64(v);
+    }
+}
+
 template <typename T>
 void put(unsigned char *p, T v) noexcept
 {
-    for (std::size_t i = sizeof(T); i-- > 0; v = static_cast<T>(v >> 8)) p[i] = static_cast<unsigned char>(v);
+    v = big_endian(v);
+    std::memcpy(p, &v, sizeof v);
 }
 
 template <typename T>
 T get(const unsigned char *p) noexcept
 {
-    T v = 0;
-    for (std::size_t i = 0; i < sizeof(T); ++i) v = static_cast<T>(v << 8 | p[i]);
-    return v;
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return big_endian(v);
 }
 
 // RFC 9110 tchar.
@@ -66,12 +85,17 @@ bool is_name(std::string_view s) noexcept
 
 // Field content as nginx would send it: no controls but HTAB, so nothing
 // read back from Redis can split or end a header.
+constexpr auto is_control = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[c] = c != '\t';
+    t[0x7f] = true;
+    return t;
+}();
+
 bool is_value(std::string_view s) noexcept
 {
-    return s.size() <= GW_CACHE_ENTRY_MAX_FIELD && std::ranges::none_of(s, [](char c) {
-               auto u = static_cast<unsigned char>(c);
-               return (u < 0x20 && u != '\t') || u == 0x7f;
-           });
+    return s.size() <= GW_CACHE_ENTRY_MAX_FIELD
+           && std::ranges::none_of(s, [](char c) { return is_control[static_cast<unsigned char>(c)]; });
 }
 
 std::string_view view(const gw_cache_str_t &s) noexcept
@@ -86,12 +110,18 @@ constexpr std::array<std::string_view, 14> unstored = {
     "te",      "trailer",            "transfer-encoding",   "upgrade",
 };
 
+// Which lengths names in the list have: most names have none of them.
+constexpr std::size_t longest_unstored = std::ranges::max(unstored, {}, &std::string_view::size).size();
+constexpr auto unstored_length = [] {
+    std::array<bool, longest_unstored + 1> t{};
+    for (std::string_view u : unstored) t[u.size()] = true;
+    return t;
+}();
+
 bool is_stored(std::string_view name) noexcept
 {
-    // lengths first: most names are compared with none of the list
-    return std::ranges::none_of(unstored, [name](std::string_view u) {
-        return u.size() == name.size() && equals_ignoring_case(name, u);
-    });
+    if (name.size() > longest_unstored || !unstored_length[name.size()]) return true;
+    return std::ranges::none_of(unstored, [name](std::string_view u) { return equals_ignoring_case(name, u); });
 }
 
 // memcpy: ranges::copy of a string_view copies byte by byte here.
@@ -125,11 +155,16 @@ bool is_valid(const gw_cache_entry_meta_t &m) noexcept
            && m.lifetime <= GW_CACHE_MAX_LIFETIME && m.initial_age < m.lifetime;
 }
 
+// head_size() of the same meta and fields, which checked every name and
+// value: they are not looked at again, only the length written is.
 std::size_t write_head(std::span<unsigned char> out, const gw_cache_entry_meta_t &meta,
                        std::span<const gw_cache_str_t> fields, std::uint64_t body_len) noexcept
 {
-    std::size_t size = head_size(meta, fields);
-    if (size == 0 || size > out.size() || !is_valid(meta)) return 0;
+    std::size_t size = out.size();
+    if (size < GW_CACHE_ENTRY_FIXED || !is_valid(meta)
+        || (meta.varies && size < GW_CACHE_ENTRY_FIXED + meta.variant.len)) {
+        return 0;
+    }
 
     unsigned char *p = out.data();
     std::memcpy(p, magic.data(), magic.size());
@@ -143,18 +178,20 @@ std::size_t write_head(std::span<unsigned char> out, const gw_cache_entry_meta_t
     put<std::uint16_t>(p + at_variant_len, static_cast<std::uint16_t>(meta.varies ? meta.variant.len : 0));
     put<std::uint64_t>(p + at_body_len, body_len);
 
-    unsigned char *w = p + GW_CACHE_ENTRY_FIXED;
+    unsigned char *w = p + GW_CACHE_ENTRY_FIXED, *end = p + size;
     if (meta.varies) w = append(w, view(meta.variant));
 
     std::uint16_t count = 0;
     for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
         std::string_view name = view(fields[i]), value = view(fields[i + 1]);
         if (!is_stored(name)) continue;
+        if (static_cast<std::size_t>(end - w) < field_header + name.size() + value.size()) return 0;
         put<std::uint16_t>(w, static_cast<std::uint16_t>(name.size()));
         put<std::uint16_t>(w + 2, static_cast<std::uint16_t>(value.size()));
         w = append(append(w + field_header, name), value);
         ++count;
     }
+    if (w != end) return 0;
     put<std::uint16_t>(p + at_headers, count);
     return size;
 }
@@ -263,10 +300,10 @@ size_t gw_cache_entry_head_size(const gw_cache_entry_meta_t *meta, const gw_cach
     return gw::cache::head_size(*meta, {headers, 2 * n});
 }
 
-size_t gw_cache_entry_write_head(unsigned char *out, size_t cap, const gw_cache_entry_meta_t *meta,
+size_t gw_cache_entry_write_head(unsigned char *out, size_t head, const gw_cache_entry_meta_t *meta,
                                  const gw_cache_str_t *headers, size_t n, uint64_t body_len)
 {
-    return gw::cache::write_head({out, cap}, *meta, {headers, 2 * n}, body_len);
+    return gw::cache::write_head({out, head}, *meta, {headers, 2 * n}, body_len);
 }
 
 void gw_cache_entry_set_body_len(unsigned char *head, uint64_t body_len)

@@ -112,14 +112,6 @@ std::uint32_t initial_age(gw_cache_str_t age) noexcept
 
 } // namespace
 
-bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept
-{
-    return std::ranges::equal(a, b, [](char x, char y) {
-        auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-        return lower(x) == lower(y);
-    });
-}
-
 std::optional<std::uint32_t> parse_delta_seconds(std::string_view text) noexcept
 {
     if (text.empty()) return std::nullopt;
@@ -131,7 +123,7 @@ std::optional<std::uint32_t> parse_delta_seconds(std::string_view text) noexcept
     return static_cast<std::uint32_t>(v);
 }
 
-CacheControl CacheControl::parse(std::span<const gw_cache_str_t> lines) noexcept
+CacheControl CacheControl::parse_lines(std::span<const gw_cache_str_t> lines) noexcept
 {
     CacheControl cc;
     Delta max_age, s_maxage;
@@ -158,7 +150,7 @@ CacheControl CacheControl::parse(std::span<const gw_cache_str_t> lines) noexcept
     return cc;
 }
 
-Vary Vary::parse(std::span<const gw_cache_str_t> lines) noexcept
+Vary Vary::parse_lines(std::span<const gw_cache_str_t> lines) noexcept
 {
     Vary vary;
     for_each_element(lines, [&](const ListElement &e) {
@@ -231,8 +223,9 @@ gw_cache_store_plan_t plan_response(const gw_cache_response_t &r, const gw_cache
                              : cc.max_age  ? *cc.max_age
                              : r.expires != GW_CACHE_TIME_ABSENT ? expires_lifetime(r, now)
                                                                  : limits.default_ttl;
+    if (lifetime == 0) return refuse(GW_CACHE_STORE_STALE);
     std::uint32_t age = initial_age(r.age);
-    if (lifetime == 0 || age >= lifetime) return refuse(GW_CACHE_STORE_STALE);
+    if (age >= lifetime) return refuse(GW_CACHE_STORE_STALE);
 
     plan.reason = GW_CACHE_STORE_OK;
     plan.lifetime = lifetime;

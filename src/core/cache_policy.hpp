@@ -17,7 +17,19 @@ constexpr bool is_storable_status(unsigned status) noexcept
     return status == 200 || status == 301 || status == 404;
 }
 
-bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept;
+// ASCII only: header names and directives are tokens. Inline: it runs for
+// every header of every response looked at.
+constexpr bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept
+{
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+        if (x != y) return false;
+    }
+    return true;
+}
 
 // delta-seconds: digits only, capped at GW_CACHE_MAX_LIFETIME.
 std::optional<std::uint32_t> parse_delta_seconds(std::string_view text) noexcept;
@@ -31,7 +43,12 @@ struct CacheControl {
     std::optional<std::uint32_t> s_maxage;
     bool unreadable = false;   // a max-age/s-maxage that cannot be used
 
-    static CacheControl parse(std::span<const gw_cache_str_t> lines) noexcept;
+    // inline: most requests, and many responses, have no lines to parse
+    static CacheControl parse(std::span<const gw_cache_str_t> lines) noexcept
+    {
+        return lines.empty() ? CacheControl{} : parse_lines(lines);
+    }
+    static CacheControl parse_lines(std::span<const gw_cache_str_t> lines) noexcept;
 };
 
 // Vary: storable when it names nothing but Accept-Encoding.
@@ -39,7 +56,11 @@ struct Vary {
     bool storable = true;
     bool accept_encoding = false;
 
-    static Vary parse(std::span<const gw_cache_str_t> lines) noexcept;
+    static Vary parse(std::span<const gw_cache_str_t> lines) noexcept
+    {
+        return lines.empty() ? Vary{} : parse_lines(lines);
+    }
+    static Vary parse_lines(std::span<const gw_cache_str_t> lines) noexcept;
 };
 
 gw_cache_request_plan_t plan_request(const gw_cache_request_t &request) noexcept;

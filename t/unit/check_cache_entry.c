@@ -37,8 +37,8 @@ encode(const gw_cache_entry_meta_t *m, const gw_cache_str_t *headers,
     out = malloc(head + body_len);
     ck_assert_ptr_nonnull(out);
 
-    ck_assert_uint_eq(gw_cache_entry_write_head(out, head + body_len, m,
-                                                headers, n, body_len),
+    ck_assert_uint_eq(gw_cache_entry_write_head(out, head, m, headers, n,
+                                                body_len),
                       head);
     memcpy(out + head, body, body_len);
     *len = head + body_len;
@@ -221,6 +221,17 @@ START_TEST(refuses_what_it_cannot_store)
     m = meta();
     ck_assert_uint_eq(gw_cache_entry_write_head(buf, GW_CACHE_ENTRY_FIXED - 1,
                                                 &m, NULL, 0, 0), 0);
+    h[0] = str("ETag");
+    h[1] = str("\"v1\"");
+    ck_assert_uint_eq(gw_cache_entry_head_size(&m, h, 1),
+                      GW_CACHE_ENTRY_FIXED + 4 + 4 + 4);
+    ck_assert_uint_eq(gw_cache_entry_write_head(buf, GW_CACHE_ENTRY_FIXED + 11,
+                                                &m, h, 1, 0), 0);
+    ck_assert_uint_eq(gw_cache_entry_write_head(buf, GW_CACHE_ENTRY_FIXED + 13,
+                                                &m, h, 1, 0), 0);
+    ck_assert_uint_eq(gw_cache_entry_write_head(buf, GW_CACHE_ENTRY_FIXED + 12,
+                                                &m, h, 1, 0),
+                      GW_CACHE_ENTRY_FIXED + 12);
     m.status = 302;
     ck_assert_uint_eq(gw_cache_entry_write_head(buf, sizeof(buf), &m, NULL, 0,
                                                 0), 0);
@@ -267,8 +278,9 @@ START_TEST(body_length_set_afterwards)
     gw_cache_entry_t       e;
 
     /* written before the body's length is known, then completed */
-    ck_assert_uint_eq(gw_cache_entry_write_head(buf, sizeof(buf), &m, NULL, 0,
-                                                0), GW_CACHE_ENTRY_FIXED);
+    ck_assert_uint_eq(gw_cache_entry_write_head(buf, GW_CACHE_ENTRY_FIXED, &m,
+                                                NULL, 0, 0),
+                      GW_CACHE_ENTRY_FIXED);
     memcpy(buf + GW_CACHE_ENTRY_FIXED, "abc", 3);
     ck_assert_int_eq(gw_cache_entry_decode(buf, sizeof(buf), NOW, &e),
                      GW_CACHE_ENTRY_CORRUPT);

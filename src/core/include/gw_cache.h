@@ -206,11 +206,13 @@ size_t gw_cache_entry_head_size(const gw_cache_entry_meta_t *meta,
                                 const gw_cache_str_t *headers, size_t n);
 
 /*
- * Writes the head (gw_cache_entry_head_size() bytes) with body_len; the
- * body follows it. Returns the bytes written, 0 when cap is too small or
- * the head cannot be made.
+ * Writes the head with body_len into its head bytes at out: head is what
+ * gw_cache_entry_head_size() returned for the same meta and headers, whose
+ * names and values it checked (they are not checked again, only that they
+ * take head bytes). The body follows. Returns head, 0 when the fixed part
+ * is not valid or the headers do not take head bytes.
  */
-size_t gw_cache_entry_write_head(unsigned char *out, size_t cap,
+size_t gw_cache_entry_write_head(unsigned char *out, size_t head,
                                  const gw_cache_entry_meta_t *meta,
                                  const gw_cache_str_t *headers, size_t n,
                                  uint64_t body_len);

@@ -6,6 +6,8 @@
  *   ngx_http_gateway_cache_hit.c        a hit answered from the entry
  *   ngx_http_gateway_cache_store.c      the filters that copy a response
  *   ngx_http_gateway_cache_fill.c       a fill: its lock, its entry, its SET
+ *   ngx_http_gateway_cache_memory.c     the states' and fills' memory
+ *   ngx_http_gateway_cache_key.c        keys of text and variables
  */
 
 #ifndef _NGX_HTTP_GATEWAY_CACHE_H_INCLUDED_
@@ -40,6 +42,8 @@ typedef struct {
     ngx_uint_t                   line;
 
     ngx_http_complex_value_t    *key;
+    ngx_array_t                 *key_parts;   /* NULL: not text and plain
+                                                 variables only */
     time_t                       ttl;
     ngx_uint_t                   methods;
     ngx_array_t                 *bypass;
@@ -77,12 +81,14 @@ typedef struct {
     unsigned                            may_store:1;    /* not yet looked at */
     unsigned                            asking:1;       /* the GET is out */
 
-    /* a hit: the entry, inside the reply Redis gave (kept till the end) */
+    /* a hit: the reply Redis gave (kept till the end), the entry in it */
     ngx_http_gateway_redis_reply_t     *reply;
-    gw_cache_entry_t                    entry;
 
     ngx_http_gateway_cache_fill_t      *fill;       /* a miss that may fill */
     ngx_http_gateway_wait_t             wait;       /* for the lookup */
+
+    /* not zeroed: written before they are read */
+    gw_cache_entry_t                    entry;      /* decoded from reply */
 
     /* the lookup's GET, the entry's Redis key written straight into it */
     size_t                              key_len;
@@ -95,6 +101,44 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_gateway_cache_module;
+
+
+/*
+ * Blocks of one size a worker keeps for reuse (at most
+ * NGX_HTTP_GATEWAY_CACHE_SPARES); each spare's first word links the next.
+ * None under AddressSanitizer, which then sees every use after free.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define NGX_HTTP_GATEWAY_CACHE_SPARES  0
+#else
+#define NGX_HTTP_GATEWAY_CACHE_SPARES  64
+#endif
+
+typedef struct {
+    void                               *first;
+    ngx_uint_t                          n;
+} ngx_http_gateway_cache_spares_t;
+
+/* size: the same for every call with these spares */
+void *ngx_http_gateway_cache_alloc(ngx_http_gateway_cache_spares_t *spares,
+    size_t size);
+void ngx_http_gateway_cache_free(ngx_http_gateway_cache_spares_t *spares,
+    void *p);
+
+
+/* A key of text and plain variables (ngx_http_gateway_cache_key.c) */
+typedef struct {
+    ngx_str_t                           text;    /* before the variable */
+    ngx_int_t                           index;   /* NGX_ERROR: the end */
+} ngx_http_gateway_cache_key_part_t;
+
+/* The key's parts; NULL when it is more than text and plain variables. */
+ngx_array_t *ngx_http_gateway_cache_key_compile(ngx_conf_t *cf,
+    ngx_str_t *value);
+
+/* The key put together in buf; NGX_DECLINED when it does not fit. */
+ngx_int_t ngx_http_gateway_cache_key_flat(ngx_http_request_t *r,
+    ngx_array_t *parts, u_char *buf, size_t size, ngx_str_t *value);
 
 
 /* The gateway's cache step (precontent, after the rate limits). */

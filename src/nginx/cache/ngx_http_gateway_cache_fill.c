@@ -55,6 +55,13 @@
 #error "a lock key's length must take two digits"
 #endif
 
+/*
+ * A fill is one block of this size, kept by the worker for the next one;
+ * an entry that fits in what the fill leaves of it (with its SET around
+ * it) is put together there, a larger one in memory of its own.
+ */
+#define NGX_HTTP_GATEWAY_CACHE_FILL_BLOCK    4096
+
 
 struct ngx_http_gateway_cache_fill_s {
     ngx_http_gateway_cache_loc_conf_t  *conf;
@@ -65,7 +72,7 @@ struct ngx_http_gateway_cache_fill_s {
     unsigned                            abandoned:1;
 
 
-    u_char                             *data;     /* ngx_alloc()ed */
+    u_char                             *data;     /* the block's, or own */
     u_char                             *entry;    /* in it, after SET_HEAD */
     size_t                              head;     /* the entry's head */
     size_t                              len;      /* the entry so far */
@@ -83,7 +90,14 @@ struct ngx_http_gateway_cache_fill_s {
                                             + GW_CACHE_LOCK_KEY_LEN
                                             + sizeof(
                                               NGX_HTTP_GATEWAY_CACHE_LOCK_TAIL)];
+
+    /* the rest of the block: room for a small entry */
+    u_char                              room[1];
 };
+
+#define NGX_HTTP_GATEWAY_CACHE_FILL_ROOM                                      \
+    (NGX_HTTP_GATEWAY_CACHE_FILL_BLOCK                                        \
+     - offsetof(ngx_http_gateway_cache_fill_t, room))
 
 
 static void ngx_http_gateway_cache_fill_locked(void *data,
@@ -100,6 +114,11 @@ static void ngx_http_gateway_cache_fill_destroy(
     ngx_http_gateway_cache_fill_t *fill);
 static void ngx_http_gateway_cache_fill_lock_head(
     ngx_http_gateway_cache_fill_t *fill, const char *head);
+static void ngx_http_gateway_cache_fill_free_data(
+    ngx_http_gateway_cache_fill_t *fill);
+
+
+static ngx_http_gateway_cache_spares_t  ngx_http_gateway_cache_fills;
 
 
 ngx_http_gateway_cache_fill_t *
@@ -109,7 +128,8 @@ ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
     u_char                         *p;
     ngx_http_gateway_cache_fill_t  *fill;
 
-    fill = ngx_alloc(sizeof(ngx_http_gateway_cache_fill_t), ngx_cycle->log);
+    fill = ngx_http_gateway_cache_alloc(&ngx_http_gateway_cache_fills,
+                                        NGX_HTTP_GATEWAY_CACHE_FILL_BLOCK);
     if (fill == NULL) {
         return NULL;
     }
@@ -140,7 +160,7 @@ ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
                                        p - fill->lock_command)
         == NULL)
     {
-        ngx_free(fill);
+        ngx_http_gateway_cache_free(&ngx_http_gateway_cache_fills, fill);
         return NULL;
     }
 
@@ -171,17 +191,27 @@ u_char *
 ngx_http_gateway_cache_fill_start(ngx_http_gateway_cache_fill_t *fill,
     size_t head, size_t body_hint)
 {
-    fill->data = ngx_alloc(NGX_HTTP_GATEWAY_CACHE_SET_HEAD + head + body_hint
-                           + NGX_HTTP_GATEWAY_CACHE_SET_TAIL,
-                           ngx_cycle->log);
-    if (fill->data == NULL) {
-        return NULL;
+    size_t  size;
+
+    size = NGX_HTTP_GATEWAY_CACHE_SET_HEAD + head + body_hint
+           + NGX_HTTP_GATEWAY_CACHE_SET_TAIL;
+
+    if (size <= NGX_HTTP_GATEWAY_CACHE_FILL_ROOM) {
+        fill->data = fill->room;
+        size = NGX_HTTP_GATEWAY_CACHE_FILL_ROOM;
+
+    } else {
+        fill->data = ngx_alloc(size, ngx_cycle->log);
+        if (fill->data == NULL) {
+            return NULL;
+        }
     }
 
     fill->entry = fill->data + NGX_HTTP_GATEWAY_CACHE_SET_HEAD;
     fill->head = head;
     fill->len = head;
-    fill->size = head + body_hint;
+    fill->size = size - NGX_HTTP_GATEWAY_CACHE_SET_HEAD
+                 - NGX_HTTP_GATEWAY_CACHE_SET_TAIL;
     fill->max = head + fill->conf->max_size;
 
     return fill->entry;
@@ -226,7 +256,7 @@ ngx_http_gateway_cache_fill_append(ngx_http_gateway_cache_fill_t *fill,
 
         ngx_memcpy(data + NGX_HTTP_GATEWAY_CACHE_SET_HEAD, fill->entry,
                    fill->len);
-        ngx_free(fill->data);
+        ngx_http_gateway_cache_fill_free_data(fill);
 
         fill->data = data;
         fill->entry = data + NGX_HTTP_GATEWAY_CACHE_SET_HEAD;
@@ -287,10 +317,7 @@ ngx_http_gateway_cache_fill_abandon(ngx_http_gateway_cache_fill_t *fill)
         fill->ctx = NULL;
     }
 
-    if (fill->data) {
-        ngx_free(fill->data);
-        fill->data = NULL;
-    }
+    ngx_http_gateway_cache_fill_free_data(fill);
 
     if (fill->lock == NGX_HTTP_GATEWAY_CACHE_LOCK_ASKED) {
         return;   /* the answer ends the fill */
@@ -417,9 +444,17 @@ ngx_http_gateway_cache_fill_destroy(ngx_http_gateway_cache_fill_t *fill)
         fill->ctx = NULL;
     }
 
-    if (fill->data) {
+    ngx_http_gateway_cache_fill_free_data(fill);
+    ngx_http_gateway_cache_free(&ngx_http_gateway_cache_fills, fill);
+}
+
+
+static void
+ngx_http_gateway_cache_fill_free_data(ngx_http_gateway_cache_fill_t *fill)
+{
+    if (fill->data != NULL && fill->data != fill->room) {
         ngx_free(fill->data);
     }
 
-    ngx_free(fill);
+    fill->data = NULL;
 }

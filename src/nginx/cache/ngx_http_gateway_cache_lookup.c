@@ -37,6 +37,8 @@ static ngx_uint_t ngx_http_gateway_cache_found(
 
 static ngx_str_t  ngx_http_gateway_cache_get_method = ngx_string("GET");
 
+static ngx_http_gateway_cache_spares_t  ngx_http_gateway_cache_states;
+
 
 ngx_int_t
 ngx_http_gateway_cache_lookup_handler(ngx_http_request_t *r)
@@ -123,12 +125,13 @@ ngx_http_gateway_cache_ctx_create(ngx_http_request_t *r,
         return NULL;
     }
 
-    ctx = ngx_alloc(sizeof(ngx_http_gateway_cache_ctx_t), r->connection->log);
+    ctx = ngx_http_gateway_cache_alloc(&ngx_http_gateway_cache_states,
+                                       sizeof(ngx_http_gateway_cache_ctx_t));
     if (ctx == NULL) {
         return NULL;
     }
 
-    ngx_memzero(ctx, offsetof(ngx_http_gateway_cache_ctx_t, get));
+    ngx_memzero(ctx, offsetof(ngx_http_gateway_cache_ctx_t, entry));
 
     ctx->request = r;
     ctx->conf = conf;
@@ -165,7 +168,7 @@ ngx_http_gateway_cache_request_done(void *data)
     ctx->request = NULL;
 
     if (!ctx->asking) {
-        ngx_free(ctx);
+        ngx_http_gateway_cache_free(&ngx_http_gateway_cache_states, ctx);
     }
 }
 
@@ -282,8 +285,17 @@ ngx_http_gateway_cache_keys(ngx_http_request_t *r,
         r->method = NGX_HTTP_GET;
     }
 
-    rc = ngx_http_gateway_cache_key_value(r, ctx->conf->key, buf, sizeof(buf),
-                                          &key);
+    rc = NGX_DECLINED;
+
+    if (ctx->conf->key_parts != NULL) {
+        rc = ngx_http_gateway_cache_key_flat(r, ctx->conf->key_parts, buf,
+                                             sizeof(buf), &key);
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_gateway_cache_key_value(r, ctx->conf->key, buf,
+                                              sizeof(buf), &key);
+    }
 
     r->method_name = method;
     r->method = m;
@@ -466,7 +478,7 @@ ngx_http_gateway_cache_got(void *data, ngx_http_gateway_redis_reply_t *reply)
 
     if (ctx->request == NULL) {
         /* the request went away meanwhile */
-        ngx_free(ctx);
+        ngx_http_gateway_cache_free(&ngx_http_gateway_cache_states, ctx);
         return;
     }
 
@@ -475,7 +487,21 @@ ngx_http_gateway_cache_got(void *data, ngx_http_gateway_redis_reply_t *reply)
 
     ctx->looked_up = 1;
 
-    ngx_http_gateway_wake(&ctx->wait);
+    /*
+     * A miss goes on from here, in the link's read handler. A hit waits
+     * for its turn: the request may end at once and free the reply the
+     * client still looks at; and so does a failure, which the link reports
+     * from deep in its own teardown.
+     */
+
+    if (ctx->status == NGX_HTTP_GATEWAY_CACHE_MISS
+        || ctx->status == NGX_HTTP_GATEWAY_CACHE_EXPIRED)
+    {
+        ngx_http_gateway_wake_now(&ctx->wait);
+
+    } else {
+        ngx_http_gateway_wake(&ctx->wait);
+    }
 }
 
 

@@ -25,6 +25,8 @@ static char *ngx_http_gateway_cache_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_gateway_cache_key_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_gateway_cache_set_key(ngx_conf_t *cf,
+    ngx_http_gateway_cache_loc_conf_t *conf, ngx_str_t *value);
 static char *ngx_http_gateway_cache_max_size_check(ngx_conf_t *cf,
     void *post, void *data);
 static ngx_int_t ngx_http_gateway_cache_status_variable(ngx_http_request_t *r,
@@ -248,8 +250,21 @@ ngx_http_gateway_cache_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    gccf->key = ngx_http_gateway_compile_complex_value(cf, &value[1]);
-    if (gccf->key == NULL) {
+    return ngx_http_gateway_cache_set_key(cf, gccf, &value[1]);
+}
+
+
+static char *
+ngx_http_gateway_cache_set_key(ngx_conf_t *cf,
+    ngx_http_gateway_cache_loc_conf_t *conf, ngx_str_t *value)
+{
+    conf->key = ngx_http_gateway_compile_complex_value(cf, value);
+    if (conf->key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->key_parts = ngx_http_gateway_cache_key_compile(cf, value);
+    if (conf->key_parts == NGX_CONF_ERROR) {
         return NGX_CONF_ERROR;
     }
 
@@ -367,6 +382,7 @@ ngx_http_gateway_cache_create_loc_conf(ngx_conf_t *cf)
      *     conf->name = { 0, NULL };
      *     conf->redis = NULL;
      *     conf->key = NULL;
+     *     conf->key_parts = NULL;
      *     conf->methods = 0;
      *     conf->results = NULL;
      */
@@ -434,14 +450,15 @@ ngx_http_gateway_cache_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     if (conf->key == NULL) {
         conf->key = prev->key;
+        conf->key_parts = prev->key_parts;
     }
 
-    if (conf->key == NULL) {
-        conf->key = ngx_http_gateway_compile_complex_value(cf,
-                                      &ngx_http_gateway_cache_default_key);
-        if (conf->key == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    if (conf->key == NULL
+        && ngx_http_gateway_cache_set_key(cf, conf,
+                                          &ngx_http_gateway_cache_default_key)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     ngx_conf_merge_value(conf->ttl, prev->ttl, 300);

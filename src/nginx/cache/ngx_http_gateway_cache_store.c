@@ -183,8 +183,11 @@ ngx_http_gateway_cache_start(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    (void) gw_cache_entry_write_head(p, head + size, &meta, fields, nfields,
-                                     0);
+    if (gw_cache_entry_write_head(p, head, &meta, fields, nfields, 0)
+        != head)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

@@ -8,8 +8,8 @@
  * matched to the commands in order. AUTH, SELECT and PING go first on every
  * connection; the link is ready once PING is answered. The reply to the
  * oldest command is due within its timeout (connect_timeout for the
- * handshake): the link's read timer follows it, and a late one fails the
- * link, which answers every pending command with NULL.
+ * handshake): a timer watches it, and a late one fails the link, which
+ * answers every pending command with NULL.
  */
 
 #include "ngx_http_gateway_redis_client.h"
@@ -78,8 +78,10 @@ static ngx_int_t ngx_http_gateway_redis_write(
 #define ngx_http_gateway_redis_free_cmd(cmd)                                  \
     ngx_http_gateway_redis_block_free(cmd, (cmd)->size)
 static void ngx_http_gateway_redis_handshake(ngx_http_gateway_redis_t *redis);
+static ngx_uint_t ngx_http_gateway_redis_ndigits(uint64_t n);
 static u_char *ngx_http_gateway_redis_digits(u_char *end, uint64_t n);
 static void ngx_http_gateway_redis_expect(ngx_http_gateway_redis_t *redis);
+static void ngx_http_gateway_redis_deadline_handler(ngx_event_t *ev);
 static void ngx_http_gateway_redis_answer(ngx_http_gateway_redis_t *redis,
     ngx_http_gateway_redis_cmd_t *cmd, ngx_http_gateway_redis_reply_t *reply);
 static void ngx_http_gateway_redis_detach(void *data);
@@ -438,23 +440,17 @@ sent:
 
 /*
  * RESP's "*N" and "$N" lines, written by hand: ngx_sprintf() costs more
- * than the rest of a command's encoding.
+ * than the rest of a command's encoding. The digits are counted first and
+ * written backwards into their place: no copy.
  */
 
 u_char *
 ngx_http_gateway_redis_encode_len(u_char *p, u_char type, uint64_t n)
 {
-    uint64_t  rest;
-
     *p++ = type;
 
-    /* the digits written backwards from their end: no copy */
-
-    for (rest = n / 10; rest; rest /= 10) {
-        p++;
-    }
-
-    (void) ngx_http_gateway_redis_digits(++p, n);
+    p += ngx_http_gateway_redis_ndigits(n);
+    (void) ngx_http_gateway_redis_digits(p, n);
 
     *p++ = '\r';
     *p++ = '\n';
@@ -466,19 +462,34 @@ ngx_http_gateway_redis_encode_len(u_char *p, u_char type, uint64_t n)
 u_char *
 ngx_http_gateway_redis_encode_uint(u_char *p, uint64_t n)
 {
-    size_t   len;
-    u_char  *digit;
-    u_char   digits[NGX_INT64_LEN];
+    ngx_uint_t  len;
 
-    digit = ngx_http_gateway_redis_digits(digits + NGX_INT64_LEN, n);
-    len = digits + NGX_INT64_LEN - digit;
+    len = ngx_http_gateway_redis_ndigits(n);
 
     p = ngx_http_gateway_redis_encode_len(p, '$', len);
-    p = ngx_cpymem(p, digit, len);
+
+    p += len;
+    (void) ngx_http_gateway_redis_digits(p, n);
+
     *p++ = '\r';
     *p++ = '\n';
 
     return p;
+}
+
+
+/* how many decimal digits n takes: compared four at a time, not divided */
+
+static ngx_uint_t
+ngx_http_gateway_redis_ndigits(uint64_t n)
+{
+    ngx_uint_t  len;
+
+    for (len = 1; n >= 10000; n /= 10000) {
+        len += 4;
+    }
+
+    return len + (n >= 10) + (n >= 100) + (n >= 1000);
 }
 
 
@@ -496,25 +507,72 @@ ngx_http_gateway_redis_digits(u_char *end, uint64_t n)
 }
 
 
-/* The read timer follows the oldest command's deadline. */
+/*
+ * The oldest command's reply is due by its deadline. One timer watches the
+ * deadlines and is left armed when nothing is awaited: it fires at the
+ * earliest deadline a command may have, and is armed again for the oldest
+ * command's when that is later. Commands that come and go meanwhile cost it
+ * nothing, where arming it for each and disarming it when the link is idle
+ * would cost two operations on the timer tree per command.
+ */
 
 static void
 ngx_http_gateway_redis_expect(ngx_http_gateway_redis_t *redis)
 {
+    ngx_event_t                   *ev;
     ngx_msec_int_t                 left;
     ngx_http_gateway_redis_cmd_t  *cmd;
 
     if (ngx_queue_empty(&redis->sent)) {
-        ngx_http_gateway_link_expect(redis->link, 0);
         return;
     }
 
     cmd = ngx_queue_data(ngx_queue_head(&redis->sent),
                          ngx_http_gateway_redis_cmd_t, queue);
 
+    ev = &redis->deadline;
+
+    if (ev->timer_set
+        && (ngx_msec_int_t) (ev->timer.key - cmd->deadline) <= 0)
+    {
+        return;
+    }
+
+    if (ev->handler == NULL) {
+        ev->handler = ngx_http_gateway_redis_deadline_handler;
+        ev->data = redis;
+        ev->log = redis->link->log;
+        ev->cancelable = 1;   /* a worker going away does not wait for it */
+    }
+
     left = (ngx_msec_int_t) (cmd->deadline - ngx_current_msec);
 
-    ngx_http_gateway_link_expect(redis->link, left > 0 ? left : 1);
+    ngx_add_timer(ev, left > 0 ? left : 1);
+}
+
+
+static void
+ngx_http_gateway_redis_deadline_handler(ngx_event_t *ev)
+{
+    ngx_http_gateway_redis_t      *redis;
+    ngx_http_gateway_redis_cmd_t  *cmd;
+
+    redis = ev->data;
+    ev->timedout = 0;
+
+    if (ngx_queue_empty(&redis->sent)) {
+        return;
+    }
+
+    cmd = ngx_queue_data(ngx_queue_head(&redis->sent),
+                         ngx_http_gateway_redis_cmd_t, queue);
+
+    if ((ngx_msec_int_t) (cmd->deadline - ngx_current_msec) > 0) {
+        ngx_http_gateway_redis_expect(redis);
+        return;
+    }
+
+    ngx_http_gateway_link_fail(redis->link, "no answer within timeout", NULL);
 }
 
 
@@ -1001,6 +1059,10 @@ ngx_http_gateway_redis_closed(ngx_http_gateway_link_t *link)
     ngx_http_gateway_redis_cmd_t  *cmd;
 
     redis = link->data;
+
+    if (redis->deadline.timer_set) {
+        ngx_del_timer(&redis->deadline);
+    }
 
     if (redis->reader) {
         redisReaderFree(redis->reader);

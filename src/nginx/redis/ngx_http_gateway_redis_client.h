@@ -25,6 +25,7 @@ struct ngx_http_gateway_redis_s {
     void                              *reader;   /* hiredis's, per connection */
     ngx_queue_t                        sent;     /* awaiting replies, in order */
     ngx_queue_t                        queued;   /* for the connection to come */
+    ngx_event_t                        deadline; /* the oldest reply's */
 };
 
 

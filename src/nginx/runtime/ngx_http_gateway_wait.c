@@ -97,6 +97,22 @@ ngx_http_gateway_wake(ngx_http_gateway_wait_t *w)
 
 
 void
+ngx_http_gateway_wake_now(ngx_http_gateway_wait_t *w)
+{
+    if (!w->parked) {
+        return;
+    }
+
+    ngx_http_gateway_unpark(w);
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, w->request->connection->log, 0,
+                   "gateway: parked request run");
+
+    ngx_http_gateway_wait_handler(&w->event);
+}
+
+
+void
 ngx_http_gateway_wake_all(ngx_queue_t *queue)
 {
     ngx_queue_t              *q;

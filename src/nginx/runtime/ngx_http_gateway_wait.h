@@ -49,6 +49,14 @@ void ngx_http_gateway_wait_done(ngx_http_gateway_wait_t *w);
 /* Wakes a parked request (from a callback, timer or another request). */
 void ngx_http_gateway_wake(ngx_http_gateway_wait_t *w);
 
+/*
+ * Wakes a parked request and runs its phases at once, sparing it a turn
+ * through the posted events: for a waker that is an event handler of its
+ * own (a reply read from a link), holds nothing the request may free, and
+ * expects the request to do anything meanwhile.
+ */
+void ngx_http_gateway_wake_now(ngx_http_gateway_wait_t *w);
+
 /* Wakes every request parked on queue. */
 void ngx_http_gateway_wake_all(ngx_queue_t *queue);
 
