@@ -359,8 +359,8 @@ duplicate parameter "batch=20"
     gateway_trace_export 127.0.0.1:4318 batch=100 queue=10;
 --- config
 --- must_die
---- error_log
-queue=10 is smaller than batch=100
+--- error_log eval
+qr/queue=10 is smaller than batch=100 in "gateway_trace_export" in \S+nginx\.conf:\d+/
 
 
 

@@ -13,6 +13,11 @@
 #include "ngx_http_gateway_trace_export.h"
 
 
+/* spans per export request, and spans a worker holds at most */
+#define NGX_HTTP_GATEWAY_TRACE_BATCH  512
+#define NGX_HTTP_GATEWAY_TRACE_QUEUE  4096
+
+
 static char *ngx_http_gateway_trace_export(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_gateway_trace_export_header(ngx_conf_t *cf,
@@ -214,6 +219,18 @@ ngx_http_gateway_trace_export(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                    tmcf)
         != NGX_CONF_OK)
     {
+        return NGX_CONF_ERROR;
+    }
+
+    /* checked here, where the error can name the line */
+
+    ngx_conf_init_uint_value(tmcf->batch, NGX_HTTP_GATEWAY_TRACE_BATCH);
+    ngx_conf_init_uint_value(tmcf->queue, NGX_HTTP_GATEWAY_TRACE_QUEUE);
+
+    if (tmcf->queue < tmcf->batch) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "queue=%ui is smaller than batch=%ui in \"%V\"",
+                           tmcf->queue, tmcf->batch, &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -439,16 +456,9 @@ ngx_http_gateway_trace_export_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&tmcf->service, "unknown_service:nginx");
     }
 
-    ngx_conf_init_uint_value(tmcf->batch, 512);
-    ngx_conf_init_uint_value(tmcf->queue, 4096);
+    ngx_conf_init_uint_value(tmcf->batch, NGX_HTTP_GATEWAY_TRACE_BATCH);
+    ngx_conf_init_uint_value(tmcf->queue, NGX_HTTP_GATEWAY_TRACE_QUEUE);
     ngx_conf_init_msec_value(tmcf->interval, 5000);
-
-    if (tmcf->queue < tmcf->batch) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "gateway_trace_export: queue=%ui is smaller than "
-                      "batch=%ui", tmcf->queue, tmcf->batch);
-        return NGX_CONF_ERROR;
-    }
 
     return NGX_CONF_OK;
 }
