@@ -493,15 +493,46 @@ ngx_http_gateway_redis_ndigits(uint64_t n)
 }
 
 
-/* n in decimal, written backwards to end; returns its first digit */
+/* every two-digit number's digits, "00" to "99" */
+
+static const u_char  ngx_http_gateway_redis_pairs[] =
+    "00010203040506070809"
+    "10111213141516171819"
+    "20212223242526272829"
+    "30313233343536373839"
+    "40414243444546474849"
+    "50515253545556575859"
+    "60616263646566676869"
+    "70717273747576777879"
+    "80818283848586878889"
+    "90919293949596979899";
+
+
+/*
+ * n in decimal, written backwards to end, two digits per division;
+ * returns its first digit
+ */
 
 static u_char *
 ngx_http_gateway_redis_digits(u_char *end, uint64_t n)
 {
-    do {
-        *--end = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
+    const u_char  *pair;
+
+    while (n >= 100) {
+        pair = &ngx_http_gateway_redis_pairs[(n % 100) * 2];
+        n /= 100;
+        *--end = pair[1];
+        *--end = pair[0];
+    }
+
+    if (n >= 10) {
+        pair = &ngx_http_gateway_redis_pairs[n * 2];
+        *--end = pair[1];
+        *--end = pair[0];
+
+    } else {
+        *--end = (u_char) ('0' + n);
+    }
 
     return end;
 }
