@@ -20,15 +20,15 @@ static ngx_str_t  ngx_http_gateway_trace_keys[] = {
     ngx_string("http.request.method"),
     ngx_string("http.request.method_original"),
     ngx_string("url.path"),
-    ngx_string("url.scheme"),
     ngx_string("network.protocol.version"),
     ngx_string("server.address"),
-    ngx_string("client.address"),
     ngx_string("user_agent.original"),
     ngx_string("network.peer.address"),
     ngx_string("http.response.status_code"),
-    ngx_string("server.port"),
     ngx_string("network.peer.port"),
+    ngx_string("url.scheme"),
+    ngx_string("client.address"),
+    ngx_string("server.port"),
 };
 
 
@@ -41,7 +41,7 @@ static ngx_str_t  ngx_http_gateway_trace_keys[] = {
 /* the span's string attributes, by key, and its integer ones (-1: none) */
 typedef struct {
     gw_otlp_str_t   str[NGX_HTTP_GATEWAY_TRACE_STRS];
-    int64_t         integer[NGX_HTTP_GATEWAY_TRACE_KEYS
+    int64_t         integer[NGX_HTTP_GATEWAY_TRACE_REQUEST_KEYS
                             - NGX_HTTP_GATEWAY_TRACE_STRS];
 } ngx_http_gateway_trace_values_t;
 
@@ -195,15 +195,6 @@ ngx_http_gateway_trace_http(ngx_http_gateway_trace_values_t *a,
 
     ngx_http_gateway_trace_set(a, URL_PATH, r->unparsed_uri.data, len);
 
-#if (NGX_HTTP_SSL)
-    if (r->connection->ssl) {
-        ngx_http_gateway_trace_set(a, URL_SCHEME, "https", 5);
-    } else
-#endif
-    {
-        ngx_http_gateway_trace_set(a, URL_SCHEME, "http", 4);
-    }
-
     if (r->http_protocol.len > 5) {     /* "HTTP/1.1" */
         ngx_http_gateway_trace_set(a, PROTOCOL, r->http_protocol.data + 5,
                                    r->http_protocol.len - 5);
@@ -218,15 +209,6 @@ ngx_http_gateway_trace_http(ngx_http_gateway_trace_values_t *a,
         ngx_http_gateway_trace_set(a, SERVER_ADDRESS, cscf->server_name.data,
                                    cscf->server_name.len);
     }
-
-    /* a wildcard listen's address has the port the connection came to */
-
-    ngx_http_gateway_trace_set_int(a, SERVER_PORT,
-                             ngx_inet_get_port(r->connection->local_sockaddr));
-
-    ngx_http_gateway_trace_set(a, CLIENT_ADDRESS,
-                               r->connection->addr_text.data,
-                               r->connection->addr_text.len);
 
     if (r->headers_in.user_agent) {
         ngx_http_gateway_trace_set(a, USER_AGENT,
@@ -273,6 +255,89 @@ ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_values_t *a,
     if (jwt && gw_jwt_claim(jwt, &sub_claim, 1, &sub)) {
         ngx_http_gateway_trace_set(a, JWT_SUB, sub.data, sub.len);
     }
+}
+
+
+/*
+ * The attributes a connection's requests share (scheme, client address,
+ * server port), encoded at its first span and kept for the next ones in a
+ * slot of this worker's (the connection number tells whose they are, an
+ * HTTP/2 stream's being its connection's); those too long for a slot are
+ * encoded each time.
+ */
+#define NGX_HTTP_GATEWAY_TRACE_CONNECTION_SLOTS  64
+#define NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM   240
+
+typedef struct {
+    ngx_atomic_uint_t   number;              /* 0: empty */
+    size_t              len;
+    u_char              bytes[NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM];
+} ngx_http_gateway_trace_connection_t;
+
+static ngx_http_gateway_trace_connection_t
+    ngx_http_gateway_trace_connections[NGX_HTTP_GATEWAY_TRACE_CONNECTION_SLOTS];
+
+
+static void
+ngx_http_gateway_trace_connection(gw_otlp_batcher_t *b, ngx_http_request_t *r,
+    ngx_http_gateway_trace_export_main_conf_t *tmcf)
+{
+    u_char                               *p;
+    size_t                                room;
+    ngx_str_t                             scheme;
+    gw_otlp_key_t                        *keys;
+    ngx_connection_t                     *c;
+    ngx_http_gateway_trace_connection_t  *slot;
+
+    c = r->connection;
+    slot = &ngx_http_gateway_trace_connections[
+                c->number % NGX_HTTP_GATEWAY_TRACE_CONNECTION_SLOTS];
+
+    if (slot->number == c->number) {
+        gw_otlp_span_encoded(b, slot->bytes, slot->len);
+        return;
+    }
+
+    keys = &tmcf->keys[NGX_HTTP_GATEWAY_TRACE_REQUEST_KEYS];
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        ngx_str_set(&scheme, "https");
+    } else
+#endif
+    {
+        ngx_str_set(&scheme, "http");
+    }
+
+    room = gw_otlp_attr_room(&keys[0], scheme.len)
+           + gw_otlp_attr_room(&keys[1], c->addr_text.len)
+           + gw_otlp_attr_room(&keys[2], 0);
+
+    if (room <= NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM) {
+        p = slot->bytes;
+        slot->number = c->number;
+
+    } else {
+        p = ngx_pnalloc(r->pool, room);
+        if (p == NULL) {
+            return;
+        }
+    }
+
+    room = gw_otlp_str_encode(&keys[0], (char *) scheme.data, scheme.len, p);
+    room += gw_otlp_str_encode(&keys[1], (char *) c->addr_text.data,
+                               c->addr_text.len, p + room);
+
+    /* a wildcard listen's address has the port the connection came to */
+
+    room += gw_otlp_int_encode(&keys[2], ngx_inet_get_port(c->local_sockaddr),
+                               p + room);
+
+    if (p == slot->bytes) {
+        slot->len = room;
+    }
+
+    gw_otlp_span_encoded(b, p, room);
 }
 
 
@@ -388,7 +453,8 @@ ngx_http_gateway_trace_span_end(ngx_http_request_t *r, gw_trace_t *trace,
 
     gw_otlp_span_strs(b, tmcf->keys, a.str, NGX_HTTP_GATEWAY_TRACE_STRS);
 
-    for (i = 0; i < NGX_HTTP_GATEWAY_TRACE_KEYS - NGX_HTTP_GATEWAY_TRACE_STRS;
+    for (i = 0;
+         i < NGX_HTTP_GATEWAY_TRACE_REQUEST_KEYS - NGX_HTTP_GATEWAY_TRACE_STRS;
          i++)
     {
         if (a.integer[i] >= 0) {
@@ -396,6 +462,8 @@ ngx_http_gateway_trace_span_end(ngx_http_request_t *r, gw_trace_t *trace,
                              a.integer[i]);
         }
     }
+
+    ngx_http_gateway_trace_connection(b, r, tmcf);
 
     ngx_http_gateway_trace_location(b, r);
 
