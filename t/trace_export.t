@@ -470,7 +470,7 @@ qr/^invalid=0 spans=1\n.* gateway\.circuit\.state="closed" .*network\.peer\.port
 
 
 
-=== TEST 26: each request of a connection carries its connection's attributes, and each connection its own after many others came and went
+=== TEST 26: each request of a connection carries its connection's attributes and its own method, and each connection its own after many others came and went
 --- http_config
     gateway_trace_export 127.0.0.1:$TEST_NGINX_OTLP_PORT batch=1 interval=100ms;
     server {
@@ -500,10 +500,13 @@ qr/^invalid=0 spans=1\n.* gateway\.circuit\.state="closed" .*network\.peer\.port
         proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_3/other;
     }
 --- pipelined_requests eval
-["GET /conn", ("GET /via1", "GET /via2", "GET /via3") x 40, "GET /conn",
- "GET /otlp/spans?where=test=one-connection&count=2",
+["GET /conn", ("GET /via1", "GET /via2", "GET /via3") x 40, "POST /conn",
+ "GET /conn",
+ "GET /otlp/spans?where=test=one-connection&count=3",
+ "GET /otlp/spans?where=test=one-connection&count=3",
  "GET /otlp/spans?where=test=other-connection&count=120"]
 --- response_body_like eval
-[qr/^1$/, (qr/^other$/) x 120, qr/^122$/,
-qr/^invalid=0 spans=2\n(?:.* client\.address="127\.0\.0\.1" .* server\.port=$ENV{TEST_NGINX_SERVER_PORT} .* url\.scheme="http"[^\n]*\n){2}$/,
+[qr/^1$/, (qr/^other$/) x 120, qr/^122$/, qr/^123$/,
+qr/^invalid=0 spans=3\n(?:.* name="(GET|POST) \/conn" .* client\.address="127\.0\.0\.1" .* http\.request\.method="\1" .* network\.protocol\.version="1\.1" .* server\.port=$ENV{TEST_NGINX_SERVER_PORT} .* url\.scheme="http"[^\n]*\n){3}$/,
+qr/^invalid=0 spans=3\n.* name="GET \/conn" [^\n]*\n.* name="POST \/conn" [^\n]*\n.* name="GET \/conn" /,
 qr/^invalid=0 spans=120\n(?:.* client\.address="127\.0\.0\.1" .* port="(\d+)" server\.address="[^"]*" server\.port=\1 .* url\.scheme="http"[^\n]*\n){120}$/]

@@ -263,14 +263,19 @@ ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_values_t *a,
  * server port), encoded at its first span and kept for the next ones in a
  * slot of this worker's (the connection number tells whose they are, an
  * HTTP/2 stream's being its connection's); those too long for a slot are
- * encoded each time.
+ * encoded each time. After them the slot keeps the request line's method
+ * and protocol version as its last request had them: the next request
+ * copies the whole slot at once when its line has the same.
  */
 #define NGX_HTTP_GATEWAY_TRACE_CONNECTION_SLOTS  64
-#define NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM   240
+#define NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM   512
 
 typedef struct {
     ngx_atomic_uint_t   number;              /* 0: empty */
-    size_t              len;
+    size_t              connection_len;      /* the connection's attributes */
+    size_t              len;                 /* with the request line's */
+    ngx_uint_t          method;              /* 0: no request line's */
+    uint64_t            protocol;            /* "HTTP/1.1" */
     u_char              bytes[NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM];
 } ngx_http_gateway_trace_connection_t;
 
@@ -278,26 +283,19 @@ static ngx_http_gateway_trace_connection_t
     ngx_http_gateway_trace_connections[NGX_HTTP_GATEWAY_TRACE_CONNECTION_SLOTS];
 
 
-static void
-ngx_http_gateway_trace_connection(gw_otlp_batcher_t *b, ngx_http_request_t *r,
-    ngx_http_gateway_trace_export_main_conf_t *tmcf)
+/* into the slot, or (too long for it) straight into the span */
+static ngx_int_t
+ngx_http_gateway_trace_connection_encode(gw_otlp_batcher_t *b,
+    ngx_http_request_t *r, ngx_http_gateway_trace_export_main_conf_t *tmcf,
+    ngx_http_gateway_trace_connection_t *slot)
 {
-    u_char                               *p;
-    size_t                                room;
-    ngx_str_t                             scheme;
-    gw_otlp_key_t                        *keys;
-    ngx_connection_t                     *c;
-    ngx_http_gateway_trace_connection_t  *slot;
+    u_char            *p;
+    size_t             room;
+    ngx_str_t          scheme;
+    gw_otlp_key_t     *keys;
+    ngx_connection_t  *c;
 
     c = r->connection;
-    slot = &ngx_http_gateway_trace_connections[
-                c->number % NGX_HTTP_GATEWAY_TRACE_CONNECTION_SLOTS];
-
-    if (slot->number == c->number) {
-        gw_otlp_span_encoded(b, slot->bytes, slot->len);
-        return;
-    }
-
     keys = &tmcf->keys[NGX_HTTP_GATEWAY_TRACE_REQUEST_KEYS];
 
 #if (NGX_HTTP_SSL)
@@ -315,12 +313,11 @@ ngx_http_gateway_trace_connection(gw_otlp_batcher_t *b, ngx_http_request_t *r,
 
     if (room <= NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM) {
         p = slot->bytes;
-        slot->number = c->number;
 
     } else {
         p = ngx_pnalloc(r->pool, room);
         if (p == NULL) {
-            return;
+            return NGX_DECLINED;
         }
     }
 
@@ -333,11 +330,88 @@ ngx_http_gateway_trace_connection(gw_otlp_batcher_t *b, ngx_http_request_t *r,
     room += gw_otlp_int_encode(&keys[2], ngx_inet_get_port(c->local_sockaddr),
                                p + room);
 
-    if (p == slot->bytes) {
-        slot->len = room;
+    if (p != slot->bytes) {
+        gw_otlp_span_encoded(b, p, room);
+        return NGX_DECLINED;
     }
 
-    gw_otlp_span_encoded(b, p, room);
+    slot->number = c->number;
+    slot->connection_len = room;
+    slot->len = room;
+    slot->method = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_gateway_trace_connection(gw_otlp_batcher_t *b, ngx_http_request_t *r,
+    ngx_http_gateway_trace_export_main_conf_t *tmcf,
+    ngx_http_gateway_trace_values_t *a)
+{
+    u_char                               *p;
+    size_t                                room;
+    uint64_t                              protocol;
+    ngx_uint_t                            line;
+    gw_otlp_str_t                        *method, *version;
+    ngx_http_gateway_trace_connection_t  *slot;
+
+    slot = &ngx_http_gateway_trace_connections[
+                r->connection->number % NGX_HTTP_GATEWAY_TRACE_CONNECTION_SLOTS];
+
+    if (slot->number != r->connection->number
+        && ngx_http_gateway_trace_connection_encode(b, r, tmcf, slot) != NGX_OK)
+    {
+        return;
+    }
+
+    /* a method of HTTP's, its name its value, and "HTTP/x.y" */
+
+    line = (r->method & NGX_HTTP_GATEWAY_TRACE_KNOWN_METHODS)
+           && r->http_protocol.len == sizeof(uint64_t);
+    protocol = 0;
+
+    if (line) {
+        ngx_memcpy(&protocol, r->http_protocol.data, sizeof(uint64_t));
+    }
+
+    method = &a->str[NGX_HTTP_GATEWAY_TRACE_KEY_METHOD];
+    version = &a->str[NGX_HTTP_GATEWAY_TRACE_KEY_PROTOCOL];
+
+    if (line && (slot->method != r->method || slot->protocol != protocol)) {
+        room = gw_otlp_attr_room(&tmcf->keys[NGX_HTTP_GATEWAY_TRACE_KEY_METHOD],
+                                 method->len)
+               + gw_otlp_attr_room(
+                           &tmcf->keys[NGX_HTTP_GATEWAY_TRACE_KEY_PROTOCOL],
+                           version->len);
+
+        if (slot->connection_len + room <= NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM)
+        {
+            p = slot->bytes + slot->connection_len;
+            p += gw_otlp_str_encode(
+                           &tmcf->keys[NGX_HTTP_GATEWAY_TRACE_KEY_METHOD],
+                           method->data, method->len, p);
+            p += gw_otlp_str_encode(
+                           &tmcf->keys[NGX_HTTP_GATEWAY_TRACE_KEY_PROTOCOL],
+                           version->data, version->len, p);
+
+            slot->len = p - slot->bytes;
+            slot->method = r->method;
+            slot->protocol = protocol;
+
+        } else {
+            line = 0;
+        }
+    }
+
+    if (line) {
+        method->len = 0;
+        version->len = 0;
+        gw_otlp_span_encoded(b, slot->bytes, slot->len);
+
+    } else {
+        gw_otlp_span_encoded(b, slot->bytes, slot->connection_len);
+    }
 }
 
 
@@ -450,6 +524,7 @@ ngx_http_gateway_trace_span_end(ngx_http_request_t *r, gw_trace_t *trace,
 
     ngx_http_gateway_trace_gateway(&a, r);
     ngx_http_gateway_trace_http(&a, r);
+    ngx_http_gateway_trace_connection(b, r, tmcf, &a);
 
     gw_otlp_span_strs(b, tmcf->keys, a.str, NGX_HTTP_GATEWAY_TRACE_STRS);
 
@@ -462,8 +537,6 @@ ngx_http_gateway_trace_span_end(ngx_http_request_t *r, gw_trace_t *trace,
                              a.integer[i]);
         }
     }
-
-    ngx_http_gateway_trace_connection(b, r, tmcf);
 
     ngx_http_gateway_trace_location(b, r);
 
