@@ -510,3 +510,33 @@ qr/^invalid=0 spans=1\n.* gateway\.circuit\.state="closed" .*network\.peer\.port
 qr/^invalid=0 spans=3\n(?:.* name="(GET|POST) \/conn" .* client\.address="127\.0\.0\.1" .* http\.request\.method="\1" .* network\.protocol\.version="1\.1" .* server\.port=$ENV{TEST_NGINX_SERVER_PORT} .* url\.scheme="http"[^\n]*\n){3}$/,
 qr/^invalid=0 spans=3\n.* name="GET \/conn" [^\n]*\n.* name="POST \/conn" [^\n]*\n.* name="GET \/conn" /,
 qr/^invalid=0 spans=120\n(?:.* client\.address="127\.0\.0\.1" .* port="(\d+)" server\.address="[^"]*" server\.port=\1 .* url\.scheme="http"[^\n]*\n){120}$/]
+
+
+
+=== TEST 27: on a kept-alive connection, each request has the client address the realip module gave it
+--- http_config
+    gateway_trace_export 127.0.0.1:$TEST_NGINX_OTLP_PORT batch=1 interval=100ms;
+    upstream self {
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        keepalive 2;
+    }
+--- config
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Real-IP;
+    location /real {
+        gateway_trace on;
+        gateway_trace_attr test realip;
+        return 200 "$remote_addr $connection_requests\n";
+    }
+    location /relay {
+        proxy_pass http://self/real;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header X-Real-IP $arg_ip;
+    }
+--- request eval
+["GET /relay?ip=192.0.2.1", "GET /relay?ip=192.0.2.2",
+ "GET /otlp/spans?where=test=realip&count=2"]
+--- response_body_like eval
+[qr/^192\.0\.2\.1 1$/, qr/^192\.0\.2\.2 2$/,
+qr/^invalid=0 spans=2\n.* client\.address="192\.0\.2\.1" [^\n]*\n.* client\.address="192\.0\.2\.2" /]

@@ -262,8 +262,9 @@ ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_values_t *a,
  * The attributes a connection's requests share (scheme, client address,
  * server port), encoded at its first span and kept for the next ones in a
  * slot of this worker's (the connection number tells whose they are, an
- * HTTP/2 stream's being its connection's); those too long for a slot are
- * encoded each time. After them the slot keeps the request line's method
+ * HTTP/2 stream's being its connection's, and the client address is
+ * compared: the realip module gives each request its own); those too long
+ * for a slot are encoded each time. After them the slot keeps the request line's method
  * and protocol version as its last request had them: the next request
  * copies the whole slot at once when its line has the same.
  */
@@ -276,6 +277,8 @@ typedef struct {
     size_t              len;                 /* with the request line's */
     ngx_uint_t          method;              /* 0: no request line's */
     uint64_t            protocol;            /* "HTTP/1.1" */
+    size_t              addr_len;
+    u_char              addr[NGX_SOCKADDR_STRLEN];
     u_char              bytes[NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM];
 } ngx_http_gateway_trace_connection_t;
 
@@ -311,7 +314,9 @@ ngx_http_gateway_trace_connection_encode(gw_otlp_batcher_t *b,
            + gw_otlp_attr_room(&keys[1], c->addr_text.len)
            + gw_otlp_attr_room(&keys[2], 0);
 
-    if (room <= NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM) {
+    if (room <= NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM
+        && c->addr_text.len <= sizeof(slot->addr))
+    {
         p = slot->bytes;
 
     } else {
@@ -336,6 +341,9 @@ ngx_http_gateway_trace_connection_encode(gw_otlp_batcher_t *b,
     }
 
     slot->number = c->number;
+    slot->addr_len = ngx_cpymem(slot->addr, c->addr_text.data,
+                                c->addr_text.len)
+                     - slot->addr;
     slot->connection_len = room;
     slot->len = room;
     slot->method = 0;
@@ -354,12 +362,16 @@ ngx_http_gateway_trace_connection(gw_otlp_batcher_t *b, ngx_http_request_t *r,
     uint64_t                              protocol;
     ngx_uint_t                            line;
     gw_otlp_str_t                        *method, *version;
+    ngx_connection_t                     *c;
     ngx_http_gateway_trace_connection_t  *slot;
 
+    c = r->connection;
     slot = &ngx_http_gateway_trace_connections[
-                r->connection->number % NGX_HTTP_GATEWAY_TRACE_CONNECTION_SLOTS];
+                c->number % NGX_HTTP_GATEWAY_TRACE_CONNECTION_SLOTS];
 
-    if (slot->number != r->connection->number
+    if ((slot->number != c->number
+         || slot->addr_len != c->addr_text.len
+         || ngx_memcmp(slot->addr, c->addr_text.data, c->addr_text.len) != 0)
         && ngx_http_gateway_trace_connection_encode(b, r, tmcf, slot) != NGX_OK)
     {
         return;
