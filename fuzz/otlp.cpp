@@ -153,6 +153,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (gw_otlp_span_open(b, &streamed) != GW_OTLP_OK) std::abort();
     gw_otlp_span_strs(b, keys, values, 4);
     gw_otlp_span_int(b, &keys[1], static_cast<int64_t>(size));
+    // attributes encoded ahead, as a connection's are
+    std::vector<unsigned char> ahead(gw_otlp_attr_room(&keys[2], values[3].len) + gw_otlp_attr_room(&keys[3], 0));
+    size_t ahead_len = gw_otlp_str_encode(&keys[2], values[3].data, values[3].len, ahead.data());
+    ahead_len += gw_otlp_int_encode(&keys[3], -static_cast<int64_t>(size), ahead.data() + ahead_len);
+    gw_otlp_span_encoded(b, ahead.data(), ahead_len);
     if (gw_otlp_span_close(b) != GW_OTLP_OK) std::abort();
     const unsigned char *body;
     size_t len;

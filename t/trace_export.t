@@ -467,3 +467,76 @@ qr/^invalid=0 spans=1\n.* name="GET api" kind=SPAN_KIND_SERVER .* http\.response
 --- response_body_like eval
 [qr/^00-/,
 qr/^invalid=0 spans=1\n.* gateway\.circuit\.state="closed" .*network\.peer\.port=$ENV{TEST_NGINX_SERVER_PORT} /]
+
+
+
+=== TEST 26: each request of a connection carries its connection's attributes and its own method, and each connection its own after many others came and went
+--- http_config
+    gateway_trace_export 127.0.0.1:$TEST_NGINX_OTLP_PORT batch=1 interval=100ms;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
+        location /other {
+            gateway_trace on;
+            gateway_trace_attr test other-connection;
+            gateway_trace_attr port $server_port;
+            return 200 "other\n";
+        }
+    }
+--- config
+    location /conn {
+        gateway_trace on;
+        gateway_trace_attr test one-connection;
+        return 200 "$connection_requests\n";
+    }
+    location /via1 {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/other;
+    }
+    location /via2 {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_2/other;
+    }
+    location /via3 {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_3/other;
+    }
+--- pipelined_requests eval
+["GET /conn", ("GET /via1", "GET /via2", "GET /via3") x 40, "POST /conn",
+ "GET /conn",
+ "GET /otlp/spans?where=test=one-connection&count=3",
+ "GET /otlp/spans?where=test=one-connection&count=3",
+ "GET /otlp/spans?where=test=other-connection&count=120"]
+--- response_body_like eval
+[qr/^1$/, (qr/^other$/) x 120, qr/^122$/, qr/^123$/,
+qr/^invalid=0 spans=3\n(?:.* name="(GET|POST) \/conn" .* client\.address="127\.0\.0\.1" .* http\.request\.method="\1" .* network\.protocol\.version="1\.1" .* server\.port=$ENV{TEST_NGINX_SERVER_PORT} .* url\.scheme="http"[^\n]*\n){3}$/,
+qr/^invalid=0 spans=3\n.* name="GET \/conn" [^\n]*\n.* name="POST \/conn" [^\n]*\n.* name="GET \/conn" /,
+qr/^invalid=0 spans=120\n(?:.* client\.address="127\.0\.0\.1" .* port="(\d+)" server\.address="[^"]*" server\.port=\1 .* url\.scheme="http"[^\n]*\n){120}$/]
+
+
+
+=== TEST 27: on a kept-alive connection, each request has the client address the realip module gave it
+--- http_config
+    gateway_trace_export 127.0.0.1:$TEST_NGINX_OTLP_PORT batch=1 interval=100ms;
+    upstream self {
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        keepalive 2;
+    }
+--- config
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Real-IP;
+    location /real {
+        gateway_trace on;
+        gateway_trace_attr test realip;
+        return 200 "$remote_addr $connection_requests\n";
+    }
+    location /relay {
+        proxy_pass http://self/real;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header X-Real-IP $arg_ip;
+    }
+--- request eval
+["GET /relay?ip=192.0.2.1", "GET /relay?ip=192.0.2.2",
+ "GET /otlp/spans?where=test=realip&count=2"]
+--- response_body_like eval
+[qr/^192\.0\.2\.1 1$/, qr/^192\.0\.2\.2 2$/,
+qr/^invalid=0 spans=2\n.* client\.address="192\.0\.2\.1" [^\n]*\n.* client\.address="192\.0\.2\.2" /]

@@ -317,6 +317,30 @@ size_t gw_otlp_key_encode(const char *key, size_t len, unsigned char *out)
     return gw::otlp::encode_key({key, len}, out);
 }
 
+size_t gw_otlp_attr_room(const gw_otlp_key_t *key, size_t len)
+{
+    return gw::otlp::attribute_room(key->len, len);
+}
+
+size_t gw_otlp_str_encode(const gw_otlp_key_t *key, const char *value, size_t len, unsigned char *out)
+{
+    gw::protobuf::Writer w(out);
+    gw::otlp::string_attribute(w, gw::otlp::span_attributes, {key->data, key->len}, {value, len});
+    return static_cast<size_t>(w.end() - out);
+}
+
+size_t gw_otlp_int_encode(const gw_otlp_key_t *key, int64_t value, unsigned char *out)
+{
+    gw::protobuf::Writer w(out);
+    gw::otlp::int_attribute(w, gw::otlp::span_attributes, {key->data, key->len}, value);
+    return static_cast<size_t>(w.end() - out);
+}
+
+void gw_otlp_span_encoded(gw_otlp_batcher_t *b, const unsigned char *bytes, size_t len)
+{
+    b->batcher.encoded({bytes, len});
+}
+
 size_t gw_otlp_batcher_pending(const gw_otlp_batcher_t *b)
 {
     return b->batcher.pending();

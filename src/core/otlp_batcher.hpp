@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <span>
@@ -129,6 +130,15 @@ public:
             }
         }
         long_integer(key, value);
+    }
+
+    // Attributes encoded ahead (string_attribute(), int_attribute()).
+    void encoded(std::span<const std::uint8_t> bytes) noexcept
+    {
+        if (bytes.empty()) return;
+        if (static_cast<std::size_t>(limit_ - end_) < bytes.size() && !span_room(bytes.size())) return;
+        std::memcpy(end_, bytes.data(), bytes.size());
+        end_ += bytes.size();
     }
 
     gw_otlp_rc_e add(const gw_otlp_span_t &span)

@@ -107,6 +107,21 @@ gw_otlp_rc_e gw_otlp_span_close(gw_otlp_batcher_t *b);
 void gw_otlp_span_strs(gw_otlp_batcher_t *b, const gw_otlp_key_t *keys,
     const gw_otlp_str_t *values, size_t n);
 
+/*
+ * Attributes encoded ahead, for values many spans share (a connection's
+ * client address): gw_otlp_str_encode() and gw_otlp_int_encode() write one
+ * at out, which has gw_otlp_attr_room(key, len) bytes (len 0 for an
+ * integer), and return the bytes it takes (0 for an empty string or key);
+ * gw_otlp_span_encoded() adds such bytes to the open span as they are.
+ */
+size_t gw_otlp_attr_room(const gw_otlp_key_t *key, size_t len);
+size_t gw_otlp_str_encode(const gw_otlp_key_t *key, const char *value,
+    size_t len, unsigned char *out);
+size_t gw_otlp_int_encode(const gw_otlp_key_t *key, int64_t value,
+    unsigned char *out);
+void gw_otlp_span_encoded(gw_otlp_batcher_t *b, const unsigned char *bytes,
+    size_t len);
+
 /* Spans queued and not in flight; spans held in all (in flight included). */
 size_t gw_otlp_batcher_pending(const gw_otlp_batcher_t *b);
 size_t gw_otlp_batcher_held(const gw_otlp_batcher_t *b);

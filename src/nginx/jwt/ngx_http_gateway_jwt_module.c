@@ -538,7 +538,7 @@ ngx_http_gateway_jwt_results(ngx_conf_t *cf)
     }
 
     return ngx_http_gateway_stats_series(cf, family,
-                                         ngx_http_gateway_conf_route(cf));
+                                         ngx_http_gateway_route_label(cf));
 }
 
 

@@ -112,12 +112,6 @@ void *ngx_http_gateway_request_state_own(ngx_http_request_t *r,
     ngx_module_t *module, size_t size);
 
 /*
- * The route label (gateway_route, else the location as written) of the
- * location being merged, for a feature's per-route series.
- */
-ngx_str_t *ngx_http_gateway_conf_route(ngx_conf_t *cf);
-
-/*
  * What the gateway's features decided for the main request, by the names
  * their variables show, recorded as they decide so that spans and logs read
  * it without a variable lookup; it survives internal redirects.

@@ -460,24 +460,13 @@ ngx_http_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
-ngx_str_t *
-ngx_http_gateway_route_label(ngx_conf_t *cf)
-{
-    ngx_http_gateway_loc_conf_t  *glcf;
-
-    glcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_gateway_module);
-
-    return &glcf->label;
-}
-
-
 /*
  * The route of the location whose configuration is being merged: the
  * features' merges run after this module's, which made it.
  */
 
 ngx_str_t *
-ngx_http_gateway_conf_route(ngx_conf_t *cf)
+ngx_http_gateway_route_label(ngx_conf_t *cf)
 {
     ngx_http_gateway_loc_conf_t  *glcf;
 

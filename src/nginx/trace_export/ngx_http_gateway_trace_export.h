@@ -28,7 +28,7 @@ typedef struct {
  * gateway's decisions (in ngx_http_gateway_decision_e order), the JWT's
  * sub (from the token: its variable escapes control bytes for logs and
  * headers, a span carries the claim as it is), the conventions' strings,
- * then its integers.
+ * then its integers; last the connection's, encoded once per connection.
  */
 typedef enum {
     NGX_HTTP_GATEWAY_TRACE_KEY_ROUTE = 0,
@@ -39,16 +39,17 @@ typedef enum {
     NGX_HTTP_GATEWAY_TRACE_KEY_METHOD,
     NGX_HTTP_GATEWAY_TRACE_KEY_METHOD_ORIGINAL,
     NGX_HTTP_GATEWAY_TRACE_KEY_URL_PATH,
-    NGX_HTTP_GATEWAY_TRACE_KEY_URL_SCHEME,
     NGX_HTTP_GATEWAY_TRACE_KEY_PROTOCOL,
     NGX_HTTP_GATEWAY_TRACE_KEY_SERVER_ADDRESS,
-    NGX_HTTP_GATEWAY_TRACE_KEY_CLIENT_ADDRESS,
     NGX_HTTP_GATEWAY_TRACE_KEY_USER_AGENT,
     NGX_HTTP_GATEWAY_TRACE_KEY_PEER_ADDRESS,
     NGX_HTTP_GATEWAY_TRACE_STRS,
     NGX_HTTP_GATEWAY_TRACE_KEY_STATUS = NGX_HTTP_GATEWAY_TRACE_STRS,
-    NGX_HTTP_GATEWAY_TRACE_KEY_SERVER_PORT,
     NGX_HTTP_GATEWAY_TRACE_KEY_PEER_PORT,
+    NGX_HTTP_GATEWAY_TRACE_REQUEST_KEYS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_URL_SCHEME = NGX_HTTP_GATEWAY_TRACE_REQUEST_KEYS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_CLIENT_ADDRESS,
+    NGX_HTTP_GATEWAY_TRACE_KEY_SERVER_PORT,
     NGX_HTTP_GATEWAY_TRACE_KEYS
 } ngx_http_gateway_trace_key_e;
 

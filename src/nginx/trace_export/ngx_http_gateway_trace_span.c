@@ -20,15 +20,15 @@ static ngx_str_t  ngx_http_gateway_trace_keys[] = {
     ngx_string("http.request.method"),
     ngx_string("http.request.method_original"),
     ngx_string("url.path"),
-    ngx_string("url.scheme"),
     ngx_string("network.protocol.version"),
     ngx_string("server.address"),
-    ngx_string("client.address"),
     ngx_string("user_agent.original"),
     ngx_string("network.peer.address"),
     ngx_string("http.response.status_code"),
-    ngx_string("server.port"),
     ngx_string("network.peer.port"),
+    ngx_string("url.scheme"),
+    ngx_string("client.address"),
+    ngx_string("server.port"),
 };
 
 
@@ -41,7 +41,7 @@ static ngx_str_t  ngx_http_gateway_trace_keys[] = {
 /* the span's string attributes, by key, and its integer ones (-1: none) */
 typedef struct {
     gw_otlp_str_t   str[NGX_HTTP_GATEWAY_TRACE_STRS];
-    int64_t         integer[NGX_HTTP_GATEWAY_TRACE_KEYS
+    int64_t         integer[NGX_HTTP_GATEWAY_TRACE_REQUEST_KEYS
                             - NGX_HTTP_GATEWAY_TRACE_STRS];
 } ngx_http_gateway_trace_values_t;
 
@@ -195,15 +195,6 @@ ngx_http_gateway_trace_http(ngx_http_gateway_trace_values_t *a,
 
     ngx_http_gateway_trace_set(a, URL_PATH, r->unparsed_uri.data, len);
 
-#if (NGX_HTTP_SSL)
-    if (r->connection->ssl) {
-        ngx_http_gateway_trace_set(a, URL_SCHEME, "https", 5);
-    } else
-#endif
-    {
-        ngx_http_gateway_trace_set(a, URL_SCHEME, "http", 4);
-    }
-
     if (r->http_protocol.len > 5) {     /* "HTTP/1.1" */
         ngx_http_gateway_trace_set(a, PROTOCOL, r->http_protocol.data + 5,
                                    r->http_protocol.len - 5);
@@ -218,15 +209,6 @@ ngx_http_gateway_trace_http(ngx_http_gateway_trace_values_t *a,
         ngx_http_gateway_trace_set(a, SERVER_ADDRESS, cscf->server_name.data,
                                    cscf->server_name.len);
     }
-
-    /* a wildcard listen's address has the port the connection came to */
-
-    ngx_http_gateway_trace_set_int(a, SERVER_PORT,
-                             ngx_inet_get_port(r->connection->local_sockaddr));
-
-    ngx_http_gateway_trace_set(a, CLIENT_ADDRESS,
-                               r->connection->addr_text.data,
-                               r->connection->addr_text.len);
 
     if (r->headers_in.user_agent) {
         ngx_http_gateway_trace_set(a, USER_AGENT,
@@ -272,6 +254,175 @@ ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_values_t *a,
 
     if (jwt && gw_jwt_claim(jwt, &sub_claim, 1, &sub)) {
         ngx_http_gateway_trace_set(a, JWT_SUB, sub.data, sub.len);
+    }
+}
+
+
+/*
+ * The attributes a connection's requests share (scheme, client address,
+ * server port), encoded at its first span and kept for the next ones in a
+ * slot of this worker's (the connection number tells whose they are, an
+ * HTTP/2 stream's being its connection's, and the client address is
+ * compared: the realip module gives each request its own); those too long
+ * for a slot are encoded each time. After them the slot keeps the request line's method
+ * and protocol version as its last request had them: the next request
+ * copies the whole slot at once when its line has the same.
+ */
+#define NGX_HTTP_GATEWAY_TRACE_CONNECTION_SLOTS  64
+#define NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM   512
+
+typedef struct {
+    ngx_atomic_uint_t   number;              /* 0: empty */
+    size_t              connection_len;      /* the connection's attributes */
+    size_t              len;                 /* with the request line's */
+    ngx_uint_t          method;              /* 0: no request line's */
+    uint64_t            protocol;            /* "HTTP/1.1" */
+    size_t              addr_len;
+    u_char              addr[NGX_SOCKADDR_STRLEN];
+    u_char              bytes[NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM];
+} ngx_http_gateway_trace_connection_t;
+
+static ngx_http_gateway_trace_connection_t
+    ngx_http_gateway_trace_connections[NGX_HTTP_GATEWAY_TRACE_CONNECTION_SLOTS];
+
+
+/* into the slot, or (too long for it) straight into the span */
+static ngx_int_t
+ngx_http_gateway_trace_connection_encode(gw_otlp_batcher_t *b,
+    ngx_http_request_t *r, ngx_http_gateway_trace_export_main_conf_t *tmcf,
+    ngx_http_gateway_trace_connection_t *slot)
+{
+    u_char            *p;
+    size_t             room;
+    ngx_str_t          scheme;
+    gw_otlp_key_t     *keys;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+    keys = &tmcf->keys[NGX_HTTP_GATEWAY_TRACE_REQUEST_KEYS];
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        ngx_str_set(&scheme, "https");
+    } else
+#endif
+    {
+        ngx_str_set(&scheme, "http");
+    }
+
+    room = gw_otlp_attr_room(&keys[0], scheme.len)
+           + gw_otlp_attr_room(&keys[1], c->addr_text.len)
+           + gw_otlp_attr_room(&keys[2], 0);
+
+    if (room <= NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM
+        && c->addr_text.len <= sizeof(slot->addr))
+    {
+        p = slot->bytes;
+
+    } else {
+        p = ngx_pnalloc(r->pool, room);
+        if (p == NULL) {
+            return NGX_DECLINED;
+        }
+    }
+
+    room = gw_otlp_str_encode(&keys[0], (char *) scheme.data, scheme.len, p);
+    room += gw_otlp_str_encode(&keys[1], (char *) c->addr_text.data,
+                               c->addr_text.len, p + room);
+
+    /* a wildcard listen's address has the port the connection came to */
+
+    room += gw_otlp_int_encode(&keys[2], ngx_inet_get_port(c->local_sockaddr),
+                               p + room);
+
+    if (p != slot->bytes) {
+        gw_otlp_span_encoded(b, p, room);
+        return NGX_DECLINED;
+    }
+
+    slot->number = c->number;
+    slot->addr_len = ngx_cpymem(slot->addr, c->addr_text.data,
+                                c->addr_text.len)
+                     - slot->addr;
+    slot->connection_len = room;
+    slot->len = room;
+    slot->method = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_gateway_trace_connection(gw_otlp_batcher_t *b, ngx_http_request_t *r,
+    ngx_http_gateway_trace_export_main_conf_t *tmcf,
+    ngx_http_gateway_trace_values_t *a)
+{
+    u_char                               *p;
+    size_t                                room;
+    uint64_t                              protocol;
+    ngx_uint_t                            line;
+    gw_otlp_str_t                        *method, *version;
+    ngx_connection_t                     *c;
+    ngx_http_gateway_trace_connection_t  *slot;
+
+    c = r->connection;
+    slot = &ngx_http_gateway_trace_connections[
+                c->number % NGX_HTTP_GATEWAY_TRACE_CONNECTION_SLOTS];
+
+    if ((slot->number != c->number
+         || slot->addr_len != c->addr_text.len
+         || ngx_memcmp(slot->addr, c->addr_text.data, c->addr_text.len) != 0)
+        && ngx_http_gateway_trace_connection_encode(b, r, tmcf, slot) != NGX_OK)
+    {
+        return;
+    }
+
+    /* a method of HTTP's, its name its value, and "HTTP/x.y" */
+
+    line = (r->method & NGX_HTTP_GATEWAY_TRACE_KNOWN_METHODS)
+           && r->http_protocol.len == sizeof(uint64_t);
+    protocol = 0;
+
+    if (line) {
+        ngx_memcpy(&protocol, r->http_protocol.data, sizeof(uint64_t));
+    }
+
+    method = &a->str[NGX_HTTP_GATEWAY_TRACE_KEY_METHOD];
+    version = &a->str[NGX_HTTP_GATEWAY_TRACE_KEY_PROTOCOL];
+
+    if (line && (slot->method != r->method || slot->protocol != protocol)) {
+        room = gw_otlp_attr_room(&tmcf->keys[NGX_HTTP_GATEWAY_TRACE_KEY_METHOD],
+                                 method->len)
+               + gw_otlp_attr_room(
+                           &tmcf->keys[NGX_HTTP_GATEWAY_TRACE_KEY_PROTOCOL],
+                           version->len);
+
+        if (slot->connection_len + room <= NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM)
+        {
+            p = slot->bytes + slot->connection_len;
+            p += gw_otlp_str_encode(
+                           &tmcf->keys[NGX_HTTP_GATEWAY_TRACE_KEY_METHOD],
+                           method->data, method->len, p);
+            p += gw_otlp_str_encode(
+                           &tmcf->keys[NGX_HTTP_GATEWAY_TRACE_KEY_PROTOCOL],
+                           version->data, version->len, p);
+
+            slot->len = p - slot->bytes;
+            slot->method = r->method;
+            slot->protocol = protocol;
+
+        } else {
+            line = 0;
+        }
+    }
+
+    if (line) {
+        method->len = 0;
+        version->len = 0;
+        gw_otlp_span_encoded(b, slot->bytes, slot->len);
+
+    } else {
+        gw_otlp_span_encoded(b, slot->bytes, slot->connection_len);
     }
 }
 
@@ -385,10 +536,12 @@ ngx_http_gateway_trace_span_end(ngx_http_request_t *r, gw_trace_t *trace,
 
     ngx_http_gateway_trace_gateway(&a, r);
     ngx_http_gateway_trace_http(&a, r);
+    ngx_http_gateway_trace_connection(b, r, tmcf, &a);
 
     gw_otlp_span_strs(b, tmcf->keys, a.str, NGX_HTTP_GATEWAY_TRACE_STRS);
 
-    for (i = 0; i < NGX_HTTP_GATEWAY_TRACE_KEYS - NGX_HTTP_GATEWAY_TRACE_STRS;
+    for (i = 0;
+         i < NGX_HTTP_GATEWAY_TRACE_REQUEST_KEYS - NGX_HTTP_GATEWAY_TRACE_STRS;
          i++)
     {
         if (a.integer[i] >= 0) {

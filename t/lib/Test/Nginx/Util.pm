@@ -238,7 +238,7 @@ sub expand_env_in_text ($$;$) {
         my $v;
         if ($var =~ /^TEST_NGINX_RAND_PORT_\d+$/) {
             $v = $rand_ports->{$var} //= do {
-                my %used = map { $_ => 1 } values %$rand_ports;
+                my %used = map { $_ => 1 } grep { defined } values %$rand_ports;
                 gen_rand_port(\%used)
                     // bail_out("$name - cannot find a free port for $var");
             };
