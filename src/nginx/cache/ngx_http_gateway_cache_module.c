@@ -29,8 +29,7 @@ static char *ngx_http_gateway_cache_set_key(ngx_conf_t *cf,
     ngx_http_gateway_cache_loc_conf_t *conf, ngx_str_t *value);
 static char *ngx_http_gateway_cache_max_size_check(ngx_conf_t *cf,
     void *post, void *data);
-static ngx_int_t ngx_http_gateway_cache_status_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_str_t *ngx_http_gateway_cache_status(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gateway_cache_add_variables(ngx_conf_t *cf);
 static void *ngx_http_gateway_cache_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_gateway_cache_create_loc_conf(ngx_conf_t *cf);
@@ -143,7 +142,7 @@ ngx_module_t  ngx_http_gateway_cache_module = {
 static ngx_http_variable_t  ngx_http_gateway_cache_vars[] = {
 
     { ngx_string("gateway_cache_status"), NULL,
-      ngx_http_gateway_cache_status_variable, 0,
+      ngx_http_gateway_decision_variable, NGX_HTTP_GATEWAY_DECISION_CACHE,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -291,41 +290,31 @@ ngx_http_gateway_cache_result(ngx_http_gateway_cache_ctx_t *ctx,
 {
     ctx->status = status;
 
-    if (ctx->request) {
-        ngx_http_gateway_decide(ctx->request, NGX_HTTP_GATEWAY_DECISION_CACHE,
-                                &ngx_http_gateway_cache_status_names[status]);
-    }
-
     ngx_http_gateway_stats_add(ctx->conf->results, status - 1, 1);
 }
 
 
-static ngx_int_t
-ngx_http_gateway_cache_status_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
+static ngx_str_t *
+ngx_http_gateway_cache_status(ngx_http_request_t *r)
 {
     ngx_http_gateway_cache_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_gateway_cache_module);
 
     if (ctx == NULL || ctx->status == NGX_HTTP_GATEWAY_CACHE_NONE) {
-        v->not_found = 1;
-        return NGX_OK;
+        return NULL;
     }
 
-    v->len = ngx_http_gateway_cache_status_names[ctx->status].len;
-    v->data = ngx_http_gateway_cache_status_names[ctx->status].data;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return &ngx_http_gateway_cache_status_names[ctx->status];
 }
 
 
 static ngx_int_t
 ngx_http_gateway_cache_add_variables(ngx_conf_t *cf)
 {
+    ngx_http_gateway_decision_reader(cf, NGX_HTTP_GATEWAY_DECISION_CACHE,
+                                     ngx_http_gateway_cache_status);
+
     return ngx_http_gateway_register_variables(cf,
                                                ngx_http_gateway_cache_vars);
 }

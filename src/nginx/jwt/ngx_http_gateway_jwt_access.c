@@ -38,13 +38,6 @@ static ngx_int_t ngx_http_gateway_jwt_challenge(ngx_http_request_t *r,
 static void ngx_http_gateway_jwt_free_token(void *data);
 
 
-/* the request's $gateway_jwt_status */
-static ngx_str_t  ngx_http_gateway_jwt_valid = ngx_string("VALID");
-static ngx_str_t  ngx_http_gateway_jwt_missing = ngx_string("MISSING");
-static ngx_str_t  ngx_http_gateway_jwt_denied = ngx_string("DENIED");
-static ngx_str_t  ngx_http_gateway_jwt_invalid = ngx_string("INVALID");
-
-
 ngx_int_t
 ngx_http_gateway_jwt_check(ngx_http_request_t *r)
 {
@@ -79,7 +72,6 @@ ngx_http_gateway_jwt_check(ngx_http_request_t *r)
         }
 
         ngx_http_gateway_jwt_enter(ctx, jlcf);
-        ngx_http_gateway_decide(r, NGX_HTTP_GATEWAY_DECISION_JWT, NULL);
     }
 
     if (ctx->done) {
@@ -169,9 +161,6 @@ ngx_http_gateway_jwt_check(ngx_http_request_t *r)
 
     ctx->done = 1;
     ctx->status = NGX_OK;
-
-    ngx_http_gateway_decide(r, NGX_HTTP_GATEWAY_DECISION_JWT,
-                            &ngx_http_gateway_jwt_valid);
 
     ngx_http_gateway_stats_add(jlcf->results, NGX_HTTP_GATEWAY_JWT_RESULT_OK,
                                1);
@@ -611,11 +600,6 @@ ngx_http_gateway_jwt_reject(ngx_http_request_t *r,
     ctx->status = status;
     ctx->error = error;
     ctx->verified = 0;
-
-    ngx_http_gateway_decide(r, NGX_HTTP_GATEWAY_DECISION_JWT,
-                            error == NULL ? &ngx_http_gateway_jwt_missing
-                            : ctx->unmet ? &ngx_http_gateway_jwt_denied
-                            : &ngx_http_gateway_jwt_invalid);
 
     ngx_http_gateway_stats_add(ctx->conf->results, result, 1);
 

@@ -23,6 +23,7 @@ static ngx_int_t ngx_http_gateway_jwt_claim_set_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_gateway_jwt_cache_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_str_t *ngx_http_gateway_jwt_status(ngx_http_request_t *r);
 
 
 static ngx_http_variable_t  ngx_http_gateway_jwt_vars[] = {
@@ -52,10 +53,49 @@ static ngx_str_t  ngx_http_gateway_jwt_header_prefix =
     ngx_string("gateway_jwt_header_");
 
 
+/* $gateway_jwt_status */
+static ngx_str_t  ngx_http_gateway_jwt_valid = ngx_string("VALID");
+static ngx_str_t  ngx_http_gateway_jwt_missing = ngx_string("MISSING");
+static ngx_str_t  ngx_http_gateway_jwt_denied = ngx_string("DENIED");
+static ngx_str_t  ngx_http_gateway_jwt_invalid = ngx_string("INVALID");
+
+
 ngx_int_t
 ngx_http_gateway_jwt_add_variables(ngx_conf_t *cf)
 {
+    ngx_http_gateway_decision_reader(cf, NGX_HTTP_GATEWAY_DECISION_JWT,
+                                     ngx_http_gateway_jwt_status);
+
     return ngx_http_gateway_register_variables(cf, ngx_http_gateway_jwt_vars);
+}
+
+
+/*
+ * VALID, MISSING (no token: 401 without an error), INVALID (401
+ * invalid_token) or DENIED (gateway_jwt_require unmet); none when no check
+ * ran (no gateway_jwt, or "off" for the request).
+ */
+static ngx_str_t *
+ngx_http_gateway_jwt_status(ngx_http_request_t *r)
+{
+    ngx_http_gateway_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_gateway_jwt_ctx(r);
+
+    if (ctx == NULL || !ctx->done) {
+        return NULL;
+    }
+
+    if (ctx->status == NGX_OK) {
+        return &ngx_http_gateway_jwt_valid;
+    }
+
+    if (ctx->error == NULL) {
+        return &ngx_http_gateway_jwt_missing;
+    }
+
+    return ctx->unmet ? &ngx_http_gateway_jwt_denied
+                      : &ngx_http_gateway_jwt_invalid;
 }
 
 

@@ -21,15 +21,6 @@ static ngx_int_t ngx_http_gateway_rl_key(ngx_http_request_t *r,
     ngx_http_gateway_rl_item_t *item);
 
 
-/* the request's $gateway_rate_limit_status, by ctx->status */
-static ngx_str_t  ngx_http_gateway_rl_status_names[] = {
-    ngx_null_string,
-    ngx_string("PASSED"),
-    ngx_string("REJECTED"),
-    ngx_string("REJECTED_DRY_RUN")
-};
-
-
 ngx_int_t
 ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
 {
@@ -94,10 +85,6 @@ ngx_http_gateway_rate_limit_check(ngx_http_request_t *r)
             ctx->done = 1;
             ctx->rc = NGX_DECLINED;
             ctx->status = NGX_HTTP_GATEWAY_RL_PASSED;
-
-            ngx_http_gateway_decide(r, NGX_HTTP_GATEWAY_DECISION_RATE_LIMIT,
-                                    &ngx_http_gateway_rl_status_names[
-                                        NGX_HTTP_GATEWAY_RL_PASSED]);
 
             ngx_http_gateway_stats_add(ctx->items[0].zone->results,
                                        NGX_HTTP_GATEWAY_RL_RESULT_PASSED, 1);
@@ -477,9 +464,6 @@ ngx_http_gateway_rl_finish(ngx_http_request_t *r,
     } else {
         ctx->status = NGX_HTTP_GATEWAY_RL_PASSED;
     }
-
-    ngx_http_gateway_decide(r, NGX_HTTP_GATEWAY_DECISION_RATE_LIMIT,
-                            &ngx_http_gateway_rl_status_names[ctx->status]);
 
     return ctx->rc;
 }

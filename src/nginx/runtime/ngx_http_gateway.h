@@ -45,6 +45,23 @@ typedef enum {
  */
 typedef ngx_int_t (*ngx_http_gateway_step_pt)(ngx_http_request_t *r);
 
+/*
+ * What the gateway's features decide for a request, by the names their
+ * variables show; spans read them too. Each feature keeps its decision in
+ * its own request state and registers a reader for it, so a request pays
+ * nothing twice.
+ */
+typedef enum {
+    NGX_HTTP_GATEWAY_DECISION_JWT = 0,
+    NGX_HTTP_GATEWAY_DECISION_RATE_LIMIT,
+    NGX_HTTP_GATEWAY_DECISION_CIRCUIT,
+    NGX_HTTP_GATEWAY_DECISION_CACHE,
+    NGX_HTTP_GATEWAY_DECISIONS
+} ngx_http_gateway_decision_e;
+
+/* The decision made for the request, NULL when none was. */
+typedef ngx_str_t *(*ngx_http_gateway_decision_pt)(ngx_http_request_t *r);
+
 
 typedef struct {
     ngx_array_t                   links;     /* ngx_http_gateway_link_t * */
@@ -57,6 +74,7 @@ typedef struct {
     ngx_http_gateway_step_pt      steps[NGX_HTTP_GATEWAY_STEPS];
     ngx_http_gateway_step_pt      access[NGX_HTTP_GATEWAY_STEPS + 1];
     ngx_http_gateway_step_pt      precontent[NGX_HTTP_GATEWAY_STEPS + 1];
+    ngx_http_gateway_decision_pt  decisions[NGX_HTTP_GATEWAY_DECISIONS];
 } ngx_http_gateway_main_conf_t;
 
 
@@ -111,31 +129,13 @@ ngx_http_gateway_request_state_find(ngx_http_request_t *r,
 void *ngx_http_gateway_request_state_own(ngx_http_request_t *r,
     ngx_module_t *module, size_t size);
 
-/*
- * What the gateway's features decided for the main request, by the names
- * their variables show, recorded as they decide so that spans and logs read
- * it without a variable lookup; it survives internal redirects.
- */
-typedef enum {
-    NGX_HTTP_GATEWAY_DECISION_JWT = 0,
-    NGX_HTTP_GATEWAY_DECISION_RATE_LIMIT,
-    NGX_HTTP_GATEWAY_DECISION_CIRCUIT,
-    NGX_HTTP_GATEWAY_DECISION_CACHE,
-    NGX_HTTP_GATEWAY_DECISIONS
-} ngx_http_gateway_decision_e;
+/* Registers the feature's reader of a decision. */
+void ngx_http_gateway_decision_reader(ngx_conf_t *cf,
+    ngx_http_gateway_decision_e decision, ngx_http_gateway_decision_pt reader);
 
-typedef struct {
-    ngx_str_t   name[NGX_HTTP_GATEWAY_DECISIONS];   /* empty: none made */
-} ngx_http_gateway_decisions_t;
-
-/* Records a decision (NULL: none stands any more); out of memory, none. */
-void ngx_http_gateway_decide(ngx_http_request_t *r,
-    ngx_http_gateway_decision_e decision, ngx_str_t *name);
-
-/* The main request's decisions, NULL when none was recorded. */
-#define ngx_http_gateway_decisions(r)                                         \
-    ((ngx_http_gateway_decisions_t *)                                        \
-     ngx_http_gateway_request_state_find(r, &ngx_http_gateway_module))
+/* The decision made for the request, NULL when none was. */
+ngx_str_t *ngx_http_gateway_decision(ngx_http_request_t *r,
+    ngx_http_gateway_decision_e decision);
 
 /*
  * A variable that shows a decision (data: its ngx_http_gateway_decision_e),

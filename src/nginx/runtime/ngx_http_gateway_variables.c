@@ -1,5 +1,5 @@
 /*
- * Registration of the gateway's variables, the record of its decisions
+ * Registration of the gateway's variables, the readers of the decisions
  * that some of them show, and compiling directive values that hold
  * variables.
  */
@@ -27,23 +27,25 @@ ngx_http_gateway_register_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
 
 
 void
-ngx_http_gateway_decide(ngx_http_request_t *r,
-    ngx_http_gateway_decision_e decision, ngx_str_t *name)
+ngx_http_gateway_decision_reader(ngx_conf_t *cf,
+    ngx_http_gateway_decision_e decision, ngx_http_gateway_decision_pt reader)
 {
-    ngx_http_gateway_decisions_t  *d;
+    ngx_http_gateway_main_conf_t  *gmcf;
 
-    d = ngx_http_gateway_request_state(r, &ngx_http_gateway_module,
-                                       sizeof(ngx_http_gateway_decisions_t));
-    if (d == NULL) {
-        return;
-    }
+    gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gateway_module);
+    gmcf->decisions[decision] = reader;
+}
 
-    if (name) {
-        d->name[decision] = *name;
 
-    } else {
-        ngx_str_null(&d->name[decision]);
-    }
+ngx_str_t *
+ngx_http_gateway_decision(ngx_http_request_t *r,
+    ngx_http_gateway_decision_e decision)
+{
+    ngx_http_gateway_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gateway_module);
+
+    return gmcf->decisions[decision] ? gmcf->decisions[decision](r) : NULL;
 }
 
 
@@ -51,17 +53,17 @@ ngx_int_t
 ngx_http_gateway_decision_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_gateway_decisions_t  *d;
+    ngx_str_t  *name;
 
-    d = ngx_http_gateway_decisions(r);
+    name = ngx_http_gateway_decision(r, data);
 
-    if (d == NULL || d->name[data].len == 0) {
+    if (name == NULL) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->len = d->name[data].len;
-    v->data = d->name[data].data;
+    v->len = name->len;
+    v->data = name->data;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;

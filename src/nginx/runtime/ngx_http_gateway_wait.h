@@ -52,8 +52,8 @@ void ngx_http_gateway_wake(ngx_http_gateway_wait_t *w);
 /*
  * Wakes a parked request and runs its phases at once, sparing it a turn
  * through the posted events: for a waker that is an event handler of its
- * own (a reply read from a link), holds nothing the request may free, and
- * expects the request to do anything meanwhile.
+ * own (a reply read from a link) that holds nothing the request may free
+ * and is ready for the request to do anything meanwhile, even end.
  */
 void ngx_http_gateway_wake_now(ngx_http_gateway_wait_t *w);
 

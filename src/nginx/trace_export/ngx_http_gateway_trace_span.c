@@ -54,10 +54,6 @@ static ngx_http_gateway_header_t  ngx_http_gateway_tracestate =
     (a)->str[NGX_HTTP_GATEWAY_TRACE_KEY_##key].data = (const char *) (text);  \
     (a)->str[NGX_HTTP_GATEWAY_TRACE_KEY_##key].len = (n)
 
-#define ngx_http_gateway_trace_decision(a, d, kind)                           \
-    ngx_http_gateway_trace_set(a, DECISIONS + NGX_HTTP_GATEWAY_DECISION_##kind,\
-                               (d)->name[NGX_HTTP_GATEWAY_DECISION_##kind].data,\
-                               (d)->name[NGX_HTTP_GATEWAY_DECISION_##kind].len)
 
 #define ngx_http_gateway_trace_set_int(a, key, value)                         \
     (a)->integer[NGX_HTTP_GATEWAY_TRACE_KEY_##key                             \
@@ -228,10 +224,10 @@ static void
 ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_values_t *a,
     ngx_http_request_t *r)
 {
-    ngx_str_t                     *id;
+    ngx_str_t                     *id, *name;
+    ngx_uint_t                     i;
     gw_jwt_t                      *jwt;
     gw_jwt_str_t                   sub;
-    ngx_http_gateway_decisions_t  *d;
 
     static gw_jwt_str_t            sub_claim = { "sub", 3 };
 
@@ -241,13 +237,14 @@ ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_values_t *a,
         ngx_http_gateway_trace_set(a, REQUEST_ID, id->data, id->len);
     }
 
-    d = ngx_http_gateway_decisions(r);
+    for (i = 0; i < NGX_HTTP_GATEWAY_DECISIONS; i++) {
+        name = ngx_http_gateway_decision(r, i);
 
-    if (d) {
-        ngx_http_gateway_trace_decision(a, d, JWT);
-        ngx_http_gateway_trace_decision(a, d, RATE_LIMIT);
-        ngx_http_gateway_trace_decision(a, d, CIRCUIT);
-        ngx_http_gateway_trace_decision(a, d, CACHE);
+        if (name) {
+            a->str[NGX_HTTP_GATEWAY_TRACE_KEY_DECISIONS + i].data =
+                                                   (const char *) name->data;
+            a->str[NGX_HTTP_GATEWAY_TRACE_KEY_DECISIONS + i].len = name->len;
+        }
     }
 
     jwt = ngx_http_gateway_jwt_verified(r);

@@ -220,13 +220,6 @@ ngx_int_t ngx_http_gateway_upstream_fail_fast_init(ngx_conf_t *cf,
 
 ngx_http_gateway_upstream_ctx_t *ngx_http_gateway_upstream_ctx(
     ngx_http_request_t *r);
-
-/*
- * The request's circuit state is ctx->state: the main request's is its
- * recorded decision.
- */
-void ngx_http_gateway_upstream_decided(ngx_http_request_t *r,
-    ngx_http_gateway_upstream_ctx_t *ctx);
 ngx_int_t ngx_http_gateway_upstream_add_variables(ngx_conf_t *cf);
 
 

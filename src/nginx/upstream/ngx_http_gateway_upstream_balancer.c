@@ -241,8 +241,6 @@ ngx_http_gateway_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
     ctx->set = 1;
     ctx->attempt = bp;
 
-    ngx_http_gateway_upstream_decided(bp->request, ctx);
-
     return NGX_OK;
 }
 

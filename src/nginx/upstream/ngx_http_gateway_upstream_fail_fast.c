@@ -202,8 +202,6 @@ ngx_http_gateway_upstream_fail_fast_handler(ngx_http_request_t *r)
     ctx->state = GW_CIRCUIT_OPEN;
     ngx_str_null(&ctx->peer);
 
-    ngx_http_gateway_upstream_decided(r, ctx);
-
     return NGX_HTTP_SERVICE_UNAVAILABLE;
 }
 

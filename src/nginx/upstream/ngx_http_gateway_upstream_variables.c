@@ -10,6 +10,7 @@ static ngx_int_t ngx_http_gateway_upstream_peer_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_gateway_upstream_state_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_str_t *ngx_http_gateway_upstream_state(ngx_http_request_t *r);
 
 
 static ngx_http_variable_t  ngx_http_gateway_upstream_vars[] = {
@@ -26,29 +27,16 @@ static ngx_http_variable_t  ngx_http_gateway_upstream_vars[] = {
 };
 
 
+/* gw_circuit_state_name()'s words by state, for spans */
+static ngx_str_t  ngx_http_gateway_circuit_names[GW_CIRCUIT_HALF_OPEN + 1];
+
+
 ngx_http_gateway_upstream_ctx_t *
 ngx_http_gateway_upstream_ctx(ngx_http_request_t *r)
 {
     return ngx_http_gateway_request_state_own(r,
                                      &ngx_http_gateway_upstream_module,
                                      sizeof(ngx_http_gateway_upstream_ctx_t));
-}
-
-
-void
-ngx_http_gateway_upstream_decided(ngx_http_request_t *r,
-    ngx_http_gateway_upstream_ctx_t *ctx)
-{
-    ngx_str_t  name;
-
-    if (r != r->main) {
-        return;
-    }
-
-    name.data = (u_char *) gw_circuit_state_name((int) ctx->state);
-    name.len = ngx_strlen(name.data);
-
-    ngx_http_gateway_decide(r, NGX_HTTP_GATEWAY_DECISION_CIRCUIT, &name);
 }
 
 
@@ -107,9 +95,41 @@ ngx_http_gateway_upstream_state_variable(ngx_http_request_t *r,
 }
 
 
+/* The circuit state the request met, read without making its state. */
+
+static ngx_str_t *
+ngx_http_gateway_upstream_state(ngx_http_request_t *r)
+{
+    ngx_http_gateway_upstream_ctx_t  *ctx;
+
+    ctx = (r == r->main)
+          ? ngx_http_gateway_request_state_find(r,
+                                           &ngx_http_gateway_upstream_module)
+          : ngx_http_get_module_ctx(r, ngx_http_gateway_upstream_module);
+
+    if (ctx == NULL || !ctx->set || ctx->state > GW_CIRCUIT_HALF_OPEN) {
+        return NULL;
+    }
+
+    return &ngx_http_gateway_circuit_names[ctx->state];
+}
+
+
 ngx_int_t
 ngx_http_gateway_upstream_add_variables(ngx_conf_t *cf)
 {
+    ngx_uint_t  i;
+
+    for (i = 0; i <= GW_CIRCUIT_HALF_OPEN; i++) {
+        ngx_http_gateway_circuit_names[i].data =
+                                      (u_char *) gw_circuit_state_name((int) i);
+        ngx_http_gateway_circuit_names[i].len =
+                            ngx_strlen(ngx_http_gateway_circuit_names[i].data);
+    }
+
+    ngx_http_gateway_decision_reader(cf, NGX_HTTP_GATEWAY_DECISION_CIRCUIT,
+                                     ngx_http_gateway_upstream_state);
+
     return ngx_http_gateway_register_variables(cf,
                                                ngx_http_gateway_upstream_vars);
 }
