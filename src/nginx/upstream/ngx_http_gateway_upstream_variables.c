@@ -8,8 +8,6 @@
 
 static ngx_int_t ngx_http_gateway_upstream_peer_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_gateway_upstream_state_variable(
-    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_str_t *ngx_http_gateway_upstream_state(ngx_http_request_t *r);
 
 
@@ -20,14 +18,14 @@ static ngx_http_variable_t  ngx_http_gateway_upstream_vars[] = {
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("gateway_circuit_state"), NULL,
-      ngx_http_gateway_upstream_state_variable, 0,
+      ngx_http_gateway_decision_variable, NGX_HTTP_GATEWAY_DECISION_CIRCUIT,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
 
 
-/* gw_circuit_state_name()'s words by state, for spans */
+/* gw_circuit_state_name()'s words by state */
 static ngx_str_t  ngx_http_gateway_circuit_names[GW_CIRCUIT_HALF_OPEN + 1];
 
 
@@ -66,36 +64,7 @@ ngx_http_gateway_upstream_peer_variable(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_gateway_upstream_state_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    const char                       *name;
-    ngx_http_gateway_upstream_ctx_t  *ctx;
-
-    ctx = ngx_http_gateway_upstream_ctx(r);
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (!ctx->set) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    name = gw_circuit_state_name((int) ctx->state);
-
-    v->len = ngx_strlen(name);
-    v->data = (u_char *) name;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-/* The circuit state the request met, read without making its state. */
+/* $gateway_circuit_state: the state the request met, its state not made */
 
 static ngx_str_t *
 ngx_http_gateway_upstream_state(ngx_http_request_t *r)
