@@ -79,7 +79,7 @@ static ngx_int_t ngx_http_gateway_redis_write(
     ngx_http_gateway_redis_block_free(cmd, (cmd)->size)
 static void ngx_http_gateway_redis_handshake(ngx_http_gateway_redis_t *redis);
 static ngx_uint_t ngx_http_gateway_redis_ndigits(uint64_t n);
-static u_char *ngx_http_gateway_redis_digits(u_char *end, uint64_t n);
+static void ngx_http_gateway_redis_digits(u_char *end, uint64_t n);
 static void ngx_http_gateway_redis_expect(ngx_http_gateway_redis_t *redis);
 static void ngx_http_gateway_redis_deadline_handler(ngx_event_t *ev);
 static void ngx_http_gateway_redis_answer(ngx_http_gateway_redis_t *redis,
@@ -450,7 +450,7 @@ ngx_http_gateway_redis_encode_len(u_char *p, u_char type, uint64_t n)
     *p++ = type;
 
     p += ngx_http_gateway_redis_ndigits(n);
-    (void) ngx_http_gateway_redis_digits(p, n);
+    ngx_http_gateway_redis_digits(p, n);
 
     *p++ = '\r';
     *p++ = '\n';
@@ -469,7 +469,7 @@ ngx_http_gateway_redis_encode_uint(u_char *p, uint64_t n)
     p = ngx_http_gateway_redis_encode_len(p, '$', len);
 
     p += len;
-    (void) ngx_http_gateway_redis_digits(p, n);
+    ngx_http_gateway_redis_digits(p, n);
 
     *p++ = '\r';
     *p++ = '\n';
@@ -508,12 +508,9 @@ static const u_char  ngx_http_gateway_redis_pairs[] =
     "90919293949596979899";
 
 
-/*
- * n in decimal, written backwards to end, two digits per division;
- * returns its first digit
- */
+/* n in decimal, written backwards to end, two digits per division */
 
-static u_char *
+static void
 ngx_http_gateway_redis_digits(u_char *end, uint64_t n)
 {
     const u_char  *pair;
@@ -533,8 +530,6 @@ ngx_http_gateway_redis_digits(u_char *end, uint64_t n)
     } else {
         *--end = (u_char) ('0' + n);
     }
-
-    return end;
 }
 
 
