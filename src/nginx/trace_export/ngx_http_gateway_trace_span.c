@@ -217,8 +217,8 @@ ngx_http_gateway_trace_http(ngx_http_gateway_trace_values_t *a,
 
 
 /*
- * The request id, the gateway's decisions as recorded and the token's sub:
- * attributes after the conventions'.
+ * The request id, the gateway's decisions (each read where its feature
+ * keeps it) and the token's sub: attributes after the conventions'.
  */
 static void
 ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_values_t *a,
@@ -261,9 +261,9 @@ ngx_http_gateway_trace_gateway(ngx_http_gateway_trace_values_t *a,
  * slot of this worker's (the connection number tells whose they are, an
  * HTTP/2 stream's being its connection's, and the client address is
  * compared: the realip module gives each request its own); those too long
- * for a slot are encoded each time. After them the slot keeps the request line's method
- * and protocol version as its last request had them: the next request
- * copies the whole slot at once when its line has the same.
+ * for a slot are encoded each time. After them the slot keeps the request
+ * line's method and protocol version as its last request had them: the
+ * next request copies the whole slot at once when its line has the same.
  */
 #define NGX_HTTP_GATEWAY_TRACE_CONNECTION_SLOTS  64
 #define NGX_HTTP_GATEWAY_TRACE_CONNECTION_ROOM   512
