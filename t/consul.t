@@ -7,7 +7,15 @@
 #
 # Each block's "consul" section sets the double's catalog up before nginx
 # starts (the catalog is emptied first); its "init" drives and checks what
-# happens once nginx runs.
+# happens once nginx runs. A block without an upstream of its own gets
+#
+#     upstream backend {
+#         gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT ARGS;
+#         server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
+#     }
+#
+# where ARGS is its "consul_args" section (a server= there replaces the
+# double's address).
 #
 # Ports (P: TEST_NGINX_SERVER_PORT, default 1984): the double at P+20, one
 # with ACLs at P+21, a DNS server at P+22, peers a, b, c at P+31..P+33 (also
@@ -104,8 +112,22 @@ add_block_preprocessor(sub {
         die "consul section of ", $block->name, ": $@" if $@;
     }
 
+    my $http = $block->http_config // '';
+    if ($http !~ /^\s*upstream backend\b/m) {
+        my $args = $block->consul_args // '';
+        $args = "server=127.0.0.1:\$TEST_NGINX_CONSUL_PORT $args"
+            unless $args =~ /\bserver=/;
+        $args =~ s/\s+$//;
+        $http .= <<"_EOC_";
+    upstream backend {
+        gateway_consul web $args;
+        server 127.0.0.1:\$TEST_NGINX_BOOT_PORT;
+    }
+_EOC_
+    }
+
     my $v6 = $Ipv6 ? '' : '#';
-    $block->set_value('http_config', ($block->http_config // '') . <<"_EOC_");
+    $block->set_value('http_config', $http . <<"_EOC_");
     server { listen 127.0.0.1:\$TEST_NGINX_PEER_A; ${v6}listen [::1]:\$TEST_NGINX_PEER_A;
              return 200 "a"; }
     server { listen 127.0.0.1:\$TEST_NGINX_PEER_B; ${v6}listen [::1]:\$TEST_NGINX_PEER_B;
@@ -140,11 +162,7 @@ __DATA__
 
 === TEST 1: peers appear without a reload, and traffic follows
 The configured server answers until Consul has passing instances.
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=10s;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: wait=10s
 --- init
 ok(serves('boot'), 'the configured server answers while Consul has none');
 register('a');
@@ -160,11 +178,7 @@ reports no passing instance
 
 
 === TEST 2: weights come from Service.Weights.Passing and follow changes
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=10s;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: wait=10s
 --- consul
 register('a', weight => 1);
 register('b', weight => 3);
@@ -182,11 +196,7 @@ ok(serves('a', 20), 'weight 0: no traffic');
 
 
 === TEST 3: a peer that leaves Consul gets no traffic, and comes back
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=10s;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: wait=10s
 --- consul
 register('a');
 register('b');
@@ -209,11 +219,7 @@ ok(serves('a b'), 'passing again: back');
 === TEST 4: Consul down at start: the configured servers, then Consul's set
 --- consul
 $Consul->stop;
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=10s;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: wait=10s
 --- init
 my $mark = 0;
 ok(log_has($mark, qr/cannot connect/), 'Consul is down');
@@ -239,12 +245,7 @@ service web
 index 77
 peer 127.0.0.1:$TEST_NGINX_PEER_C 1
 end 1
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT
-                       dump=html/web.peers;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: dump=html/web.peers
 --- init
 ok(serves('c', 20), 'the dumped peer answers');
 --- response_body: c
@@ -263,12 +264,7 @@ service web
 index 77
 peer 127.0.0.1:$TEST_NGINX_PEER_C 1
 end 1
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT
-                       dump=html/web.peers;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: dump=html/web.peers
 --- init
 ok(serves('boot', 20), 'the configured server answers');
 --- response_body: boot
@@ -286,12 +282,7 @@ gateway_consul_dump 1
 service web
 index 77
 peer 127.0.0.1:$TEST_NGINX_PEER_C 1
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT
-                       dump=html/web.peers;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: dump=html/web.peers
 --- init
 ok(serves('boot', 20), 'the configured server answers');
 --- response_body: boot
@@ -303,12 +294,7 @@ qr/dump file ".*web\.peers" is not used: line 5: the file ends before its "end" 
 === TEST 8: each change is written to the dump file
 --- consul
 register('a', weight => 2);
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT
-                       dump=html/web.peers;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: dump=html/web.peers
 --- init
 my $dump = "$Test::Nginx::Util::ServRoot/html/web.peers";
 ok(serves('a'), 'a serves');
@@ -324,11 +310,7 @@ ok(wait_for(30, sub { -f $dump && `cat $dump` =~ /^peer 127\.0\.0\.1:$Port{b} 1\
 === TEST 9: Consul down later: the last set is kept, and followed again after
 --- consul
 register('a');
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=10s;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: wait=10s
 --- init
 ok(serves('a'), 'a serves');
 my $mark = error_log_mark();
@@ -366,12 +348,7 @@ ok(serves('c', 20), 'no instance: the backup server answers');
 
 
 === TEST 11: a token Consul does not know: 403 is logged, the servers stay
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_ACL_PORT
-                       token=wrong;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: server=127.0.0.1:$TEST_NGINX_CONSUL_ACL_PORT token=wrong
 --- consul
 register('a', consul => $Acl);
 --- init
@@ -384,12 +361,7 @@ qr/gateway_consul "web" of upstream "backend" \(127\.0\.0\.1:\d+\): Consul answe
 
 
 === TEST 12: the token goes in X-Consul-Token
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_ACL_PORT
-                       token=reader;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: server=127.0.0.1:$TEST_NGINX_CONSUL_ACL_PORT token=reader
 --- consul
 register('a', consul => $Acl);
 --- init
@@ -403,12 +375,7 @@ unlike($Acl->requests->[-1]{query}{token} // '', qr/reader/,
 
 
 === TEST 13: a token that may not read the service sees none: the servers stay
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_ACL_PORT
-                       token=other;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: server=127.0.0.1:$TEST_NGINX_CONSUL_ACL_PORT token=other
 --- consul
 register('a', consul => $Acl);
 --- init
@@ -419,11 +386,7 @@ ok(serves('boot', 20), 'the configured server answers');
 
 
 === TEST 14: errors, malformed replies, hangs and closed connections keep the set
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=2s;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: wait=2s
 --- consul
 register('a');
 --- init
@@ -449,11 +412,6 @@ for my $fault (qw(error500 malformed hang close)) {
 
 
 === TEST 15: a Consul that never blocks is not hammered
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
 --- consul
 register('a');
 $Consul->fault('never_block');
@@ -471,11 +429,7 @@ cmp_ok($n, '<=', 3 + $took + 2, "$n queries in $took s");
 
 
 === TEST 16: an index that goes backwards starts over
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=2s;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: wait=2s
 --- consul
 register('c') for 1 .. 5;
 register('a');
@@ -491,11 +445,6 @@ ok(serves('a'), 'and changes after it are followed');
 
 
 === TEST 17: no valid X-Consul-Index: queries block on index 1
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
 --- consul
 register('a');
 $Consul->fault('index_zero');
@@ -515,11 +464,6 @@ sent no valid X-Consul-Index, queries block on index 1
 
 === TEST 18: an empty Service.Address means the node's address
 The service's own address has no listener; the node's has.
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
 --- consul
 register('a', address => '127.0.0.2', node_address => '127.0.0.1');
 $Consul->fault('empty_service_address');
@@ -532,11 +476,6 @@ X-Peer: ^127\.0\.0\.1:\d+$
 
 
 === TEST 19: IPv6 addresses
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
 --- consul
 register('a');
 $Consul->fault('ipv6');
@@ -552,11 +491,6 @@ X-Peer: ^\[::1\]:\d+$
 === TEST 20: entries without Checks are taken; duplicates are merged
 One address registered twice (weights 1 and 3) is one peer of weight 3,
 not two peers.
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
 --- consul
 $Consul->register(id => 'a1', node => 'n1', port => $Port{a}, weight => 1);
 $Consul->register(id => 'a2', node => 'n2', port => $Port{a}, weight => 3);
@@ -573,11 +507,6 @@ like(answered(40), qr/^a:(19|20|21) b:(19|20|21)$/, 'as weights 3 and 3');
 
 
 === TEST 21: a reply in small chunks
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
 --- consul
 register('a', meta => { padding => 'x' x 3000 });
 register('b');
@@ -589,11 +518,7 @@ ok(serves('a b'), 'both serve');
 
 
 === TEST 22: more instances than max_peers: the lowest addresses, and a warning
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT max_peers=2;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: max_peers=2
 --- consul
 register($_) for qw(a b c);
 --- init
@@ -605,11 +530,6 @@ Consul returned more than max_peers=2 peers, the 2 lowest addresses are used
 
 
 === TEST 23: host names without a resolver are left out, with a reason
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
 --- consul
 register('a');
 register('b', address => 'web-b.consul.test');
@@ -624,10 +544,6 @@ peer "web-b.consul.test" is a host name and no "resolver" is defined at http lev
 === TEST 24: host names are resolved with nginx's resolver
 --- http_config
     resolver 127.0.0.1:$TEST_NGINX_DNS_PORT valid=1s;
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
 --- consul
 require GatewayHarness;
 $::Dns = GatewayHarness::Dns->new(port => $ENV{TEST_NGINX_DNS_PORT},
@@ -665,10 +581,6 @@ ok(serves('a', 20), 'a joins, the open circuit stays open');
 
 === TEST 26: a request in flight to a removed peer finishes normally
 --- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
     server {
         listen 127.0.0.1:$TEST_NGINX_PEER_SLOW;
         location / {
@@ -709,11 +621,7 @@ $::Blackhole->stop;
 
 
 === TEST 27: updates, errors, the index and the peers are counted
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=2s;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: wait=2s
 --- config
     location = /stats {
         return 200 $gateway_stats;
@@ -739,11 +647,7 @@ qr/^gateway_consul_updates_total\{upstream="backend",service="web"\} 2\n.*^# TYP
 
 
 === TEST 28: a peer Consul removed has no series any more; the status shows the set
---- http_config
-    upstream backend {
-        gateway_consul web server=127.0.0.1:$TEST_NGINX_CONSUL_PORT wait=2s;
-        server 127.0.0.1:$TEST_NGINX_BOOT_PORT;
-    }
+--- consul_args: wait=2s
 --- config
     location = /metrics { gateway_metrics; }
     location = /status { gateway_status; }

@@ -1,6 +1,7 @@
 # Bad gateway_consul configuration fails at start (and nginx -t), naming
 # the directive's file and line; what the configuration may leave out has
-# its default.
+# its default. A block's "gateway_consul" section holds the directive's
+# arguments, for an upstream that has only that and one server.
 
 use Test::Nginx::Socket 'no_plan';
 
@@ -8,6 +9,14 @@ no_shuffle();
 
 add_block_preprocessor(sub {
     my $block = shift;
+    if (defined(my $args = $block->gateway_consul)) {
+        $block->set_value('http_config', <<"_EOC_");
+    upstream u {
+        gateway_consul $args;
+        server 127.0.0.1:1;
+    }
+_EOC_
+    }
     $block->set_value('config', '') unless defined $block->config;
     $block->set_value('must_die', '') unless defined $block->request;
 });
@@ -29,55 +38,35 @@ qr/\[emerg\].*"gateway_consul" directive is duplicate in .*nginx\.conf:\d+/
 
 
 === TEST 2: an unknown parameter, a parameter twice
---- http_config
-    upstream u {
-        gateway_consul web tags=v1;
-        server 127.0.0.1:1;
-    }
+--- gateway_consul: web tags=v1
 --- error_log eval
 qr/\[emerg\].*invalid parameter "tags=v1" in .*nginx\.conf:\d+/
 
 
 
 === TEST 3: a parameter twice
---- http_config
-    upstream u {
-        gateway_consul web tag=v1 tag=v2;
-        server 127.0.0.1:1;
-    }
+--- gateway_consul: web tag=v1 tag=v2
 --- error_log eval
 qr/\[emerg\].*duplicate parameter "tag=v2" in .*nginx\.conf:\d+/
 
 
 
 === TEST 4: wait beyond Consul's 10 minutes
---- http_config
-    upstream u {
-        gateway_consul web wait=11m;
-        server 127.0.0.1:1;
-    }
+--- gateway_consul: web wait=11m
 --- error_log eval
 qr/\[emerg\].*invalid value "wait=11m", it must be from 1s to 10m in .*nginx\.conf:\d+/
 
 
 
 === TEST 5: max_peers=0
---- http_config
-    upstream u {
-        gateway_consul web max_peers=0;
-        server 127.0.0.1:1;
-    }
+--- gateway_consul: web max_peers=0
 --- error_log eval
 qr/\[emerg\].*max_peers=0.* in .*nginx\.conf:\d+/
 
 
 
 === TEST 6: empty= takes only "allow"
---- http_config
-    upstream u {
-        gateway_consul web empty=deny;
-        server 127.0.0.1:1;
-    }
+--- gateway_consul: web empty=deny
 --- error_log eval
 qr/\[emerg\].*invalid empty "deny", expected "allow" in .*nginx\.conf:\d+/
 
@@ -85,44 +74,28 @@ qr/\[emerg\].*invalid empty "deny", expected "allow" in .*nginx\.conf:\d+/
 
 === TEST 7: a token that cannot go into a header
 nginx turns \r and \n in a quoted string into the characters.
---- http_config
-    upstream u {
-        gateway_consul web "token=abc\r\nX-Evil: 1";
-        server 127.0.0.1:1;
-    }
+--- gateway_consul: web "token=abc\r\nX-Evil: 1"
 --- error_log eval
 qr/\[emerg\].*invalid token in "web" in .*nginx\.conf:\d+/
 
 
 
 === TEST 8: a service name with a control character
---- http_config
-    upstream u {
-        gateway_consul "web\tx";
-        server 127.0.0.1:1;
-    }
+--- gateway_consul: "web\tx"
 --- error_log eval
 qr/\[emerg\].*invalid service name in ".*" in .*nginx\.conf:\d+/
 
 
 
 === TEST 9: a server that is not HOST:PORT
---- http_config
-    upstream u {
-        gateway_consul web server=127.0.0.1:http;
-        server 127.0.0.1:1;
-    }
+--- gateway_consul: web server=127.0.0.1:http
 --- error_log eval
 qr/\[emerg\].*invalid port in "127\.0\.0\.1:http"/
 
 
 
 === TEST 10: a host name without a resolver
---- http_config
-    upstream u {
-        gateway_consul web server=consul.example:8500;
-        server 127.0.0.1:1;
-    }
+--- gateway_consul: web server=consul.example:8500
 --- error_log eval
 qr/\[emerg\].*"consul\.example" is not an IP address and no "resolver" is defined at http level/
 
