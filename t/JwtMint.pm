@@ -2,12 +2,16 @@ package JwtMint;
 
 # Mints JWTs for the tests with the keys in t/keys, independently of the
 # module's own code: HMAC with Digest::SHA, everything else with the openssl
-# command line tool.
+# command line tool. Also the pieces of nginx configuration the JWT suites
+# share: the identity provider double, the key request, the echo upstream.
 #
 #   use FindBin; use lib $FindBin::Bin; use JwtMint;
 #   my $t = jwt('RS256', 'rsa1', { sub => 'alice', exp => time + 3600 });
 #   my $t = jwt('HS256', \'secret', { ... }, { kid => 'k1' });
 #   my $t = jwt_raw('{"alg":"HS256"}', '{"sub":"x"}', 'HS256', \'secret');
+#   $T{rsa1} = token_by('rsa1', sub => 'alice');   # a suite's tokens by name
+#   --- more_headers eval
+#   main::bearer('rsa1')
 
 use strict;
 use warnings;
@@ -20,9 +24,16 @@ use JSON::PP ();
 use MIME::Base64 qw(encode_base64url);
 
 use Exporter 'import';
-our @EXPORT = qw(jwt jwt_raw jwt_sign b64u json_text keys_dir);
+our @EXPORT = qw(jwt jwt_raw jwt_sign b64u json_text keys_dir token_by
+                 %T bearer idp_server key_request_config echo_location);
 
 my $Keys = dirname(abs_path(__FILE__)) . '/keys';
+
+# what the configurations below name: t/keys, and the port of the identity
+# provider double (default: the server port + 110)
+$ENV{TEST_NGINX_JWT_KEYS} = $Keys;
+$ENV{TEST_NGINX_IDP_PORT} ||=
+    ($ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984) + 110;
 
 sub keys_dir { $Keys }
 
@@ -113,5 +124,68 @@ sub jwt {
     delete $h{typ} if exists $header->{typ} && !defined $header->{typ};
     return jwt_raw(json_text(\%h), json_text($claims // {}), $alg, $key);
 }
+
+# The tokens of a suite, by name, and the header that sends one.
+our %T;
+
+sub bearer { "Authorization: Bearer $T{$_[0]}" }
+
+my %KEY_ALG = (ec256 => 'ES256', ec384 => 'ES384', ec521 => 'ES512',
+               ed25519 => 'EdDSA');
+
+# A token signed with the key $key of t/keys (RS256 for an RSA key) and
+# naming it as its kid, valid for an hour unless the claims say otherwise.
+sub token_by {
+    my ($key, %claims) = @_;
+    return jwt($KEY_ALG{$key} // 'RS256', $key,
+               { exp => time + 3600, %claims }, { kid => $key });
+}
+
+# http{} text: the identity provider double on $TEST_NGINX_IDP_PORT. It
+# serves every JWKS of t/keys at /jwks/NAME, and replies no provider
+# should give at /jwks/garbage, /jwks/broken (a 500) and /jwks/empty.
+sub idp_server { <<'_EOC_' }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_IDP_PORT;
+        location ~ ^/jwks/(?<set>\w+)$ {
+            default_type application/json;
+            alias $TEST_NGINX_JWT_KEYS/$set.jwks;
+        }
+        location = /jwks/garbage { return 200 "{\"keys\": [garbage"; }
+        location = /jwks/broken { return 500; }
+        location = /jwks/empty { return 200 '{"keys":[]}'; }
+    }
+_EOC_
+
+# server{} text: location /t verifies tokens (realm "api") with the keys
+# its gateway_jwt_key_request fetches from $jwks (a path on the provider
+# double, or a URL) and passes the sub claim on to /_echo. $directives
+# (lines of text) go into /t too.
+sub key_request_config {
+    my ($jwks, $directives) = @_;
+    $jwks = "http://127.0.0.1:\$TEST_NGINX_IDP_PORT$jwks" if $jwks =~ m{^/};
+    my $more = join '', map { "        $_\n" } grep { /\S/ }
+                        map { s/^\s+|\s+$//gr } split /\n/, $directives // '';
+    return <<"_EOC_";
+    location /t {
+        gateway_jwt "api";
+        gateway_jwt_key_request /_jwks;
+$more        proxy_set_header X-Sub \$gateway_jwt_claim_sub;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/_echo;
+    }
+    location = /_jwks {
+        internal;
+        proxy_pass $jwks;
+    }
+_EOC_
+}
+
+# server{} text: /_echo, where the suites' locations proxy to, shows the
+# sub claim it was given.
+sub echo_location { <<'_EOC_' }
+    location = /_echo {
+        return 200 "sub=$http_x_sub\n";
+    }
+_EOC_
 
 1;

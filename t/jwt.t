@@ -4,13 +4,10 @@ use lib $FindBin::Bin;
 use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
-$ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
-
 my $now = time;
 my %claims = (sub => 'alice', exp => $now + 3600, iss => 'https://idp.example',
               aud => ['api', 'web'], roles => ['viewer'], admin => 1,
               realm_access => { roles => ['ops', 'dev'] }, email => 'a@example.com');
-our %T;
 $T{hs} = jwt('HS256', \'top-secret', \%claims);
 $T{hs_other} = jwt('HS256', \'other-secret', \%claims);
 $T{hs_expired} = jwt('HS256', \'top-secret', { %claims, exp => $now - 3600 });
@@ -31,29 +28,22 @@ $T{hs_typ_none} = jwt('HS256', \'top-secret', \%claims, { typ => undef });
 for my $alg (qw(RS256 RS384 RS512 PS256 PS384 PS512)) {
     $T{$alg} = jwt($alg, 'rsa1', \%claims, { kid => 'rsa1' });
 }
-$T{ES256} = jwt('ES256', 'ec256', \%claims, { kid => 'ec256' });
-$T{ES384} = jwt('ES384', 'ec384', \%claims, { kid => 'ec384' });
-$T{ES512} = jwt('ES512', 'ec521', \%claims, { kid => 'ec521' });
-$T{EdDSA} = jwt('EdDSA', 'ed25519', \%claims, { kid => 'ed25519' });
+$T{ES256} = token_by('ec256', %claims);
+$T{ES384} = token_by('ec384', %claims);
+$T{ES512} = token_by('ec521', %claims);
+$T{EdDSA} = token_by('ed25519', %claims);
 for my $alg (qw(HS256 HS384 HS512)) {
     $T{"oct_$alg"} = jwt($alg, \'hmac-secret-of-the-jwks-32-bytes', \%claims, { kid => 'oct1' });
 }
 $T{rsa1_nokid} = jwt('RS256', 'rsa1', \%claims);
-$T{rsa2} = jwt('RS256', 'rsa2', \%claims, { kid => 'rsa2' });
+$T{rsa2} = token_by('rsa2', %claims);
 $T{rsa2_nokid} = jwt('RS256', 'rsa2', \%claims);
-
-sub bearer { "Authorization: Bearer $T{$_[0]}" }
 
 # every test proxies to /_echo, which shows what the upstream receives
 add_block_preprocessor(sub {
     my $block = shift;
-    if (defined $block->config) {
-        $block->set_value('config', $block->config . <<'_EOC_');
-    location = /_echo {
-        return 200 "sub=$http_x_sub\n";
-    }
-_EOC_
-    }
+    $block->set_value('config', $block->config . echo_location())
+        if defined $block->config;
 });
 
 no_shuffle();

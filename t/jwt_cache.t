@@ -4,23 +4,14 @@ use lib $FindBin::Bin;
 use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
-$ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
-
-my $now = time;
-our %T;
-$T{rsa1} = jwt('RS256', 'rsa1', { sub => 'alice', exp => $now + 3600 }, { kid => 'rsa1' });
-$T{es} = jwt('ES256', 'ec256', { sub => 'carol', exp => $now + 3600 });
-$T{aud} = jwt('RS256', 'rsa1', { sub => 'dan', exp => $now + 3600, aud => 'api' }, { kid => 'rsa1' });
+$T{rsa1} = token_by('rsa1', sub => 'alice');
+$T{es} = jwt('ES256', 'ec256', { sub => 'carol', exp => time + 3600 });
+$T{aud} = token_by('rsa1', sub => 'dan', aud => 'api');
 
 add_block_preprocessor(sub {
     my $block = shift;
-    if (defined $block->config) {
-        $block->set_value('config', $block->config . <<'_EOC_');
-    location = /_echo {
-        return 200 "sub=$http_x_sub\n";
-    }
-_EOC_
-    }
+    $block->set_value('config', $block->config . echo_location())
+        if defined $block->config;
 });
 
 no_shuffle();
@@ -75,7 +66,7 @@ hit), and a location without leeway refuses it.
 --- request eval
 ["GET /t", "GET /t", "GET /strict"]
 --- more_headers eval
-do { my $t = JwtMint::jwt('RS256', 'rsa1', { sub => 'late', exp => time - 3600 }, { kid => 'rsa1' });
+do { my $t = JwtMint::token_by('rsa1', sub => 'late', exp => time - 3600);
      [("Authorization: Bearer $t") x 3] }
 --- error_code eval
 [200, 200, 401]

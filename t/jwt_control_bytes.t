@@ -7,7 +7,6 @@ use lib $FindBin::Bin;
 use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
-our %T;
 my %claims = (
     sub     => 'alice',
     exp     => time + 3600,
@@ -21,8 +20,6 @@ my %claims = (
     profile => { display => "x\ry" },
 );
 $T{controls} = jwt('HS256', \'top-secret', \%claims, { kid => "k\n1" });
-
-sub bearer { "Authorization: Bearer $T{$_[0]}" }
 
 no_shuffle();
 run_tests();

@@ -6,8 +6,6 @@ use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 use MIME::Base64 qw(encode_base64url);
 
-$ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
-
 my $exp = time + 3600;
 my $claims = qq({"sub":"mallory","exp":$exp,"roles":["admin"]});
 my $pem = do { local $/; open my $f, '<', keys_dir() . '/rsa1.pub' or die; <$f> };

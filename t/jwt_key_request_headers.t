@@ -3,14 +3,13 @@
 # the fetch; the provider (a server block here) honours Range, If-None-Match
 # and gzip like any static file server and refuses requests that carry a
 # cookie, credentials or other client headers. A body the provider encodes
-# anyway is refused, clearly logged.
+# anyway is refused, clearly logged. A block's "jwks" section names another
+# place to fetch the keys from (default: the provider's /jwks).
 use FindBin;
 use lib $FindBin::Bin;
 use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
-$ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
-$ENV{TEST_NGINX_IDP_PORT} ||= ($ENV{TEST_NGINX_PORT} || 1984) + 101;
 # a provider that writes its reply byte for byte (TEST 8)
 $ENV{TEST_NGINX_RAW_IDP_PORT} ||= ($ENV{TEST_NGINX_PORT} || 1984) + 104;
 
@@ -18,8 +17,7 @@ $ENV{TEST_NGINX_RAW_IDP_PORT} ||= ($ENV{TEST_NGINX_PORT} || 1984) + 104;
 my @st = stat(keys_dir() . '/rsa1.jwks');
 our $ETag = sprintf '"%x-%x"', $st[9], $st[7];
 
-our %T;
-$T{rsa1} = jwt('RS256', 'rsa1', { sub => 'alice', exp => time + 3600 }, { kid => 'rsa1' });
+$T{rsa1} = token_by('rsa1', sub => 'alice');
 
 add_block_preprocessor(sub {
     my $block = shift;
@@ -43,21 +41,8 @@ add_block_preprocessor(sub {
         }
     }
 _EOC_
-    $block->set_value('config', <<'_EOC_') unless defined $block->config;
-    location /t {
-        gateway_jwt "api";
-        gateway_jwt_key_request /_jwks;
-        proxy_set_header X-Sub $gateway_jwt_claim_sub;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
-    }
-    location = /_jwks {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks;
-    }
-    location = /_echo {
-        return 200 "sub=$http_x_sub\n";
-    }
-_EOC_
+    $block->set_value('config', key_request_config($block->jwks // '/jwks')
+                                . echo_location());
     $block->set_value('request', "GET /t\n") unless defined $block->request;
 });
 
@@ -127,19 +112,7 @@ fetching keys
 
 
 === TEST 7: a body the provider encodes is refused, and the log says why
---- config
-    location /t {
-        gateway_jwt "api";
-        gateway_jwt_key_request /_jwks;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
-    }
-    location = /_jwks {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks-encoded;
-    }
-    location = /_echo {
-        return 200 "ok\n";
-    }
+--- jwks: /jwks-encoded
 --- more_headers eval
 "Authorization: Bearer $main::T{rsa1}"
 --- error_code: 401
@@ -151,19 +124,7 @@ gateway jwt: fetching keys from "/_jwks" failed: the body is encoded (Content-En
 === TEST 8: the provider's control bytes in the logged reason are escaped
 A header value may hold bytes below 0x20 (nginx refuses only NUL, CR and
 LF there), such as a terminal's escape sequences: they are logged as \xHH.
---- config
-    location /t {
-        gateway_jwt "api";
-        gateway_jwt_key_request /_jwks;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
-    }
-    location = /_jwks {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RAW_IDP_PORT/jwks;
-    }
-    location = /_echo {
-        return 200 "ok\n";
-    }
+--- jwks: http://127.0.0.1:$TEST_NGINX_RAW_IDP_PORT/jwks
 --- tcp_listen: $TEST_NGINX_RAW_IDP_PORT
 --- tcp_reply eval
 "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"

@@ -8,29 +8,19 @@ use lib $FindBin::Bin;
 use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
-$ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
-$ENV{TEST_NGINX_IDP_PORT} ||= ($ENV{TEST_NGINX_PORT} || 1984) + 102;
-
-my $exp = time + 3600;
-our %T;
-$T{a} = jwt('RS256', 'rsa1', { sub => 'alice', exp => $exp }, { kid => 'rsa1' });
-$T{b} = jwt('RS256', 'rsa2', { sub => 'mallory', exp => $exp }, { kid => 'rsa2' });
+$T{a} = token_by('rsa1', sub => 'alice');
+$T{b} = token_by('rsa2', sub => 'mallory');
 
 sub req {
     my ($host, $tok) = @_;
     return "Host: $host\nAuthorization: Bearer $T{$tok}";
 }
 
-# provider A serves the key rsa1, provider B the key rsa2
+# provider A serves the key rsa1 (at /jwks/rsa1), provider B the key rsa2
 add_block_preprocessor(sub {
     my $block = shift;
-    $block->set_value('http_config', $block->http_config . <<'_EOC_');
-    server {
-        listen 127.0.0.1:$TEST_NGINX_IDP_PORT;
-        location = /a { alias $TEST_NGINX_JWT_KEYS/rsa1.jwks; }
-        location = /b { alias $TEST_NGINX_JWT_KEYS/rsa2.jwks; }
-    }
-_EOC_
+    $block->set_value('http_config', $block->http_config . idp_server());
+    $block->set_value('config', $block->config . echo_location());
 });
 
 no_shuffle();
@@ -51,7 +41,7 @@ __DATA__
         }
         location = /_jwks {
             internal;
-            proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/b;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/rsa2;
         }
         location = /_echo {
             return 200 "sub=$http_x_sub\n";
@@ -66,10 +56,7 @@ __DATA__
     }
     location = /_jwks {
         internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/a;
-    }
-    location = /_echo {
-        return 200 "sub=$http_x_sub\n";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/rsa1;
     }
 --- request eval
 [("GET /t") x 6]
@@ -97,7 +84,7 @@ __DATA__
         }
         location = /_jwks {
             internal;
-            proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/b;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/rsa2;
         }
         location = /_echo {
             return 200 "sub=$http_x_sub\n";
@@ -111,10 +98,7 @@ __DATA__
     }
     location = /_jwks {
         internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/a;
-    }
-    location = /_echo {
-        return 200 "sub=$http_x_sub\n";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/rsa1;
     }
 --- request eval
 [("GET /t") x 6]

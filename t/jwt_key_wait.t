@@ -81,15 +81,12 @@ sub fetches {
 
 my $nginx = GatewayHarness::Nginx->new(dir => $dir, port => $port,
                                          workers => 1);
-$nginx->write_conf(http => '', server => <<"EOF");
+$nginx->write_conf(http => '', server => echo_location() . <<"EOF");
         location /orders {
             gateway_jwt "api";
             gateway_jwt_key_request /_jwks;
             proxy_set_header X-Sub \$gateway_jwt_claim_sub;
             proxy_pass http://127.0.0.1:$port/_echo;
-        }
-        location = /_echo {
-            return 200 "sub=\$http_x_sub\\n";
         }
         location = /_jwks {
             internal;
@@ -99,8 +96,7 @@ $nginx->write_conf(http => '', server => <<"EOF");
 EOF
 $nginx->start;
 
-my $token = jwt('RS256', 'rsa1', { sub => 'alice', exp => time + 3600 },
-                { kid => 'rsa1' });
+my $token = token_by('rsa1', sub => 'alice');
 
 # five requests at once: the first fetches, the others wait for it
 

@@ -1,53 +1,43 @@
 # gateway_jwt_key_request: a JWKS fetched by subrequest from a mocked
-# identity provider (a server block on $TEST_NGINX_IDP_PORT), shared in
-# memory, refetched for an unknown kid, kept when the provider fails.
+# identity provider (JwtMint's idp_server), shared in memory, refetched for
+# an unknown kid, kept when the provider fails.
+#
+# A block without a location /t of its own gets key_request_config's, with
+# the lines of its "jwt_directives" section in /t.
 use FindBin;
 use lib $FindBin::Bin;
 use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
-$ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
 my $p = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
-$ENV{TEST_NGINX_IDP_PORT} ||= $p + 110;
 $ENV{TEST_NGINX_SLOW_PORT} ||= $p + 111;     # accepts, never answers
 $ENV{TEST_NGINX_DEAD_PORT} ||= $p + 119;     # nothing listens there
 
-my $exp = time + 3600;
-our %T;
-$T{rsa1} = jwt('RS256', 'rsa1', { sub => 'alice', exp => $exp }, { kid => 'rsa1' });
-$T{rsa2} = jwt('RS256', 'rsa2', { sub => 'bob', exp => $exp }, { kid => 'rsa2' });
-$T{rsa9} = jwt('RS256', 'rsa2', { sub => 'eve', exp => $exp }, { kid => 'rsa9' });
-$T{ec} = jwt('ES256', 'ec256', { sub => 'carol', exp => $exp }, { kid => 'ec256' });
+$T{rsa1} = token_by('rsa1', sub => 'alice');
+$T{rsa2} = token_by('rsa2', sub => 'bob');
+$T{rsa9} = jwt('RS256', 'rsa2', { sub => 'eve', exp => time + 3600 }, { kid => 'rsa9' });
+$T{ec} = token_by('ec256', sub => 'carol');
 
 # the JWKS the provider serves is picked by the client's ?set= argument
 # (the key subrequest carries none of the client's headers, but sees its
 # $request_uri), so one test can rotate keys
 add_block_preprocessor(sub {
     my $block = shift;
-    if (!defined $block->http_config) {
-        $block->set_value('http_config', <<'_EOC_');
+    $block->set_value('http_config', ($block->http_config // '') . <<'_EOC_' . idp_server());
     map $request_uri $jwks_set {
         "~[?&]set=(?<set>\w+)"  $set;
     }
-    server {
-        listen 127.0.0.1:$TEST_NGINX_IDP_PORT;
-        location ~ ^/jwks/(?<set>\w+)$ {
-            default_type application/json;
-            alias $TEST_NGINX_JWT_KEYS/$set.jwks;
-        }
-        location = /jwks/garbage { return 200 "{\"keys\": [garbage"; }
-        location = /jwks/broken { return 500; }
-        location = /jwks/empty { return 200 '{"keys":[]}'; }
+_EOC_
+    my $config = $block->config // '';
+    $config = key_request_config('/jwks/$jwks_set', $block->jwt_directives) . $config
+        unless $config =~ m{^\s*location /t\b}m;
+    $block->set_value('config', $config . echo_location() . <<'_EOC_');
+    location = /pause {
+        # about 2s: nginx sends this slowly
+        limit_rate 100;
+        return 200 "......................................................................................................................................................\n";
     }
 _EOC_
-    }
-    if (defined $block->config) {
-        $block->set_value('config', $block->config . <<'_EOC_');
-    location = /_echo {
-        return 200 "sub=$http_x_sub\n";
-    }
-_EOC_
-    }
 });
 
 no_shuffle();
@@ -84,17 +74,6 @@ __DATA__
 
 
 === TEST 2: an unknown kid refetches (key rotation), at most once per 30s
---- config
-    location /t {
-        gateway_jwt "api";
-        gateway_jwt_key_request /_jwks;
-        proxy_set_header X-Sub $gateway_jwt_claim_sub;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
-    }
-    location = /_jwks {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$jwks_set;
-    }
 --- request eval
 ["GET /t?set=rsa1", "GET /t?set=rotation", "GET /t?set=all", "GET /t?set=all"]
 --- more_headers eval
@@ -131,16 +110,6 @@ gateway jwt: fetching keys from "/_jwks" failed: status 502; no keys yet
 
 
 === TEST 4: the provider returns garbage or an empty set: 401
---- config
-    location /t {
-        gateway_jwt "api";
-        gateway_jwt_key_request /_jwks;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
-    }
-    location = /_jwks {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$jwks_set;
-    }
 --- request eval
 ["GET /t?set=garbage", "GET /t?set=empty"]
 --- more_headers eval
@@ -183,23 +152,7 @@ fetching keys from "/_jwks" failed
 
 
 === TEST 6: stale keys are refreshed; a failed refresh keeps the old keys
---- config
-    location /t {
-        gateway_jwt "api";
-        gateway_jwt_key_request /_jwks;
-        gateway_jwt_key_cache 1s;
-        proxy_set_header X-Sub $gateway_jwt_claim_sub;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
-    }
-    location = /_jwks {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$jwks_set;
-    }
-    location = /pause {
-        # about 2s: nginx sends this slowly
-        limit_rate 100;
-        return 200 "......................................................................................................................................................\n";
-    }
+--- jwt_directives: gateway_jwt_key_cache 1s;
 --- request eval
 ["GET /t?set=rsa1", "GET /pause", "GET /t?set=broken", "GET /pause", "GET /t?set=rsa2"]
 --- more_headers eval
@@ -215,16 +168,6 @@ fetching keys from "/_jwks" failed
 
 
 === TEST 7: the client's body and method do not reach the provider
---- config
-    location /t {
-        gateway_jwt "api";
-        gateway_jwt_key_request /_jwks;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
-    }
-    location = /_jwks {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$jwks_set;
-    }
 --- request
 POST /t?set=rsa1
 hello
@@ -235,16 +178,6 @@ hello
 
 
 === TEST 8: a HEAD request fetches the keys' body all the same
---- config
-    location /t {
-        gateway_jwt "api";
-        gateway_jwt_key_request /_jwks;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
-    }
-    location = /_jwks {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$jwks_set;
-    }
 --- request
 HEAD /t?set=rsa1
 --- more_headers eval
@@ -310,35 +243,9 @@ qr{\[emerg\] .*invalid URI "http://idp/jwks", expected a local URI such as "/_jw
 === TEST 12: with the verified-token cache, changed keys still end a cached token
 --- http_config
     gateway_jwt_cache 1m;
-    map $request_uri $jwks_set {
-        "~[?&]set=(?<set>\w+)"  $set;
-    }
-    server {
-        listen 127.0.0.1:$TEST_NGINX_IDP_PORT;
-        location ~ ^/jwks/(?<set>\w+)$ {
-            default_type application/json;
-            alias $TEST_NGINX_JWT_KEYS/$set.jwks;
-        }
-        location = /jwks/broken { return 500; }
-    }
---- config
-    location /t {
-        gateway_jwt "api";
-        gateway_jwt_key_request /_jwks;
-        gateway_jwt_key_cache 1s;
-        add_header X-JWT-Cache $gateway_jwt_cache_status always;
-        proxy_set_header X-Sub $gateway_jwt_claim_sub;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_echo;
-    }
-    location = /_jwks {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/$jwks_set;
-    }
-    location = /pause {
-        # about 2s: nginx sends this slowly
-        limit_rate 100;
-        return 200 "......................................................................................................................................................\n";
-    }
+--- jwt_directives
+gateway_jwt_key_cache 1s;
+add_header X-JWT-Cache $gateway_jwt_cache_status always;
 --- request eval
 ["GET /t?set=rsa1", "GET /t?set=rsa1", "GET /pause", "GET /t?set=broken", "GET /pause", "GET /t?set=rsa2"]
 --- more_headers eval

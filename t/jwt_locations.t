@@ -10,16 +10,11 @@ use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
 my $exp = time + 3600;
-our %T;
 $T{viewer} = jwt('HS256', \'secret-a', { sub => 'alice', exp => $exp, iss => 'https://a',
                                           roles => ['viewer'], admin => 0 });
 $T{admin} = jwt('HS256', \'secret-a', { sub => 'root', exp => $exp, iss => 'https://a',
                                          roles => ['admin'], admin => 1 });
-$T{rs} = jwt('RS256', 'rsa1', { sub => 'carol', exp => $exp }, { kid => 'rsa1' });
-
-sub bearer { "Authorization: Bearer $T{$_[0]}" }
-
-$ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
+$T{rs} = token_by('rsa1', sub => 'carol');
 
 add_block_preprocessor(sub {
     my $block = shift;
@@ -27,10 +22,7 @@ add_block_preprocessor(sub {
     gateway_rbac_role viewer orders:read;
     gateway_rbac_role admin *:*;
 _EOC_
-    $block->set_value('config', $block->config . <<'_EOC_');
-    location = /_echo {
-        return 200 "sub=$http_x_sub\n";
-    }
+    $block->set_value('config', $block->config . echo_location() . <<'_EOC_');
     location = /_missing {
         return 404;
     }

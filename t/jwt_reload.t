@@ -8,39 +8,19 @@ use lib $FindBin::Bin;
 use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
-$ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
-$ENV{TEST_NGINX_IDP_PORT} ||= ($ENV{TEST_NGINX_PORT} || 1984) + 103;
+$T{rsa1} = token_by('rsa1', sub => 'alice');
+$T{rsa2} = token_by('rsa2', sub => 'bob');
 
-our %T;
-$T{rsa1} = jwt('RS256', 'rsa1', { sub => 'alice', exp => time + 3600 }, { kid => 'rsa1' });
-$T{rsa2} = jwt('RS256', 'rsa2', { sub => 'bob', exp => time + 3600 }, { kid => 'rsa2' });
+# provider a serves rsa1, provider b rsa2; each block's /_jwks picks one
+my %jwks = (a => 'rsa1', b => 'rsa2');
 
-# the provider serves rsa1 at /a and rsa2 at /b; each block's /_jwks picks one
 add_block_preprocessor(sub {
     my $block = shift;
-    $block->set_value('http_config', <<'_EOC_');
-    gateway_jwt_cache 1m;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_IDP_PORT;
-        location = /a { alias $TEST_NGINX_JWT_KEYS/rsa1.jwks; }
-        location = /b { alias $TEST_NGINX_JWT_KEYS/rsa2.jwks; }
-    }
-_EOC_
-    my $provider = $block->provider;
-    $block->set_value('config', <<"_EOC_");
-    location /t {
-        gateway_jwt "api";
-        gateway_jwt_key_request /_jwks;
-        add_header X-JWT-Cache \$gateway_jwt_cache_status always;
-        proxy_set_header X-Sub \$gateway_jwt_claim_sub;
-        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/_echo;
-    }
-    location = /_jwks {
-        internal;
-        proxy_pass http://127.0.0.1:\$TEST_NGINX_IDP_PORT/$provider;
-    }
-    location = /_echo { return 200 "sub=\$http_x_sub\\n"; }
-_EOC_
+    $block->set_value('http_config', "    gateway_jwt_cache 1m;\n" . idp_server());
+    $block->set_value('config',
+        key_request_config("/jwks/$jwks{$block->provider}",
+                           'add_header X-JWT-Cache $gateway_jwt_cache_status always;')
+        . echo_location());
 });
 
 use_hup();

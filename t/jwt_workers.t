@@ -5,15 +5,15 @@ use lib $FindBin::Bin;
 use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
-$ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
-$ENV{TEST_NGINX_IDP_PORT} ||=
-    ($ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984) + 110;
+$T{rsa1} = token_by('rsa1', sub => 'alice', roles => ['viewer']);
+$T{rsa2} = token_by('rsa2', sub => 'bob', roles => ['admin']);
+$T{bad} = jwt('RS256', 'rsa2', { sub => 'eve', exp => time + 3600 }, { kid => 'rsa1' });
 
-our %T;
-my $exp = time + 3600;
-$T{rsa1} = jwt('RS256', 'rsa1', { sub => 'alice', exp => $exp, roles => ['viewer'] }, { kid => 'rsa1' });
-$T{rsa2} = jwt('RS256', 'rsa2', { sub => 'bob', exp => $exp, roles => ['admin'] }, { kid => 'rsa2' });
-$T{bad} = jwt('RS256', 'rsa2', { sub => 'eve', exp => $exp }, { kid => 'rsa1' });
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('http_config', $block->http_config . idp_server());
+    $block->set_value('config', $block->config . echo_location());
+});
 
 workers(2);
 master_on();
@@ -27,13 +27,6 @@ __DATA__
     gateway_jwt_cache 1m;
     gateway_rbac_role viewer orders:read;
     gateway_rbac_role admin *:*;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_IDP_PORT;
-        location = /jwks {
-            default_type application/json;
-            alias $TEST_NGINX_JWT_KEYS/rotation.jwks;
-        }
-    }
 --- config
     location /orders {
         gateway_jwt "api";
@@ -44,10 +37,7 @@ __DATA__
     }
     location = /_jwks {
         internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks;
-    }
-    location = /_echo {
-        return 200 "sub=$http_x_sub\n";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_IDP_PORT/jwks/rotation;
     }
 --- request eval
 [("GET /orders", "DELETE /orders", "GET /orders", "DELETE /orders") x 6]

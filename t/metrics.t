@@ -30,13 +30,12 @@ workers(2);
 master_on();
 no_shuffle();
 
-$ENV{TEST_NGINX_JWT_KEYS} = keys_dir();
 # routes of the big scrapes: about 45,000 sample lines, 3 MB of text
 our $BigRoutes = 3000;
 our $BigConfig = join("\n", map { "location /s$_ { return 200; }" } 1 .. $BigRoutes)
     . "\nlocation = /metrics { gateway_metrics; }";
 
-our $Token = jwt('RS256', 'rsa1', { sub => 'alice', exp => time + 3600 }, { kid => 'rsa1' });
+our $Token = token_by('rsa1', sub => 'alice');
 
 # one request on its own connection (to the server, or port): (status, body)
 sub http {

@@ -6,13 +6,10 @@ use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
 my $exp = time + 3600;
-our %T;
 $T{alice} = jwt('HS256', \'rl-secret', { sub => 'alice', exp => $exp, roles => ['viewer'] });
 $T{bob} = jwt('HS256', \'rl-secret', { sub => 'bob', exp => $exp, roles => ['viewer'] });
 $T{mallory} = jwt('HS256', \'wrong', { sub => 'alice', exp => $exp, roles => ['viewer'] });
 $T{guest} = jwt('HS256', \'rl-secret', { sub => 'alice', exp => $exp, roles => ['guest'] });
-
-sub bearer { "Authorization: Bearer $T{$_[0]}" }
 
 no_shuffle();
 run_tests();

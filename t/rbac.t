@@ -5,7 +5,6 @@ use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
 my $exp = time + 3600;
-our %T;
 sub tok { jwt('HS256', \'rbac-secret', { sub => 'u', exp => $exp, @_ }) }
 $T{viewer} = tok(roles => ['viewer']);
 $T{editor} = tok(roles => ['viewer', 'editor']);
@@ -20,8 +19,6 @@ $T{scope} = tok(scope => 'openid orders.read viewer');
 $T{none} = tok();
 $T{num} = tok(roles => [1, 2]);
 $T{wrong_key} = jwt('HS256', \'other', { sub => 'u', exp => $exp, roles => ['admin'] });
-
-sub bearer { "Authorization: Bearer $T{$_[0]}" }
 
 add_block_preprocessor(sub {
     my $block = shift;

@@ -9,12 +9,9 @@ use lib $FindBin::Bin;
 use Test::Nginx::Socket 'no_plan';
 use JwtMint;
 
-our %T;
 my $exp = time + 3600;
 $T{viewer} = jwt('HS256', \'satisfy-secret', { sub => 'u', exp => $exp, roles => ['viewer'] });
 $T{bad} = jwt('HS256', \'another-secret', { sub => 'u', exp => $exp, roles => ['viewer'] });
-
-sub bearer { "Authorization: Bearer $T{$_[0]}" }
 
 add_block_preprocessor(sub {
     my $block = shift;

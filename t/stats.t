@@ -15,7 +15,6 @@ use JwtMint;
 $ENV{TEST_NGINX_CLOSED_PORT} ||=
     ($ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984) + 59;
 
-our %T;
 $T{ok} = jwt('HS256', \'stats-secret', { sub => 'u', exp => time + 3600, roles => ['viewer'] });
 $T{bad} = jwt('HS256', \'other-secret', { sub => 'u', exp => time + 3600 });
 $T{expired} = jwt('HS256', \'stats-secret', { sub => 'u', exp => time - 3600 });
