@@ -25,7 +25,8 @@ use MIME::Base64 qw(encode_base64url);
 
 use Exporter 'import';
 our @EXPORT = qw(jwt jwt_raw jwt_sign b64u json_text keys_dir token_by
-                 %T bearer idp_server key_request_config echo_location);
+                 %T bearer idp_server key_request_config echo_location
+                 add_echo_location);
 
 my $Keys = dirname(abs_path(__FILE__)) . '/keys';
 
@@ -187,5 +188,15 @@ sub echo_location { <<'_EOC_' }
         return 200 "sub=$http_x_sub\n";
     }
 _EOC_
+
+# Appends echo_location() to the config of every block that has one (a
+# block preprocessor of Test::Nginx, for the suites that run with it).
+sub add_echo_location {
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+        $block->set_value('config', $block->config . echo_location())
+            if defined $block->config;
+    });
+}
 
 1;

@@ -40,11 +40,7 @@ $T{rsa2} = token_by('rsa2', %claims);
 $T{rsa2_nokid} = jwt('RS256', 'rsa2', \%claims);
 
 # every test proxies to /_echo, which shows what the upstream receives
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('config', $block->config . echo_location())
-        if defined $block->config;
-});
+add_echo_location();
 
 no_shuffle();
 run_tests();

@@ -8,11 +8,7 @@ $T{rsa1} = token_by('rsa1', sub => 'alice');
 $T{es} = jwt('ES256', 'ec256', { sub => 'carol', exp => time + 3600 });
 $T{aud} = token_by('rsa1', sub => 'dan', aud => 'api');
 
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('config', $block->config . echo_location())
-        if defined $block->config;
-});
+add_echo_location();
 
 no_shuffle();
 run_tests();

@@ -20,8 +20,8 @@ sub req {
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('http_config', $block->http_config . idp_server());
-    $block->set_value('config', $block->config . echo_location());
 });
+add_echo_location();
 
 no_shuffle();
 run_tests();

@@ -12,8 +12,8 @@ $T{bad} = jwt('RS256', 'rsa2', { sub => 'eve', exp => time + 3600 }, { kid => 'r
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('http_config', $block->http_config . idp_server());
-    $block->set_value('config', $block->config . echo_location());
 });
+add_echo_location();
 
 workers(2);
 master_on();
