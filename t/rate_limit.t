@@ -521,3 +521,45 @@ qr/\[(?:error|warn)\] .*gateway rate limit/
 --- must_die
 --- error_log eval
 qr{\[emerg\] .*invalid value "debug" in .*nginx.conf:\d+}
+
+
+
+=== TEST 23: keys put together in one pass, by nginx's engine, and hashed
+A key of text and variables is put together in one pass, a key with a
+capture by nginx's script engine, one over 256 bytes by the engine too;
+keys over 64 bytes are kept as their digest. "1x2x" is a=1x2 and, with
+the text between the variables, a=1 b=2x.
+--- http_config
+    gateway_rate_limit_zone t23a key=${arg_a}x$arg_b rate=1r/m size=1m;
+    gateway_rate_limit_zone t23c key=c:$1 rate=1r/m size=1m;
+    gateway_rate_limit_zone t23l key=$arg_l:$arg_m rate=1r/m size=1m;
+--- config
+    location /a {
+        gateway_rate_limit t23a;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location ~ ^/c/(\w+)$ {
+        gateway_rate_limit t23c;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back$is_args$args;
+    }
+    location /l {
+        gateway_rate_limit t23l;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/back;
+    }
+    location /back {
+        return 200 "ok\n";
+    }
+--- request eval
+my ($m, $l) = ('A' x 100, 'A' x 300);
+["GET /a?a=1&b=2", "GET /a?a=1&b=2", "GET /a?a=1x2", "GET /a?a=1&b=2x",
+ "GET /c/one", "GET /c/one", "GET /c/two",
+ "GET /l?l=$m", "GET /l?l=$m", "GET /l?l=${m}B", "GET /l?l=$m&m=B",
+ "GET /l?l=$l", "GET /l?l=$l", "GET /l?l=${l}B"]
+--- error_code eval
+[200, 429, 200, 429,
+ 200, 429, 200,
+ 200, 429, 200, 200,
+ 200, 429, 200]
+--- no_error_log
+[crit]
+[alert]

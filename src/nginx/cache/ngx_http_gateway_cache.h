@@ -7,7 +7,6 @@
  *   ngx_http_gateway_cache_store.c      the filters that copy a response
  *   ngx_http_gateway_cache_fill.c       a fill: its lock, its entry, its SET
  *   ngx_http_gateway_cache_memory.c     the states' and fills' memory
- *   ngx_http_gateway_cache_key.c        keys of text and variables
  */
 
 #ifndef _NGX_HTTP_GATEWAY_CACHE_H_INCLUDED_
@@ -124,21 +123,6 @@ void *ngx_http_gateway_cache_alloc(ngx_http_gateway_cache_spares_t *spares,
     size_t size);
 void ngx_http_gateway_cache_free(ngx_http_gateway_cache_spares_t *spares,
     void *p);
-
-
-/* A key of text and plain variables (ngx_http_gateway_cache_key.c) */
-typedef struct {
-    ngx_str_t                           text;    /* before the variable */
-    ngx_int_t                           index;   /* NGX_ERROR: the end */
-} ngx_http_gateway_cache_key_part_t;
-
-/* The key's parts; NULL when it is more than text and plain variables. */
-ngx_array_t *ngx_http_gateway_cache_key_compile(ngx_conf_t *cf,
-    ngx_str_t *value);
-
-/* The key put together in buf; NGX_DECLINED when it does not fit. */
-ngx_int_t ngx_http_gateway_cache_key_flat(ngx_http_request_t *r,
-    ngx_array_t *parts, u_char *buf, size_t size, ngx_str_t *value);
 
 
 /* The gateway's cache step (precontent, after the rate limits). */

@@ -288,8 +288,8 @@ ngx_http_gateway_cache_keys(ngx_http_request_t *r,
     rc = NGX_DECLINED;
 
     if (ctx->conf->key_parts != NULL) {
-        rc = ngx_http_gateway_cache_key_flat(r, ctx->conf->key_parts, buf,
-                                             sizeof(buf), &key);
+        rc = ngx_http_gateway_flat_value(r, ctx->conf->key_parts, buf,
+                                         sizeof(buf), &key);
     }
 
     if (rc == NGX_DECLINED) {

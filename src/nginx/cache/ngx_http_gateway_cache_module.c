@@ -262,7 +262,7 @@ ngx_http_gateway_cache_set_key(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    conf->key_parts = ngx_http_gateway_cache_key_compile(cf, value);
+    conf->key_parts = ngx_http_gateway_flat_compile(cf, value);
     if (conf->key_parts == NGX_CONF_ERROR) {
         return NGX_CONF_ERROR;
     }

@@ -61,8 +61,6 @@ typedef struct {
 
 static char *ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_gateway_rl_single_variable(ngx_conf_t *cf,
-    ngx_str_t *key);
 static char *ngx_http_gateway_rl_rate_arg(ngx_conf_t *cf,
     ngx_http_gateway_arg_t *arg, ngx_str_t *value, void *conf);
 static char *ngx_http_gateway_rl_size_arg(ngx_conf_t *cf,
@@ -306,7 +304,14 @@ ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    zone->key_index = ngx_http_gateway_rl_single_variable(cf, &opt.key);
+    zone->key_parts = ngx_http_gateway_flat_compile(cf, &opt.key);
+    if (zone->key_parts == NGX_CONF_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->key_index = (zone->key_parts != NULL)
+                      ? ngx_http_gateway_flat_variable(zone->key_parts)
+                      : NGX_ERROR;
 
     if (gw_rl_policy_init(&zone->policy, (uint32_t) opt.algorithm, opt.count,
                           opt.period, (uint32_t) opt.burst)
@@ -410,35 +415,6 @@ ngx_http_gateway_rl_size_arg(ngx_conf_t *cf, ngx_http_gateway_arg_t *arg,
     opt->size = n;
 
     return NGX_CONF_OK;
-}
-
-
-/* The index of the variable when a key is "$name" alone, else NGX_ERROR. */
-
-static ngx_int_t
-ngx_http_gateway_rl_single_variable(ngx_conf_t *cf, ngx_str_t *key)
-{
-    ngx_str_t   name;
-    ngx_uint_t  i;
-
-    if (key->len < 2 || key->data[0] != '$') {
-        return NGX_ERROR;
-    }
-
-    for (i = 1; i < key->len; i++) {
-        if (!(key->data[i] == '_'
-              || (key->data[i] >= 'a' && key->data[i] <= 'z')
-              || (key->data[i] >= 'A' && key->data[i] <= 'Z')
-              || (key->data[i] >= '0' && key->data[i] <= '9')))
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    name.data = key->data + 1;
-    name.len = key->len - 1;
-
-    return ngx_http_get_variable_index(cf, &name);
 }
 
 

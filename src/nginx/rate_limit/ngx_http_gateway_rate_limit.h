@@ -43,6 +43,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                    name;
     ngx_http_complex_value_t    *key;
+    ngx_array_t                 *key_parts; /* text and plain variables */
     ngx_int_t                    key_index; /* key=$var alone, else -1 */
     gw_rl_policy_t               policy;
     size_t                       size;

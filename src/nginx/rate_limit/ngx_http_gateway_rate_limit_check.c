@@ -14,6 +14,9 @@
 #define NGX_HTTP_GATEWAY_RL_DIGEST_MARK       0xff
 #define NGX_HTTP_GATEWAY_RL_DIGEST_LEN        (1 + SHA256_DIGEST_LENGTH)
 
+/* a key of text and variables is put together here; longer ones, by nginx */
+#define NGX_HTTP_GATEWAY_RL_KEY_STACK         256
+
 
 static ngx_int_t ngx_http_gateway_rl_prepare(ngx_http_request_t *r,
     ngx_http_gateway_rl_loc_conf_t *lrcf, ngx_http_gateway_rl_ctx_t *ctx);
@@ -151,8 +154,10 @@ ngx_http_gateway_rl_key(ngx_http_request_t *r,
     ngx_http_gateway_rl_item_t *item)
 {
     u_char                     *p;
+    ngx_int_t                   rc;
     ngx_str_t                   key;
     ngx_http_variable_value_t  *vv;
+    u_char                      buf[NGX_HTTP_GATEWAY_RL_KEY_STACK];
 
     if (item->zone->key_index != NGX_ERROR) {
         /* key=$variable: read it directly, no script to run */
@@ -169,8 +174,20 @@ ngx_http_gateway_rl_key(ngx_http_request_t *r,
         key.data = vv->data;
         key.len = vv->len;
 
-    } else if (ngx_http_complex_value(r, item->zone->key, &key) != NGX_OK) {
-        return NGX_ERROR;
+    } else {
+        rc = NGX_DECLINED;
+
+        if (item->zone->key_parts != NULL) {
+            /* text and variables: put together on the stack, in one pass */
+            rc = ngx_http_gateway_flat_value(r, item->zone->key_parts, buf,
+                                             sizeof(buf), &key);
+        }
+
+        if (rc == NGX_DECLINED
+            && ngx_http_complex_value(r, item->zone->key, &key) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     if (key.len == 0) {
@@ -197,6 +214,17 @@ ngx_http_gateway_rl_key(ngx_http_request_t *r,
 
         key.data = p;
         key.len = NGX_HTTP_GATEWAY_RL_DIGEST_LEN;
+
+    } else if (key.data == buf) {
+        /* the item keeps its key until the request's log phase */
+
+        p = ngx_pnalloc(r->pool, key.len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, key.data, key.len);
+        key.data = p;
     }
 
     item->key = key;

@@ -166,6 +166,29 @@ ngx_http_complex_value_t *ngx_http_gateway_compile_complex_value(
     ngx_conf_t *cf, ngx_str_t *value);
 
 /*
+ * A value of text and plain variables, made in one pass where nginx's
+ * script engine takes two (ngx_http_gateway_flat_value.c).
+ */
+typedef struct {
+    ngx_str_t                           text;    /* before the variable */
+    ngx_int_t                           index;   /* NGX_ERROR: the end */
+} ngx_http_gateway_flat_part_t;
+
+/*
+ * The value's parts; NULL when it is more than text and plain variables
+ * (a capture), NGX_CONF_ERROR on error.
+ */
+ngx_array_t *ngx_http_gateway_flat_compile(ngx_conf_t *cf, ngx_str_t *value);
+
+/* The value put together in buf; NGX_DECLINED when it does not fit. */
+ngx_int_t ngx_http_gateway_flat_value(ngx_http_request_t *r,
+    ngx_array_t *parts, u_char *buf, size_t size, ngx_str_t *value);
+
+/* The index of the variable when the value is that variable alone, else
+ * NGX_ERROR: it can be read without a copy. */
+ngx_int_t ngx_http_gateway_flat_variable(ngx_array_t *parts);
+
+/*
  * 1 at most once per interval (ms) for *last (0: never): for messages that
  * would otherwise come with every request while something stays wrong.
  */
