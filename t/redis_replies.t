@@ -1,8 +1,9 @@
 # Replies a RESP2 client must not take: a Redis double answers the cache's
-# GET with each of RESP3's types (which hiredis 1.x parses, 0.14 does not)
-# and with arrays nested deeper than 7. Each must fail the link as an invalid
-# answer (never be read as a value, never crash a worker), the request is
-# served by the upstream all the same, and the link comes back.
+# GET with each of RESP3's types (which hiredis 1.x parses, 0.14 does not),
+# with arrays nested deeper than 7, and with an array announced too long to
+# make room for (refused before any is made). Each must fail the link as an
+# invalid answer (never be read as a value, never crash a worker), the
+# request is served by the upstream all the same, and the link comes back.
 #
 #   TEST_NGINX_BINARY, TEST_NGINX_LOAD_MODULES as for the other suites;
 #   ports (defaults from TEST_NGINX_SERVER_PORT, 1984 when unset):
@@ -41,6 +42,7 @@ my @odd = (
     [bignum   => "(12345678901234567890\r\n"],
     [inner    => "*2\r\n\$1\r\na\r\n~1\r\n+a\r\n"],
     [deep     => ("*1\r\n" x 9) . ":1\r\n"],
+    [long     => "*2147483647\r\n", qr/invalid answer: an array of over/],
 );
 
 my $redis = OddRedis->new(dir => "$root/redis", port => $redis_port,
@@ -80,6 +82,7 @@ for my $i (0 .. $#odd) {
        "$name: the gateway drops the connection");
     ok(wait_until(15, sub { invalid_answers() == $i + 1 }),
        "$name: logged as an invalid answer");
+    like($gw->log_text, $odd[$i][2], "$name: and why") if $odd[$i][2];
 }
 
 ok(wait_until(30, sub { (request($gw_port, 'GET', '/c/x?r=fine'))[3]{'x-cache'} eq 'MISS' }),

@@ -30,6 +30,13 @@
 #define NGX_HTTP_GATEWAY_REDIS_LARGE     16384
 
 /*
+ * No command of ours is answered with a longer array: a table (8 bytes an
+ * element) is not allocated and zeroed for whatever length a server
+ * announces (hiredis lets through 2^31 - 1 with 0.14, 2^32 - 1 with 1.x).
+ */
+#define NGX_HTTP_GATEWAY_REDIS_MAX_ELEMENTS  (1024 * 1024)
+
+/*
  * Commands and replies up to this size (most of them: a GET, a SET NX, nil,
  * OK, a number) are recycled rather than given back to malloc, which under
  * many requests in flight misses its small caches every time.
@@ -1277,6 +1284,10 @@ ngx_http_gateway_redis_array(const redisReadTask *task,
 
     if (ngx_http_gateway_redis_too_deep(task)) {
         return ngx_http_gateway_redis_refuse("arrays nested deeper than 7");
+    }
+
+    if (elements > NGX_HTTP_GATEWAY_REDIS_MAX_ELEMENTS) {
+        return ngx_http_gateway_redis_refuse("an array of over 1048576");
     }
 
     reply = ngx_http_gateway_redis_reply(task, NGX_HTTP_GATEWAY_REDIS_ARRAY,
