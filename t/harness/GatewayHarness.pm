@@ -46,6 +46,14 @@ sub listener {
     return $s;
 }
 
+# The whole of a file, '' when there is none (yet).
+sub slurp {
+    my ($path) = @_;
+    open my $fh, '<', $path or return '';
+    local $/;
+    return <$fh>;
+}
+
 sub wait_until {
     my ($timeout, $cond) = @_;
     my $deadline = time + $timeout;
@@ -297,12 +305,7 @@ sub new {
 
 sub error_log { "$_[0]{dir}/logs/error.log" }
 
-sub log_text {
-    my $self = shift;
-    open my $fh, '<', $self->error_log or return '';
-    local $/;
-    return <$fh>;
-}
+sub log_text { GatewayHarness::slurp($_[0]->error_log) }
 
 # Writes nginx.conf: http_config goes into http{}, server_config into the
 # server listening on the instance's port.
@@ -356,12 +359,7 @@ sub start {
     return $self;
 }
 
-sub stderr {
-    my $self = shift;
-    open my $fh, '<', "$self->{dir}/logs/stderr.log" or return '';
-    local $/;
-    return <$fh>;
-}
+sub stderr { GatewayHarness::slurp("$_[0]{dir}/logs/stderr.log") }
 
 sub reload {
     my $self = shift;

@@ -30,6 +30,13 @@
 #define NGX_HTTP_GATEWAY_REDIS_LARGE     16384
 
 /*
+ * No command of ours is answered with a longer array: a table (8 bytes an
+ * element) is not allocated and zeroed for whatever length a server
+ * announces (hiredis lets through 2^31 - 1 with 0.14, 2^32 - 1 with 1.x).
+ */
+#define NGX_HTTP_GATEWAY_REDIS_MAX_ELEMENTS  (1024 * 1024)
+
+/*
  * Commands and replies up to this size (most of them: a GET, a SET NX, nil,
  * OK, a number) are recycled rather than given back to malloc, which under
  * many requests in flight misses its small caches every time.
@@ -42,6 +49,38 @@
 #define NGX_HTTP_GATEWAY_REDIS_AUTH    1
 #define NGX_HTTP_GATEWAY_REDIS_SELECT  2
 #define NGX_HTTP_GATEWAY_REDIS_PING    3
+
+
+/*
+ * hiredis 0.14 (Debian 12) and 1.x (Debian 13) differ in what this file
+ * touches: 1.x passes an array's length as size_t, has reply functions for
+ * RESP3's doubles and booleans, and keeps the reader's tasks as pointers.
+ * 1.x also parses RESP3 and nests arrays without limit: we speak RESP2, so
+ * what 0.14 refuses as a protocol error (a RESP3 type, "_" its nil, arrays
+ * nested deeper than 7) is refused by our reply functions, never misread,
+ * nor freed by recursing as deep as a server likes.
+ */
+#if (HIREDIS_MAJOR >= 1)
+
+typedef size_t  ngx_http_gateway_redis_length_t;
+
+#define ngx_http_gateway_redis_first_type(reader)  (reader)->task[0]->type
+
+#define ngx_http_gateway_redis_resp3(task)                                    \
+    ((task)->type > REDIS_REPLY_ERROR || (task)->type == REDIS_REPLY_NIL)
+
+#define ngx_http_gateway_redis_too_deep(task)                                 \
+    (((redisReader *) (task)->privdata)->ridx > 7)
+
+#else
+
+typedef int     ngx_http_gateway_redis_length_t;
+
+#define ngx_http_gateway_redis_first_type(reader)  (reader)->rstack[0].type
+#define ngx_http_gateway_redis_resp3(task)         0
+#define ngx_http_gateway_redis_too_deep(task)      0
+
+#endif
 
 
 struct ngx_http_gateway_redis_cmd_s {
@@ -97,10 +136,17 @@ static ngx_http_gateway_redis_reply_t *ngx_http_gateway_redis_next_short(
 static void *ngx_http_gateway_redis_string(const redisReadTask *task,
     char *str, size_t len);
 static void *ngx_http_gateway_redis_array(const redisReadTask *task,
-    int elements);
+    ngx_http_gateway_redis_length_t elements);
 static void *ngx_http_gateway_redis_integer(const redisReadTask *task,
     long long value);
 static void *ngx_http_gateway_redis_nil(const redisReadTask *task);
+#if (HIREDIS_MAJOR >= 1)
+static void *ngx_http_gateway_redis_double(const redisReadTask *task,
+    double value, char *str, size_t len);
+static void *ngx_http_gateway_redis_bool(const redisReadTask *task,
+    int value);
+#endif
+static void *ngx_http_gateway_redis_refuse(const char *why);
 static void ngx_http_gateway_redis_free_reply(void *reply);
 static void ngx_http_gateway_redis_recycle(sds buf);
 static void *ngx_http_gateway_redis_block(size_t size);
@@ -132,13 +178,24 @@ static void        *ngx_http_gateway_redis_blocks[NGX_HTTP_GATEWAY_REDIS_BLOCKS]
 static ngx_uint_t   ngx_http_gateway_redis_nblocks;
 
 
+/* named: the two versions order them differently */
 static redisReplyObjectFunctions  ngx_http_gateway_redis_replies = {
-    ngx_http_gateway_redis_string,
-    ngx_http_gateway_redis_array,
-    ngx_http_gateway_redis_integer,
-    ngx_http_gateway_redis_nil,
-    ngx_http_gateway_redis_free_reply
+    .createString = ngx_http_gateway_redis_string,
+    .createArray = ngx_http_gateway_redis_array,
+    .createInteger = ngx_http_gateway_redis_integer,
+    .createNil = ngx_http_gateway_redis_nil,
+#if (HIREDIS_MAJOR >= 1)
+    .createDouble = ngx_http_gateway_redis_double,
+    .createBool = ngx_http_gateway_redis_bool,
+#endif
+    .freeObject = ngx_http_gateway_redis_free_reply
 };
+
+/*
+ * Why a reply function refused a reply: hiredis reports any refusal as
+ * "Out of memory".
+ */
+static const char  *ngx_http_gateway_redis_refusal;
 
 
 static const char  *ngx_http_gateway_redis_handshake_failed[] = {
@@ -755,7 +812,10 @@ ngx_http_gateway_redis_recv(ngx_http_gateway_link_t *link, u_char *data,
 
             if (redisReaderGetReply(reader, &r) != REDIS_OK) {
                 ngx_http_gateway_link_fail(link, "invalid answer",
-                                           reader->errstr);
+                                           ngx_http_gateway_redis_refusal
+                                           ? ngx_http_gateway_redis_refusal
+                                           : reader->errstr);
+                ngx_http_gateway_redis_refusal = NULL;
                 return NGX_ERROR;
             }
 
@@ -947,7 +1007,8 @@ ngx_http_gateway_redis_pending(redisReader *reader)
         p++;
 
     } else if (reader->ridx != 0
-               || reader->rstack[0].type != REDIS_REPLY_STRING)
+               || ngx_http_gateway_redis_first_type(reader)
+                  != REDIS_REPLY_STRING)
     {
         return 0;
     }
@@ -988,7 +1049,8 @@ ngx_http_gateway_redis_next_short(redisReader *reader)
     ngx_http_gateway_redis_reply_t  *reply;
 
     if (!(reader->ridx == -1
-          || (reader->ridx == 0 && reader->rstack[0].type < 0)))
+          || (reader->ridx == 0
+              && ngx_http_gateway_redis_first_type(reader) < 0)))
     {
         return NULL;
     }
@@ -1159,6 +1221,10 @@ ngx_http_gateway_redis_string(const redisReadTask *task, char *str,
     redisReader                     *reader;
     ngx_http_gateway_redis_reply_t  *reply;
 
+    if (ngx_http_gateway_redis_resp3(task)) {
+        return ngx_http_gateway_redis_refuse("a RESP3 reply");
+    }
+
     type = (task->type == REDIS_REPLY_ERROR) ? NGX_HTTP_GATEWAY_REDIS_ERROR
            : (task->type == REDIS_REPLY_STATUS) ? NGX_HTTP_GATEWAY_REDIS_STATUS
            : NGX_HTTP_GATEWAY_REDIS_STRING;
@@ -1207,9 +1273,22 @@ ngx_http_gateway_redis_string(const redisReadTask *task, char *str,
 
 
 static void *
-ngx_http_gateway_redis_array(const redisReadTask *task, int elements)
+ngx_http_gateway_redis_array(const redisReadTask *task,
+    ngx_http_gateway_redis_length_t elements)
 {
     ngx_http_gateway_redis_reply_t  *reply;
+
+    if (ngx_http_gateway_redis_resp3(task)) {
+        return ngx_http_gateway_redis_refuse("a RESP3 reply");
+    }
+
+    if (ngx_http_gateway_redis_too_deep(task)) {
+        return ngx_http_gateway_redis_refuse("arrays nested deeper than 7");
+    }
+
+    if (elements > NGX_HTTP_GATEWAY_REDIS_MAX_ELEMENTS) {
+        return ngx_http_gateway_redis_refuse("an array of over 1048576");
+    }
 
     reply = ngx_http_gateway_redis_reply(task, NGX_HTTP_GATEWAY_REDIS_ARRAY,
                                elements * sizeof(ngx_http_gateway_redis_reply_t *));
@@ -1246,7 +1325,41 @@ ngx_http_gateway_redis_integer(const redisReadTask *task, long long value)
 static void *
 ngx_http_gateway_redis_nil(const redisReadTask *task)
 {
+    if (ngx_http_gateway_redis_resp3(task)) {
+        return ngx_http_gateway_redis_refuse("a RESP3 reply");
+    }
+
     return ngx_http_gateway_redis_reply(task, NGX_HTTP_GATEWAY_REDIS_NIL, 0);
+}
+
+
+#if (HIREDIS_MAJOR >= 1)
+
+static void *
+ngx_http_gateway_redis_double(const redisReadTask *task, double value,
+    char *str, size_t len)
+{
+    return ngx_http_gateway_redis_refuse("a RESP3 reply");
+}
+
+
+static void *
+ngx_http_gateway_redis_bool(const redisReadTask *task, int value)
+{
+    return ngx_http_gateway_redis_refuse("a RESP3 reply");
+}
+
+#endif
+
+
+/* NULL fails the reader, which frees what it has of the reply */
+
+static void *
+ngx_http_gateway_redis_refuse(const char *why)
+{
+    ngx_http_gateway_redis_refusal = why;
+
+    return NULL;
 }
 
 

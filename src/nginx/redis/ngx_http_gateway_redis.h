@@ -17,8 +17,6 @@
 
 #include "ngx_http_gateway.h"
 
-#include <hiredis/hiredis.h>
-
 
 typedef struct ngx_http_gateway_redis_s        ngx_http_gateway_redis_t;
 typedef struct ngx_http_gateway_redis_cmd_s    ngx_http_gateway_redis_cmd_t;
