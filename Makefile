@@ -74,6 +74,10 @@ FUZZ_DEPS  := clang libclang-rt-14-dev
 
 # Test::Nginx from CPAN when it is installed, else the runner in t/lib.
 PROVE_INC   = $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo -I t/lib)
+# A busy machine, or the sanitizers, can take longer to answer than
+# Test::Nginx's default 3 s; a block about a timeout sets its own.
+TEST_NGINX_TIMEOUT ?= 10
+export TEST_NGINX_TIMEOUT
 TEST_ENV    = TEST_NGINX_BINARY=$(NGINX_BIN) \
               TEST_NGINX_LOAD_MODULES=$(abspath $(MODULE))
 
