@@ -115,6 +115,12 @@ EOF
             add_header X-Cache \$gateway_cache_status always;
             proxy_pass http://127.0.0.1:$up_port;
         }
+        location /alone/ {
+            gateway_cache cache;
+            gateway_cache_key \$arg_v;
+            add_header X-Cache \$gateway_cache_status always;
+            proxy_pass http://127.0.0.1:$up_port;
+        }
         location /plain/ {
             add_header X-Cache "[\$gateway_cache_status]" always;
             proxy_pass http://127.0.0.1:$up_port;
@@ -247,14 +253,18 @@ ok(wait_until(10, sub { my (undef, undef, undef, $h) = get(u('/c/warmup'));
        'stored under its SHA-256');
 }
 
-# -- keys of text and variables, with captures, longer than the stack's 256 ---
+# -- keys of text and variables, a variable alone, with captures, longer than
+#    the stack's 256 ---
 
 {
     my @cases = (
         ['/flat/a', 1, 'f:localhost-1::/flat/a', 'text, ${name}, a variable not found'],
+        ['/alone/x', 'alone-7', 'alone-7', 'a variable alone'],
         ['/captured/xy/', 2, 'c:xy:2', 'a regex capture'],
         ['/flat/b', 'w' x 300, 'f:localhost-' . ('w' x 300) . '::/flat/b',
          'above 256 bytes'],
+        ['/captured/zz/', 'q' x 300, 'c:zz:' . ('q' x 300),
+         'a regex capture above 256 bytes'],
     );
     for my $c (@cases) {
         my ($path, $v, $key, $name) = @$c;

@@ -40,9 +40,7 @@ typedef struct {
     u_char                      *file;        /* where gateway_cache is */
     ngx_uint_t                   line;
 
-    ngx_http_complex_value_t    *key;
-    ngx_array_t                 *key_parts;   /* NULL: not text and plain
-                                                 variables only */
+    ngx_http_gateway_key_t      *key;
     time_t                       ttl;
     ngx_uint_t                   methods;
     ngx_array_t                 *bypass;

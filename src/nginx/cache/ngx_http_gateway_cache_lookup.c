@@ -15,8 +15,6 @@ static ngx_int_t ngx_http_gateway_cache_plan(ngx_http_request_t *r,
     ngx_http_gateway_cache_loc_conf_t *conf, gw_cache_request_plan_t *plan);
 static ngx_int_t ngx_http_gateway_cache_keys(ngx_http_request_t *r,
     ngx_http_gateway_cache_ctx_t *ctx);
-static ngx_int_t ngx_http_gateway_cache_key_value(ngx_http_request_t *r,
-    ngx_http_complex_value_t *cv, u_char *buf, size_t size, ngx_str_t *value);
 static ngx_int_t ngx_http_gateway_cache_decide(ngx_http_request_t *r,
     ngx_http_gateway_cache_ctx_t *ctx);
 static ngx_int_t ngx_http_gateway_cache_content_handler(ngx_http_request_t *r);
@@ -285,17 +283,8 @@ ngx_http_gateway_cache_keys(ngx_http_request_t *r,
         r->method = NGX_HTTP_GET;
     }
 
-    rc = NGX_DECLINED;
-
-    if (ctx->conf->key_parts != NULL) {
-        rc = ngx_http_gateway_flat_value(r, ctx->conf->key_parts, buf,
-                                         sizeof(buf), &key);
-    }
-
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_gateway_cache_key_value(r, ctx->conf->key, buf,
-                                              sizeof(buf), &key);
-    }
+    rc = ngx_http_gateway_key_value(r, ctx->conf->key, buf, sizeof(buf),
+                                    &key);
 
     r->method_name = method;
     r->method = m;
@@ -325,63 +314,6 @@ ngx_http_gateway_cache_keys(ngx_http_request_t *r,
     p += ctx->key_len;
     *p++ = '\r';
     *p = '\n';
-
-    return NGX_OK;
-}
-
-
-/*
- * The key's value, as ngx_http_complex_value() makes it, but put together
- * in buf when it fits: the request's pool is left alone (the key is only
- * needed until it is written into the GET).
- */
-
-static ngx_int_t
-ngx_http_gateway_cache_key_value(ngx_http_request_t *r,
-    ngx_http_complex_value_t *cv, u_char *buf, size_t size, ngx_str_t *value)
-{
-    size_t                        len;
-    ngx_http_script_code_pt       code;
-    ngx_http_script_engine_t      e;
-    ngx_http_script_len_code_pt   lcode;
-
-    if (cv->lengths == NULL) {
-        *value = cv->value;
-        return NGX_OK;
-    }
-
-    ngx_http_script_flush_complex_value(r, cv);
-
-    ngx_memzero(&e, sizeof(ngx_http_script_engine_t));
-
-    e.ip = cv->lengths;
-    e.request = r;
-    e.flushed = 1;
-
-    for (len = 0; *(uintptr_t *) e.ip; len += lcode(&e)) {
-        lcode = *(ngx_http_script_len_code_pt *) e.ip;
-    }
-
-    if (len > size) {
-        return ngx_http_complex_value(r, cv, value);
-    }
-
-    e.ip = cv->values;
-    e.pos = buf;
-    e.buf.data = buf;
-    e.buf.len = len;
-
-    while (*(uintptr_t *) e.ip) {
-        code = *(ngx_http_script_code_pt *) e.ip;
-        code((ngx_http_script_engine_t *) &e);
-    }
-
-    if (e.status) {
-        return NGX_ERROR;
-    }
-
-    value->data = buf;
-    value->len = e.pos - buf;
 
     return NGX_OK;
 }

@@ -257,13 +257,8 @@ static char *
 ngx_http_gateway_cache_set_key(ngx_conf_t *cf,
     ngx_http_gateway_cache_loc_conf_t *conf, ngx_str_t *value)
 {
-    conf->key = ngx_http_gateway_compile_complex_value(cf, value);
+    conf->key = ngx_http_gateway_key_compile(cf, value);
     if (conf->key == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    conf->key_parts = ngx_http_gateway_flat_compile(cf, value);
-    if (conf->key_parts == NGX_CONF_ERROR) {
         return NGX_CONF_ERROR;
     }
 
@@ -371,7 +366,6 @@ ngx_http_gateway_cache_create_loc_conf(ngx_conf_t *cf)
      *     conf->name = { 0, NULL };
      *     conf->redis = NULL;
      *     conf->key = NULL;
-     *     conf->key_parts = NULL;
      *     conf->methods = 0;
      *     conf->results = NULL;
      */
@@ -439,7 +433,6 @@ ngx_http_gateway_cache_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     if (conf->key == NULL) {
         conf->key = prev->key;
-        conf->key_parts = prev->key_parts;
     }
 
     if (conf->key == NULL

@@ -299,19 +299,10 @@ ngx_http_gateway_rl_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     zone->size = opt.size;
     zone->redis_name = opt.redis;
 
-    zone->key = ngx_http_gateway_compile_complex_value(cf, &opt.key);
+    zone->key = ngx_http_gateway_key_compile(cf, &opt.key);
     if (zone->key == NULL) {
         return NGX_CONF_ERROR;
     }
-
-    zone->key_parts = ngx_http_gateway_flat_compile(cf, &opt.key);
-    if (zone->key_parts == NGX_CONF_ERROR) {
-        return NGX_CONF_ERROR;
-    }
-
-    zone->key_index = (zone->key_parts != NULL)
-                      ? ngx_http_gateway_flat_variable(zone->key_parts)
-                      : NGX_ERROR;
 
     if (gw_rl_policy_init(&zone->policy, (uint32_t) opt.algorithm, opt.count,
                           opt.period, (uint32_t) opt.burst)

@@ -42,9 +42,7 @@ typedef struct {
 /* A gateway_rate_limit_zone (the data of its shm zone). */
 typedef struct {
     ngx_str_t                    name;
-    ngx_http_complex_value_t    *key;
-    ngx_array_t                 *key_parts; /* text and plain variables */
-    ngx_int_t                    key_index; /* key=$var alone, else -1 */
+    ngx_http_gateway_key_t      *key;
     gw_rl_policy_t               policy;
     size_t                       size;
     ngx_http_gateway_shm_t      *shm;

@@ -14,7 +14,7 @@
 #define NGX_HTTP_GATEWAY_RL_DIGEST_MARK       0xff
 #define NGX_HTTP_GATEWAY_RL_DIGEST_LEN        (1 + SHA256_DIGEST_LENGTH)
 
-/* a key of text and variables is put together here; longer ones, by nginx */
+/* a key is put together here; a longer one in the request's pool */
 #define NGX_HTTP_GATEWAY_RL_KEY_STACK         256
 
 
@@ -153,41 +153,14 @@ static ngx_int_t
 ngx_http_gateway_rl_key(ngx_http_request_t *r,
     ngx_http_gateway_rl_item_t *item)
 {
-    u_char                     *p;
-    ngx_int_t                   rc;
-    ngx_str_t                   key;
-    ngx_http_variable_value_t  *vv;
-    u_char                      buf[NGX_HTTP_GATEWAY_RL_KEY_STACK];
+    u_char     *p;
+    ngx_str_t   key;
+    u_char      buf[NGX_HTTP_GATEWAY_RL_KEY_STACK];
 
-    if (item->zone->key_index != NGX_ERROR) {
-        /* key=$variable: read it directly, no script to run */
-
-        vv = ngx_http_get_flushed_variable(r, item->zone->key_index);
-        if (vv == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (vv->not_found) {
-            return NGX_DECLINED;
-        }
-
-        key.data = vv->data;
-        key.len = vv->len;
-
-    } else {
-        rc = NGX_DECLINED;
-
-        if (item->zone->key_parts != NULL) {
-            /* text and variables: put together on the stack, in one pass */
-            rc = ngx_http_gateway_flat_value(r, item->zone->key_parts, buf,
-                                             sizeof(buf), &key);
-        }
-
-        if (rc == NGX_DECLINED
-            && ngx_http_complex_value(r, item->zone->key, &key) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    if (ngx_http_gateway_key_value(r, item->zone->key, buf, sizeof(buf), &key)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (key.len == 0) {

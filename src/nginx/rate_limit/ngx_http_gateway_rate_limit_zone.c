@@ -239,8 +239,8 @@ ngx_http_gateway_rl_changed(ngx_conf_t *cf, ngx_http_gateway_shm_t *shm,
 
     zone = shm->data;
     ozone = old->data;
-    key = &zone->key->value;
-    okey = &ozone->key->value;
+    key = &zone->key->value->value;
+    okey = &ozone->key->value->value;
 
     if (okey->len != key->len
         || ngx_strncmp(okey->data, key->data, key->len) != 0)

@@ -165,28 +165,48 @@ ngx_int_t ngx_http_gateway_register_variables(ngx_conf_t *cf,
 ngx_http_complex_value_t *ngx_http_gateway_compile_complex_value(
     ngx_conf_t *cf, ngx_str_t *value);
 
-/*
- * A value of text and plain variables, made in one pass where nginx's
- * script engine takes two (ngx_http_gateway_flat_value.c).
- */
+/* A key with variables, made on every request (ngx_http_gateway_key.c). */
 typedef struct {
-    ngx_str_t                           text;    /* before the variable */
-    ngx_int_t                           index;   /* NGX_ERROR: the end */
-} ngx_http_gateway_flat_part_t;
+    ngx_http_complex_value_t     *value;     /* as written, for the engine */
+    ngx_array_t                  *parts;     /* NULL: not text and plain
+                                                variables only */
+    ngx_int_t                     variable;  /* a variable alone, else -1 */
+} ngx_http_gateway_key_t;
+
+/* The key compiled; NULL on error. */
+ngx_http_gateway_key_t *ngx_http_gateway_key_compile(ngx_conf_t *cf,
+    ngx_str_t *value);
+
+/* A key that is not a variable alone: in buf when it fits, else the pool. */
+ngx_int_t ngx_http_gateway_key_build(ngx_http_request_t *r,
+    ngx_http_gateway_key_t *key, u_char *buf, size_t size, ngx_str_t *value);
 
 /*
- * The value's parts; NULL when it is more than text and plain variables
- * (a capture), NGX_CONF_ERROR on error.
+ * The key's value: a variable alone where the variable keeps it (inline:
+ * the usual rate limit key, read on every request), else put together in
+ * buf when it fits in size, else in the request's pool. A variable that is
+ * not found is empty, as in nginx's complex values.
  */
-ngx_array_t *ngx_http_gateway_flat_compile(ngx_conf_t *cf, ngx_str_t *value);
+static ngx_inline ngx_int_t
+ngx_http_gateway_key_value(ngx_http_request_t *r, ngx_http_gateway_key_t *key,
+    u_char *buf, size_t size, ngx_str_t *value)
+{
+    ngx_http_variable_value_t  *vv;
 
-/* The value put together in buf; NGX_DECLINED when it does not fit. */
-ngx_int_t ngx_http_gateway_flat_value(ngx_http_request_t *r,
-    ngx_array_t *parts, u_char *buf, size_t size, ngx_str_t *value);
+    if (key->variable == NGX_ERROR) {
+        return ngx_http_gateway_key_build(r, key, buf, size, value);
+    }
 
-/* The index of the variable when the value is that variable alone, else
- * NGX_ERROR: it can be read without a copy. */
-ngx_int_t ngx_http_gateway_flat_variable(ngx_array_t *parts);
+    vv = ngx_http_get_flushed_variable(r, key->variable);
+    if (vv == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = vv->data;
+    value->len = vv->not_found ? 0 : vv->len;
+
+    return NGX_OK;
+}
 
 /*
  * 1 at most once per interval (ms) for *last (0: never): for messages that
