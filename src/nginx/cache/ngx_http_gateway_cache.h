@@ -6,7 +6,6 @@
  *   ngx_http_gateway_cache_hit.c        a hit answered from the entry
  *   ngx_http_gateway_cache_store.c      the filters that copy a response
  *   ngx_http_gateway_cache_fill.c       a fill: its lock, its entry, its SET
- *   ngx_http_gateway_cache_memory.c     the states' and fills' memory
  */
 
 #ifndef _NGX_HTTP_GATEWAY_CACHE_H_INCLUDED_
@@ -100,27 +99,8 @@ typedef struct {
 extern ngx_module_t  ngx_http_gateway_cache_module;
 
 
-/*
- * Blocks of one size a worker keeps for reuse (at most
- * NGX_HTTP_GATEWAY_CACHE_SPARES); each spare's first word links the next.
- * None under AddressSanitizer, which then sees every use after free.
- */
-#if defined(__SANITIZE_ADDRESS__)
-#define NGX_HTTP_GATEWAY_CACHE_SPARES  0
-#else
+/* request states and fills a worker keeps for the next ones */
 #define NGX_HTTP_GATEWAY_CACHE_SPARES  64
-#endif
-
-typedef struct {
-    void                               *first;
-    ngx_uint_t                          n;
-} ngx_http_gateway_cache_spares_t;
-
-/* size: the same for every call with these spares */
-void *ngx_http_gateway_cache_alloc(ngx_http_gateway_cache_spares_t *spares,
-    size_t size);
-void ngx_http_gateway_cache_free(ngx_http_gateway_cache_spares_t *spares,
-    void *p);
 
 
 /* The gateway's cache step (precontent, after the rate limits). */

@@ -118,7 +118,8 @@ static void ngx_http_gateway_cache_fill_free_data(
     ngx_http_gateway_cache_fill_t *fill);
 
 
-static ngx_http_gateway_cache_spares_t  ngx_http_gateway_cache_fills;
+static ngx_http_gateway_spares_t  ngx_http_gateway_cache_fills =
+    ngx_http_gateway_spares(NGX_HTTP_GATEWAY_CACHE_SPARES);
 
 
 ngx_http_gateway_cache_fill_t *
@@ -128,7 +129,7 @@ ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
     u_char                         *p;
     ngx_http_gateway_cache_fill_t  *fill;
 
-    fill = ngx_http_gateway_cache_alloc(&ngx_http_gateway_cache_fills,
+    fill = ngx_http_gateway_spare_alloc(&ngx_http_gateway_cache_fills,
                                         NGX_HTTP_GATEWAY_CACHE_FILL_BLOCK);
     if (fill == NULL) {
         return NULL;
@@ -160,7 +161,7 @@ ngx_http_gateway_cache_fill_create(ngx_http_gateway_cache_ctx_t *ctx,
                                        p - fill->lock_command)
         == NULL)
     {
-        ngx_http_gateway_cache_free(&ngx_http_gateway_cache_fills, fill);
+        ngx_http_gateway_spare_free(&ngx_http_gateway_cache_fills, fill);
         return NULL;
     }
 
@@ -445,7 +446,7 @@ ngx_http_gateway_cache_fill_destroy(ngx_http_gateway_cache_fill_t *fill)
     }
 
     ngx_http_gateway_cache_fill_free_data(fill);
-    ngx_http_gateway_cache_free(&ngx_http_gateway_cache_fills, fill);
+    ngx_http_gateway_spare_free(&ngx_http_gateway_cache_fills, fill);
 }
 
 

@@ -35,7 +35,8 @@ static ngx_uint_t ngx_http_gateway_cache_found(
 
 static ngx_str_t  ngx_http_gateway_cache_get_method = ngx_string("GET");
 
-static ngx_http_gateway_cache_spares_t  ngx_http_gateway_cache_states;
+static ngx_http_gateway_spares_t  ngx_http_gateway_cache_states =
+    ngx_http_gateway_spares(NGX_HTTP_GATEWAY_CACHE_SPARES);
 
 
 ngx_int_t
@@ -123,7 +124,7 @@ ngx_http_gateway_cache_ctx_create(ngx_http_request_t *r,
         return NULL;
     }
 
-    ctx = ngx_http_gateway_cache_alloc(&ngx_http_gateway_cache_states,
+    ctx = ngx_http_gateway_spare_alloc(&ngx_http_gateway_cache_states,
                                        sizeof(ngx_http_gateway_cache_ctx_t));
     if (ctx == NULL) {
         return NULL;
@@ -166,7 +167,7 @@ ngx_http_gateway_cache_request_done(void *data)
     ctx->request = NULL;
 
     if (!ctx->asking) {
-        ngx_http_gateway_cache_free(&ngx_http_gateway_cache_states, ctx);
+        ngx_http_gateway_spare_free(&ngx_http_gateway_cache_states, ctx);
     }
 }
 
@@ -410,7 +411,7 @@ ngx_http_gateway_cache_got(void *data, ngx_http_gateway_redis_reply_t *reply)
 
     if (ctx->request == NULL) {
         /* the request went away meanwhile */
-        ngx_http_gateway_cache_free(&ngx_http_gateway_cache_states, ctx);
+        ngx_http_gateway_spare_free(&ngx_http_gateway_cache_states, ctx);
         return;
     }
 

@@ -174,8 +174,8 @@ static sds     ngx_http_gateway_redis_spares[NGX_HTTP_GATEWAY_REDIS_SPARES];
 static size_t  ngx_http_gateway_redis_nspares;
 static size_t  ngx_http_gateway_redis_spare_bytes;
 
-static void        *ngx_http_gateway_redis_blocks[NGX_HTTP_GATEWAY_REDIS_BLOCKS];
-static ngx_uint_t   ngx_http_gateway_redis_nblocks;
+static ngx_http_gateway_spares_t  ngx_http_gateway_redis_blocks =
+    ngx_http_gateway_spares(NGX_HTTP_GATEWAY_REDIS_BLOCKS);
 
 
 /* named: the two versions order them differently */
@@ -1435,21 +1435,16 @@ ngx_http_gateway_redis_block(size_t size)
         return ngx_alloc(size, ngx_cycle->log);
     }
 
-    if (ngx_http_gateway_redis_nblocks) {
-        return ngx_http_gateway_redis_blocks[--ngx_http_gateway_redis_nblocks];
-    }
-
-    return ngx_alloc(NGX_HTTP_GATEWAY_REDIS_BLOCK, ngx_cycle->log);
+    return ngx_http_gateway_spare_alloc(&ngx_http_gateway_redis_blocks,
+                                        NGX_HTTP_GATEWAY_REDIS_BLOCK);
 }
 
 
 static void
 ngx_http_gateway_redis_block_free(void *block, size_t size)
 {
-    if (size <= NGX_HTTP_GATEWAY_REDIS_BLOCK
-        && ngx_http_gateway_redis_nblocks < NGX_HTTP_GATEWAY_REDIS_BLOCKS)
-    {
-        ngx_http_gateway_redis_blocks[ngx_http_gateway_redis_nblocks++] = block;
+    if (size <= NGX_HTTP_GATEWAY_REDIS_BLOCK) {
+        ngx_http_gateway_spare_free(&ngx_http_gateway_redis_blocks, block);
         return;
     }
 
